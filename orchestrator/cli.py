@@ -1,0 +1,130 @@
+"""The `imagebatch` command line: parse, run the command on one event loop, map errors to codes.
+
+Exit codes: 0 all completed, 2 bad input, 3 partial, 4 failed (or cancelled), 5 key conflict,
+130 interrupted (the job stays resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+from .commands import COMMANDS, Context
+from .errors import ImageBatchError
+from .storage import Workspace
+
+__all__ = ["build_parser", "main"]
+
+EXIT_INTERRUPTED = 130
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("override the spec")
+    group.add_argument("--provider", help="provider name: mock, openai, gemini or a plugin's")
+    group.add_argument("--model", help="provider model")
+    group.add_argument("--concurrency", type=int, help="attempts in flight at once (default 5)")
+    group.add_argument("--rate", type=float, help="attempt starts per minute, spaced evenly")
+    group.add_argument("--timeout", type=float, help="seconds one attempt may take (default 120)")
+    group.add_argument("--max-attempts", type=int, help="attempts per item (default 3)")
+    group.add_argument("--key", help="job key: one active job per key")
+    group.add_argument("--name", help="a human name for the job")
+
+
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="imagebatch",
+        description="Generate batches of images against slow, rate-limited, flaky image APIs.",
+    )
+    parser.add_argument(
+        "--workspace", help="workspace folder (default $IMAGEBATCH_WORKSPACE or ./.imagebatch)"
+    )
+    parser.add_argument(
+        "--no-progress", action="store_true", help="log one line per image instead of a bar"
+    )
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+
+    demo = sub.add_parser("demo", help="run an offline batch on the mock provider (no key)")
+    demo.add_argument("--count", type=int, default=12, help="how many images (default 12)")
+    _add_overrides(demo)
+    _add_json(demo, "the result")
+    for name, text in (("run", "create a job from SPEC and run it"), ("create", "record a job")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("spec", help="a .json, .jsonl or .txt (one prompt per line) spec")
+        _add_overrides(command)
+        _add_json(command, "the result")
+    for name, text in (("start", "run a created job"), ("cancel", "cancel a job")):
+        command = sub.add_parser(name, help=text)
+        command.add_argument("job", help="job id")
+        _add_json(command, "the result")
+    resume = sub.add_parser("resume", help="continue an interrupted job (or every one)")
+    resume.add_argument("job", nargs="?", help="job id (default: every unfinished job)")
+    _add_json(resume, "the result")
+    retry = sub.add_parser("retry", help="run a job's failed and cancelled items again")
+    retry.add_argument("job", help="job id")
+    retry.add_argument("--items", help="only these item ids, comma-separated")
+    _add_json(retry, "the result")
+    status = sub.add_parser("status", help="show a job and its images (default: the newest)")
+    status.add_argument("job", nargs="?", help="job id")
+    _add_json(status, "the status")
+    listing = sub.add_parser("list", help="list the jobs of the workspace")
+    _add_json(listing, "the jobs")
+    clear = sub.add_parser("clear-lock", help="remove a key's lock by hand")
+    clear.add_argument("key", help="job key")
+    _add_fake_server(sub)
+    return parser
+
+
+def _add_fake_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+    from .fakeserver.cli import add_fake_server_arguments
+
+    server = sub.add_parser("fake-server", help="serve a local fake OpenAI / Gemini image API")
+    add_fake_server_arguments(server)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "fake-server":
+        from .fakeserver.cli import run_fake_server_command
+
+        return run_fake_server_command(args)
+    ctx = Context(
+        workspace=Workspace.resolve(args.workspace, os.environ),
+        env=os.environ,
+        progress=False if args.no_progress else None,
+    )
+    try:
+        return asyncio.run(_dispatch(ctx, args))
+    except ImageBatchError as error:
+        print(f"imagebatch: error: {error}", file=sys.stderr)
+        return error.exit_code
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
+        print(f"\nimagebatch: interrupted{where}", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
+    task = asyncio.current_task()
+    assert task is not None
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+    return await COMMANDS[args.command](ctx, args)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The one error tree of imagebatch.
+
+```
+ImageBatchError
+├── ConfigError                 bad input: a spec, a flag, an option. Says what to fix. Exit 2.
+│   └── NotFoundError           a job or item id that does not exist. Exit 2.
+├── KeyConflictError            another job with the same key is active. Exit 5.
+├── JournalError                the journal refused a change or is unreadable.
+│   └── TransitionError         a state change the transition table does not allow.
+└── ProviderError               one attempt at a provider failed. Carries `kind`.
+    ├── RetryableError          worth another attempt; may carry `retry_after` (seconds).
+    │   ├── RateLimitedError        429 / RESOURCE_EXHAUSTED
+    │   ├── UnavailableError        5xx, connection reset, overloaded
+    │   ├── AttemptTimeoutError     the per-attempt timeout ran out
+    │   └── BadResponseError        malformed JSON, truncated base64, bytes that are no image
+    └── PermanentError          another attempt would fail the same way.
+        ├── ContentRejectedError    moderation / safety block
+        ├── InvalidRequestError     the API refused the parameters
+        └── AuthError               missing, wrong or unauthorised key
+```
+
+Providers translate their SDK's exceptions into this tree in one function each; SDK exception
+types never leave a provider. Messages never contain secrets (see `redact`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = [
+    "AttemptTimeoutError",
+    "AuthError",
+    "BadResponseError",
+    "ConfigError",
+    "ContentRejectedError",
+    "ImageBatchError",
+    "InvalidRequestError",
+    "JournalError",
+    "KeyConflictError",
+    "NotFoundError",
+    "PermanentError",
+    "ProviderError",
+    "RateLimitedError",
+    "RetryableError",
+    "TransitionError",
+    "UnavailableError",
+    "redact",
+]
+
+
+class ImageBatchError(Exception):
+    """Base of every error imagebatch raises on purpose."""
+
+    exit_code: int = 1
+
+
+class ConfigError(ImageBatchError):
+    """Bad input from the user. The message names the field and says how to fix it."""
+
+    exit_code = 2
+
+
+class NotFoundError(ConfigError):
+    """A job or item id that the journal does not know."""
+
+
+class KeyConflictError(ImageBatchError):
+    """Another job with the same key is active."""
+
+    exit_code = 5
+
+    def __init__(self, message: str, *, key: str, job_id: str) -> None:
+        super().__init__(message)
+        self.key = key
+        self.job_id = job_id
+
+
+class JournalError(ImageBatchError):
+    """The journal refused a change or could not be read."""
+
+
+class TransitionError(JournalError):
+    """A state change that the transition table does not allow."""
+
+
+class ProviderError(ImageBatchError):
+    """One attempt at a provider failed. `kind` is a stable short name for reports."""
+
+    kind: str = "provider_error"
+    retryable: bool = False
+
+    def __init__(self, message: str, *, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.message = message
+        self.retry_after = retry_after
+
+
+class RetryableError(ProviderError):
+    """Another attempt may succeed."""
+
+    kind = "retryable"
+    retryable = True
+
+
+class RateLimitedError(RetryableError):
+    """The provider said 429 / RESOURCE_EXHAUSTED; `retry_after` is its wait, if it gave one."""
+
+    kind = "rate_limited"
+
+
+class UnavailableError(RetryableError):
+    """5xx, overloaded, connection refused or reset."""
+
+    kind = "unavailable"
+
+
+class AttemptTimeoutError(RetryableError):
+    """The per-attempt timeout ran out before the provider answered."""
+
+    kind = "timeout"
+
+
+class BadResponseError(RetryableError):
+    """The provider answered with something that is not a usable image."""
+
+    kind = "bad_response"
+
+
+class PermanentError(ProviderError):
+    """Another attempt would fail the same way."""
+
+    kind = "permanent"
+
+
+class ContentRejectedError(PermanentError):
+    """The provider's moderation or safety filter refused the prompt or the image."""
+
+    kind = "content_rejected"
+
+
+class InvalidRequestError(PermanentError):
+    """The provider refused the request's parameters."""
+
+    kind = "invalid_request"
+
+
+class AuthError(PermanentError):
+    """The key is missing, wrong, or not allowed to use this model."""
+
+    kind = "auth"
+
+
+def redact(text: str, secrets: Iterable[str | None]) -> str:
+    """Return `text` with every secret (and any 8+ character tail of it) replaced by `***`."""
+    for secret in secrets:
+        if not secret or len(secret) < 6:
+            continue
+        text = text.replace(secret, "***")
+        for tail in (secret[-8:], secret[:8]):
+            if len(tail) >= 8:
+                text = text.replace(tail, "***")
+    return text

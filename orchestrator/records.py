@@ -1,0 +1,144 @@
+"""Immutable records the journal stores and hands out: jobs, items, attempts, events."""
+
+from __future__ import annotations
+
+from enum import StrEnum
+from typing import Any
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from .spec import JobConfig, Params
+from .states import ItemStatus, JobStatus
+
+__all__ = [
+    "AttemptRecord",
+    "ErrorInfo",
+    "Event",
+    "EventType",
+    "ItemRecord",
+    "JobRecord",
+]
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ErrorInfo(_Record):
+    """Why an attempt or an item failed."""
+
+    kind: str
+    """Stable short name: `rate_limited`, `timeout`, `content_rejected`, ..."""
+    message: str
+    """What happened, for a person. Never contains a secret."""
+    retryable: bool = False
+
+
+class AttemptRecord(_Record):
+    """One call to a provider for one item."""
+
+    number: int
+    started_at: float
+    ended_at: float | None = None
+    outcome: str = "running"
+    """`running`, `ok`, `error`, `cancelled`, `interrupted` (the process stopped)."""
+    error: ErrorInfo | None = None
+    retry_after: float | None = None
+    """The wait the provider asked for, in seconds."""
+    cost_usd: float | None = None
+
+
+class ItemRecord(_Record):
+    """One image of a job, as the journal last recorded it."""
+
+    job_id: str
+    id: str
+    index: int
+    prompt: str
+    params: Params = Params()
+    references: tuple[str, ...] = ()
+    status: ItemStatus = ItemStatus.PENDING
+    attempts: tuple[AttemptRecord, ...] = ()
+    attempts_before_retry: int = 0
+    """Attempts made before the last explicit retry; `max_attempts` counts from here."""
+    error: ErrorInfo | None = None
+    retry_at: float | None = None
+    """When the next attempt may start, after a retryable failure."""
+    created_at: float
+    updated_at: float
+    finished_at: float | None = None
+    raw_path: str | None = None
+    """The image as the provider sent it, relative to the workspace."""
+    raw_sha256: str | None = None
+    mime_type: str | None = None
+    image_path: str | None = None
+    """The post-processed image, relative to the workspace."""
+    thumb_path: str | None = None
+    width: int | None = None
+    height: int | None = None
+    model: str | None = None
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    revised_prompt: str | None = None
+
+    @property
+    def attempt_count(self) -> int:
+        return len(self.attempts)
+
+
+class JobRecord(_Record):
+    """One batch of images, as the journal last recorded it."""
+
+    id: str
+    config: JobConfig
+    status: JobStatus = JobStatus.PENDING
+    active: bool = False
+    """A runner is working on the job now (or was, when its process died)."""
+    cancel_requested: bool = False
+    item_ids: tuple[str, ...]
+    counts: dict[ItemStatus, int] = Field(default_factory=dict)
+    created_at: float
+    updated_at: float
+    started_at: float | None = None
+    finished_at: float | None = None
+    cost_usd: float = 0.0
+
+    @property
+    def key(self) -> str:
+        return self.config.key
+
+    @property
+    def total(self) -> int:
+        return len(self.item_ids)
+
+    def count(self, status: ItemStatus) -> int:
+        return self.counts.get(status, 0)
+
+
+class EventType(StrEnum):
+    JOB_CREATED = "job.created"
+    JOB_STARTED = "job.started"
+    JOB_FINISHED = "job.finished"
+    JOB_INTERRUPTED = "job.interrupted"
+    JOB_CANCEL_REQUESTED = "job.cancel_requested"
+    ITEM_STARTED = "item.started"
+    ITEM_GENERATED = "item.generated"
+    ITEM_RETRYING = "item.retrying"
+    ITEM_COMPLETED = "item.completed"
+    ITEM_FAILED = "item.failed"
+    ITEM_CANCELLED = "item.cancelled"
+    ITEM_RESET = "item.reset"
+    """Back to pending: an explicit retry, or recovery after a crash or interrupt."""
+
+
+class Event(_Record):
+    """Something that happened, in the order the journal committed it."""
+
+    seq: int
+    ts: float
+    type: EventType
+    job_id: str
+    item_id: str | None = None
+    status: str | None = None
+    """The item's (or for job events the job's) status after the change."""
+    data: dict[str, Any] = Field(default_factory=dict)

@@ -1,0 +1,319 @@
+"""What a user asks for: the job spec, its validation, and loading it from JSON, JSONL or text.
+
+Everything here is validated with pydantic and `extra="forbid"`: a misspelt field is an error
+that names the field, never a value silently ignored.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from .errors import ConfigError
+
+__all__ = [
+    "Defaults",
+    "ItemSpec",
+    "JobConfig",
+    "JobSpec",
+    "Limits",
+    "OutputSpec",
+    "apply_overrides",
+    "format_validation_error",
+    "load_spec",
+    "parse_spec",
+]
+
+ITEM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+SIZE_PATTERN = re.compile(r"^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$")
+KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class Params(_Model):
+    """Image parameters a job sets as defaults and an item may override."""
+
+    size: str | None = None
+    """Image size as `WIDTHxHEIGHT` (or `auto` where the provider allows it)."""
+    quality: str | None = None
+    """Provider quality level, for example `low`, `medium`, `high`, `standard`, `hd`."""
+    style: str | None = None
+    """Provider style hint, for example `vivid` or `natural`."""
+    seed: int | None = None
+    """Seed for providers that take one (the mock does)."""
+    negative_prompt: str | None = Field(default=None, max_length=4000)
+    """What the image should not show, for providers that take it."""
+
+    @field_validator("size")
+    @classmethod
+    def _size_shape(cls, value: str | None) -> str | None:
+        if value is None or value == "auto" or SIZE_PATTERN.match(value):
+            return value
+        raise ValueError("size must look like 1024x1024 (WIDTHxHEIGHT) or be 'auto'")
+
+
+class Defaults(Params):
+    """Parameters applied to every item that does not set its own."""
+
+
+class ItemSpec(Params):
+    """One image of the job."""
+
+    id: str
+    """1-64 letters, digits, `-`, `_`, `.`; unique in the job; becomes a file name."""
+    prompt: str = Field(min_length=1, max_length=32000)
+    """What to draw."""
+    references: tuple[str, ...] = ()
+    """Paths of reference images (relative to the spec file) for providers that take them."""
+
+    @field_validator("id")
+    @classmethod
+    def _id_shape(cls, value: str) -> str:
+        if not ITEM_ID_PATTERN.match(value) or ".." in value or value.startswith("."):
+            raise ValueError(
+                "item id must be 1-64 letters, digits, '-', '_' or '.', "
+                "not start with '.' and not contain '..'"
+            )
+        return value
+
+    @field_validator("prompt")
+    @classmethod
+    def _prompt_not_blank(cls, value: str) -> str:
+        if not value.strip():
+            raise ValueError("prompt must not be blank")
+        return value
+
+
+class Limits(_Model):
+    """How hard to push the provider."""
+
+    concurrency: int = Field(default=5, ge=1, le=64)
+    """Attempts in flight at once."""
+    rate_per_minute: float | None = Field(default=None, gt=0, le=6000)
+    """Attempt starts per minute, spaced evenly; none means no limit."""
+    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    """Time one attempt may take before it is abandoned and retried."""
+    max_attempts: int = Field(default=3, ge=1, le=20)
+    """Attempts per item, the first included."""
+    budget_usd: float | None = None
+    """Spending cap. Not supported yet: setting it is an error rather than a cap ignored."""
+
+    @field_validator("budget_usd")
+    @classmethod
+    def _budget_not_yet(cls, value: float | None) -> float | None:
+        if value is not None:
+            raise ValueError("budget_usd is not supported yet; remove it from the spec")
+        return value
+
+
+class OutputSpec(_Model):
+    """What post-processing writes next to the raw image."""
+
+    format: Literal["jpeg", "png", "webp"] = "jpeg"
+    """Format of the processed image."""
+    max_size: str | None = None
+    """Box `WIDTHxHEIGHT` the processed image is fitted to; none keeps the raw size."""
+    fit: Literal["cover", "contain"] = "cover"
+    """`cover` fills the box and crops; `contain` fits inside it."""
+    quality: int = Field(default=80, ge=1, le=100)
+    """Encoder quality for jpeg and webp."""
+    thumbnail_px: int = Field(default=256, ge=16, le=1024)
+    """Longest side of the thumbnail."""
+
+    @field_validator("max_size")
+    @classmethod
+    def _box_shape(cls, value: str | None) -> str | None:
+        if value is None or SIZE_PATTERN.match(value):
+            return value
+        raise ValueError("max_size must look like 1024x768 (WIDTHxHEIGHT)")
+
+
+class JobConfig(_Model):
+    """Everything about a job except its items; stored on the job record."""
+
+    key: str
+    """At most one job per key is active (for example `story-123`)."""
+    name: str = Field(default="", max_length=200)
+    """A human name for listings."""
+    provider: str = "mock"
+    """Provider name from the registry: `mock`, `openai`, `gemini`, or a plugin's."""
+    model: str | None = None
+    """Provider model; none takes the provider's default."""
+    provider_options: dict[str, Any] = Field(default_factory=dict)
+    """Options the provider validates itself (the mock's latency and faults, for example)."""
+    defaults: Defaults = Defaults()
+    limits: Limits = Limits()
+    output: OutputSpec = OutputSpec()
+    consistency: str = "none"
+    """Character consistency across items. Only `none` is supported yet."""
+    webhook: dict[str, Any] | None = None
+    """Webhook delivery. Not supported yet: setting it is an error."""
+
+    @field_validator("key")
+    @classmethod
+    def _key_shape(cls, value: str) -> str:
+        if not KEY_PATTERN.match(value):
+            raise ValueError("key must be 1-128 letters, digits, '-', '_', '.' or ':'")
+        return value
+
+    @field_validator("consistency")
+    @classmethod
+    def _consistency_not_yet(cls, value: str) -> str:
+        if value != "none":
+            raise ValueError(f"consistency {value!r} is not supported yet; use 'none'")
+        return value
+
+    @field_validator("webhook")
+    @classmethod
+    def _webhook_not_yet(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
+        if value is not None:
+            raise ValueError("webhooks are not supported yet; remove 'webhook' from the spec")
+        return value
+
+
+class JobSpec(JobConfig):
+    """A whole job as submitted: its config and its items."""
+
+    items: tuple[ItemSpec, ...] = Field(min_length=1, max_length=10000)
+
+    @model_validator(mode="after")
+    def _unique_ids(self) -> JobSpec:
+        seen: set[str] = set()
+        for index, item in enumerate(self.items):
+            if item.id in seen:
+                raise ValueError(f"items[{index}].id {item.id!r} is used twice; ids must be unique")
+            seen.add(item.id)
+        return self
+
+    @property
+    def config(self) -> JobConfig:
+        return JobConfig.model_validate(self.model_dump(exclude={"items"}))
+
+
+def format_validation_error(error: ValidationError, source: str) -> str:
+    """One line naming the first bad field and what to do about it."""
+    first = error.errors()[0]
+    where = _format_loc(first["loc"])
+    message = first["msg"].removeprefix("Value error, ")
+    if first["type"] == "extra_forbidden":
+        message = "unknown field; check its spelling"
+    elif first["type"] == "missing":
+        message = "required field is missing"
+    more = len(error.errors()) - 1
+    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    return f"{source}: {where or 'spec'}: {message}{suffix}"
+
+
+def _format_loc(loc: tuple[int | str, ...]) -> str:
+    text = ""
+    for part in loc:
+        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
+    return text
+
+
+def parse_spec(data: Any, source: str) -> JobSpec:
+    """Validate a spec given as Python data; raise `ConfigError` with one clear line."""
+    try:
+        return JobSpec.model_validate(data)
+    except ValidationError as error:
+        raise ConfigError(format_validation_error(error, source)) from None
+
+
+def apply_overrides(spec: JobSpec, **overrides: Any) -> JobSpec:
+    """Return `spec` with CLI flag values (those not None) put over it, validated again."""
+    data = spec.model_dump()
+    limits = {"concurrency", "rate_per_minute", "timeout_s", "max_attempts"}
+    for name, value in overrides.items():
+        if value is None:
+            continue
+        if name in limits:
+            data["limits"][name] = value
+        else:
+            data[name] = value
+    return parse_spec(data, "command line")
+
+
+def load_spec(path: Path) -> JobSpec:
+    """Read a spec from a `.json`, `.jsonl` or plain-text file (one prompt per line)."""
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ConfigError(
+            f"{path}: no such file; give the path of a .json, .jsonl or .txt spec"
+        ) from None
+    except (OSError, UnicodeDecodeError) as error:
+        raise ConfigError(f"{path}: cannot read the spec ({error.__class__.__name__})") from None
+    suffix = path.suffix.lower()
+    if suffix == ".json":
+        data = _json_spec(text, path)
+    elif suffix == ".jsonl":
+        data = {"items": _jsonl_items(text, path)}
+    else:
+        data = {"items": _text_items(text, path)}
+    data.setdefault("key", _slug(path.stem))
+    data.setdefault("name", path.stem)
+    spec = parse_spec(data, str(path))
+    return _resolve_references(spec, path.parent)
+
+
+def _json_spec(text: str, path: Path) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
+    if isinstance(data, list):
+        return {"items": data}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{path}: the spec must be a JSON object with an 'items' list")
+    return data
+
+
+def _jsonl_items(text: str, path: Path) -> list[Any]:
+    items = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        if not line.strip():
+            continue
+        try:
+            items.append(json.loads(line))
+        except json.JSONDecodeError as error:
+            raise ConfigError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+    return items
+
+
+def _text_items(text: str, path: Path) -> list[dict[str, str]]:
+    prompts = [
+        line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
+    ]
+    if not prompts:
+        raise ConfigError(f"{path}: no prompts found; write one prompt per line")
+    return [{"id": f"item-{n:03d}", "prompt": p} for n, p in enumerate(prompts, start=1)]
+
+
+def _slug(text: str) -> str:
+    slug = re.sub(r"[^A-Za-z0-9_.-]+", "-", text).strip("-.")
+    return slug[:128] or "job"
+
+
+def _resolve_references(spec: JobSpec, base: Path) -> JobSpec:
+    if not any(item.references for item in spec.items):
+        return spec
+    items = []
+    for index, item in enumerate(spec.items):
+        resolved = []
+        for ref in item.references:
+            ref_path = (base / ref).resolve()
+            if not ref_path.is_file():
+                raise ConfigError(
+                    f"items[{index}].references: {ref!r} is not a file; "
+                    "give a path relative to the spec file"
+                )
+            resolved.append(str(ref_path))
+        items.append(item.model_copy(update={"references": tuple(resolved)}))
+    return spec.model_copy(update={"items": tuple(items)})
