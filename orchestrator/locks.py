@@ -1,0 +1,191 @@
+"""One active job per key: locks with an owner and a heartbeat, kept in the journal's diskcache.
+
+A lock lives in the journal's `diskcache.Index` under `("lock", key)`. Every read-modify-write
+runs in one `index.transact()`, so processes sharing a workspace agree on who holds a key. A
+lock is taken over when its heartbeat is older than `stale_after_s`, or when its owner ran on
+this host and that process is gone.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shlex
+import socket
+import sys
+import uuid
+from typing import Any
+
+from diskcache import Index
+from pydantic import BaseModel, ConfigDict, ValidationError
+
+from .clock import SYSTEM_CLOCK, Clock
+from .errors import JournalError, KeyConflictError
+
+__all__ = ["KeyLocks", "LockOwner", "keep_alive", "pid_alive"]
+
+
+class LockOwner(BaseModel):
+    """Who holds the lock on one key."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    key: str
+    """The key this lock is for."""
+    job_id: str
+    pid: int
+    """The holding process, meaningful on `host` only."""
+    host: str
+    started_at: float
+    """Wall-clock time the lock was taken."""
+    heartbeat_at: float
+    """Wall-clock time the holder last said it is alive."""
+    token: str
+    """Identifies this holder (uuid4 hex); a holder that lost the lock no longer matches it."""
+
+
+def pid_alive(pid: int) -> bool:
+    """Whether process `pid` exists on this host. On Windows, always True (cannot tell safely)."""
+    if pid <= 0:
+        return False
+    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
+        return True
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
+class KeyLocks:
+    """Takes, refreshes and gives back the per-key locks in one diskcache `Index`."""
+
+    def __init__(
+        self, index: Index, *, stale_after_s: float = 300.0, clock: Clock = SYSTEM_CLOCK
+    ) -> None:
+        self._index = index
+        self._clock = clock
+        self.stale_after_s = stale_after_s
+        self.host = socket.gethostname()
+        self.pid = os.getpid()
+
+    def acquire(self, key: str, job_id: str) -> LockOwner:
+        """Take the lock on `key` for `job_id`, or raise `KeyConflictError` if a live job holds it.
+
+        A lock is taken over when its heartbeat is stale, or when its owner ran on this host and
+        is gone.
+        """
+        with self._index.transact():
+            current = self._read(key)
+            if current is not None and not self._can_take(current):
+                raise self._conflict(current)
+            now = self._clock.time()
+            owner = LockOwner(
+                key=key,
+                job_id=job_id,
+                pid=self.pid,
+                host=self.host,
+                started_at=now,
+                heartbeat_at=now,
+                token=uuid.uuid4().hex,
+            )
+            self._index[_slot(key)] = owner.model_dump()
+        return owner
+
+    def heartbeat(self, owner: LockOwner) -> bool:
+        """Refresh the heartbeat if `owner` still holds its lock; False if the lock was lost."""
+        with self._index.transact():
+            current = self._read(owner.key)
+            if current is None or current.token != owner.token:
+                return False
+            refreshed = current.model_copy(update={"heartbeat_at": self._clock.time()})
+            self._index[_slot(owner.key)] = refreshed.model_dump()
+        return True
+
+    def release(self, owner: LockOwner) -> None:
+        """Give the lock back; does nothing if someone else holds it now."""
+        with self._index.transact():
+            current = self._read(owner.key)
+            if current is not None and current.token == owner.token:
+                del self._index[_slot(owner.key)]
+
+    def holder(self, key: str) -> LockOwner | None:
+        """Who holds `key` now, live or not; None if nobody does."""
+        return self._read(key)
+
+    def is_live(self, owner: LockOwner) -> bool:
+        """Whether `owner`'s heartbeat is fresh and, on this host, its process still exists."""
+        if self.heartbeat_age(owner) > self.stale_after_s:
+            return False
+        return owner.host != self.host or pid_alive(owner.pid)
+
+    def heartbeat_age(self, owner: LockOwner) -> float:
+        """Seconds since `owner` last said it is alive."""
+        return max(0.0, self._clock.time() - owner.heartbeat_at)
+
+    def clear(self, key: str) -> LockOwner | None:
+        """Remove the lock on `key` whoever holds it (by hand); returns what was removed."""
+        with self._index.transact():
+            raw = self._index.pop(_slot(key), None)
+        if raw is None:
+            return None
+        try:
+            return _parse(raw, key)
+        except JournalError:
+            return None
+
+    def _can_take(self, current: LockOwner) -> bool:
+        # Not re-entrant, even for this same process: a second runner of a job that is already
+        # running here (a notebook cell run twice) would generate its running images again.
+        return not self.is_live(current)
+
+    def _conflict(self, owner: LockOwner) -> KeyConflictError:
+        age = self.heartbeat_age(owner)
+        return KeyConflictError(
+            f"key {owner.key!r} is held by job {owner.job_id} (pid {owner.pid} on {owner.host}, "
+            f"heartbeat {age:.0f}s ago); wait for it, or `imagebatch cancel {owner.job_id}`, "
+            f"or `imagebatch clear-lock {shlex.quote(owner.key)}` if that process is gone",
+            key=owner.key,
+            job_id=owner.job_id,
+        )
+
+    def _read(self, key: str) -> LockOwner | None:
+        raw = self._index.get(_slot(key))
+        return None if raw is None else _parse(raw, key)
+
+
+async def keep_alive(locks: KeyLocks, owner: LockOwner, interval_s: float, clock: Clock) -> None:
+    """Refresh `owner`'s heartbeat every `interval_s` until cancelled.
+
+    Raises `JournalError` as soon as the lock turns out to be lost (taken over or cleared), so
+    the runner that holds it stops.
+    """
+    while True:
+        await clock.sleep(interval_s)
+        if not await asyncio.to_thread(locks.heartbeat, owner):
+            raise JournalError(_lost_message(owner, locks.holder(owner.key)))
+
+
+def _lost_message(owner: LockOwner, holder: LockOwner | None) -> str:
+    if holder is None:
+        return f"lock for key {owner.key!r} was cleared; job {owner.job_id} stops"
+    return (
+        f"lock for key {owner.key!r} was taken over by job {holder.job_id} "
+        f"(pid {holder.pid} on {holder.host}); job {owner.job_id} stops"
+    )
+
+
+def _slot(key: str) -> tuple[str, str]:
+    return ("lock", key)
+
+
+def _parse(raw: Any, key: str) -> LockOwner:
+    try:
+        return LockOwner.model_validate(raw)
+    except ValidationError as exc:
+        raise JournalError(
+            f"the lock for key {key!r} is unreadable ({exc.error_count()} errors); "
+            f"remove it with `imagebatch clear-lock {shlex.quote(key)}`"
+        ) from exc

@@ -1,0 +1,52 @@
+"""The one retry policy: exponential backoff with full jitter that honours Retry-After. Pure."""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from .errors import ProviderError
+
+__all__ = ["RetryPolicy", "next_delay"]
+
+_MAX_EXPONENT = 62
+"""Doubling beyond this cannot matter next to any sane cap, and keeps the float finite."""
+
+
+@dataclass(frozen=True)
+class RetryPolicy:
+    """How often and how long to wait before another attempt at one item."""
+
+    max_attempts: int = 3
+    """Attempts in all, the first one included."""
+    base_s: float = 1.0
+    """The backoff cap after the first failed attempt; it doubles with each further failure."""
+    cap_s: float = 60.0
+    """The largest backoff cap."""
+    max_retry_after_s: float = 3600.0
+    """A provider's Retry-After longer than this is clamped to it."""
+
+    def __post_init__(self) -> None:
+        if self.max_attempts < 1:
+            raise ValueError(f"max_attempts must be at least 1, not {self.max_attempts}")
+        if self.base_s < 0 or self.cap_s < 0 or self.max_retry_after_s < 0:
+            raise ValueError("base_s, cap_s and max_retry_after_s must not be negative")
+
+
+def next_delay(
+    attempt: int, error: ProviderError, policy: RetryPolicy, rng: random.Random
+) -> float | None:
+    """Seconds to wait before the next attempt, or None when there should be no next attempt.
+
+    `attempt` is how many attempts were made so far (1 after the first one failed). The wait is
+    drawn uniformly from [0, min(cap_s, base_s * 2**(attempt - 1))] ("full jitter") and is never
+    shorter than the error's `retry_after`, clamped to `max_retry_after_s`.
+    """
+    if not error.retryable or attempt >= policy.max_attempts:
+        return None
+    exponent = min(max(attempt - 1, 0), _MAX_EXPONENT)
+    delay = rng.uniform(0.0, min(policy.cap_s, policy.base_s * 2.0**exponent))
+    if error.retry_after is not None:
+        floor = min(max(error.retry_after, 0.0), policy.max_retry_after_s)
+        delay = max(delay, floor)
+    return delay

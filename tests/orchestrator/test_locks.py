@@ -1,0 +1,327 @@
+"""Per-key locks on a real diskcache, with real processes as owners."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from diskcache import Index
+
+from orchestrator.clock import FakeClock
+from orchestrator.errors import JournalError, KeyConflictError
+from orchestrator.locks import KeyLocks, LockOwner, keep_alive, pid_alive
+
+KEY = "story-1"
+HOST = socket.gethostname()
+
+
+@pytest.fixture
+def index(tmp_path: Path) -> Iterator[Index]:
+    journal = Index(str(tmp_path / "journal"))
+    yield journal
+    journal.cache.close()
+
+
+@pytest.fixture
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def locks(index: Index, clock: FakeClock) -> KeyLocks:
+    return KeyLocks(index, stale_after_s=300.0, clock=clock)
+
+
+@pytest.fixture
+def live_pid() -> Iterator[int]:
+    """The pid of another process that stays alive for the whole test."""
+    proc = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    yield proc.pid
+    proc.kill()
+    proc.wait()
+
+
+@pytest.fixture
+def dead_pid() -> int:
+    """The pid of a process that has exited (and been reaped)."""
+    proc = subprocess.Popen([sys.executable, "-c", "pass"])
+    proc.wait()
+    return proc.pid
+
+
+def _plant(
+    index: Index, clock: FakeClock, *, pid: int, host: str = HOST, job: str = "job-a"
+) -> LockOwner:
+    """Write a lock as another process would have."""
+    owner = LockOwner(
+        key=KEY,
+        job_id=job,
+        pid=pid,
+        host=host,
+        started_at=clock.time(),
+        heartbeat_at=clock.time(),
+        token="f" * 32,
+    )
+    index[("lock", KEY)] = owner.model_dump()
+    return owner
+
+
+# -- acquire --------------------------------------------------------------------------------------
+
+
+def test_a_free_key_is_taken(locks: KeyLocks, clock: FakeClock) -> None:
+    owner = locks.acquire(KEY, "job-a")
+    assert (owner.key, owner.job_id, owner.pid, owner.host) == (KEY, "job-a", os.getpid(), HOST)
+    assert owner.started_at == owner.heartbeat_at == clock.time()
+    assert len(owner.token) == 32
+    assert locks.holder(KEY) == owner
+    assert locks.holder("other-key") is None
+
+
+def test_a_live_holder_conflicts_and_names_the_job(
+    index: Index, locks: KeyLocks, clock: FakeClock, live_pid: int
+) -> None:
+    _plant(index, clock, pid=live_pid)
+    clock.advance(42.0)
+    with pytest.raises(KeyConflictError) as caught:
+        locks.acquire(KEY, "job-b")
+    error = caught.value
+    assert (error.exit_code, error.key, error.job_id) == (5, KEY, "job-a")
+    message = str(error)
+    assert f"held by job job-a (pid {live_pid} on {HOST}, heartbeat 42s ago)" in message
+    assert "`imagebatch cancel job-a`" in message
+    assert f"`imagebatch clear-lock {KEY}`" in message
+    held = locks.holder(KEY)
+    assert held is not None and held.job_id == "job-a"
+
+
+def test_another_job_in_this_process_conflicts(locks: KeyLocks) -> None:
+    locks.acquire(KEY, "job-a")
+    with pytest.raises(KeyConflictError):
+        locks.acquire(KEY, "job-b")
+
+
+def test_the_same_job_twice_in_one_process_conflicts(locks: KeyLocks) -> None:
+    # A notebook cell run twice must not start a second runner that pays again.
+    first = locks.acquire(KEY, "job-a")
+    with pytest.raises(KeyConflictError):
+        locks.acquire(KEY, "job-a")
+    assert locks.holder(KEY) == first
+
+
+def test_the_same_job_id_in_another_live_process_conflicts(
+    index: Index, locks: KeyLocks, clock: FakeClock, live_pid: int
+) -> None:
+    _plant(index, clock, pid=live_pid, job="job-a")
+    with pytest.raises(KeyConflictError):
+        locks.acquire(KEY, "job-a")
+
+
+def test_a_stale_heartbeat_is_taken_over(
+    index: Index, locks: KeyLocks, clock: FakeClock, live_pid: int
+) -> None:
+    _plant(index, clock, pid=live_pid)
+    clock.advance(299.0)
+    with pytest.raises(KeyConflictError):
+        locks.acquire(KEY, "job-b")
+    clock.advance(2.0)
+    owner = locks.acquire(KEY, "job-b")
+    assert locks.holder(KEY) == owner
+
+
+def test_a_dead_pid_on_this_host_is_taken_over_at_once(
+    index: Index, locks: KeyLocks, clock: FakeClock, dead_pid: int
+) -> None:
+    _plant(index, clock, pid=dead_pid)
+    assert not pid_alive(dead_pid)
+    owner = locks.acquire(KEY, "job-b")
+    assert owner.job_id == "job-b"
+
+
+def test_a_pid_on_another_host_is_not_checked(
+    index: Index, locks: KeyLocks, clock: FakeClock, dead_pid: int
+) -> None:
+    _plant(index, clock, pid=dead_pid, host="some-other-host")
+    with pytest.raises(KeyConflictError):
+        locks.acquire(KEY, "job-b")
+    clock.advance(301.0)
+    assert locks.acquire(KEY, "job-b").job_id == "job-b"
+
+
+def test_is_live(locks: KeyLocks, clock: FakeClock, live_pid: int, dead_pid: int) -> None:
+    def owner(pid: int, host: str = HOST) -> LockOwner:
+        now = clock.time()
+        return LockOwner(
+            key=KEY, job_id="j", pid=pid, host=host, started_at=now, heartbeat_at=now, token="t"
+        )
+
+    assert locks.is_live(owner(live_pid))
+    assert not locks.is_live(owner(dead_pid))
+    assert locks.is_live(owner(dead_pid, host="elsewhere"))
+    fresh = owner(live_pid)
+    clock.advance(301.0)
+    assert not locks.is_live(fresh)
+
+
+def test_pid_alive() -> None:
+    assert pid_alive(os.getpid())
+    assert not pid_alive(0)
+    assert not pid_alive(-1)
+
+
+def test_an_unreadable_lock_is_reported_and_can_be_cleared(index: Index, locks: KeyLocks) -> None:
+    index[("lock", KEY)] = {"job_id": "half a record"}
+    with pytest.raises(JournalError, match="clear-lock"):
+        locks.acquire(KEY, "job-b")
+    assert locks.clear(KEY) is None
+    assert locks.acquire(KEY, "job-b").job_id == "job-b"
+
+
+# -- heartbeat, release, clear ----------------------------------------------------------------
+
+
+def test_heartbeat_refreshes(locks: KeyLocks, clock: FakeClock) -> None:
+    owner = locks.acquire(KEY, "job-a")
+    clock.advance(200.0)
+    assert locks.heartbeat(owner)
+    held = locks.holder(KEY)
+    assert held is not None and held.heartbeat_at == clock.time()
+    clock.advance(200.0)  # 400 s after taking it, but only 200 s after the heartbeat
+    assert locks.is_live(held)
+
+
+def test_heartbeat_after_a_takeover_is_false(
+    index: Index, clock: FakeClock, locks: KeyLocks
+) -> None:
+    old = locks.acquire(KEY, "job-a")
+    clock.advance(301.0)
+    new = locks.acquire(KEY, "job-b")  # stale, so taken over even within this process
+    assert not locks.heartbeat(old)
+    assert locks.holder(KEY) == new
+
+
+def test_release_with_a_stale_token_keeps_the_new_holder(clock: FakeClock, locks: KeyLocks) -> None:
+    old = locks.acquire(KEY, "job-a")
+    clock.advance(301.0)
+    new = locks.acquire(KEY, "job-b")
+    locks.release(old)
+    assert locks.holder(KEY) == new
+    locks.release(new)
+    assert locks.holder(KEY) is None
+    locks.release(new)  # releasing a free key is harmless
+
+
+def test_clear_removes_whoever_holds_it(locks: KeyLocks) -> None:
+    owner = locks.acquire(KEY, "job-a")
+    assert locks.clear(KEY) == owner
+    assert locks.holder(KEY) is None
+    assert locks.clear(KEY) is None
+    assert not locks.heartbeat(owner)
+    assert locks.acquire(KEY, "job-b").job_id == "job-b"
+
+
+def test_keys_are_independent(locks: KeyLocks) -> None:
+    a = locks.acquire("a", "job-a")
+    b = locks.acquire("b", "job-b")
+    assert (locks.holder("a"), locks.holder("b")) == (a, b)
+
+
+# -- keep_alive -------------------------------------------------------------------------------
+
+
+async def _wait_for_sleeps(clock: FakeClock, count: int) -> None:
+    for _ in range(200):
+        if len(clock.sleeps) >= count:
+            return
+        await asyncio.sleep(0.005)
+    raise AssertionError(f"keep_alive slept {len(clock.sleeps)} times, expected {count}")
+
+
+async def test_keep_alive_heartbeats_until_cancelled(locks: KeyLocks, clock: FakeClock) -> None:
+    owner = locks.acquire(KEY, "job-a")
+    task = asyncio.create_task(keep_alive(locks, owner, 60.0, clock))
+    await _wait_for_sleeps(clock, 4)
+    held = locks.holder(KEY)
+    assert held is not None and held.heartbeat_at >= owner.heartbeat_at + 180.0
+    assert clock.sleeps[:4] == [60.0] * 4
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    assert task.cancelled()
+
+
+async def test_keep_alive_stops_when_the_lock_is_taken_over(
+    index: Index, clock: FakeClock, locks: KeyLocks
+) -> None:
+    owner = locks.acquire(KEY, "job-a")
+    other = KeyLocks(index, stale_after_s=300.0, clock=clock)
+    clock.advance(301.0)
+    other.acquire(KEY, "job-b")
+    with pytest.raises(JournalError, match=r"taken over by job job-b \(pid \d+ on "):
+        await asyncio.wait_for(keep_alive(locks, owner, 10.0, clock), timeout=5.0)
+
+
+async def test_keep_alive_stops_when_the_lock_is_cleared(clock: FakeClock, locks: KeyLocks) -> None:
+    owner = locks.acquire(KEY, "job-a")
+    locks.clear(KEY)
+    with pytest.raises(JournalError, match="was cleared"):
+        await asyncio.wait_for(keep_alive(locks, owner, 10.0, clock), timeout=5.0)
+
+
+# -- across processes -------------------------------------------------------------------------
+
+RACER = """
+import pathlib, sys, time
+from diskcache import Index
+from orchestrator.errors import KeyConflictError
+from orchestrator.locks import KeyLocks
+
+directory, go, job_id = sys.argv[1:4]
+locks = KeyLocks(Index(directory))
+print("ready", flush=True)
+while not pathlib.Path(go).exists():
+    time.sleep(0.001)
+try:
+    locks.acquire("story-1", job_id)
+    print("won", flush=True)
+except KeyConflictError:
+    print("lost", flush=True)
+sys.stdin.readline()  # stay alive (and holding) until the parent has every answer
+"""
+
+
+def _line(proc: subprocess.Popen[str]) -> str:
+    assert proc.stdout is not None
+    return proc.stdout.readline().strip()
+
+
+def test_processes_racing_for_one_key_exactly_one_wins(tmp_path: Path, index: Index) -> None:
+    script, go = tmp_path / "racer.py", tmp_path / "go"
+    script.write_text(RACER)
+    racers = [
+        subprocess.Popen(
+            [sys.executable, str(script), index.directory, str(go), f"job-{n}"],
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
+        for n in range(6)
+    ]
+    try:
+        assert [_line(p) for p in racers] == ["ready"] * 6
+        go.touch()
+        answers = [_line(p) for p in racers]
+    finally:
+        for p in racers:
+            p.communicate("\n", timeout=30)
+    assert sorted(answers) == ["lost"] * 5 + ["won"]
+    winner = KeyLocks(index).holder(KEY)
+    assert winner is not None
+    assert winner.job_id == f"job-{answers.index('won')}"
+    assert winner.pid == racers[answers.index("won")].pid
