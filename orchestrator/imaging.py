@@ -1,0 +1,215 @@
+"""Image validation and post-processing with Pillow.
+
+Provider bytes are hostile until proven otherwise: `inspect_image` bounds their size, reads the
+header and refuses decompression bombs before any pixel is decoded, then decodes them fully to
+catch truncation. `postprocess` turns a raw image into the processed file and a WebP thumbnail.
+
+Everything here is synchronous and CPU-bound; callers use `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import io
+import threading
+import warnings
+from pathlib import Path
+
+from PIL import Image, ImageOps
+from pydantic import BaseModel, ConfigDict
+
+from .errors import BadResponseError
+from .spec import OutputSpec
+from .storage import atomic_write
+
+__all__ = [
+    "MAX_IMAGE_BYTES",
+    "MAX_PIXELS",
+    "ImageInfo",
+    "Processed",
+    "inspect_image",
+    "load_image",
+    "postprocess",
+]
+
+MAX_IMAGE_BYTES = 50 * 1024 * 1024
+MAX_PIXELS = 50_000_000
+
+# Pillow's format name -> (our name, mime type, extension). MPO is a JPEG with extra frames
+# (many phone cameras write it); Pillow's JPEG reader returns it as its own format.
+_FORMATS: dict[str, tuple[str, str, str]] = {
+    "PNG": ("png", "image/png", "png"),
+    "JPEG": ("jpeg", "image/jpeg", "jpg"),
+    "MPO": ("jpeg", "image/jpeg", "jpg"),
+    "WEBP": ("webp", "image/webp", "webp"),
+}
+_OPENERS = ("PNG", "JPEG", "WEBP")
+_RESAMPLE = Image.Resampling.LANCZOS
+_THUMB_QUALITY = 75
+
+# `warnings.catch_warnings` swaps process-wide state; the lock keeps our threads from
+# interleaving it. Only the header read runs under it, so decoding stays parallel.
+_OPEN_LOCK = threading.Lock()
+
+
+class _Record(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+class ImageInfo(_Record):
+    """What a valid image is."""
+
+    format: str
+    """`png`, `jpeg` or `webp`."""
+    mime_type: str
+    ext: str
+    """File extension without the dot: `png`, `jpg` or `webp`."""
+    width: int
+    height: int
+
+
+class Processed(_Record):
+    """Where post-processing wrote its files, and the processed image's size."""
+
+    image_path: Path
+    thumb_path: Path
+    width: int
+    height: int
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    """Read the header only, refusing bombs and unknown formats before pixels are decoded."""
+    try:
+        with _OPEN_LOCK, warnings.catch_warnings():
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            image = Image.open(io.BytesIO(data), formats=_OPENERS)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning):
+        raise BadResponseError("image is too large to decode safely (decompression bomb)") from None
+    except Exception as error:
+        raise BadResponseError(
+            f"bytes are not a PNG, JPEG or WebP image ({error.__class__.__name__})"
+        ) from None
+    if image.format not in _FORMATS:
+        image.close()
+        raise BadResponseError(f"image format {image.format} is not PNG, JPEG or WebP")
+    width, height = image.size
+    if width < 1 or height < 1 or width * height > max_pixels:
+        image.close()
+        raise BadResponseError(
+            f"image claims {width}x{height} pixels, over the limit of {max_pixels} "
+            "(decompression bomb?)"
+        )
+    return image
+
+
+def load_image(data: bytes, *, max_pixels: int = MAX_PIXELS) -> Image.Image:
+    """Decode `data` fully (PNG, JPEG or WebP), or raise `BadResponseError`."""
+    image = _open(data, max_pixels)
+    try:
+        image.load()
+    except Exception as error:
+        image.close()
+        raise BadResponseError(
+            f"image data is truncated or corrupt ({error.__class__.__name__}: {error})"
+        ) from None
+    return image
+
+
+def _check_size(data: bytes, max_bytes: int) -> None:
+    if not data:
+        raise BadResponseError("image is empty (0 bytes)")
+    if len(data) > max_bytes:
+        raise BadResponseError(f"image is {len(data)} bytes, over the limit of {max_bytes}")
+
+
+def inspect_image(
+    data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_PIXELS
+) -> ImageInfo:
+    """Validate provider bytes as one PNG, JPEG or WebP image; raise `BadResponseError` if not."""
+    _check_size(data, max_bytes)
+    with _open(data, max_pixels) as header:
+        fmt = str(header.format)
+        try:
+            header.verify()
+        except Exception as error:
+            raise BadResponseError(
+                f"{fmt} image fails verification ({error.__class__.__name__}: {error})"
+            ) from None
+    with load_image(data, max_pixels=max_pixels) as image:
+        width, height = image.size
+    name, mime_type, ext = _FORMATS[fmt]
+    return ImageInfo(format=name, mime_type=mime_type, ext=ext, width=width, height=height)
+
+
+def _has_alpha(image: Image.Image) -> bool:
+    return image.mode in {"RGBA", "LA", "PA", "RGBa", "La"} or (
+        image.mode == "P" and "transparency" in image.info
+    )
+
+
+def _to_output_mode(image: Image.Image, fmt: str) -> Image.Image:
+    """RGB, or RGBA where the format keeps alpha; JPEG gets transparency flattened on white."""
+    if not _has_alpha(image):
+        return image if image.mode == "RGB" else image.convert("RGB")
+    rgba = image.convert("RGBA")
+    if fmt != "jpeg":
+        return rgba
+    flat = Image.new("RGB", rgba.size, "white")
+    flat.paste(rgba, mask=rgba.getchannel("A"))
+    return flat
+
+
+def _parse_box(box: str) -> tuple[int, int]:
+    width, _, height = box.partition("x")
+    return int(width), int(height)
+
+
+def _fit(image: Image.Image, output: OutputSpec) -> Image.Image:
+    """`cover`: exactly the box, centre-cropped. `contain`: inside the box, never enlarged."""
+    if output.max_size is None:
+        return image
+    box = _parse_box(output.max_size)
+    if output.fit == "cover":
+        return ImageOps.fit(image, box, method=_RESAMPLE, centering=(0.5, 0.5))
+    if image.width <= box[0] and image.height <= box[1]:
+        return image
+    return ImageOps.contain(image, box, method=_RESAMPLE)
+
+
+def _encode(image: Image.Image, fmt: str, quality: int, icc: bytes | None) -> bytes:
+    options: dict[str, object] = {"icc_profile": icc} if icc else {}
+    if fmt == "jpeg":
+        options.update(quality=quality, optimize=True, progressive=True)
+    elif fmt == "webp":
+        options.update(quality=quality)
+    else:
+        options.update(optimize=True)
+    buffer = io.BytesIO()
+    image.save(buffer, format=fmt.upper(), **options)
+    return buffer.getvalue()
+
+
+def _thumbnail(image: Image.Image, longest: int) -> bytes:
+    """A WebP whose longest side is `longest` (smaller images are not enlarged)."""
+    thumb = image.copy()
+    thumb.thumbnail((longest, longest), _RESAMPLE)
+    return _encode(thumb, "webp", _THUMB_QUALITY, None)
+
+
+def postprocess(
+    raw_path: Path, image_path: Path, thumb_path: Path, output: OutputSpec
+) -> Processed:
+    """Write the processed image and its thumbnail from the raw file, which is left untouched.
+
+    Raises `BadResponseError` if the raw file is not a decodable image within the limits.
+    """
+    data = raw_path.read_bytes()
+    _check_size(data, MAX_IMAGE_BYTES)
+    with load_image(data) as raw:
+        icc = raw.info.get("icc_profile") if raw.mode in {"RGB", "RGBA"} else None
+        upright = ImageOps.exif_transpose(raw)
+    image = _fit(_to_output_mode(upright, output.format), output)
+    atomic_write(image_path, _encode(image, output.format, output.quality, icc))
+    atomic_write(thumb_path, _thumbnail(image, output.thumbnail_px))
+    return Processed(
+        image_path=image_path, thumb_path=thumb_path, width=image.width, height=image.height
+    )

@@ -1,0 +1,323 @@
+"""`mock`: an offline, seeded, deterministic provider that draws real PNGs with Pillow.
+
+Every random decision of an attempt (its fault and its latency) comes from a generator seeded
+with `sha256("{seed}|{item_id}|{prompt}|{attempt}")`: the same attempt always behaves the same,
+and the next attempt rolls again. The picture depends on the seeds, prompt, size and
+references, and shows the prompt and the item id, never the attempt number.
+
+Faults are drawn from one roll, so each `rate_*` is the exact share of attempts that fail that
+way and the rates must add up to at most 1. Every outcome, fault or image, waits its latency.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+import hashlib
+import io
+import math
+import random
+import re
+import textwrap
+from typing import Literal
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from ..errors import (
+    BadResponseError,
+    ConfigError,
+    ContentRejectedError,
+    InvalidRequestError,
+    RateLimitedError,
+    UnavailableError,
+)
+from ..imaging import load_image
+from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
+
+__all__ = ["MockOptions", "MockProvider"]
+
+DEFAULT_MODEL = "mock-1"
+DEFAULT_SIZE = (512, 512)
+HANG_S = 3600.0
+LOGNORMAL_SIGMA = 0.5
+Fault = Literal["429", "500", "hang", "reject", "bad_bytes"]
+
+
+class MockOptions(BaseModel):
+    """The mock's `provider_options`: latency and injected faults."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
+
+    seed: int = 0
+    """Seeds every picture and every fault decision."""
+    latency_mean_s: float = Field(default=0.2, ge=0, le=HANG_S)
+    """Mean time one attempt takes."""
+    latency_distribution: Literal["fixed", "uniform", "exponential", "lognormal"] = "uniform"
+    """How attempt times spread around the mean (`uniform` is 0 to twice the mean)."""
+    rate_429: float = Field(default=0.0, ge=0, le=1)
+    """Share of attempts answered with 429 (`RateLimitedError`)."""
+    retry_after_s: float = Field(default=1.0, ge=0)
+    """The `retry_after` a 429 carries."""
+    rate_500: float = Field(default=0.0, ge=0, le=1)
+    """Share of attempts answered with a server error (`UnavailableError`)."""
+    rate_hang: float = Field(default=0.0, ge=0, le=1)
+    """Share of attempts that hang for an hour (until the per-attempt timeout cuts them)."""
+    rate_reject: float = Field(default=0.0, ge=0, le=1)
+    """Share of attempts refused by "moderation" (`ContentRejectedError`)."""
+    reject_pattern: str | None = None
+    """Regular expression; prompts it matches (`re.search`) are always refused."""
+    rate_bad_bytes: float = Field(default=0.0, ge=0, le=1)
+    """Share of attempts that return bytes that are not an image."""
+    max_size_px: int = Field(default=2048, ge=16, le=8192)
+    """Largest width or height the mock draws."""
+
+    @field_validator("reject_pattern")
+    @classmethod
+    def _pattern_compiles(cls, value: str | None) -> str | None:
+        if value is not None:
+            try:
+                re.compile(value)
+            except re.error as error:
+                raise ValueError(f"not a valid regular expression ({error})") from None
+        return value
+
+    @model_validator(mode="after")
+    def _rates_fit(self) -> MockOptions:
+        total = sum(rate for _, rate in self.fault_rates())
+        if total > 1 + 1e-9:
+            raise ValueError(f"the rate_* options add up to {total:g}; their sum must be <= 1")
+        return self
+
+    def fault_rates(self) -> tuple[tuple[Fault, float], ...]:
+        return (
+            ("429", self.rate_429),
+            ("500", self.rate_500),
+            ("hang", self.rate_hang),
+            ("reject", self.rate_reject),
+            ("bad_bytes", self.rate_bad_bytes),
+        )
+
+
+def parse_options(options: dict[str, object]) -> MockOptions:
+    """Validate `provider_options`, or raise `ConfigError` naming the bad option and the fix."""
+    try:
+        return MockOptions.model_validate(options)
+    except ValidationError as error:
+        first = error.errors()[0]
+        field = ".".join(str(part) for part in first["loc"])
+        where = f"provider_options.{field}" if field else "provider_options"
+        if first["type"] == "extra_forbidden":
+            known = ", ".join(MockOptions.model_fields)
+            message = f"unknown option for the mock provider; use one of {known}"
+        else:
+            message = first["msg"].removeprefix("Value error, ")
+        raise ConfigError(f"{where}: {message}") from None
+
+
+def _seeded(text: str) -> random.Random:
+    return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
+
+
+def _parse_size(size: str | None) -> tuple[int, int] | None:
+    """`WIDTHxHEIGHT` as numbers; none for no size or `auto`; `ValueError` for anything else."""
+    if size is None or size == "auto":
+        return None
+    width, sep, height = size.partition("x")
+    if not (sep and width.isdigit() and height.isdigit()) or int(width) < 1 or int(height) < 1:
+        raise ValueError(f"size {size!r} is not WIDTHxHEIGHT")
+    return int(width), int(height)
+
+
+class MockProvider:
+    """A provider that needs no network: seeded pictures, latency and faults."""
+
+    name = "mock"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        self.options = parse_options(config.options)
+        self.model = config.model or DEFAULT_MODEL
+        self.capabilities = Capabilities(default_model=DEFAULT_MODEL, supports_references=True)
+        pattern = self.options.reject_pattern
+        self._reject = re.compile(pattern) if pattern is not None else None
+
+    def check(self, request: GenerateRequest) -> None:
+        """Refuse sizes the mock cannot draw."""
+        try:
+            size = _parse_size(request.size)
+        except ValueError:
+            raise ConfigError(
+                f"size {request.size!r}: use WIDTHxHEIGHT, for example 512x512"
+            ) from None
+        limit = self.options.max_size_px
+        if size is not None and max(size) > limit:
+            raise ConfigError(
+                f"size {request.size}: the mock draws at most {limit}x{limit}; use a smaller "
+                "size or raise provider_options.max_size_px"
+            )
+
+    async def generate(self, request: GenerateRequest) -> GeneratedImage:
+        """Wait the drawn latency, then raise the drawn fault or return a drawn PNG."""
+        rng = _seeded(f"{self.options.seed}|{request.item_id}|{request.prompt}|{request.attempt}")
+        fault = self._roll_fault(rng)
+        latency = self._draw_latency(rng)
+        if fault == "hang":
+            await asyncio.sleep(HANG_S)
+            raise UnavailableError(f"mock: attempt hung for {HANG_S:g} s")
+        await asyncio.sleep(latency)
+        if self._reject is not None and self._reject.search(request.prompt):
+            raise ContentRejectedError("mock: prompt matches provider_options.reject_pattern")
+        self._raise_fault(fault)
+        if fault == "bad_bytes":
+            junk = b"\x89PNG\r\n\x1a\n" + rng.randbytes(256)
+            return self._result(junk)
+        return self._result(await asyncio.to_thread(self._draw, request))
+
+    async def aclose(self) -> None:
+        """Nothing to release: the mock holds no connections."""
+
+    def _roll_fault(self, rng: random.Random) -> Fault | None:
+        roll = rng.random()
+        for fault, rate in self.options.fault_rates():
+            if roll < rate:
+                return fault
+            roll -= rate
+        return None
+
+    def _draw_latency(self, rng: random.Random) -> float:
+        mean = self.options.latency_mean_s
+        kind = self.options.latency_distribution
+        if mean == 0 or kind == "fixed":
+            return mean
+        if kind == "uniform":
+            return rng.uniform(0, 2 * mean)
+        if kind == "exponential":
+            return rng.expovariate(1 / mean)
+        mu = math.log(mean) - LOGNORMAL_SIGMA**2 / 2
+        return rng.lognormvariate(mu, LOGNORMAL_SIGMA)
+
+    def _raise_fault(self, fault: Fault | None) -> None:
+        if fault == "429":
+            raise RateLimitedError(
+                "mock: 429 Too Many Requests (injected, rate_429)",
+                retry_after=self.options.retry_after_s,
+            )
+        if fault == "500":
+            raise UnavailableError("mock: 500 Internal Server Error (injected, rate_500)")
+        if fault == "reject":
+            raise ContentRejectedError(
+                "mock: content rejected by moderation (injected, rate_reject)"
+            )
+
+    def _draw(self, request: GenerateRequest) -> bytes:
+        try:
+            size = _parse_size(request.size) or DEFAULT_SIZE
+        except ValueError as error:
+            raise InvalidRequestError(f"mock: {error}") from None
+        limit = self.options.max_size_px
+        width, height = min(size[0], limit), min(size[1], limit)
+        reference = request.references[0].data if request.references else None
+        ref_digest = hashlib.sha256(reference).hexdigest() if reference else "-"
+        seed_text = f"{self.options.seed}|{request.seed}|{request.prompt}|{width}x{height}"
+        return _draw_png(
+            seed=f"{seed_text}|{ref_digest}",
+            size=(width, height),
+            prompt=request.prompt,
+            label=request.item_id,
+            reference=reference,
+        )
+
+    def _result(self, data: bytes) -> GeneratedImage:
+        return GeneratedImage(
+            data=data, mime_type="image/png", model=self.model, usage={"images": 1}, cost_usd=0.0
+        )
+
+
+# Drawing. Pure functions of their arguments, run in a worker thread.
+
+Colour = tuple[int, int, int]
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+_PANEL = (0, 0, 0, 150)
+_INK = (255, 255, 255, 255)
+
+
+@functools.lru_cache(maxsize=32)
+def _font(px: int) -> Font:
+    return ImageFont.load_default(size=px)
+
+
+def _colour(rng: random.Random) -> Colour:
+    return rng.randrange(256), rng.randrange(256), rng.randrange(256)
+
+
+def _draw_png(
+    *, seed: str, size: tuple[int, int], prompt: str, label: str, reference: bytes | None
+) -> bytes:
+    """A gradient, a few shapes, the prompt, the item id and the reference's thumbnail."""
+    rng = _seeded(seed)
+    mask = Image.linear_gradient("L").resize(size)
+    top, bottom = _colour(rng), _colour(rng)
+    image = Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
+    _shapes(ImageDraw.Draw(image), rng, size)
+    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+    _caption(ImageDraw.Draw(overlay), prompt, size)
+    _label(ImageDraw.Draw(overlay), label, size)
+    image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+    if reference is not None:
+        _paste_reference(image, reference)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _shapes(draw: ImageDraw.ImageDraw, rng: random.Random, size: tuple[int, int]) -> None:
+    width, height = size
+    for _ in range(rng.randint(3, 6)):
+        x0, y0 = rng.uniform(-0.1, 0.85) * width, rng.uniform(-0.1, 0.85) * height
+        x1, y1 = x0 + rng.uniform(0.1, 0.5) * width, y0 + rng.uniform(0.1, 0.5) * height
+        fill = _colour(rng)
+        kind = rng.choice(("ellipse", "rectangle", "triangle"))
+        if kind == "ellipse":
+            draw.ellipse((x0, y0, x1, y1), fill=fill)
+        elif kind == "rectangle":
+            draw.rounded_rectangle((x0, y0, x1, y1), radius=min(x1 - x0, y1 - y0) / 6, fill=fill)
+        else:
+            draw.polygon([(x0, y1), ((x0 + x1) / 2, y0), (x1, y1)], fill=fill)
+
+
+def _caption(draw: ImageDraw.ImageDraw, prompt: str, size: tuple[int, int]) -> None:
+    """The prompt, wrapped, on a dark panel across the bottom of the picture."""
+    width, height = size
+    px = max(8, min(width, height) // 20)
+    margin, line_h = px // 2 + 2, px * 5 // 4
+    per_line = max(4, int((width - 2 * margin) / (px * 0.6)))
+    max_lines = max(1, int(height * 0.45) // line_h)
+    lines = textwrap.wrap(" ".join(prompt[:2000].split()), width=per_line)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], lines[max_lines - 1][: per_line - 3] + "..."]
+    top = height - len(lines) * line_h - 2 * margin
+    draw.rectangle((0, top, width, height), fill=_PANEL)
+    for index, line in enumerate(lines):
+        draw.text((margin, top + margin + index * line_h), line, font=_font(px), fill=_INK)
+
+
+def _label(draw: ImageDraw.ImageDraw, label: str, size: tuple[int, int]) -> None:
+    """The item id in the top-left corner."""
+    px = max(8, min(size) // 28)
+    font = _font(px)
+    _, _, right, bottom = draw.textbbox((px // 2, px // 2), label, font=font)
+    draw.rectangle((0, 0, right + px // 2, bottom + px // 2), fill=_PANEL)
+    draw.text((px // 2, px // 2), label, font=font, fill=_INK)
+
+
+def _paste_reference(image: Image.Image, reference: bytes) -> None:
+    """A white-framed thumbnail of the reference in the top-right corner."""
+    try:
+        thumb = load_image(reference).convert("RGB")
+    except BadResponseError as error:
+        raise InvalidRequestError(f"mock: the reference image is unusable ({error})") from None
+    side = max(8, min(image.size) // 4)
+    thumb.thumbnail((side, side))
+    pad = max(2, side // 24)
+    framed = ImageOps.expand(thumb, border=pad, fill="white")
+    image.paste(framed, (image.width - framed.width - pad, pad))

@@ -1,0 +1,142 @@
+"""The workspace folder and atomic file writes.
+
+```
+<root>/journal/                       diskcache: jobs, items, events, locks
+<root>/cache/                         diskcache: result cache index
+<root>/images/<job_id>/raw/<item_id>.<ext>     bytes exactly as the provider sent them
+<root>/images/<job_id>/<item_id>.<fmt>         the processed image
+<root>/images/<job_id>/thumbs/<item_id>.webp   the thumbnail
+```
+
+Everything here is synchronous; the pipeline calls it through `asyncio.to_thread`.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import secrets
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath, PureWindowsPath
+
+__all__ = ["ENV_VAR", "Workspace", "atomic_write", "sha256_hex"]
+
+ENV_VAR = "IMAGEBATCH_WORKSPACE"
+DEFAULT_DIR = ".imagebatch"
+
+
+def _check_name(name: str, what: str) -> str:
+    """Refuse a name that could leave its folder once it becomes part of a path."""
+    if not name or name in {".", ".."} or any(ch in name for ch in "/\\\x00"):
+        raise ValueError(f"{what} {name!r} cannot be used as a file name")
+    return name
+
+
+@dataclass(frozen=True, slots=True)
+class Workspace:
+    """The one folder that holds a user's journal, result cache and images."""
+
+    root: Path
+
+    @classmethod
+    def resolve(cls, cli_value: str | None, env: Mapping[str, str]) -> Workspace:
+        """`--workspace`, else `$IMAGEBATCH_WORKSPACE`, else `./.imagebatch`; made absolute.
+
+        Creates nothing: commands that only read must not leave folders behind.
+        """
+        value = cli_value or env.get(ENV_VAR) or DEFAULT_DIR
+        return cls(Path(value).expanduser().resolve())
+
+    @property
+    def journal_dir(self) -> Path:
+        return self.root / "journal"
+
+    @property
+    def cache_dir(self) -> Path:
+        return self.root / "cache"
+
+    @property
+    def images_dir(self) -> Path:
+        return self.root / "images"
+
+    def job_dir(self, job_id: str) -> Path:
+        """`images/<job_id>`."""
+        return self.images_dir / _check_name(job_id, "job id")
+
+    def raw_path(self, job_id: str, item_id: str, ext: str) -> Path:
+        """`images/<job_id>/raw/<item_id>.<ext>`: the bytes as received."""
+        name = f"{_check_name(item_id, 'item id')}.{_check_name(ext, 'extension')}"
+        return self.job_dir(job_id) / "raw" / name
+
+    def image_path(self, job_id: str, item_id: str, fmt: str) -> Path:
+        """`images/<job_id>/<item_id>.<ext>`: the processed image (`jpeg` is written `.jpg`)."""
+        ext = "jpg" if fmt == "jpeg" else fmt
+        name = f"{_check_name(item_id, 'item id')}.{_check_name(ext, 'format')}"
+        return self.job_dir(job_id) / name
+
+    def thumb_path(self, job_id: str, item_id: str) -> Path:
+        """`images/<job_id>/thumbs/<item_id>.webp`."""
+        return self.job_dir(job_id) / "thumbs" / f"{_check_name(item_id, 'item id')}.webp"
+
+    def relative(self, path: Path) -> str:
+        """`path` as a posix path relative to the root, the form the journal stores."""
+        try:
+            rel = Path(path).relative_to(self.root)
+        except ValueError:
+            raise ValueError(f"{path} is not inside the workspace {self.root}") from None
+        return rel.as_posix()
+
+    def absolute(self, rel: str) -> Path:
+        """The inverse of `relative`; refuses anything that would point outside the root."""
+        pure = PurePosixPath(rel)
+        if (
+            not rel
+            or "\x00" in rel
+            or "\\" in rel
+            or pure.is_absolute()
+            or PureWindowsPath(rel).drive
+            or ".." in pure.parts
+            or pure == PurePosixPath(".")
+        ):
+            raise ValueError(f"{rel!r} is not a path inside the workspace")
+        return self.root.joinpath(*pure.parts)
+
+
+def atomic_write(path: Path, data: bytes) -> None:
+    """Write `data` to `path` so that readers see the old file or the new one, never half.
+
+    Parent folders are created. The bytes go to a temporary file in the same folder, are
+    flushed to disk, then renamed over `path`; the folder is synced so the rename survives a
+    crash. On any failure the temporary file is removed and the error re-raised.
+    """
+    path.parent.mkdir(parents=True, exist_ok=True)
+    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    try:
+        with open(tmp, "xb") as handle:  # created 0o666 less the umask, as any new file
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        with contextlib.suppress(FileNotFoundError):
+            tmp.unlink()
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(folder: Path) -> None:
+    """Make a rename in `folder` durable (POSIX only; Windows cannot open folders)."""
+    if os.name != "posix":
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def sha256_hex(data: bytes) -> str:
+    """The SHA-256 of `data` as 64 lowercase hex digits."""
+    return hashlib.sha256(data).hexdigest()

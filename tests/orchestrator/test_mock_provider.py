@@ -1,0 +1,245 @@
+"""The mock provider: deterministic pictures, latency and injected faults."""
+
+from __future__ import annotations
+
+import asyncio
+import io
+import time
+from typing import Any
+
+import pytest
+from PIL import Image
+
+from orchestrator.errors import (
+    BadResponseError,
+    ConfigError,
+    ContentRejectedError,
+    InvalidRequestError,
+    ProviderError,
+    RateLimitedError,
+    UnavailableError,
+)
+from orchestrator.imaging import inspect_image
+from orchestrator.providers.base import GenerateRequest, Provider, ProviderConfig, Reference
+from orchestrator.providers.mock import MockProvider
+from orchestrator.providers.registry import create
+
+
+def make(**options: Any) -> MockProvider:
+    options.setdefault("latency_mean_s", 0)
+    return MockProvider(ProviderConfig(options=options))
+
+
+def request(prompt: str = "a red fox", **fields: Any) -> GenerateRequest:
+    fields.setdefault("item_id", "page-1")
+    return GenerateRequest(job_id="job-1", prompt=prompt, **fields)
+
+
+async def outcome(provider: MockProvider, req: GenerateRequest) -> str:
+    try:
+        await provider.generate(req)
+    except ProviderError as error:
+        return error.kind
+    return "ok"
+
+
+def test_is_a_provider_and_registered() -> None:
+    provider = create("mock", ProviderConfig())
+    assert isinstance(provider, MockProvider)
+    assert isinstance(provider, Provider)
+    assert provider.name == "mock"
+    assert provider.capabilities.default_model == "mock-1"
+    assert provider.capabilities.supports_references
+
+
+async def test_image_is_a_png_of_the_requested_size() -> None:
+    image = await make().generate(request(size="320x200"))
+    info = inspect_image(image.data)
+    assert (info.format, info.width, info.height) == ("png", 320, 200)
+    assert image.mime_type == "image/png"
+    assert (image.model, image.cost_usd, image.usage) == ("mock-1", 0.0, {"images": 1})
+
+
+@pytest.mark.parametrize("size", [None, "auto"])
+async def test_default_size(size: str | None) -> None:
+    image = await make().generate(request(size=size))
+    assert inspect_image(image.data).width == 512
+    assert inspect_image(image.data).height == 512
+
+
+async def test_model_name_from_config() -> None:
+    provider = MockProvider(ProviderConfig(model="mock-xl", options={"latency_mean_s": 0}))
+    assert (await provider.generate(request(size="64x64"))).model == "mock-xl"
+
+
+async def test_same_request_same_bytes_across_instances_and_attempts() -> None:
+    first = await make(seed=3).generate(request(size="128x96"))
+    again = await make(seed=3).generate(request(size="128x96"))
+    retry = await make(seed=3).generate(request(size="128x96", attempt=2))
+    assert first.data == again.data == retry.data
+
+
+async def test_prompt_seed_and_size_change_the_picture() -> None:
+    provider = make(seed=3)
+    base = (await provider.generate(request(size="128x96"))).data
+    assert (await provider.generate(request("a blue whale", size="128x96"))).data != base
+    assert (await make(seed=4).generate(request(size="128x96"))).data != base
+    assert (await provider.generate(request(size="128x96", seed=9))).data != base
+    assert (await provider.generate(request(size="96x128"))).data != base
+
+
+async def test_reference_is_drawn_in_the_corner() -> None:
+    provider = make()
+    ref_png = io.BytesIO()
+    Image.new("RGB", (64, 64), (0, 255, 0)).save(ref_png, format="PNG")
+    ref = Reference(data=ref_png.getvalue(), mime_type="image/png", name="ref-0.png")
+    plain = await provider.generate(request(size="256x256"))
+    with_ref = await provider.generate(request(size="256x256", references=(ref,)))
+    assert plain.data != with_ref.data
+    picture = Image.open(io.BytesIO(with_ref.data)).convert("RGB")
+    assert picture.getpixel((256 - 32, 32)) == (0, 255, 0)
+
+
+async def test_unusable_reference_is_an_invalid_request() -> None:
+    ref = Reference(data=b"not an image", mime_type="image/png", name="ref-0.png")
+    with pytest.raises(InvalidRequestError, match="reference"):
+        await make().generate(request(references=(ref,)))
+
+
+@pytest.mark.parametrize(
+    ("option", "error"),
+    [("rate_429", RateLimitedError), ("rate_500", UnavailableError)],
+)
+async def test_retryable_faults(option: str, error: type[ProviderError]) -> None:
+    with pytest.raises(error) as caught:
+        await make(**{option: 1.0}, retry_after_s=2.5).generate(request())
+    assert caught.value.retryable
+    if error is RateLimitedError:
+        assert caught.value.retry_after == 2.5
+
+
+async def test_injected_rejection() -> None:
+    with pytest.raises(ContentRejectedError, match="rate_reject") as caught:
+        await make(rate_reject=1.0).generate(request())
+    assert not caught.value.retryable
+
+
+async def test_reject_pattern_always_rejects_matching_prompts() -> None:
+    provider = make(reject_pattern=r"(?i)\bgore\b")
+    for attempt in range(1, 4):
+        with pytest.raises(ContentRejectedError, match="reject_pattern"):
+            await provider.generate(request("Some GORE here", attempt=attempt, size="32x32"))
+    assert await outcome(provider, request("a gorilla", size="32x32")) == "ok"
+
+
+async def test_bad_bytes_fail_validation() -> None:
+    image = await make(rate_bad_bytes=1.0).generate(request())
+    assert image.mime_type == "image/png"
+    with pytest.raises(BadResponseError):
+        inspect_image(image.data)
+
+
+async def test_hang_is_cut_by_a_timeout() -> None:
+    provider = make(rate_hang=1.0)
+    started = time.monotonic()
+    with pytest.raises(TimeoutError):
+        async with asyncio.timeout(0.1):
+            await provider.generate(request())
+    assert time.monotonic() - started < 1.0
+
+
+async def test_latency_sleep_is_cancellable() -> None:
+    task = asyncio.create_task(make(latency_mean_s=30).generate(request()))
+    await asyncio.sleep(0.01)
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+async def test_fault_decisions_are_deterministic_and_reroll_per_attempt() -> None:
+    def requests() -> list[GenerateRequest]:
+        return [request(item_id=f"i{n % 3}", attempt=n // 3 + 1) for n in range(30)]
+
+    options = {"seed": 11, "rate_429": 0.5, "rate_bad_bytes": 0.5}
+    first = [await outcome(make(**options), r) for r in requests()]
+    second = [await outcome(make(**options), r) for r in requests()]
+    other_seed = [await outcome(make(**{**options, "seed": 12}), r) for r in requests()]
+    assert first == second
+    assert first != other_seed
+    assert set(first) == {"ok", "rate_limited"}  # bad bytes come back as an "ok" result
+    one_item = [await outcome(make(**options), request(attempt=n)) for n in range(1, 11)]
+    assert set(one_item) == {"ok", "rate_limited"}, "each attempt must roll again"
+
+
+async def test_fault_rates_are_exact_shares() -> None:
+    provider = make(rate_429=0.3, rate_500=0.7)
+    kinds = [await outcome(provider, request(item_id=f"i{n}")) for n in range(400)]
+    assert 0.22 < kinds.count("rate_limited") / 400 < 0.38
+    assert kinds.count("rate_limited") + kinds.count("unavailable") == 400
+
+
+@pytest.mark.parametrize("distribution", ["fixed", "uniform", "exponential", "lognormal"])
+async def test_latency_distributions(distribution: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)  # the mock's latency wait
+    options = {"latency_mean_s": 2.0, "latency_distribution": distribution, "rate_500": 1.0}
+    for n in range(300):
+        await outcome(make(**options), request(item_id=f"i{n}"))
+    twice = list(slept)
+    slept.clear()
+    for n in range(300):
+        await outcome(make(**options), request(item_id=f"i{n}"))
+    assert slept == twice
+    assert 1.6 < sum(slept) / len(slept) < 2.4
+    assert (len(set(slept)) == 1) == (distribution == "fixed")
+
+
+@pytest.mark.parametrize(
+    ("options", "field"),
+    [
+        ({"rate_429": 2}, "provider_options.rate_429"),
+        ({"colour": "red"}, "provider_options.colour"),
+        ({"latency_distribution": "gaussian"}, "provider_options.latency_distribution"),
+        ({"latency_mean_s": -1}, "provider_options.latency_mean_s"),
+        ({"reject_pattern": "(unclosed"}, "provider_options.reject_pattern"),
+        ({"rate_429": 0.6, "rate_500": 0.6}, "provider_options: the rate_* options add up"),
+    ],
+)
+def test_bad_options_are_config_errors(options: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MockProvider(ProviderConfig(options=options))
+    message = str(caught.value)
+    assert message.startswith(field)
+    assert "\n" not in message
+
+
+def test_unknown_option_lists_the_known_ones() -> None:
+    with pytest.raises(ConfigError, match="use one of seed, latency_mean_s"):
+        MockProvider(ProviderConfig(options={"sead": 1}))
+
+
+def test_check_refuses_sizes_over_the_limit() -> None:
+    provider = make(max_size_px=256)
+    provider.check(request(size="256x100"))
+    provider.check(request(size="auto"))
+    with pytest.raises(ConfigError, match="max_size_px"):
+        provider.check(request(size="257x100"))
+
+
+async def test_generate_clamps_to_the_limit() -> None:
+    image = await make(max_size_px=64).generate(request(size="100x32"))
+    info = inspect_image(image.data)
+    assert (info.width, info.height) == (64, 32)
+    auto = inspect_image((await make(max_size_px=64).generate(request())).data)
+    assert (auto.width, auto.height) == (64, 64)
+
+
+async def test_aclose() -> None:
+    provider = make()
+    await provider.aclose()

@@ -1,0 +1,138 @@
+"""The workspace layout and atomic writes."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from pathlib import Path
+
+import pytest
+
+from orchestrator.storage import Workspace, atomic_write, sha256_hex
+
+
+@pytest.fixture
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace.resolve(str(tmp_path / "ws"), {})
+
+
+def test_resolve_prefers_flag_then_env_then_cwd(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    env = {"IMAGEBATCH_WORKSPACE": "from-env"}
+    assert Workspace.resolve("from-flag", env).root == tmp_path.resolve() / "from-flag"
+    assert Workspace.resolve(None, env).root == tmp_path.resolve() / "from-env"
+    assert Workspace.resolve(None, {}).root == tmp_path.resolve() / ".imagebatch"
+    assert Workspace.resolve(None, {}).root.is_absolute()
+    assert not (tmp_path / ".imagebatch").exists(), "resolve must not create folders"
+
+
+def test_layout(workspace: Workspace) -> None:
+    root = workspace.root
+    assert workspace.journal_dir == root / "journal"
+    assert workspace.cache_dir == root / "cache"
+    assert workspace.job_dir("job-1") == root / "images" / "job-1"
+    assert workspace.raw_path("job-1", "page-1", "png") == root / "images/job-1/raw/page-1.png"
+    assert workspace.image_path("job-1", "page-1", "jpeg") == root / "images/job-1/page-1.jpg"
+    assert workspace.image_path("job-1", "page-1", "webp") == root / "images/job-1/page-1.webp"
+    assert workspace.thumb_path("job-1", "p.1") == root / "images/job-1/thumbs/p.1.webp"
+
+
+@pytest.mark.parametrize("bad", ["", ".", "..", "a/b", "a\\b", "../x", "a\x00b"])
+def test_names_with_separators_are_refused(workspace: Workspace, bad: str) -> None:
+    with pytest.raises(ValueError):
+        workspace.job_dir(bad)
+    with pytest.raises(ValueError):
+        workspace.raw_path("job", bad, "png")
+    with pytest.raises(ValueError):
+        workspace.image_path("job", bad, "png")
+    with pytest.raises(ValueError):
+        workspace.thumb_path("job", bad)
+
+
+def test_relative_and_absolute_round_trip(workspace: Workspace) -> None:
+    path = workspace.raw_path("job-1", "page-1", "png")
+    rel = workspace.relative(path)
+    assert rel == "images/job-1/raw/page-1.png"
+    assert workspace.absolute(rel) == path
+
+
+def test_relative_refuses_paths_outside(workspace: Workspace, tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="not inside"):
+        workspace.relative(tmp_path / "elsewhere.png")
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "",
+        ".",
+        "..",
+        "../outside.png",
+        "images/../../outside.png",
+        "/etc/passwd",
+        "images\\..\\..\\x",
+        "C:/Windows/x",
+        "a\x00b",
+    ],
+)
+def test_absolute_refuses_escapes(workspace: Workspace, bad: str) -> None:
+    with pytest.raises(ValueError):
+        workspace.absolute(bad)
+
+
+def _leftovers(folder: Path) -> list[str]:
+    return sorted(p.name for p in folder.iterdir() if p.name.endswith(".tmp"))
+
+
+def test_atomic_write_creates_parents_and_replaces(tmp_path: Path) -> None:
+    target = tmp_path / "a" / "b" / "file.bin"
+    atomic_write(target, b"first")
+    assert target.read_bytes() == b"first"
+    atomic_write(target, b"second, longer")
+    assert target.read_bytes() == b"second, longer"
+    assert _leftovers(target.parent) == []
+    assert sorted(p.name for p in target.parent.iterdir()) == ["file.bin"]
+
+
+def test_atomic_write_respects_umask(tmp_path: Path) -> None:
+    if os.name != "posix":
+        pytest.skip("POSIX permissions")
+    old = os.umask(0o022)
+    try:
+        atomic_write(tmp_path / "f", b"x")
+    finally:
+        os.umask(old)
+    assert (tmp_path / "f").stat().st_mode & 0o777 == 0o644
+
+
+def test_failed_write_keeps_old_content_and_no_temp_file(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    target = tmp_path / "file.bin"
+    atomic_write(target, b"old")
+
+    def broken_replace(src: object, dst: object) -> None:
+        raise OSError("disk on fire")
+
+    monkeypatch.setattr(os, "replace", broken_replace)
+    with pytest.raises(OSError, match="disk on fire"):
+        atomic_write(target, b"new")
+    assert target.read_bytes() == b"old"
+    assert _leftovers(tmp_path) == []
+
+
+def test_failed_fsync_removes_temp_file(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    def broken_fsync(fd: int) -> None:
+        raise OSError("fsync failed")
+
+    monkeypatch.setattr(os, "fsync", broken_fsync)
+    with pytest.raises(OSError, match="fsync failed"):
+        atomic_write(tmp_path / "file.bin", b"data")
+    assert list(tmp_path.iterdir()) == []
+
+
+def test_sha256_hex() -> None:
+    assert sha256_hex(b"abc") == hashlib.sha256(b"abc").hexdigest()
+    assert len(sha256_hex(b"")) == 64
