@@ -66,7 +66,7 @@ class Runner:
         job: JobRecord,
         *,
         clock: Clock | None = None,
-        settings: PipelineSettings = PipelineSettings(),
+        settings: PipelineSettings | None = None,
     ) -> None:
         limits = job.config.limits
         self.journal = journal
@@ -75,9 +75,11 @@ class Runner:
         self.job_id = job.id
         self.config = job.config
         self.clock = clock or SystemClock()
-        self.settings = settings
+        self.settings = settings = settings or PipelineSettings()
         self.policy = RetryPolicy(
-            max_attempts=limits.max_attempts, base_s=settings.retry_base_s, cap_s=settings.retry_cap_s
+            max_attempts=limits.max_attempts,
+            base_s=settings.retry_base_s,
+            cap_s=settings.retry_cap_s,
         )
         self.slots = asyncio.Semaphore(limits.concurrency)
         self.gate = RateGate(limits.rate_per_minute, self.clock)
@@ -90,7 +92,7 @@ class Runner:
     async def run(self) -> JobRecord:
         """Run every unfinished item; return the job as finally recorded."""
         self.journal.recover(self.job_id)
-        job = self.journal.update_job(self.job_id, EventType.JOB_STARTED, active=True)
+        self.journal.update_job(self.job_id, EventType.JOB_STARTED, active=True)
         todo = [item for item in self.journal.items(self.job_id) if item.status in _STOPPABLE]
         tasks = [asyncio.create_task(self._run_item(item.id), name=item.id) for item in todo]
         watcher = asyncio.create_task(self._watch_cancel(tasks))
@@ -331,7 +333,10 @@ class Runner:
 async def build_request(item: ItemRecord) -> GenerateRequest:
     """The provider request for the item's next attempt (reference files read off the loop)."""
     references = tuple(
-        [await asyncio.to_thread(_read_reference, Path(p), n) for n, p in enumerate(item.references)]
+        [
+            await asyncio.to_thread(_read_reference, Path(p), n)
+            for n, p in enumerate(item.references)
+        ]
     )
     params = item.params
     return GenerateRequest(

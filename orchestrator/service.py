@@ -19,7 +19,7 @@ from .journal import ItemChange, Journal
 from .locks import KeyLocks, keep_alive
 from .pipeline import PipelineSettings, Runner
 from .providers import registry
-from .providers.base import GenerateRequest, Provider, ProviderConfig
+from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
 from .records import EventType, JobRecord
 from .spec import JobConfig, JobSpec
 from .states import JOB_TERMINAL, ItemStatus
@@ -39,14 +39,16 @@ class Orchestrator:
         *,
         env: Mapping[str, str] | None = None,
         clock: Clock | None = None,
-        settings: PipelineSettings = PipelineSettings(),
+        settings: PipelineSettings | None = None,
         stale_after_s: float = 300.0,
         heartbeat_s: float = 30.0,
+        providers: Mapping[str, ProviderFactory] | None = None,
     ) -> None:
         self.workspace = workspace
+        self.providers = dict(providers or {})
         self.env = dict(env or {})
         self.clock = clock or SystemClock()
-        self.settings = settings
+        self.settings = settings or PipelineSettings()
         self.heartbeat_s = heartbeat_s
         self.bus = EventBus()
         self.journal = Journal(workspace.journal_dir, bus=self.bus)
@@ -59,7 +61,7 @@ class Orchestrator:
 
     def create(self, spec: JobSpec) -> JobRecord:
         """Check the spec and record the job as pending. Nothing is written if it is refused."""
-        check_spec(spec, self.env)
+        check_spec(spec, self.env, self.providers)
         return self.journal.create_job(spec)  # refuses a key whose job is still active
 
     # ------------------------------------------------------------------ run
@@ -71,7 +73,7 @@ class Orchestrator:
             return job
         owner = self.locks.acquire(job.key, job.id)
         try:
-            provider = provider_for(job.config, self.env)
+            provider = provider_for(job.config, self.env, self.providers)
             try:
                 runner = Runner(
                     self.journal,
@@ -96,7 +98,9 @@ class Orchestrator:
         if job.status in JOB_TERMINAL:
             return job
         runner_live = self.is_running(job)
-        stoppable = {ItemStatus.PENDING} if runner_live else {ItemStatus.PENDING, ItemStatus.RUNNING}
+        stoppable = (
+            {ItemStatus.PENDING} if runner_live else {ItemStatus.PENDING, ItemStatus.RUNNING}
+        )
         changes = [
             ItemChange(
                 item_id,
@@ -159,18 +163,31 @@ class Orchestrator:
         return [job for job in self.journal.jobs() if job.status not in JOB_TERMINAL]
 
 
-def provider_for(config: JobConfig, env: Mapping[str, str]) -> Provider:
-    """Build the job's provider (clients are made lazily, on first use)."""
+def provider_for(
+    config: JobConfig,
+    env: Mapping[str, str],
+    providers: Mapping[str, ProviderFactory] | None = None,
+) -> Provider:
+    """Build the job's provider (clients are made lazily, on first use).
+
+    `providers` adds factories by name in this process, ahead of the registry.
+    """
     provider_config = ProviderConfig(model=config.model, options=config.provider_options, env=env)
+    if providers and config.provider in providers:
+        return providers[config.provider](provider_config)
     return registry.create(config.provider, provider_config)
 
 
-def check_spec(spec: JobSpec, env: Mapping[str, str]) -> None:
+def check_spec(
+    spec: JobSpec,
+    env: Mapping[str, str],
+    providers: Mapping[str, ProviderFactory] | None = None,
+) -> None:
     """Raise `ConfigError` for anything that would fail every attempt of some item.
 
     Writes nothing: the CLI calls it before it opens the workspace.
     """
-    provider = provider_for(spec.config, env)
+    provider = provider_for(spec.config, env, providers)
     for index, item in enumerate(spec.items):
         if item.references and not provider.capabilities.supports_references:
             raise ConfigError(
