@@ -33,7 +33,7 @@ def demo_spec(count: int = 12) -> JobSpec:
             "name": "offline demo: the lighthouse cat",
             "provider": "mock",
             "provider_options": {
-                "seed": 7,
+                "seed": 5,
                 "latency_mean_s": 0.8,
                 "latency_distribution": "uniform",
                 "rate_429": 0.12,

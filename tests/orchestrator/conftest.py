@@ -25,7 +25,9 @@ def make_orchestrator(tmp_path: Path) -> Iterator[MakeOrchestrator]:
     """Orchestrators on a workspace in tmp_path, closed after the test."""
     made: list[Orchestrator] = []
 
-    def make(provider: ScriptedProvider, clock: Clock | None = None, **kwargs: object) -> Orchestrator:
+    def make(
+        provider: ScriptedProvider, clock: Clock | None = None, **kwargs: object
+    ) -> Orchestrator:
         settings = PipelineSettings(seed=1, cancel_poll_s=0.02)
         orchestrator = Orchestrator(
             Workspace(tmp_path / "ws"),

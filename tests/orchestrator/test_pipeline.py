@@ -251,7 +251,9 @@ async def test_written_raw_image_is_only_post_processed_on_resume(
     assert (item.width, item.height) == (80, 60)
 
 
-async def test_second_runner_for_the_same_key_conflicts(make_orchestrator: MakeOrchestrator) -> None:
+async def test_second_runner_for_the_same_key_conflicts(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
     provider = ScriptedProvider({"i0": ["hang"]})
     orch = make_orchestrator(provider)
     job = orch.create(make_spec(1))

@@ -1,0 +1,407 @@
+"""The job spec: loading JSON, JSONL and text files, validation, and command-line overrides."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from orchestrator.errors import ConfigError
+from orchestrator.spec import JobSpec, apply_overrides, load_spec, parse_spec
+
+FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
+
+
+def _spec(**extra: Any) -> dict[str, Any]:
+    data: dict[str, Any] = {"key": "story-1", "items": [{"id": "page-1", "prompt": "a cat"}]}
+    data.update(extra)
+    return data
+
+
+def _error(data: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(data, "spec.json")
+    message = str(caught.value)
+    assert "\n" not in message, "a spec error is one line"
+    assert message.startswith("spec.json: ")
+    return message
+
+
+def _write(tmp_path: Path, name: str, text: str) -> Path:
+    path = tmp_path / name
+    path.write_text(text, encoding="utf-8")
+    return path
+
+
+# ------------------------------------------------------------------ file formats
+
+
+def test_json_file(tmp_path: Path) -> None:
+    data = _spec(
+        name="Story one",
+        provider="mock",
+        model="mock-1",
+        provider_options={"seed": 3},
+        defaults={"size": "256x256", "quality": "low"},
+        limits={"concurrency": 2, "rate_per_minute": 30, "timeout_s": 9, "max_attempts": 4},
+        output={"format": "png", "max_size": "128x128", "fit": "contain"},
+        items=[
+            {"id": "page-1", "prompt": "a cat"},
+            {"id": "page-2", "prompt": "a dog", "size": "512x256", "seed": 5},
+        ],
+    )
+    spec = load_spec(_write(tmp_path, "story.json", json.dumps(data)))
+    assert spec.key == "story-1"
+    assert spec.name == "Story one"
+    assert spec.provider == "mock"
+    assert spec.model == "mock-1"
+    assert spec.provider_options == {"seed": 3}
+    assert spec.defaults.size == "256x256"
+    assert spec.limits.concurrency == 2
+    assert spec.limits.rate_per_minute == 30
+    assert spec.limits.timeout_s == 9
+    assert spec.limits.max_attempts == 4
+    assert spec.output.format == "png"
+    assert [(i.id, i.prompt) for i in spec.items] == [("page-1", "a cat"), ("page-2", "a dog")]
+    assert spec.items[1].size == "512x256"
+    assert spec.items[1].seed == 5
+
+
+def test_json_fixture_file() -> None:
+    spec = load_spec(FIXTURES / "spec_small.json")
+    assert spec.key == "fixture-small"
+    assert [item.id for item in spec.items] == ["a", "b", "c"]
+
+
+def test_json_list_is_a_list_of_items_and_the_key_comes_from_the_file_name(
+    tmp_path: Path,
+) -> None:
+    items = [{"id": "x", "prompt": "one"}, {"id": "y", "prompt": "two"}]
+    spec = load_spec(_write(tmp_path, "My Story!.json", json.dumps(items)))
+    assert [item.id for item in spec.items] == ["x", "y"]
+    assert spec.key == "My-Story"
+    assert spec.name == "My Story!"
+
+
+def test_jsonl_file_is_one_item_per_line(tmp_path: Path) -> None:
+    text = (
+        '{"id": "p1", "prompt": "first"}\n'
+        "\n"
+        '{"id": "p2", "prompt": "second", "size": "64x64"}\n'
+        '{"id": "p3", "prompt": "third"}\n'
+    )
+    spec = load_spec(_write(tmp_path, "deck.jsonl", text))
+    assert [(i.id, i.prompt) for i in spec.items] == [
+        ("p1", "first"),
+        ("p2", "second"),
+        ("p3", "third"),
+    ]
+    assert spec.items[1].size == "64x64"
+    assert spec.key == "deck"
+    assert spec.provider == "mock"
+
+
+def test_jsonl_bad_line_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "deck.jsonl", '{"id": "p1", "prompt": "ok"}\n{"id": "p2", \n')
+    with pytest.raises(ConfigError, match=r"line 2: invalid JSON"):
+        load_spec(path)
+
+
+def test_jsonl_misspelt_item_field_is_named(tmp_path: Path) -> None:
+    path = _write(tmp_path, "deck.jsonl", '{"id": "p1", "prompt": "ok", "sise": "64x64"}\n')
+    with pytest.raises(ConfigError, match=r"items\[0\]\.sise: unknown field"):
+        load_spec(path)
+
+
+def test_text_file_is_one_prompt_per_line(tmp_path: Path) -> None:
+    text = "a red fox\n\n   \n# a comment\na blue whale  \na green owl\n"
+    spec = load_spec(_write(tmp_path, "animals.txt", text))
+    assert [(i.id, i.prompt) for i in spec.items] == [
+        ("item-001", "a red fox"),
+        ("item-002", "a blue whale"),
+        ("item-003", "a green owl"),
+    ]
+    assert spec.key == "animals"
+
+
+def test_text_file_with_many_lines_keeps_ids_in_order(tmp_path: Path) -> None:
+    text = "".join(f"prompt number {n}\n" for n in range(1, 121))
+    spec = load_spec(_write(tmp_path, "many.txt", text))
+    assert spec.items[0].id == "item-001"
+    assert spec.items[99].id == "item-100"
+    assert spec.items[-1].id == "item-120"
+    assert len({item.id for item in spec.items}) == 120
+
+
+def test_text_file_without_prompts_is_an_error(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no prompts found"):
+        load_spec(_write(tmp_path, "empty.txt", "\n# only a comment\n\n"))
+
+
+def test_missing_file(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="no such file"):
+        load_spec(tmp_path / "nope.json")
+
+
+def test_invalid_json_names_the_line(tmp_path: Path) -> None:
+    path = _write(tmp_path, "bad.json", '{\n  "key": "a",\n  "items": [,]\n}\n')
+    with pytest.raises(ConfigError, match=r"line 3: invalid JSON"):
+        load_spec(path)
+
+
+def test_json_that_is_not_an_object(tmp_path: Path) -> None:
+    with pytest.raises(ConfigError, match="JSON object"):
+        load_spec(_write(tmp_path, "bad.json", '"just a string"'))
+
+
+def test_references_are_resolved_relative_to_the_spec(tmp_path: Path) -> None:
+    (tmp_path / "refs").mkdir()
+    (tmp_path / "refs" / "cat.png").write_bytes(b"not read here")
+    data = _spec(items=[{"id": "a", "prompt": "x", "references": ["refs/cat.png"]}])
+    spec = load_spec(_write(tmp_path, "s.json", json.dumps(data)))
+    assert spec.items[0].references == (str((tmp_path / "refs" / "cat.png").resolve()),)
+
+
+def test_missing_reference_is_an_error(tmp_path: Path) -> None:
+    data = _spec(items=[{"id": "a", "prompt": "x", "references": ["gone.png"]}])
+    with pytest.raises(ConfigError, match=r"items\[0\]\.references: 'gone.png' is not a file"):
+        load_spec(_write(tmp_path, "s.json", json.dumps(data)))
+
+
+# ------------------------------------------------------------------- validation
+
+
+@pytest.mark.parametrize(
+    ("data", "named"),
+    [
+        (_spec(provder="mock"), "provder"),
+        (_spec(limits={"concurency": 2}), "limits.concurency"),
+        (_spec(defaults={"sise": "64x64"}), "defaults.sise"),
+        (_spec(output={"formt": "png"}), "output.formt"),
+        (_spec(items=[{"id": "a", "prompt": "x", "qualty": "hd"}]), "items[0].qualty"),
+    ],
+)
+def test_misspelt_optional_field_is_named(data: dict[str, Any], named: str) -> None:
+    message = _error(data)
+    assert f"{named}: unknown field" in message
+
+
+@pytest.mark.parametrize(
+    ("data", "misspelt"),
+    [
+        ({"key": "k", "items": [{"id": "a", "promt": "x"}]}, "promt"),
+        ({"key": "k", "itmes": [{"id": "a", "prompt": "x"}]}, "itmes"),
+    ],
+)
+def test_misspelt_required_field_is_named(data: dict[str, Any], misspelt: str) -> None:
+    """The misspelling itself is what the user must see, not only "prompt is missing"."""
+    assert misspelt in _error(data)
+
+
+@pytest.mark.parametrize(
+    "item_id",
+    ["a", "page-1", "page_1", "v1.2", "A" * 64, "x.y.z", "0"],
+)
+def test_good_item_ids(item_id: str) -> None:
+    spec = parse_spec(_spec(items=[{"id": item_id, "prompt": "x"}]), "spec.json")
+    assert spec.items[0].id == item_id
+
+
+@pytest.mark.parametrize(
+    "item_id",
+    [
+        "",
+        "A" * 65,
+        "..",
+        "../x",
+        "a/b",
+        "a\\b",
+        "a..b",
+        ".hidden",
+        ".",
+        "a b",
+        "é",
+        "a\x00b",
+        "page:1",
+    ],
+)
+def test_bad_item_ids(item_id: str) -> None:
+    message = _error(_spec(items=[{"id": item_id, "prompt": "x"}]))
+    assert "items[0].id" in message
+    assert "1-64" in message
+
+
+def test_item_id_must_be_a_string() -> None:
+    assert "items[0].id" in _error(_spec(items=[{"id": 7, "prompt": "x"}]))
+
+
+def test_duplicate_ids() -> None:
+    items = [{"id": "a", "prompt": "x"}, {"id": "b", "prompt": "y"}, {"id": "a", "prompt": "z"}]
+    message = _error(_spec(items=items))
+    assert "'a'" in message
+    assert "twice" in message
+
+
+def test_no_items() -> None:
+    assert "items" in _error(_spec(items=[]))
+
+
+def test_missing_items() -> None:
+    assert "items: required field is missing" in _error({"key": "k"})
+
+
+def test_blank_prompt() -> None:
+    assert "items[0].prompt" in _error(_spec(items=[{"id": "a", "prompt": "   "}]))
+
+
+def test_missing_key_in_python_data() -> None:
+    assert "key: required field is missing" in _error({"items": [{"id": "a", "prompt": "x"}]})
+
+
+@pytest.mark.parametrize("key", ["", "a b", "k/1", "x" * 129])
+def test_bad_key(key: str) -> None:
+    assert "key" in _error(_spec(key=key))
+
+
+@pytest.mark.parametrize(
+    ("limits", "field"),
+    [
+        ({"concurrency": 0}, "limits.concurrency"),
+        ({"concurrency": 65}, "limits.concurrency"),
+        ({"rate_per_minute": 0}, "limits.rate_per_minute"),
+        ({"rate_per_minute": -1}, "limits.rate_per_minute"),
+        ({"timeout_s": 0}, "limits.timeout_s"),
+        ({"max_attempts": 0}, "limits.max_attempts"),
+        ({"max_attempts": 21}, "limits.max_attempts"),
+        ({"concurrency": "many"}, "limits.concurrency"),
+    ],
+)
+def test_bad_limits(limits: dict[str, Any], field: str) -> None:
+    assert field in _error(_spec(limits=limits))
+
+
+@pytest.mark.parametrize("size", ["big", "1024", "0x10", "10x0", "1024*1024", "-5x5"])
+def test_bad_sizes(size: str) -> None:
+    assert "size" in _error(_spec(defaults={"size": size}))
+
+
+def test_auto_size_is_allowed() -> None:
+    assert parse_spec(_spec(defaults={"size": "auto"}), "s").defaults.size == "auto"
+
+
+@pytest.mark.parametrize(
+    ("extra", "field"),
+    [
+        ({"webhook": {"url": "https://example.invalid/hook"}}, "webhook"),
+        ({"consistency": "first_image"}, "consistency"),
+        ({"limits": {"budget_usd": 5}}, "budget_usd"),
+    ],
+)
+def test_not_supported_yet(extra: dict[str, Any], field: str) -> None:
+    message = _error(_spec(**extra))
+    assert field in message
+    assert "not supported yet" in message
+
+
+def test_consistency_none_is_fine() -> None:
+    assert parse_spec(_spec(consistency="none"), "s").consistency == "none"
+
+
+def test_spec_is_frozen() -> None:
+    spec = parse_spec(_spec(), "s")
+    with pytest.raises(ValueError):
+        spec.key = "other"  # type: ignore[misc]
+
+
+def test_more_problems_are_counted() -> None:
+    message = _error(_spec(provder="mock", limits={"concurency": 1}))
+    assert "more problem" in message
+
+
+# -------------------------------------------------------------------- overrides
+
+
+def _base() -> JobSpec:
+    return parse_spec(
+        _spec(
+            name="spec name",
+            provider="mock",
+            limits={"concurrency": 2, "rate_per_minute": 10, "timeout_s": 30, "max_attempts": 2},
+        ),
+        "spec.json",
+    )
+
+
+def test_overrides_win_over_the_spec() -> None:
+    spec = apply_overrides(
+        _base(),
+        provider="openai",
+        model="gpt-image-1",
+        concurrency=7,
+        rate_per_minute=90.0,
+        timeout_s=12.5,
+        max_attempts=5,
+        key="other-key",
+        name="flag name",
+    )
+    assert spec.provider == "openai"
+    assert spec.model == "gpt-image-1"
+    assert spec.limits.concurrency == 7
+    assert spec.limits.rate_per_minute == 90.0
+    assert spec.limits.timeout_s == 12.5
+    assert spec.limits.max_attempts == 5
+    assert spec.key == "other-key"
+    assert spec.name == "flag name"
+    assert [item.id for item in spec.items] == ["page-1"]
+
+
+def test_unset_overrides_keep_the_spec() -> None:
+    base = _base()
+    spec = apply_overrides(
+        base,
+        provider=None,
+        model=None,
+        concurrency=None,
+        rate_per_minute=None,
+        timeout_s=None,
+        max_attempts=None,
+        key=None,
+        name=None,
+    )
+    assert spec == base
+
+
+def test_one_override_leaves_other_limits_alone() -> None:
+    spec = apply_overrides(_base(), concurrency=3)
+    assert spec.limits.concurrency == 3
+    assert spec.limits.rate_per_minute == 10
+    assert spec.limits.max_attempts == 2
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [
+        ({"concurrency": 0}, "limits.concurrency"),
+        ({"rate_per_minute": -3.0}, "limits.rate_per_minute"),
+        ({"timeout_s": 0.0}, "limits.timeout_s"),
+        ({"max_attempts": 0}, "limits.max_attempts"),
+        ({"key": "bad key"}, "key"),
+        ({"name": "n" * 201}, "name"),
+    ],
+)
+def test_overrides_are_validated(override: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        apply_overrides(_base(), **override)
+    message = str(caught.value)
+    assert message.startswith("command line: ")
+    assert field in message
+
+
+def test_overrides_keep_resolved_references(tmp_path: Path) -> None:
+    (tmp_path / "ref.png").write_bytes(b"x")
+    data = _spec(items=[{"id": "a", "prompt": "x", "references": ["ref.png"]}])
+    spec = load_spec(_write(tmp_path, "s.json", json.dumps(data)))
+    again = apply_overrides(spec, concurrency=1)
+    assert again.items[0].references == spec.items[0].references
