@@ -199,14 +199,16 @@ class JobSpec(JobConfig):
 
 def format_validation_error(error: ValidationError, source: str) -> str:
     """One line naming the first bad field and what to do about it."""
-    first = error.errors()[0]
+    problems = error.errors()
+    # A misspelt field also shows up as the real one "missing": name the misspelling first.
+    first = min(problems, key=lambda problem: problem["type"] != "extra_forbidden")
     where = _format_loc(first["loc"])
     message = first["msg"].removeprefix("Value error, ")
     if first["type"] == "extra_forbidden":
         message = "unknown field; check its spelling"
     elif first["type"] == "missing":
         message = "required field is missing"
-    more = len(error.errors()) - 1
+    more = len(problems) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {where or 'spec'}: {message}{suffix}"
 

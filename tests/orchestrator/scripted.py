@@ -44,7 +44,9 @@ class ScriptedProvider:
     gate: asyncio.Event | None = None
     """When set, every `ok` answer waits for this event first."""
     name: str = "scripted"
-    capabilities: Capabilities = Capabilities(default_model="scripted-1")
+    capabilities: Capabilities = field(
+        default_factory=lambda: Capabilities(default_model="scripted-1")
+    )
 
     def __call__(self, config: ProviderConfig) -> ScriptedProvider:
         return self  # the Orchestrator's factory hook: this instance serves every run
