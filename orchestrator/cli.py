@@ -90,7 +90,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _add_fake_server(sub: argparse._SubParsersAction[argparse.ArgumentParser]) -> None:
+def _add_fake_server(sub: argparse._SubParsersAction[_Parser]) -> None:
     from .fakeserver.cli import add_fake_server_arguments
 
     server = sub.add_parser("fake-server", help="serve a local fake OpenAI / Gemini image API")
@@ -102,7 +102,8 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "fake-server":
         from .fakeserver.cli import run_fake_server_command
 
-        return run_fake_server_command(args)
+        code: int = run_fake_server_command(args)
+        return code
     ctx = Context(
         workspace=Workspace.resolve(args.workspace, os.environ),
         env=os.environ,

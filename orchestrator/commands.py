@@ -77,7 +77,9 @@ def _with_overrides(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
     )
 
 
-async def _run_and_report(ctx: Context, orchestrator: Orchestrator, job_id: str, as_json: bool) -> int:
+async def _run_and_report(
+    ctx: Context, orchestrator: Orchestrator, job_id: str, as_json: bool
+) -> int:
     job = orchestrator.journal.job(job_id)
     ctx.current_job = job.id
     live = ctx.err.isatty() if ctx.progress is None else ctx.progress

@@ -1,0 +1,84 @@
+"""`imagebatch fake-server`: the fake image API in the foreground, faults set by flags.
+
+    imagebatch fake-server --port 8089 --rate-429 0.1 --rate-500 0.2 --latency 0.5
+    OPENAI_BASE_URL=http://127.0.0.1:8089/v1 OPENAI_API_KEY=anything \\
+        imagebatch run spec.json --provider openai
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+from pydantic import ValidationError
+
+from .app import serve_forever
+from .options import FakeServerOptions
+
+__all__ = ["add_fake_server_arguments", "options_from_args", "run_fake_server_command"]
+
+_RATES = (
+    ("--rate-429", "rate_429", "share of requests answered 429 with Retry-After"),
+    ("--rate-500", "rate_500", "share of requests answered 500"),
+    ("--rate-hang", "rate_hang", "share of requests that never answer"),
+    ("--rate-malformed-json", "rate_malformed_json", "share answered with cut-off JSON"),
+    ("--rate-truncated-b64", "rate_truncated_b64", "share answered with cut-off base64"),
+    ("--rate-not-image", "rate_not_image", "share answered with bytes that are no image"),
+)
+
+
+def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the fake server's flags to `parser` (the `fake-server` sub-command)."""
+    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
+    parser.add_argument("--port", type=int, default=8089, help="port (default 8089; 0: any free)")
+    parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    for flag, dest, text in _RATES:
+        parser.add_argument(flag, dest=dest, type=float, default=0.0, help=f"{text} (0-1)")
+    parser.add_argument("--retry-after", type=float, default=1.0, help="seconds a 429 asks for")
+    parser.add_argument("--burst-429", type=int, default=0, help="answer the first N requests 429")
+    parser.add_argument("--hang-s", type=float, default=3600.0, help="longest hang, in seconds")
+    parser.add_argument("--reject-pattern", help="regex: matching prompts are refused (safety)")
+    parser.add_argument(
+        "--require-key-env",
+        metavar="VAR",
+        help="accept only the key held in environment variable VAR (wrong keys get 401/400)",
+    )
+    parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+
+
+def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
+    """The server options the parsed flags ask for (raises `ValidationError` on bad values)."""
+    require_key = os.environ.get(args.require_key_env) if args.require_key_env else None
+    if args.require_key_env and not require_key:
+        raise ValueError(f"--require-key-env: environment variable {args.require_key_env} is empty")
+    return FakeServerOptions(
+        latency_s=args.latency,
+        retry_after_s=args.retry_after,
+        burst_429=args.burst_429,
+        hang_s=args.hang_s,
+        reject_pattern=args.reject_pattern,
+        require_key=require_key,
+        seed=args.seed,
+        **{dest: getattr(args, dest) for _, dest, _ in _RATES},
+    )
+
+
+def run_fake_server_command(args: argparse.Namespace) -> int:
+    """Serve until Ctrl-C or SIGTERM. 0 when stopped, 2 for bad flags, 1 if it cannot bind."""
+    try:
+        options = options_from_args(args)
+    except ValidationError as error:
+        first = error.errors()[0]
+        where = ".".join(str(part) for part in first["loc"]) or "options"
+        print(f"imagebatch fake-server: error: {where}: {first['msg']}", file=sys.stderr)
+        return 2
+    except ValueError as error:
+        print(f"imagebatch fake-server: error: {error}", file=sys.stderr)
+        return 2
+    try:
+        serve_forever(args.host, args.port, options)
+    except OSError as error:
+        print(f"imagebatch fake-server: error: cannot serve ({error})", file=sys.stderr)
+        return 1
+    return 0

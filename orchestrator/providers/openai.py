@@ -1,0 +1,318 @@
+"""OpenAI Images through the official SDK (`provider: "openai"`).
+
+`images.generate` for plain items, `images.edit` with the reference images for items that have
+them. One `AsyncOpenAI` client, built on the first call and bound to that event loop, with SDK
+retries off (the orchestrator owns retries) and the SDK's own timeout set far above any
+per-attempt timeout (the orchestrator cuts attempts). The key comes from `OPENAI_API_KEY` in the
+environment mapping the provider is given, never from a spec, and appears in no message.
+Every SDK exception is translated in `_translate`; once the key is refused, later calls fail at
+once with the same `AuthError` instead of spending requests.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any, Literal
+
+import aiohttp
+import openai
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+
+from ..costs import TokenUsage, flat_prices, image_price, usage_cost
+from ..errors import (
+    AttemptTimeoutError,
+    AuthError,
+    BadResponseError,
+    ConfigError,
+    ContentRejectedError,
+    ProviderError,
+    UnavailableError,
+)
+from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
+from .http import (
+    check_image_bytes,
+    decode_image,
+    options_error,
+    parse_retry_after,
+    safe_message,
+    status_error,
+)
+from .openai_models import MODELS, ModelRule, rule_for
+
+__all__ = ["DEFAULT_MODEL", "OpenAIOptions", "OpenAIProvider"]
+
+DEFAULT_MODEL = "gpt-image-1.5"
+DEFAULT_BASE_URL = "https://api.openai.com/v1"
+KEY_VARIABLE = "OPENAI_API_KEY"
+MAX_URL_IMAGE_BYTES = 64 * 1024 * 1024
+_REJECTED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
+
+
+class OpenAIOptions(BaseModel):
+    """`provider_options` for `openai`: Images API parameters of the same names, and a timeout."""
+
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    background: Literal["transparent", "opaque", "auto"] | None = None
+    """Transparent backgrounds need `output_format` png or webp."""
+    output_format: Literal["png", "jpeg", "webp"] | None = None
+    """Format the API encodes the image in (GPT image models)."""
+    output_compression: int | None = Field(default=None, ge=0, le=100)
+    """0-100, for jpeg and webp output."""
+    moderation: Literal["low", "auto"] | None = None
+    """Moderation level for generations (GPT image models)."""
+    input_fidelity: Literal["high", "low"] | None = None
+    """How closely edits follow the reference images."""
+    response_format: Literal["url", "b64_json"] | None = None
+    """DALL-E models only: `url` (the API's default; the image is then fetched) or `b64_json`."""
+    timeout_s: float = Field(default=3600.0, gt=0)
+    """The SDK's own timeout. Keep it above the job's `limits.timeout_s`, which cuts attempts."""
+
+    @model_validator(mode="after")
+    def _consistent(self) -> OpenAIOptions:
+        if self.output_compression is not None and self.output_format not in ("jpeg", "webp"):
+            raise ValueError("output_compression needs output_format 'jpeg' or 'webp'")
+        if self.background == "transparent" and self.output_format == "jpeg":
+            raise ValueError("a transparent background needs output_format 'png' or 'webp'")
+        return self
+
+
+def _load_options(options: dict[str, Any], rule: ModelRule | None, model: str) -> OpenAIOptions:
+    try:
+        parsed = OpenAIOptions.model_validate(options)
+    except ValidationError as error:
+        raise options_error(error, OpenAIOptions, "openai") from None
+    gpt_only = ("background", "output_format", "output_compression", "moderation")
+    if rule is not None and not rule.gpt_image:
+        for name in gpt_only:
+            if getattr(parsed, name) is not None:
+                raise ConfigError(
+                    f"provider_options.{name}: not supported by {model}; remove it or use a "
+                    "GPT image model"
+                )
+    elif rule is not None and parsed.response_format is not None:
+        raise ConfigError(
+            f"provider_options.response_format: {model} always returns base64; remove it"
+        )
+    return parsed
+
+
+class OpenAIProvider:
+    """Images from the OpenAI API (or any server that speaks it, via `OPENAI_BASE_URL`)."""
+
+    name = "openai"
+
+    def __init__(self, config: ProviderConfig) -> None:
+        key = config.env.get(KEY_VARIABLE, "").strip()
+        if not key:
+            raise ConfigError(
+                f"openai: {KEY_VARIABLE} is not set; export your OpenAI API key, "
+                "or run offline with --provider mock"
+            )
+        self._key = SecretStr(key)
+        self.model = config.model or DEFAULT_MODEL
+        self._rule = rule_for(self.model)
+        self.options = _load_options(config.options, self._rule, self.model)
+        self._base_url = config.env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
+        self._organization = config.env.get("OPENAI_ORG_ID") or None
+        self._project = config.env.get("OPENAI_PROJECT_ID") or None
+        self.capabilities = Capabilities(
+            default_model=DEFAULT_MODEL,
+            models=MODELS,
+            sizes=self._rule.sizes if self._rule and self._rule.sizes else (),
+            supports_references=self._rule is None or self._rule.max_references > 0,
+            prices=flat_prices("openai"),
+        )
+        self._client: openai.AsyncOpenAI | None = None
+        self._session: aiohttp.ClientSession | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._auth_failure: AuthError | None = None
+
+    def __repr__(self) -> str:
+        return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
+
+    def check(self, request: GenerateRequest) -> None:
+        """Raise `ConfigError` for a request the model can never accept."""
+        problem = _unsupported(request)
+        if problem is None and self._rule is not None:
+            problem = self._rule.problem(request)
+        if problem is not None:
+            raise ConfigError(f"item {request.item_id}: {problem} (openai model {self.model})")
+
+    async def generate(self, request: GenerateRequest) -> GeneratedImage:
+        """One image for `request`, or a `ProviderError`. Safe to cancel."""
+        if self._auth_failure is not None:
+            raise AuthError(self._auth_failure.message)
+        try:
+            response = await self._call(request)
+        except (openai.OpenAIError, ValueError) as error:
+            failure = _translate(error, self._key.get_secret_value())
+        else:
+            return await self._image_from(response, request)
+        if isinstance(failure, AuthError):
+            self._auth_failure = failure
+        raise failure
+
+    async def aclose(self) -> None:
+        """Close the SDK client and the download session."""
+        client, session = self._client, self._session
+        self._client = self._session = None
+        if client is not None:
+            await client.close()
+        if session is not None:
+            await session.close()
+
+    def _sdk(self) -> openai.AsyncOpenAI:
+        loop = asyncio.get_running_loop()
+        if self._loop is not None and self._loop is not loop:
+            raise RuntimeError("OpenAIProvider is bound to another event loop; build one per loop")
+        if self._client is None:
+            self._loop = loop
+            self._client = openai.AsyncOpenAI(
+                api_key=self._key.get_secret_value(),
+                organization=self._organization,
+                project=self._project,
+                base_url=self._base_url,
+                max_retries=0,
+                timeout=self.options.timeout_s,
+            )
+        return self._client
+
+    async def _call(self, request: GenerateRequest) -> openai.types.ImagesResponse:
+        kwargs = self._parameters(request)
+        images = self._sdk().images
+        if request.references:
+            files = [(ref.name, ref.data, ref.mime_type) for ref in request.references]
+            result: Any = await images.edit(image=files if len(files) > 1 else files[0], **kwargs)
+        else:
+            result = await images.generate(**kwargs)
+        if not isinstance(result, openai.types.ImagesResponse):
+            raise BadResponseError(f"openai: unexpected response ({type(result).__name__})")
+        return result
+
+    def _parameters(self, request: GenerateRequest) -> dict[str, Any]:
+        options = self.options
+        wanted: dict[str, Any] = {
+            "model": self.model,
+            "prompt": request.prompt,
+            "n": 1,
+            "size": request.size,
+            "quality": request.quality,
+            "style": request.style,
+            "background": options.background,
+            "output_format": options.output_format,
+            "output_compression": options.output_compression,
+            "response_format": options.response_format,
+        }
+        if request.references:
+            wanted["input_fidelity"] = options.input_fidelity
+            wanted.pop("style")
+        else:
+            wanted["moderation"] = options.moderation
+        return {name: value for name, value in wanted.items() if value is not None}
+
+    async def _image_from(
+        self, response: openai.types.ImagesResponse, request: GenerateRequest
+    ) -> GeneratedImage:
+        if not response.data:
+            raise BadResponseError("openai: the response holds no image")
+        first = response.data[0]
+        if first.b64_json:
+            data, mime = decode_image(first.b64_json, "openai")
+        elif first.url:
+            data = await self._download(first.url)
+            mime = check_image_bytes(data, "openai image URL")
+        else:
+            raise BadResponseError("openai: the image has neither b64_json nor url")
+        usage = _usage(response)
+        cost = usage_cost("openai", self.model, usage) if usage else None
+        if cost is None:
+            cost = self._listed_price(response, request)
+        return GeneratedImage(
+            data=data,
+            mime_type=mime,
+            model=self.model,
+            usage=usage.as_dict() if usage else None,
+            cost_usd=cost,
+            revised_prompt=first.revised_prompt,
+        )
+
+    def _listed_price(
+        self, response: openai.types.ImagesResponse, request: GenerateRequest
+    ) -> float | None:
+        default_size, default_quality = (
+            (self._rule.default_size, self._rule.default_quality) if self._rule else (None, None)
+        )
+        size = response.size or request.size or default_size
+        quality = response.quality or request.quality or default_quality
+        return image_price("openai", self.model, size, quality)
+
+    async def _download(self, url: str) -> bytes:
+        if not url.startswith(("https://", "http://")):
+            raise BadResponseError("openai: the image URL is not http(s)")
+        if self._session is None:
+            self._session = aiohttp.ClientSession()
+        try:
+            async with self._session.get(url) as reply:
+                if reply.status != 200:
+                    raise UnavailableError(f"openai: fetching the image URL gave {reply.status}")
+                return await reply.content.read(MAX_URL_IMAGE_BYTES)
+        except aiohttp.ClientError as error:
+            raise UnavailableError(
+                f"openai: fetching the image URL failed ({type(error).__name__})"
+            ) from None
+
+
+def _unsupported(request: GenerateRequest) -> str | None:
+    if request.seed is not None:
+        return "seed is not supported by the OpenAI Images API; remove it"
+    if request.negative_prompt is not None:
+        return "negative_prompt is not supported by the OpenAI Images API; say it in the prompt"
+    return None
+
+
+def _count(mapping: object, name: str) -> int:
+    value = mapping.get(name) if isinstance(mapping, dict) else None
+    return value if isinstance(value, int) and value >= 0 else 0
+
+
+def _usage(response: openai.types.ImagesResponse) -> TokenUsage | None:
+    if response.usage is None:
+        return None
+    raw = response.usage.to_dict()
+    inputs, outputs = raw.get("input_tokens_details"), raw.get("output_tokens_details")
+    return TokenUsage(
+        input_text_tokens=_count(inputs, "text_tokens"),
+        input_image_tokens=_count(inputs, "image_tokens"),
+        output_image_tokens=_count(outputs, "image_tokens")
+        if outputs
+        else _count(raw, "output_tokens"),
+        output_text_tokens=_count(outputs, "text_tokens"),
+    )
+
+
+def _translate(error: Exception, key: str) -> ProviderError:
+    """The one place SDK exceptions become the project's errors. Nothing here holds the key."""
+    if isinstance(error, openai.APITimeoutError):
+        return AttemptTimeoutError("openai: the request timed out (the SDK's own timeout)")
+    if isinstance(error, openai.APIConnectionError):
+        cause = type(error.__cause__).__name__ if error.__cause__ else "no answer"
+        return UnavailableError(f"openai: connection failed ({cause})")
+    if isinstance(error, openai.APIStatusError):
+        return _status_failure(error, key)
+    if isinstance(error, openai.APIResponseValidationError | ValueError):
+        return BadResponseError("openai: the response is not valid JSON of the expected shape")
+    return UnavailableError(f"openai: {type(error).__name__}: {safe_message(error, [key])}")
+
+
+def _status_failure(error: openai.APIStatusError, key: str) -> ProviderError:
+    body = error.body if isinstance(error.body, dict) else {}
+    said = safe_message(body.get("message") or error.message, [key])
+    status, code = error.status_code, error.code
+    label = code or error.type or "error"
+    message = f"openai: {status} {label}: {said}"
+    if status == 400 and (code in _REJECTED_CODES or "safety system" in said):
+        return ContentRejectedError(message)
+    if code == "insufficient_quota":
+        return AuthError(message + " (billing: add credit or raise the quota; retrying won't help)")
+    return status_error(status, message, retry_after=parse_retry_after(error.response.headers))

@@ -1,0 +1,80 @@
+"""A 50-item job through the whole pipeline against the fake server: 20% 5xx, a burst of 429s,
+a few corrupt payloads and two refused prompts. Every item ends completed or failed for a stated
+reason, and the server's counts show no prompt was generated twice."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from orchestrator.fakeserver import FakeServer
+from orchestrator.pipeline import PipelineSettings
+from orchestrator.service import Orchestrator
+from orchestrator.spec import parse_spec
+from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.storage import Workspace
+
+from .conftest import StartServer, env_for
+
+ITEMS = 50
+MAX_ATTEMPTS = 6
+REFUSED = {7, 33}
+
+
+def spec(provider: str) -> dict[str, object]:
+    items = [
+        {"id": f"page-{n:02d}", "prompt": f"page {n}: a {'forbidden ' if n in REFUSED else ''}fox"}
+        for n in range(ITEMS)
+    ]
+    return {
+        "key": f"story-{provider}",
+        "provider": provider,
+        "defaults": {"size": "1024x1024"},
+        "limits": {"concurrency": 16, "max_attempts": MAX_ATTEMPTS, "timeout_s": 10},
+        "output": {"max_size": "256x256", "thumbnail_px": 64},
+        "items": items,
+    }
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_fifty_items_with_faults_complete_once_each(
+    provider: str, start_server: StartServer, tmp_path: Path
+) -> None:
+    server: FakeServer = await start_server(
+        rate_500=0.2,
+        rate_truncated_b64=0.03,
+        burst_429=10,
+        retry_after_s=0.02,
+        reject_pattern="forbidden",
+        seed=3,
+    )
+    orchestrator = Orchestrator(
+        Workspace(tmp_path / "ws"),
+        env=env_for(provider, server),
+        settings=PipelineSettings(retry_base_s=0.01, retry_cap_s=0.05, seed=1),
+    )
+    try:
+        job = orchestrator.create(parse_spec(spec(provider), "test"))
+        job = await orchestrator.run(job.id)
+        items = orchestrator.journal.items(job.id)
+    finally:
+        orchestrator.close()
+
+    stats = server.stats
+    assert stats.faults["rate_limited"] >= 10 and stats.faults["server_error"] > 0
+    assert stats.duplicates() == {}, "no prompt may be generated twice"
+    for item in items:
+        made = stats.successes[item.prompt]
+        assert stats.by_prompt[item.prompt] <= MAX_ATTEMPTS
+        if item.status == ItemStatus.COMPLETED:
+            assert made == 1 and item.raw_path and item.image_path
+        else:
+            assert item.status == ItemStatus.FAILED and made == 0
+            assert item.error is not None and item.error.kind and item.error.message
+    refused = {item.id for item in items if item.error and item.error.kind == "content_rejected"}
+    assert refused == {f"page-{n:02d}" for n in REFUSED}
+    completed = [item for item in items if item.status == ItemStatus.COMPLETED]
+    assert len(completed) == sum(stats.successes.values()) >= ITEMS - len(REFUSED) - 2
+    assert job.status == JobStatus.PARTIAL
+    assert job.cost_usd > 0
