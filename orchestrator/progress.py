@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from typing import TextIO
 
@@ -91,7 +92,13 @@ class ProgressBar:
         self.stream.flush()
 
 
-async def follow(subscription: Subscription, bar: ProgressBar) -> None:
-    """Feed the bar from the bus until cancelled."""
-    async for event in subscription:
+async def follow(subscription: Subscription, bar: ProgressBar, *, tick_s: float = 0.5) -> None:
+    """Feed the bar from the bus until cancelled; a live bar is redrawn every `tick_s` too,
+    so its clock moves while every image waits (a long Retry-After, a slow provider)."""
+    while True:
+        try:
+            event = await asyncio.wait_for(subscription.get(), tick_s if bar.live else None)
+        except TimeoutError:
+            bar.draw()
+            continue
         bar.handle(event)
