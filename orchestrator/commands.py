@@ -77,9 +77,8 @@ def _with_overrides(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
     )
 
 
-async def _run_and_report(
-    ctx: Context, orchestrator: Orchestrator, job_id: str, as_json: bool
-) -> int:
+async def _run_with_progress(ctx: Context, orchestrator: Orchestrator, job_id: str) -> JobRecord:
+    """Run the job with a progress bar on stderr; return its final record."""
     job = orchestrator.journal.job(job_id)
     ctx.current_job = job.id
     live = ctx.err.isatty() if ctx.progress is None else ctx.progress
@@ -93,6 +92,13 @@ async def _run_and_report(
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
             bar.close()
+    return job
+
+
+async def _run_and_report(
+    ctx: Context, orchestrator: Orchestrator, job_id: str, as_json: bool
+) -> int:
+    job = await _run_with_progress(ctx, orchestrator, job_id)
     _print_result(ctx, orchestrator, job, as_json)
     return exit_code(job)
 
@@ -151,12 +157,25 @@ async def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
     with _orchestrator(ctx, must_exist=True) as orchestrator:
         if args.job:
             return await _run_and_report(ctx, orchestrator, args.job, args.json)
-        jobs = [job for job in orchestrator.unfinished() if not orchestrator.is_running(job)]
-        if not jobs:
-            ctx.say("nothing to resume: every job has finished or is running elsewhere")
-            return 0
-        codes = [await _run_and_report(ctx, orchestrator, job.id, args.json) for job in jobs]
-        return max(codes)
+        return await _resume_all(ctx, orchestrator, args.json)
+
+
+async def _resume_all(ctx: Context, orchestrator: Orchestrator, as_json: bool) -> int:
+    """Resume every unfinished job no live process is running; `--json` prints one list."""
+    jobs = [job for job in orchestrator.unfinished() if not orchestrator.is_running(job)]
+    if not jobs:
+        message = "nothing to resume: every job has finished or is running elsewhere"
+        (ctx.note if as_json else ctx.say)(message)
+    finished = [await _run_with_progress(ctx, orchestrator, job.id) for job in jobs]
+    if as_json:
+        documents = [
+            _status_json(job, orchestrator.journal.items(job.id), ctx.workspace) for job in finished
+        ]
+        ctx.say(json.dumps(documents, indent=2))
+    else:
+        for job in finished:
+            _print_result(ctx, orchestrator, job, as_json=False)
+    return max((exit_code(job) for job in finished), default=0)
 
 
 async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
@@ -164,8 +183,14 @@ async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     with _orchestrator(ctx, must_exist=True) as orchestrator:
         reset = orchestrator.retry(args.job, items)
         if not reset:
-            ctx.say(f"job {args.job}: nothing to retry (no failed or cancelled items)")
-            return exit_code(orchestrator.journal.job(args.job))
+            job = orchestrator.journal.job(args.job)
+            message = f"job {job.id}: nothing to retry (no failed or cancelled items)"
+            if args.json:
+                ctx.note(message)
+                _print_result(ctx, orchestrator, job, as_json=True)
+            else:
+                ctx.say(message)
+            return exit_code(job)
         ctx.note(f"job {args.job}: retrying {len(reset)} items: {', '.join(reset)}")
         return await _run_and_report(ctx, orchestrator, args.job, args.json)
 
@@ -173,7 +198,12 @@ async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
 async def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
     with _orchestrator(ctx, must_exist=True) as orchestrator:
         job = orchestrator.cancel(args.job)
-    if job.cancel_requested:
+        items = orchestrator.journal.items(job.id)
+    if args.json:
+        document = _status_json(job, items, ctx.workspace)
+        document["job"]["cancel_requested"] = job.cancel_requested
+        ctx.say(json.dumps(document, indent=2))
+    elif job.cancel_requested:
         ctx.say(f"job {job.id}: cancel requested; the running process stops its images now")
     else:
         ctx.say(f"job {job.id}: {job.status} ({job.count(ItemStatus.CANCELLED)} cancelled)")

@@ -9,9 +9,31 @@ server the provider tests use.
 
 from __future__ import annotations
 
-from .app import FakeServer, build_app, serve_forever, start_fake_server
-from .options import FakeServerOptions
-from .state import FakeStats, Fault
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .app import FakeServer, build_app, serve_forever, start_fake_server
+    from .options import FakeServerOptions
+    from .state import FakeStats, Fault
+
+# Imported on first use, so `imagebatch` commands that never serve do not load the server.
+_HOMES = {
+    "FakeServer": ".app",
+    "build_app": ".app",
+    "serve_forever": ".app",
+    "start_fake_server": ".app",
+    "FakeServerOptions": ".options",
+    "FakeStats": ".state",
+    "Fault": ".state",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name], __name__), name)
+
 
 __all__ = [
     "FakeServer",

@@ -13,7 +13,6 @@ import sys
 
 from pydantic import ValidationError
 
-from .app import serve_forever
 from .options import FakeServerOptions
 
 __all__ = ["add_fake_server_arguments", "options_from_args", "run_fake_server_command"]
@@ -66,6 +65,8 @@ def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
 
 def run_fake_server_command(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM. 0 when stopped, 2 for bad flags, 1 if it cannot bind."""
+    from .app import serve_forever
+
     try:
         options = options_from_args(args)
     except ValidationError as error:

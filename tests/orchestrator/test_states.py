@@ -1,4 +1,4 @@
-"""The pure state machine: every item transition, allowed and refused, and the derived job status."""
+"""The pure state machine: every item transition, allowed or refused, and the job status."""
 
 from __future__ import annotations
 

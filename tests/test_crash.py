@@ -1,0 +1,222 @@
+"""A real `imagebatch run` killed with SIGKILL, then resumed: no image is paid for twice.
+
+The run is a subprocess on the mock provider; the test waits (bounded) until a few items are
+completed, kills it, and checks what the journal and the files on disk say before and after
+`imagebatch resume`.
+"""
+
+from __future__ import annotations
+
+import io
+import json
+import signal
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+from PIL import Image
+
+from orchestrator.journal import attempt_ended, attempt_started
+from orchestrator.locks import KeyLocks
+from orchestrator.records import EventType, ItemRecord
+from orchestrator.states import ItemStatus
+from orchestrator.storage import Workspace, atomic_write, sha256_hex
+from tests.test_cli import (
+    cli,
+    item_records,
+    journal_at,
+    ok,
+    one_line_error,
+    only_job_id,
+    start_cli,
+    status,
+    stopped_at_end,
+    wait_for,
+    write_spec,
+)
+
+KEY = "story-1"
+
+
+@dataclass(frozen=True)
+class Killed:
+    """What the journal and the disk held right after the SIGKILL."""
+
+    job_id: str
+    pid: int
+    seq: int
+    items: dict[str, ItemRecord]
+    raw: dict[str, tuple[str, int]]
+    """Completed item -> (sha256, mtime_ns) of its raw file."""
+
+
+def _completed(ws: Path, job_id: str) -> int:
+    return sum(item.status == "completed" for item in item_records(ws, job_id))
+
+
+def _run_and_kill(tmp_path: Path, ws: Path, *, items: int, kill_after: int) -> Killed:
+    spec = write_spec(
+        tmp_path,
+        items=items,
+        options={"seed": 11, "latency_mean_s": 0.4, "latency_distribution": "uniform"},
+        limits={"concurrency": 4, "timeout_s": 30, "max_attempts": 3},
+    )
+    log = tmp_path / "killed"
+    with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as proc:
+        job_id = wait_for("the job to be recorded", lambda: only_job_id(ws), proc)
+        wait_for(
+            f"{kill_after} completed items",
+            lambda: _completed(ws, job_id) >= kill_after,
+            proc,
+        )
+        proc.send_signal(signal.SIGKILL)
+        assert proc.wait(timeout=60) == -signal.SIGKILL  # reaped: its pid is really gone
+    workspace = Workspace(ws.resolve())
+    with journal_at(ws) as journal:
+        seq = journal.last_seq()
+        records = {item.id: item for item in journal.items(job_id)}
+    raw = {}
+    for item in records.values():
+        if item.status == "completed":
+            assert item.raw_path is not None
+            path = workspace.absolute(item.raw_path)
+            raw[item.id] = (sha256_hex(path.read_bytes()), path.stat().st_mtime_ns)
+    return Killed(job_id, proc.pid, seq, records, raw)
+
+
+def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    killed = _run_and_kill(tmp_path, ws, items=16, kill_after=4)
+    done = {i for i, item in killed.items.items() if item.status == "completed"}
+    running = {i for i, item in killed.items.items() if item.status == "running"}
+    assert len(done) >= 4
+    assert len(done) < 16, "the kill came too late to test anything"
+    assert running, "with 4 slots and items left, some were running at the kill"
+
+    # the dead run left the job unfinished and its lock behind
+    seen = status(ws, killed.job_id)
+    assert seen["job"]["status"] not in ("completed", "partial", "failed", "cancelled")
+    with journal_at(ws) as journal:
+        lock = KeyLocks(journal.index).holder(KEY)
+    assert lock is not None
+    assert (lock.pid, lock.job_id) == (killed.pid, killed.job_id)
+
+    # resume in another process: the dead pid's lock is taken over at once
+    final = json.loads(ok(cli(ws, "resume", killed.job_id, "--json")))
+    assert final["job"]["status"] == "completed"
+    assert final["job"]["counts"]["completed"] == 16
+
+    workspace = Workspace(ws.resolve())
+    after = {item.id: item for item in item_records(ws, killed.job_id)}
+    with journal_at(ws) as journal:
+        events = journal.events(after=killed.seq, job_id=killed.job_id)
+        assert KeyLocks(journal.index).holder(KEY) is None, "the resumed run released the lock"
+
+    for item_id in done:
+        before, now = killed.items[item_id], after[item_id]
+        assert now.attempt_count == before.attempt_count, item_id
+        assert now.raw_path == before.raw_path
+        assert now.raw_sha256 == before.raw_sha256
+        assert now.raw_path is not None
+        path = workspace.absolute(now.raw_path)
+        assert (sha256_hex(path.read_bytes()), path.stat().st_mtime_ns) == killed.raw[item_id]
+    started_again = {e.item_id for e in events if e.type == EventType.ITEM_STARTED}
+    assert started_again.isdisjoint(done), started_again & done
+    assert started_again >= set(killed.items) - done, "every unfinished item was taken up"
+
+    for item_id in running:
+        before, now = killed.items[item_id], after[item_id]
+        assert now.status == "completed"
+        if before.attempts and before.attempts[-1].outcome == "running":
+            # a call was in flight: it is closed as interrupted and the item tried again
+            number = before.attempt_count
+            assert now.attempts[number - 1].outcome == "interrupted", now.attempts
+            assert now.attempt_count > number
+            assert now.attempts[-1].outcome == "ok"
+        else:
+            # the image was already received: only post-processing ran again, no new call
+            assert now.attempt_count == before.attempt_count
+            assert now.raw_sha256 == before.raw_sha256
+        resets = [e for e in events if e.item_id == item_id and e.type == EventType.ITEM_RESET]
+        assert resets and resets[0].data.get("reason") == "interrupted"
+
+    for item in after.values():
+        assert item.status == "completed"
+        assert all(a.outcome != "running" for a in item.attempts)
+        assert item.image_path is not None
+        assert workspace.absolute(item.image_path).is_file()
+
+
+def test_after_a_kill_the_same_spec_is_refused_until_the_job_is_finished(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    killed = _run_and_kill(tmp_path, ws, items=8, kill_after=2)
+    spec = tmp_path / "spec.json"
+
+    # running the spec again would pay twice for the finished items: refused, naming the job
+    line = one_line_error(cli(ws, "run", str(spec)), code=5)
+    assert killed.job_id in line
+    assert f"imagebatch resume {killed.job_id}" in line
+    with journal_at(ws) as journal:
+        assert [job.id for job in journal.jobs()] == [killed.job_id]
+
+    # the dead run's lock can be cleared by hand; clear-lock says whose it was
+    out = ok(cli(ws, "clear-lock", KEY))
+    assert killed.job_id in out
+    assert str(killed.pid) in out
+    assert "no lock" in ok(cli(ws, "clear-lock", KEY))
+
+    # `resume` with no job finds the unfinished one and completes it
+    ok(cli(ws, "resume"))
+    data = status(ws, killed.job_id)
+    assert data["job"]["status"] == "completed"
+    done_before = {i for i, item in killed.items.items() if item.status == "completed"}
+    after = {item.id: item for item in item_records(ws, killed.job_id)}
+    for item_id in done_before:
+        assert after[item_id].attempt_count == killed.items[item_id].attempt_count
+
+    # now the key is free again
+    ok(cli(ws, "run", str(spec)))
+
+
+def test_an_image_received_before_the_crash_is_only_post_processed(tmp_path: Path) -> None:
+    """The raw image is recorded before post-processing: a crash in between costs no new call."""
+    ws = tmp_path / "ws"
+    job = ok(cli(ws, "create", str(write_spec(tmp_path, items=2)))).strip()
+    workspace = Workspace(ws.resolve())
+    buffer = io.BytesIO()
+    Image.new("RGB", (40, 30), (200, 40, 40)).save(buffer, format="PNG")
+    png = buffer.getvalue()
+
+    # play a run that died after receiving img-1's image and before post-processing it
+    with journal_at(ws) as journal:
+        journal.update_job(job, EventType.JOB_STARTED, active=True)
+        item = journal.item(job, "img-1")
+        attempts = attempt_started(item, time.time())
+        item = journal.update_item(
+            job, "img-1", EventType.ITEM_STARTED, to=ItemStatus.RUNNING, attempts=attempts
+        )
+        raw = workspace.raw_path(job, "img-1", "png")
+        atomic_write(raw, png)
+        journal.update_item(
+            job,
+            "img-1",
+            EventType.ITEM_GENERATED,
+            attempts=attempt_ended(item, time.time(), "ok"),
+            raw_path=workspace.relative(raw),
+            raw_sha256=sha256_hex(png),
+            mime_type="image/png",
+        )
+        seq = journal.last_seq()
+
+    final = json.loads(ok(cli(ws, "resume", job, "--json")))
+    assert final["job"]["status"] == "completed"
+    with journal_at(ws) as journal:
+        item = journal.item(job, "img-1")
+        events = journal.events(after=seq, job_id=job)
+    assert item.status == "completed"
+    assert item.attempt_count == 1, "no second call for an image already received"
+    assert (item.width, item.height) == (40, 30), "the processed image is the received one"
+    assert sha256_hex(raw.read_bytes()) == sha256_hex(png)
+    started = [e for e in events if e.item_id == "img-1" and e.type == EventType.ITEM_STARTED]
+    assert started and all(e.data.get("postprocess_only") for e in started)
+    assert any(e.item_id == "img-1" and e.type == EventType.ITEM_COMPLETED for e in events)
