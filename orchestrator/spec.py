@@ -23,6 +23,7 @@ __all__ = [
     "Limits",
     "OutputSpec",
     "apply_overrides",
+    "check_regex",
     "format_validation_error",
     "load_spec",
     "parse_spec",
@@ -197,9 +198,27 @@ class JobSpec(JobConfig):
         return JobConfig.model_validate(self.model_dump(exclude={"items"}))
 
 
+def check_regex(value: str | None) -> str | None:
+    """A pydantic field check: `value` must compile as a regular expression."""
+    if value is not None:
+        try:
+            re.compile(value)
+        except re.error as error:
+            raise ValueError(f"not a valid regular expression ({error})") from None
+    return value
+
+
 def format_validation_error(error: ValidationError, source: str) -> str:
     """One line naming the first bad field and what to do about it."""
     problems = error.errors()
+    # A bad item also makes pydantic call `items` too short: only count the real problem.
+    locs = [problem["loc"] for problem in problems]
+    problems = [
+        problem
+        for problem in problems
+        if problem["type"] != "too_short"
+        or not any(loc[: len(problem["loc"])] == problem["loc"] != loc for loc in locs)
+    ]
     # A misspelt field also shows up as the real one "missing": name the misspelling first.
     first = min(problems, key=lambda problem: problem["type"] != "extra_forbidden")
     where = _format_loc(first["loc"])
@@ -208,6 +227,8 @@ def format_validation_error(error: ValidationError, source: str) -> str:
         message = "unknown field; check its spelling"
     elif first["type"] == "missing":
         message = "required field is missing"
+    elif first["type"] == "too_short":
+        message = "must not be empty; add at least one entry"
     more = len(problems) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
     return f"{source}: {where or 'spec'}: {message}{suffix}"

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-import re
 from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
+
+from ..spec import check_regex
 
 __all__ = ["FakeServerOptions"]
 
@@ -48,15 +49,7 @@ class FakeServerOptions(BaseModel):
     seed: int = 0
     """Seed of the fault draws."""
 
-    @field_validator("reject_pattern")
-    @classmethod
-    def _compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"not a valid regular expression ({error})") from None
-        return value
+    _reject_pattern_compiles = field_validator("reject_pattern")(check_regex)
 
     @model_validator(mode="after")
     def _rates_fit(self) -> FakeServerOptions:

@@ -33,6 +33,7 @@ from ..errors import (
     UnavailableError,
 )
 from ..imaging import load_image
+from ..spec import check_regex
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 
 __all__ = ["MockOptions", "MockProvider"]
@@ -72,15 +73,7 @@ class MockOptions(BaseModel):
     max_size_px: int = Field(default=2048, ge=16, le=8192)
     """Largest width or height the mock draws."""
 
-    @field_validator("reject_pattern")
-    @classmethod
-    def _pattern_compiles(cls, value: str | None) -> str | None:
-        if value is not None:
-            try:
-                re.compile(value)
-            except re.error as error:
-                raise ValueError(f"not a valid regular expression ({error})") from None
-        return value
+    _reject_pattern_compiles = field_validator("reject_pattern")(check_regex)
 
     @model_validator(mode="after")
     def _rates_fit(self) -> MockOptions:
