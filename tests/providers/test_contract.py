@@ -109,9 +109,16 @@ async def test_unusable_reference_is_an_invalid_request(harness: Harness) -> Non
     assert not caught.value.retryable
 
 
-async def test_wrong_key_is_auth_and_stops_further_calls(harness: Harness) -> None:
-    if not harness.http:
-        pytest.skip("the mock takes no key")
+@pytest.fixture(params=[name for name in PROVIDERS if name != "mock"])
+def keyed_harness(
+    request: pytest.FixtureRequest, fake: FakeServer, build: BuildProvider
+) -> Harness:
+    """The providers that take a key (the mock takes none)."""
+    return Harness(request.param, fake, build)
+
+
+async def test_wrong_key_is_auth_and_stops_further_calls(keyed_harness: Harness) -> None:
+    harness = keyed_harness
     provider = harness.provider(require_key="sk-the-right-key-0123456789")
     with pytest.raises(AuthError):
         await provider.generate(request("first"))
