@@ -12,7 +12,7 @@ import os
 import signal
 import sys
 from collections.abc import Sequence
-from typing import NoReturn
+from typing import Any, NoReturn
 
 from .commands import COMMANDS, Context
 from .errors import ImageBatchError
@@ -46,46 +46,56 @@ def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
 
+def _common(default: Any) -> _Parser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--workspace",
+        default=default,
+        help="workspace folder (default $IMAGEBATCH_WORKSPACE or ./.imagebatch)",
+    )
+    common.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=default,
+        help="log one line per image instead of a bar",
+    )
+    return common
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(
         prog="imagebatch",
         description="Generate batches of images against slow, rate-limited, flaky image APIs.",
+        parents=[_common(argparse.SUPPRESS)],
     )
-    parser.add_argument(
-        "--workspace", help="workspace folder (default $IMAGEBATCH_WORKSPACE or ./.imagebatch)"
-    )
-    parser.add_argument(
-        "--no-progress", action="store_true", help="log one line per image instead of a bar"
-    )
+    parser.set_defaults(workspace=None, no_progress=False)
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
 
-    demo = sub.add_parser("demo", help="run an offline batch on the mock provider (no key)")
+    def command(name: str, text: str, json_what: str = "the result") -> argparse.ArgumentParser:
+        # The common options work after the subcommand too: `imagebatch demo --workspace w`.
+        parsed = sub.add_parser(name, help=text, parents=[_common(argparse.SUPPRESS)])
+        if json_what:
+            _add_json(parsed, json_what)
+        return parsed
+
+    demo = command("demo", "run an offline batch on the mock provider (no key)")
     demo.add_argument("--count", type=int, default=12, help="how many images (default 12)")
     _add_overrides(demo)
-    _add_json(demo, "the result")
     for name, text in (("run", "create a job from SPEC and run it"), ("create", "record a job")):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("spec", help="a .json, .jsonl or .txt (one prompt per line) spec")
-        _add_overrides(command)
-        _add_json(command, "the result")
+        with_spec = command(name, text)
+        with_spec.add_argument("spec", help="a .json, .jsonl or .txt (one prompt per line) spec")
+        _add_overrides(with_spec)
     for name, text in (("start", "run a created job"), ("cancel", "cancel a job")):
-        command = sub.add_parser(name, help=text)
-        command.add_argument("job", help="job id")
-        _add_json(command, "the result")
-    resume = sub.add_parser("resume", help="continue an interrupted job (or every one)")
+        command(name, text).add_argument("job", help="job id")
+    resume = command("resume", "continue an interrupted job (or every one)")
     resume.add_argument("job", nargs="?", help="job id (default: every unfinished job)")
-    _add_json(resume, "the result")
-    retry = sub.add_parser("retry", help="run a job's failed and cancelled items again")
+    retry = command("retry", "run a job's failed and cancelled items again")
     retry.add_argument("job", help="job id")
     retry.add_argument("--items", help="only these item ids, comma-separated")
-    _add_json(retry, "the result")
-    status = sub.add_parser("status", help="show a job and its images (default: the newest)")
+    status = command("status", "show a job and its images (default: the newest)", "the status")
     status.add_argument("job", nargs="?", help="job id")
-    _add_json(status, "the status")
-    listing = sub.add_parser("list", help="list the jobs of the workspace")
-    _add_json(listing, "the jobs")
-    clear = sub.add_parser("clear-lock", help="remove a key's lock by hand")
-    clear.add_argument("key", help="job key")
+    command("list", "list the jobs of the workspace", "the jobs")
+    command("clear-lock", "remove a key's lock by hand", "").add_argument("key", help="job key")
     _add_fake_server(sub)
     return parser
 

@@ -830,3 +830,13 @@ def test_demo(tmp_path: Path) -> None:
         assert image.is_relative_to(ws)
     assert (ws / "journal").is_dir()
     assert len(list((ws / "images" / data["job"]["id"] / "thumbs").iterdir())) == 12
+
+
+def test_common_options_also_work_after_the_subcommand(tmp_path: Path) -> None:
+    ws = tmp_path / "after"
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = cli_main(["demo", "--count", "2", "--workspace", str(ws), "--no-progress"])
+    assert code == 0, err.getvalue()
+    assert (ws / "journal").is_dir()
+    assert "page-01: completed" in err.getvalue()  # --no-progress: one line per image
