@@ -1,7 +1,7 @@
 """imagebatch: generate batches of images against slow, rate-limited, flaky image APIs.
 
 The library's surface: build a `JobSpec` (or `load_spec` a file), then on a running event loop
-`Orchestrator(workspace).create(spec)` and `await orchestrator.run(job_id)`.
+`await Orchestrator(workspace).create(spec)`, then `await orchestrator.run(job_id)`.
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ from .errors import NotFoundError
 from .progress import ProgressBar, follow
 from .records import JobRecord
 from .report import exit_code, item_json, job_json, job_summary, jobs_table, status_text
-from .service import Orchestrator, check_spec
+from .service import Orchestrator
 from .spec import JobSpec, apply_overrides, load_spec
 from .states import ItemStatus
 from .storage import Workspace
@@ -120,18 +120,16 @@ def _status_json(job: JobRecord, items: list[Any], workspace: Workspace) -> dict
 
 async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     spec = _spec_from_args(args)
-    check_spec(spec, ctx.env)
     with _orchestrator(ctx) as orchestrator:
-        job = orchestrator.create(spec)
+        job = await orchestrator.create(spec)
         ctx.note(f"job {job.id}: {job.total} images with {spec.provider}")
         return await _run_and_report(ctx, orchestrator, job.id, args.json)
 
 
 async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
     spec = _with_overrides(demo_spec(args.count), args)
-    check_spec(spec, ctx.env)
     with _orchestrator(ctx) as orchestrator:
-        job = orchestrator.create(spec)
+        job = await orchestrator.create(spec)
         ctx.note(
             f"demo job {job.id}: {job.total} images from the offline mock provider "
             "(with some injected rate limits and server errors to show retries)"
@@ -141,9 +139,8 @@ async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
     spec = _spec_from_args(args)
-    check_spec(spec, ctx.env)
     with _orchestrator(ctx) as orchestrator:
-        job = orchestrator.create(spec)
+        job = await orchestrator.create(spec)
     ctx.say(json.dumps(job_json(job, ctx.workspace), indent=2) if args.json else job.id)
     return 0
 

@@ -9,12 +9,15 @@ running loop and hands the job to a `pipeline.Runner`, with a heartbeat that kee
 from __future__ import annotations
 
 import asyncio
+import functools
 from collections.abc import Coroutine, Mapping
+from pathlib import Path
 from typing import Any
 
 from .clock import Clock, SystemClock
-from .errors import ConfigError
+from .errors import BadResponseError, ConfigError
 from .events import EventBus
+from .imaging import inspect_image
 from .journal import ItemChange, Journal
 from .locks import KeyLocks, keep_alive
 from .pipeline import PipelineSettings, Runner
@@ -50,18 +53,30 @@ class Orchestrator:
         self.clock = clock or SystemClock()
         self.settings = settings or PipelineSettings()
         self.heartbeat_s = heartbeat_s
+        self.stale_after_s = stale_after_s
         self.bus = EventBus()
-        self.journal = Journal(workspace.journal_dir, bus=self.bus)
-        self.locks = KeyLocks(self.journal.index, stale_after_s=stale_after_s, clock=self.clock)
+
+    @functools.cached_property
+    def journal(self) -> Journal:
+        """The workspace's journal, opened (and the workspace made) on first use."""
+        return Journal(self.workspace.journal_dir, bus=self.bus)
+
+    @functools.cached_property
+    def locks(self) -> KeyLocks:
+        return KeyLocks(self.journal.index, stale_after_s=self.stale_after_s, clock=self.clock)
 
     def close(self) -> None:
-        self.journal.close()
+        if "journal" in self.__dict__:
+            self.journal.close()
 
     # --------------------------------------------------------------- create
 
-    def create(self, spec: JobSpec) -> JobRecord:
-        """Check the spec and record the job as pending. Nothing is written if it is refused."""
-        check_spec(spec, self.env, self.providers)
+    async def create(self, spec: JobSpec) -> JobRecord:
+        """Check the spec and record the job as pending; the id is returned at once.
+
+        Nothing is written, not even the workspace folder, if the spec is refused.
+        """
+        await asyncio.to_thread(check_spec, spec, self.env, self.providers)
         return self.journal.create_job(spec)  # refuses a key whose job is still active
 
     # ------------------------------------------------------------------ run
@@ -185,7 +200,8 @@ def check_spec(
 ) -> None:
     """Raise `ConfigError` for anything that would fail every attempt of some item.
 
-    Writes nothing: the CLI calls it before it opens the workspace.
+    Writes nothing: the CLI calls it before it opens the workspace. Reads reference images, so
+    call it from a thread when a loop is running.
     """
     provider = provider_for(spec.config, env, providers)
     for index, item in enumerate(spec.items):
@@ -194,6 +210,8 @@ def check_spec(
                 f"items[{index}].references: provider {spec.provider!r} does not take "
                 "reference images; remove them or choose another provider"
             )
+        for ref in item.references:
+            _check_reference(Path(ref), f"items[{index}].references")
         params = spec.defaults.model_dump(exclude_none=True)
         params.update(item.model_dump(exclude_none=True, exclude={"id", "prompt", "references"}))
         request = GenerateRequest(job_id="check", item_id=item.id, prompt=item.prompt, **params)
@@ -201,6 +219,13 @@ def check_spec(
             provider.check(request)
         except ConfigError as error:
             raise ConfigError(f"items[{index}] ({item.id}): {error}") from None
+
+
+def _check_reference(path: Path, where: str) -> None:
+    try:
+        inspect_image(path.read_bytes())
+    except (OSError, BadResponseError) as error:
+        raise ConfigError(f"{where}: {path.name} is not a usable image ({error})") from None
 
 
 async def _run_guarded(

@@ -840,3 +840,14 @@ def test_common_options_also_work_after_the_subcommand(tmp_path: Path) -> None:
     assert code == 0, err.getvalue()
     assert (ws / "journal").is_dir()
     assert "page-01: completed" in err.getvalue()  # --no-progress: one line per image
+
+
+def test_a_reference_that_is_no_image_is_bad_input(tmp_path: Path) -> None:
+    (tmp_path / "notes.png").write_text("not a picture")
+    spec = tmp_path / "refs.json"
+    item = {"id": "p1", "prompt": "a knight", "references": ["notes.png"]}
+    spec.write_text(json.dumps({"key": "refs", "items": [item]}))
+    ws = tmp_path / "ws"
+    line = one_line_error(inproc(ws, "run", str(spec)))
+    assert "items[0].references" in line and "notes.png" in line
+    assert not ws.exists()

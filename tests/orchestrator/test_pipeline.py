@@ -25,7 +25,7 @@ from .scripted import ScriptedProvider, make_spec, png_bytes
 async def test_all_items_complete_with_files(make_orchestrator: MakeOrchestrator) -> None:
     provider = ScriptedProvider()
     orch = make_orchestrator(provider)
-    job = orch.create(make_spec(3))
+    job = await orch.create(make_spec(3))
     job = await orch.run(job.id)
     assert job.status == JobStatus.COMPLETED
     assert not job.active
@@ -45,7 +45,7 @@ async def test_retry_after_is_honoured(
         {"i0": [RateLimitedError("slow down", retry_after=30.0)]}, clock=fake_clock
     )
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(1))
+    job = await orch.create(make_spec(1))
     job = await orch.run(job.id)
     assert job.status == JobStatus.COMPLETED
     first, second = provider.calls_for("i0")
@@ -65,7 +65,7 @@ async def test_429_cools_down_every_attempt_to_the_provider(
         {"i0": [RateLimitedError("slow down", retry_after=20.0)]}, clock=fake_clock
     )
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(2, concurrency=1))
+    job = await orch.create(make_spec(2, concurrency=1))
     await orch.run(job.id)
     first_429 = provider.calls_for("i0")[0].at
     other = provider.calls_for("i1")[0].at
@@ -77,7 +77,7 @@ async def test_backoff_does_not_hold_a_concurrency_slot(
 ) -> None:
     provider = ScriptedProvider({"i0": [UnavailableError("500")]})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(2, concurrency=1))
+    job = await orch.create(make_spec(2, concurrency=1))
     await orch.run(job.id)
     order = [(call.item_id, call.attempt) for call in provider.calls]
     assert order == [("i0", 1), ("i1", 1), ("i0", 2)]
@@ -88,7 +88,7 @@ async def test_retries_stop_at_max_attempts(
 ) -> None:
     provider = ScriptedProvider({"i0": [UnavailableError("500")] * 5})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(2, max_attempts=3))
+    job = await orch.create(make_spec(2, max_attempts=3))
     job = await orch.run(job.id)
     assert job.status == JobStatus.PARTIAL
     item = orch.journal.item(job.id, "i0")
@@ -102,7 +102,7 @@ async def test_permanent_error_fails_at_once_and_others_finish(
 ) -> None:
     provider = ScriptedProvider({"i1": [ContentRejectedError("moderation_blocked")]})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(3))
+    job = await orch.create(make_spec(3))
     job = await orch.run(job.id)
     assert job.status == JobStatus.PARTIAL
     assert job.count(ItemStatus.COMPLETED) == 2
@@ -116,7 +116,7 @@ async def test_all_failing_makes_the_job_failed(
 ) -> None:
     script = {f"i{n}": [ContentRejectedError("no")] for n in range(2)}
     orch = make_orchestrator(ScriptedProvider(script), fake_clock)
-    job = orch.create(make_spec(2))
+    job = await orch.create(make_spec(2))
     assert (await orch.run(job.id)).status == JobStatus.FAILED
 
 
@@ -125,7 +125,7 @@ async def test_auth_error_stops_remaining_attempts(
 ) -> None:
     provider = ScriptedProvider({"i0": [AuthError("401 invalid key")]})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(3, concurrency=1))
+    job = await orch.create(make_spec(3, concurrency=1))
     job = await orch.run(job.id)
     assert job.status == JobStatus.FAILED
     assert [call.item_id for call in provider.calls] == ["i0"]
@@ -138,7 +138,7 @@ async def test_timeout_is_retried_then_fails(
 ) -> None:
     provider = ScriptedProvider({"i0": ["hang", "hang"]})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(1, timeout_s=0.05, max_attempts=2))
+    job = await orch.create(make_spec(1, timeout_s=0.05, max_attempts=2))
     job = await orch.run(job.id)
     item = orch.journal.item(job.id, "i0")
     assert item.status == ItemStatus.FAILED
@@ -151,7 +151,7 @@ async def test_corrupt_bytes_are_retried(
 ) -> None:
     provider = ScriptedProvider({"i0": ["bad"]})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(1))
+    job = await orch.create(make_spec(1))
     job = await orch.run(job.id)
     assert job.status == JobStatus.COMPLETED
     item = orch.journal.item(job.id, "i0")
@@ -165,7 +165,7 @@ async def test_interrupt_leaves_job_resumable_and_resume_pays_nothing_twice(
     gate = asyncio.Event()
     provider = ScriptedProvider({"i0": ["ok"], "i1": ["hang"], "i2": ["hang"]})
     orch = make_orchestrator(provider)
-    job = orch.create(make_spec(3))
+    job = await orch.create(make_spec(3))
     task = asyncio.create_task(orch.run(job.id))
     while orch.journal.item(job.id, "i0").status != ItemStatus.COMPLETED:
         await asyncio.sleep(0.01)
@@ -191,7 +191,7 @@ async def test_interrupt_leaves_job_resumable_and_resume_pays_nothing_twice(
 async def test_cancel_request_through_the_journal(make_orchestrator: MakeOrchestrator) -> None:
     provider = ScriptedProvider({"i0": ["hang"], "i1": ["hang"]})
     orch = make_orchestrator(provider)
-    job = orch.create(make_spec(4, concurrency=2))
+    job = await orch.create(make_spec(4, concurrency=2))
     task = asyncio.create_task(orch.run(job.id))
     while len(provider.calls) < 2:
         await asyncio.sleep(0.01)
@@ -207,7 +207,7 @@ async def test_cancel_without_a_runner_cancels_everything_unfinished(
     make_orchestrator: MakeOrchestrator,
 ) -> None:
     orch = make_orchestrator(ScriptedProvider())
-    job = orch.create(make_spec(2))
+    job = await orch.create(make_spec(2))
     job = orch.cancel(job.id)
     assert job.status == JobStatus.CANCELLED and not job.cancel_requested
 
@@ -217,7 +217,7 @@ async def test_explicit_retry_gets_fresh_attempts(
 ) -> None:
     provider = ScriptedProvider({"i0": [UnavailableError("500"), UnavailableError("500")]})
     orch = make_orchestrator(provider, fake_clock)
-    job = orch.create(make_spec(2, max_attempts=2))
+    job = await orch.create(make_spec(2, max_attempts=2))
     assert (await orch.run(job.id)).status == JobStatus.PARTIAL
     assert orch.retry(job.id) == ["i0"]
     job = await orch.run(job.id)
@@ -231,7 +231,7 @@ async def test_written_raw_image_is_only_post_processed_on_resume(
 ) -> None:
     provider = ScriptedProvider()
     orch = make_orchestrator(provider)
-    job = orch.create(make_spec(1))
+    job = await orch.create(make_spec(1))
     # What a process that died right after recording the generated image leaves behind:
     raw = orch.workspace.raw_path(job.id, "i0", "png")
     data = png_bytes(80, 60)
@@ -256,7 +256,7 @@ async def test_second_runner_for_the_same_key_conflicts(
 ) -> None:
     provider = ScriptedProvider({"i0": ["hang"]})
     orch = make_orchestrator(provider)
-    job = orch.create(make_spec(1))
+    job = await orch.create(make_spec(1))
     task = asyncio.create_task(orch.run(job.id))
     while not provider.calls:
         await asyncio.sleep(0.01)
@@ -272,7 +272,7 @@ async def test_second_runner_for_the_same_key_conflicts(
 async def test_events_are_ordered_and_published(make_orchestrator: MakeOrchestrator) -> None:
     orch = make_orchestrator(ScriptedProvider())
     with orch.bus.subscribe() as subscription:
-        job = orch.create(make_spec(2))
+        job = await orch.create(make_spec(2))
         await orch.run(job.id)
         seen = []
         while (event := subscription.get_nowait()) is not None:

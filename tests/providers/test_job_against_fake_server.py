@@ -55,7 +55,7 @@ async def test_fifty_items_with_faults_complete_once_each(
         settings=PipelineSettings(retry_base_s=0.01, retry_cap_s=0.05, seed=1),
     )
     try:
-        job = orchestrator.create(parse_spec(spec(provider), "test"))
+        job = await orchestrator.create(parse_spec(spec(provider), "test"))
         job = await orchestrator.run(job.id)
         items = orchestrator.journal.items(job.id)
     finally:
