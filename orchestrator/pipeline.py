@@ -14,8 +14,10 @@ from __future__ import annotations
 
 import asyncio
 import random
+from collections.abc import Coroutine
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from .clock import Clock, SystemClock
 from .errors import (
@@ -174,7 +176,8 @@ class Runner:
             except ProviderError as error:
                 return self._attempt_failed(item, error)
         try:
-            item = await self._store_raw(item, image)
+            # Paid for: record it even if a cancel arrives meanwhile, so no resume pays again.
+            item = await _finish_before_cancel(self._store_raw(item, image))
         except BadResponseError as error:
             return self._attempt_failed(item, error)
         await self._postprocess(item)
@@ -364,6 +367,16 @@ def _file_matches(path: Path, digest: str | None) -> bool:
         return digest is not None and sha256_hex(path.read_bytes()) == digest
     except OSError:
         return False
+
+
+async def _finish_before_cancel(work: Coroutine[Any, Any, ItemRecord]) -> ItemRecord:
+    """Await `work` to its end even if this task is cancelled meanwhile, then re-raise that."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import io
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 
 from PIL import Image
@@ -43,6 +43,8 @@ class ScriptedProvider:
     calls: list[Call] = field(default_factory=list)
     gate: asyncio.Event | None = None
     """When set, every `ok` answer waits for this event first."""
+    on_answer: Callable[[], object] | None = None
+    """Called (soon after) every time an `ok` answer is returned: lets a test cancel then."""
     name: str = "scripted"
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(default_model="scripted-1")
@@ -71,6 +73,8 @@ class ScriptedProvider:
             return GeneratedImage(data=b"<html>oops</html>", mime_type="image/png", model="s")
         if self.gate is not None:
             await self.gate.wait()
+        if self.on_answer is not None:
+            asyncio.get_running_loop().call_soon(self.on_answer)
         return GeneratedImage(data=png_bytes(), mime_type="image/png", model="s", cost_usd=0.01)
 
     async def aclose(self) -> None:

@@ -282,3 +282,20 @@ async def test_events_are_ordered_and_published(make_orchestrator: MakeOrchestra
     assert [e.seq for e in stored] == sorted(e.seq for e in stored)
     assert stored[0].type == EventType.JOB_CREATED
     assert stored[-1].type == EventType.JOB_FINISHED
+
+
+async def test_an_image_answered_as_the_run_is_cancelled_is_still_recorded(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    job = await orch.create(make_spec(1))
+    task = asyncio.create_task(orch.run(job.id))
+    provider.on_answer = task.cancel  # Ctrl-C lands just as the paid image arrives
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    item = orch.journal.item(job.id, "i0")
+    assert item.raw_path is not None and item.status == ItemStatus.PENDING
+    provider.on_answer = None
+    assert (await orch.run(job.id)).status == JobStatus.COMPLETED
+    assert len(provider.calls) == 1  # resumed by post-processing the kept image
