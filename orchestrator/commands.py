@@ -218,10 +218,13 @@ async def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
                 raise NotFoundError("no jobs yet; `imagebatch demo` makes one")
             job = jobs[-1]
         items = journal.items(job.id)
+        live = orchestrator.is_running(job)
     if args.json:
-        ctx.say(json.dumps(_status_json(job, items, ctx.workspace), indent=2))
+        document = _status_json(job, items, ctx.workspace)
+        document["job"]["runner_alive"] = live
+        ctx.say(json.dumps(document, indent=2))
     else:
-        ctx.say(status_text(job, items, ctx.workspace))
+        ctx.say(status_text(job, items, ctx.workspace, live=live))
     return 0
 
 

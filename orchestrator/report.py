@@ -9,7 +9,7 @@ from datetime import datetime
 from typing import Any
 
 from .records import ItemRecord, JobRecord
-from .states import ItemStatus, JobStatus
+from .states import JOB_TERMINAL, ItemStatus, JobStatus
 from .storage import Workspace
 
 __all__ = ["exit_code", "item_json", "job_json", "job_summary", "jobs_table", "status_text"]
@@ -89,14 +89,19 @@ def job_summary(job: JobRecord, items: list[ItemRecord], workspace: Workspace) -
     return "\n".join(lines)
 
 
-def status_text(job: JobRecord, items: list[ItemRecord], workspace: Workspace) -> str:
-    """`imagebatch status JOB`: the job and one line per item."""
+def status_text(
+    job: JobRecord, items: list[ItemRecord], workspace: Workspace, *, live: bool
+) -> str:
+    """`imagebatch status JOB`: the job, whether a process is running it, one line per item."""
     head = [
         f"job {job.id}  key {job.key}  {job.status}",
         f"provider {job.config.provider}"
         + (f" / {job.config.model}" if job.config.model else "")
         + f"  created {_when(job.created_at)}",
     ]
+    if job.status not in JOB_TERMINAL and not live:
+        verb = "resume" if job.started_at else "start"
+        head.append(f"no process is running it: `imagebatch {verb} {job.id}` continues it")
     width = max(len(item.id) for item in items) if items else 4
     rows = []
     for item in items:

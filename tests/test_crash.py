@@ -96,6 +96,9 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
     # the dead run left the job unfinished and its lock behind
     seen = status(ws, killed.job_id)
     assert seen["job"]["status"] not in ("completed", "partial", "failed", "cancelled")
+    assert seen["job"]["runner_alive"] is False
+    text = ok(cli(ws, "status", killed.job_id))
+    assert f"no process is running it: `imagebatch resume {killed.job_id}`" in text
     with journal_at(ws) as journal:
         lock = KeyLocks(journal.index).holder(KEY)
     assert lock is not None
