@@ -124,6 +124,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     except ImageBatchError as error:
         print(f"imagebatch: error: {error}", file=sys.stderr)
         return error.exit_code
+    except BrokenPipeError:
+        # `imagebatch status | head`: the reader left; say nothing more, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
         where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
         print(f"\nimagebatch: interrupted{where}", file=sys.stderr)

@@ -176,7 +176,8 @@ async def _resume_all(ctx: Context, orchestrator: Orchestrator, as_json: bool) -
 
 
 async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
-    items = [part for part in (args.items or "").split(",") if part] or None
+    named = (part.strip() for part in (args.items or "").split(","))
+    items = list(dict.fromkeys(part for part in named if part)) or None
     with _orchestrator(ctx, must_exist=True) as orchestrator:
         reset = orchestrator.retry(args.job, items)
         if not reset:

@@ -261,8 +261,9 @@ class Journal:
         counts = dict(job.counts)
         cost_delta = 0.0
         written: list[tuple[ItemRecord, ItemChange]] = []
+        current: dict[str, ItemRecord] = {}  # two changes to one item apply one after the other
         for change in changes:
-            item = self.item(job_id, change.item_id)
+            item = current.get(change.item_id) or self.item(job_id, change.item_id)
             if change.only_from is not None and item.status not in change.only_from:
                 continue
             updated = self._apply(item, change)
@@ -271,6 +272,7 @@ class Journal:
                 counts[item.status] = counts.get(item.status, 0) - 1
                 counts[updated.status] = counts.get(updated.status, 0) + 1
             written.append((updated, change))
+            current[item.id] = updated
         if cost_delta:
             job_changes["cost_usd"] = job.cost_usd + cost_delta
         job = self._next_job(job, counts, job_changes)

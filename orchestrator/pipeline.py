@@ -200,10 +200,11 @@ class Runner:
         info = error_info(error)
         if isinstance(error, AuthError):
             self.auth_error = error
-        made = item.attempt_count - item.attempts_before_retry
+        made = _attempts_made(item)
         delay = next_delay(made, error, self.policy, self.rng)
         if isinstance(error, RateLimitedError):
-            self.gate.cool_down(error.retry_after if error.retry_after is not None else delay or 0)
+            wait = error.retry_after if error.retry_after is not None else delay or 0.0
+            self.gate.cool_down(min(wait, self.policy.max_retry_after_s))
         now = self.clock.time()
         attempts = attempt_ended(item, now, "error", info, retry_after=error.retry_after)
         if delay is None:
@@ -354,6 +355,13 @@ async def build_request(item: ItemRecord) -> GenerateRequest:
         negative_prompt=params.negative_prompt,
         references=references,
     )
+
+
+def _attempts_made(item: ItemRecord) -> int:
+    """Attempts that count against `max_attempts`: since the last explicit retry, and not those
+    cut short by an interrupt or a cancel (stopping a run must not use up an item's tries)."""
+    since_retry = item.attempts[item.attempts_before_retry :]
+    return sum(1 for attempt in since_retry if attempt.outcome not in ("interrupted", "cancelled"))
 
 
 def _read_reference(path: Path, number: int) -> Reference:

@@ -15,7 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from .clock import Clock, SystemClock
-from .errors import BadResponseError, ConfigError
+from .errors import BadResponseError, ConfigError, KeyConflictError
 from .events import EventBus
 from .imaging import inspect_image
 from .journal import ItemChange, Journal
@@ -139,6 +139,16 @@ class Orchestrator:
         Each gets a fresh set of `max_attempts`; a raw image already paid for is kept, so an
         item that failed in post-processing is only post-processed again.
         """
+        job = self.journal.job(job_id)
+        if self.is_running(job):
+            holder = self.locks.holder(job.key)
+            pid = holder.pid if holder else "?"
+            raise KeyConflictError(
+                f"job {job.id} is running in another process (pid {pid}); retry it once that "
+                f"run ends, or `imagebatch cancel {job.id}` first",
+                key=job.key,
+                job_id=job.id,
+            )
         items = {item.id: item for item in self.journal.items(job_id)}
         for item_id in item_ids or []:
             if item_id not in items:

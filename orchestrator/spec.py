@@ -31,6 +31,10 @@ __all__ = [
 
 ITEM_ID_PATTERN = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
 SIZE_PATTERN = re.compile(r"^[1-9][0-9]{0,4}x[1-9][0-9]{0,4}$")
+MAX_OUTPUT_SIDE = 8192
+"""Largest side of a processed image."""
+MAX_OUTPUT_PIXELS = 40_000_000
+"""Largest area of a processed image (a cover fit enlarges to the whole box)."""
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
 
@@ -131,9 +135,17 @@ class OutputSpec(_Model):
     @field_validator("max_size")
     @classmethod
     def _box_shape(cls, value: str | None) -> str | None:
-        if value is None or SIZE_PATTERN.match(value):
+        if value is None:
             return value
-        raise ValueError("max_size must look like 1024x768 (WIDTHxHEIGHT)")
+        if not SIZE_PATTERN.match(value):
+            raise ValueError("max_size must look like 1024x768 (WIDTHxHEIGHT)")
+        width, height = (int(side) for side in value.split("x"))
+        if max(width, height) > MAX_OUTPUT_SIDE or width * height > MAX_OUTPUT_PIXELS:
+            raise ValueError(
+                f"max_size must have sides of at most {MAX_OUTPUT_SIDE} pixels and at most "
+                f"{MAX_OUTPUT_PIXELS // 1_000_000} million pixels in all"
+            )
+        return value
 
 
 class JobConfig(_Model):
@@ -186,11 +198,17 @@ class JobSpec(JobConfig):
 
     @model_validator(mode="after")
     def _unique_ids(self) -> JobSpec:
-        seen: set[str] = set()
+        seen: dict[str, str] = {}
         for index, item in enumerate(self.items):
-            if item.id in seen:
+            folded = item.id.casefold()
+            if item.id in seen.values():
                 raise ValueError(f"items[{index}].id {item.id!r} is used twice; ids must be unique")
-            seen.add(item.id)
+            if folded in seen:
+                raise ValueError(
+                    f"items[{index}].id {item.id!r} differs from {seen[folded]!r} only in case; "
+                    "ids become file names, so make them differ in more than case"
+                )
+            seen[folded] = item.id
         return self
 
     @property

@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 import argparse
+import ipaddress
 import os
 import sys
 
@@ -29,8 +30,13 @@ _RATES = (
 
 def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the fake server's flags to `parser` (the `fake-server` sub-command)."""
-    parser.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1)")
-    parser.add_argument("--port", type=int, default=8089, help="port (default 8089; 0: any free)")
+    parser.add_argument(
+        "--host",
+        type=_loopback,
+        default="127.0.0.1",
+        help="loopback address to bind (default 127.0.0.1); it accepts any key, so never more",
+    )
+    parser.add_argument("--port", type=_port, default=8089, help="port (default 8089; 0: any free)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     for flag, dest, text in _RATES:
         parser.add_argument(flag, dest=dest, type=float, default=0.0, help=f"{text} (0-1)")
@@ -44,6 +50,29 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="accept only the key held in environment variable VAR (wrong keys get 401/400)",
     )
     parser.add_argument("--seed", type=int, default=0, help="seed of the fault draws")
+
+
+def _loopback(text: str) -> str:
+    try:
+        is_loopback = text == "localhost" or ipaddress.ip_address(text).is_loopback
+    except ValueError:
+        is_loopback = False
+    if not is_loopback:
+        raise argparse.ArgumentTypeError(
+            f"{text!r} is not a loopback address; the fake server only serves this machine "
+            "(use 127.0.0.1, ::1 or localhost)"
+        )
+    return text
+
+
+def _port(text: str) -> int:
+    try:
+        port = int(text)
+    except ValueError:
+        port = -1
+    if not 0 <= port <= 65535:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a port (0-65535)")
+    return port
 
 
 def options_from_args(args: argparse.Namespace) -> FakeServerOptions:

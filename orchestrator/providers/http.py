@@ -11,6 +11,7 @@ from __future__ import annotations
 import base64
 import binascii
 import email.utils
+import math
 import re
 import time
 from collections.abc import Iterable, Mapping
@@ -72,9 +73,11 @@ def parse_duration(text: str | None) -> float | None:
         return None
     text = text.strip().lower()
     try:
-        return max(0.0, float(text))
+        seconds = float(text)
     except ValueError:
         pass
+    else:
+        return max(0.0, seconds) if math.isfinite(seconds) else None
     parts = _DURATION_PART.findall(text)
     if not parts or "".join(number + unit for number, unit in parts) != text:
         return None

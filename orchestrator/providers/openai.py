@@ -45,6 +45,8 @@ DEFAULT_MODEL = "gpt-image-1.5"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KEY_VARIABLE = "OPENAI_API_KEY"
 MAX_URL_IMAGE_BYTES = 64 * 1024 * 1024
+DOWNLOAD_PAUSES_S = (0.5, 2.0)
+"""Pauses between fetches of an image URL that failed (the image is already paid for)."""
 _REJECTED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 
 
@@ -248,15 +250,31 @@ class OpenAIProvider:
         return image_price("openai", self.model, size, quality)
 
     async def _download(self, url: str) -> bytes:
+        """Fetch an image the API answered with a URL. The image is already paid for, so a
+        failed fetch is tried again here rather than generating (and paying) again."""
         if not url.startswith(("https://", "http://")):
             raise BadResponseError("openai: the image URL is not http(s)")
         if self._session is None:
             self._session = aiohttp.ClientSession()
+        for pause in DOWNLOAD_PAUSES_S:
+            try:
+                return await self._fetch(url)
+            except UnavailableError:
+                await asyncio.sleep(pause)
+        return await self._fetch(url)
+
+    async def _fetch(self, url: str) -> bytes:
+        assert self._session is not None
         try:
             async with self._session.get(url) as reply:
                 if reply.status != 200:
                     raise UnavailableError(f"openai: fetching the image URL gave {reply.status}")
-                return await reply.content.read(MAX_URL_IMAGE_BYTES)
+                body = bytearray()
+                async for chunk in reply.content.iter_chunked(1 << 16):
+                    body += chunk
+                    if len(body) > MAX_URL_IMAGE_BYTES:
+                        raise BadResponseError("openai: the image at the URL is too large")
+                return bytes(body)
         except aiohttp.ClientError as error:
             raise UnavailableError(
                 f"openai: fetching the image URL failed ({type(error).__name__})"

@@ -167,3 +167,13 @@ def test_large_values_stay_inside_the_database(journal: Journal, tmp_path: Path)
     files = [p.name for p in (tmp_path / "journal").rglob("*") if p.is_file()]
     assert all(name.startswith("cache.db") for name in files), files
     assert journal.item(job.id, "i0").prompt == "é" * 32_000
+
+
+def test_two_changes_to_one_item_in_one_commit_apply_in_turn(journal: Journal) -> None:
+    job = journal.create_job(spec(count=2))
+    reset = ItemChange(
+        "i0", EventType.ITEM_STARTED, ItemStatus.RUNNING, only_from=frozenset({ItemStatus.PENDING})
+    )
+    job = journal.update_items(job.id, [reset, reset])  # the second finds it running: skipped
+    assert job.counts == {ItemStatus.PENDING: 1, ItemStatus.RUNNING: 1}
+    assert sum(job.counts.values()) == job.total

@@ -299,3 +299,48 @@ async def test_an_image_answered_as_the_run_is_cancelled_is_still_recorded(
     provider.on_answer = None
     assert (await orch.run(job.id)).status == JobStatus.COMPLETED
     assert len(provider.calls) == 1  # resumed by post-processing the kept image
+
+
+async def test_an_absurd_retry_after_cools_down_no_longer_than_the_policy_cap(
+    make_orchestrator: MakeOrchestrator, fake_clock: FakeClock
+) -> None:
+    provider = ScriptedProvider(
+        {"i0": [RateLimitedError("slow down", retry_after=86_400.0)]}, clock=fake_clock
+    )
+    orch = make_orchestrator(provider, fake_clock)
+    job = await orch.create(make_spec(2, concurrency=1))
+    assert (await orch.run(job.id)).status == JobStatus.COMPLETED
+    waited = provider.calls_for("i1")[0].at - provider.calls_for("i0")[0].at
+    assert 0 < waited <= 3600.0  # a day-long header does not stall the whole job for a day
+
+
+async def test_retry_refuses_a_job_another_runner_is_running(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider({"i0": [ContentRejectedError("no")], "i1": ["hang"]})
+    orch = make_orchestrator(provider)
+    job = await orch.create(make_spec(2, concurrency=1))
+    task = asyncio.create_task(orch.run(job.id))
+    while orch.journal.item(job.id, "i0").status != ItemStatus.FAILED:
+        await asyncio.sleep(0.01)
+    with pytest.raises(KeyConflictError):
+        make_orchestrator(provider).retry(job.id)
+    assert orch.journal.item(job.id, "i0").status == ItemStatus.FAILED  # nothing was reset
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+
+
+def test_interrupted_and_cancelled_attempts_do_not_use_up_tries() -> None:
+    from orchestrator.pipeline import _attempts_made
+    from orchestrator.records import AttemptRecord, ItemRecord
+
+    attempts = tuple(
+        AttemptRecord(number=n, started_at=0.0, outcome=outcome)
+        for n, outcome in enumerate(["error", "interrupted", "cancelled", "interrupted", "error"])
+    )
+    item = ItemRecord(
+        job_id="j", id="i", index=0, prompt="p", attempts=attempts, created_at=0, updated_at=0
+    )
+    assert _attempts_made(item) == 2
+    assert _attempts_made(item.model_copy(update={"attempts_before_retry": 1})) == 1

@@ -405,3 +405,17 @@ def test_overrides_keep_resolved_references(tmp_path: Path) -> None:
     spec = load_spec(_write(tmp_path, "s.json", json.dumps(data)))
     again = apply_overrides(spec, concurrency=1)
     assert again.items[0].references == spec.items[0].references
+
+
+@pytest.mark.parametrize("box", ["99999x99999", "8193x100", "8000x8000"])
+def test_an_output_box_too_big_to_process_is_refused(box: str) -> None:
+    data = {"key": "k", "items": [{"id": "a", "prompt": "x"}], "output": {"max_size": box}}
+    with pytest.raises(ConfigError, match=r"output\.max_size"):
+        parse_spec(data, "s.json")
+
+
+def test_ids_differing_only_in_case_are_refused() -> None:
+    # They would overwrite each other's files on case-insensitive file systems.
+    data = {"key": "k", "items": [{"id": "Page-1", "prompt": "x"}, {"id": "page-1", "prompt": "y"}]}
+    with pytest.raises(ConfigError, match="only in case"):
+        parse_spec(data, "s.json")

@@ -219,3 +219,23 @@ def test_server_closes_itself_when_its_loop_ends() -> None:
     port = int(url.rsplit(":", 1)[1])
     with pytest.raises(OSError), socket.create_connection(("127.0.0.1", port), timeout=1):
         pass
+
+
+@pytest.mark.parametrize(
+    ("flags", "named"),
+    [
+        (["--host", "0.0.0.0"], "loopback"),
+        (["--host", "192.168.1.10"], "loopback"),
+        (["--port", "99999"], "not a port"),
+    ],
+)
+def test_cli_refuses_non_loopback_hosts_and_bad_ports(
+    flags: list[str], named: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from orchestrator.cli import main
+
+    with pytest.raises(SystemExit) as stopped:
+        main(["fake-server", *flags])
+    assert stopped.value.code == 2
+    err = capsys.readouterr().err
+    assert named in err and "Traceback" not in err and len(err.strip().splitlines()) == 1

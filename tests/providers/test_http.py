@@ -23,7 +23,16 @@ NOW = 1_700_000_000.0
 
 @pytest.mark.parametrize(
     ("text", "seconds"),
-    [("20ms", 0.02), ("1.5s", 1.5), ("6m0s", 360.0), ("1h2m3s", 3723.0), ("7", 7.0), ("x1s", None)],
+    [
+        ("20ms", 0.02),
+        ("1.5s", 1.5),
+        ("6m0s", 360.0),
+        ("1h2m3s", 3723.0),
+        ("7", 7.0),
+        ("x1s", None),
+        ("inf", None),  # a header of "inf" must not make anyone wait forever
+        ("nan", None),
+    ],
 )
 def test_parse_duration(text: str, seconds: float | None) -> None:
     assert parse_duration(text) == seconds
