@@ -31,7 +31,7 @@ import diskcache
 
 from .errors import JournalError, KeyConflictError, NotFoundError
 from .records import AttemptRecord, ErrorInfo, Event, EventType, ItemRecord, JobRecord
-from .spec import JobSpec, Params
+from .spec import JobSpec
 from .states import (
     ITEM_ACTIVE,
     JOB_TERMINAL,
@@ -165,7 +165,7 @@ class Journal:
                 id=item.id,
                 index=index,
                 prompt=item.prompt,
-                params=_merge_params(spec.defaults, item),
+                params=spec.params_for(item),
                 references=item.references,
                 created_at=now,
                 updated_at=now,
@@ -340,11 +340,6 @@ class Journal:
             return
         for event in events:
             self.bus.publish(event)
-
-
-def _merge_params(defaults: Params, item: Params) -> Params:
-    own = item.model_dump(include=set(Params.model_fields), exclude_none=True)
-    return Params.model_validate({**defaults.model_dump(exclude_none=True), **own})
 
 
 def _conflict(active: JobRecord) -> KeyConflictError:

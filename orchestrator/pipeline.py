@@ -342,18 +342,13 @@ async def build_request(item: ItemRecord) -> GenerateRequest:
             for n, p in enumerate(item.references)
         ]
     )
-    params = item.params
     return GenerateRequest(
         job_id=item.job_id,
         item_id=item.id,
         prompt=item.prompt,
         attempt=item.attempt_count,
-        size=params.size,
-        quality=params.quality,
-        style=params.style,
-        seed=params.seed,
-        negative_prompt=params.negative_prompt,
         references=references,
+        **item.params.model_dump(),
     )
 
 

@@ -222,8 +222,7 @@ def check_spec(
             )
         for ref in item.references:
             _check_reference(Path(ref), f"items[{index}].references")
-        params = spec.defaults.model_dump(exclude_none=True)
-        params.update(item.model_dump(exclude_none=True, exclude={"id", "prompt", "references"}))
+        params = spec.params_for(item).model_dump()
         request = GenerateRequest(job_id="check", item_id=item.id, prompt=item.prompt, **params)
         try:
             provider.check(request)

@@ -211,6 +211,11 @@ class JobSpec(JobConfig):
             seen[folded] = item.id
         return self
 
+    def params_for(self, item: ItemSpec) -> Params:
+        """The item's parameters: its own where it sets them, the job's defaults elsewhere."""
+        own = item.model_dump(include=set(Params.model_fields), exclude_none=True)
+        return Params.model_validate({**self.defaults.model_dump(exclude_none=True), **own})
+
     @property
     def config(self) -> JobConfig:
         return JobConfig.model_validate(self.model_dump(exclude={"items"}))
