@@ -16,7 +16,7 @@ import math
 from typing import Any, Literal
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..costs import flat_prices, image_price, usage_cost
 from ..errors import (
@@ -30,7 +30,7 @@ from ..errors import (
 )
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 from .gemini_payloads import gemini_image, google_error, imagen_image
-from .http import options_error, safe_message, status_error
+from .http import AuthLatch, options_error, read_key, safe_message, status_error
 
 __all__ = ["DEFAULT_MODEL", "GeminiOptions", "GeminiProvider"]
 
@@ -108,13 +108,7 @@ class GeminiProvider:
     name = "gemini"
 
     def __init__(self, config: ProviderConfig) -> None:
-        key = next((config.env[v].strip() for v in KEY_VARIABLES if config.env.get(v)), "")
-        if not key:
-            raise ConfigError(
-                "gemini: GEMINI_API_KEY (or GOOGLE_API_KEY) is not set; export your Gemini API "
-                "key, or run offline with --provider mock"
-            )
-        self._key = SecretStr(key)
+        self._key = read_key(config.env, KEY_VARIABLES, "gemini")
         self.model = config.model or DEFAULT_MODEL
         self.imagen = self.model.startswith("imagen")
         self.options = _load_options(config.options, self.imagen)
@@ -129,7 +123,7 @@ class GeminiProvider:
         )
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._auth_failure: AuthError | None = None
+        self._auth = AuthLatch()
 
     def __repr__(self) -> str:
         return f"GeminiProvider(model={self.model!r}, url={self._url!r})"
@@ -162,17 +156,14 @@ class GeminiProvider:
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """One image for `request`, or a `ProviderError`. Safe to cancel."""
-        if self._auth_failure is not None:
-            raise AuthError(self._auth_failure.message)
+        self._auth.check()
         body = self._imagen_body(request) if self.imagen else self._gemini_body(request)
         try:
             payload = await self._post(body)
         except (_HttpStatus, aiohttp.ClientError, TimeoutError, ValueError) as error:
-            failure = _translate(error, self._key.get_secret_value())
+            failure = self._auth.note(_translate(error, self._key.get_secret_value()))
         else:
             return self._image_from(payload)
-        if isinstance(failure, AuthError):
-            self._auth_failure = failure
         raise failure
 
     async def aclose(self) -> None:

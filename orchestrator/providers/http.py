@@ -16,7 +16,7 @@ import re
 import time
 from collections.abc import Iterable, Mapping
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, SecretStr, ValidationError
 
 from ..errors import (
     AuthError,
@@ -30,11 +30,13 @@ from ..errors import (
 )
 
 __all__ = [
+    "AuthLatch",
     "check_image_bytes",
     "decode_image",
     "options_error",
     "parse_duration",
     "parse_retry_after",
+    "read_key",
     "safe_message",
     "sniff_mime",
     "status_error",
@@ -192,3 +194,32 @@ def decode_image(text: object, source: str) -> tuple[bytes, str]:
             f"{source}: the base64 image data is corrupt or truncated ({len(text)} chars)"
         ) from None
     return data, check_image_bytes(data, source)
+
+
+def read_key(env: Mapping[str, str], names: tuple[str, ...], provider: str) -> SecretStr:
+    """The first of the variables `names` that holds a key, or a `ConfigError` naming them."""
+    for name in names:
+        if env.get(name, "").strip():
+            return SecretStr(env[name].strip())
+    wanted = names[0] + "".join(f" (or {name})" for name in names[1:])
+    raise ConfigError(
+        f"{provider}: {wanted} is not set; export your API key, or run offline with --provider mock"
+    )
+
+
+class AuthLatch:
+    """Once the key is refused, later calls fail at once instead of spending requests."""
+
+    def __init__(self) -> None:
+        self.failure: AuthError | None = None
+
+    def check(self) -> None:
+        """Raise the remembered refusal, if there is one."""
+        if self.failure is not None:
+            raise AuthError(self.failure.message)
+
+    def note(self, error: ProviderError) -> ProviderError:
+        """Remember `error` if it is a refusal; return it for raising."""
+        if isinstance(error, AuthError):
+            self.failure = error
+        return error

@@ -16,7 +16,7 @@ from typing import Any, Literal
 
 import aiohttp
 import openai
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..costs import TokenUsage, flat_prices, image_price, usage_cost
 from ..errors import (
@@ -30,10 +30,12 @@ from ..errors import (
 )
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 from .http import (
+    AuthLatch,
     check_image_bytes,
     decode_image,
     options_error,
     parse_retry_after,
+    read_key,
     safe_message,
     status_error,
 )
@@ -105,13 +107,7 @@ class OpenAIProvider:
     name = "openai"
 
     def __init__(self, config: ProviderConfig) -> None:
-        key = config.env.get(KEY_VARIABLE, "").strip()
-        if not key:
-            raise ConfigError(
-                f"openai: {KEY_VARIABLE} is not set; export your OpenAI API key, "
-                "or run offline with --provider mock"
-            )
-        self._key = SecretStr(key)
+        self._key = read_key(config.env, (KEY_VARIABLE,), "openai")
         self.model = config.model or DEFAULT_MODEL
         self._rule = rule_for(self.model)
         self.options = _load_options(config.options, self._rule, self.model)
@@ -128,7 +124,7 @@ class OpenAIProvider:
         self._client: openai.AsyncOpenAI | None = None
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
-        self._auth_failure: AuthError | None = None
+        self._auth = AuthLatch()
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
@@ -143,16 +139,13 @@ class OpenAIProvider:
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """One image for `request`, or a `ProviderError`. Safe to cancel."""
-        if self._auth_failure is not None:
-            raise AuthError(self._auth_failure.message)
+        self._auth.check()
         try:
             response = await self._call(request)
         except (openai.OpenAIError, ValueError) as error:
-            failure = _translate(error, self._key.get_secret_value())
+            failure = self._auth.note(_translate(error, self._key.get_secret_value()))
         else:
             return await self._image_from(response, request)
-        if isinstance(failure, AuthError):
-            self._auth_failure = failure
         raise failure
 
     async def aclose(self) -> None:
