@@ -1,17 +1,33 @@
 """What a user asks for: the job spec, its validation, and loading it from JSON, JSONL or text.
 
 Everything here is validated with pydantic and `extra="forbid"`: a misspelt field is an error
-that names the field, never a value silently ignored.
+that names the field, never a value silently ignored. Numbers are strict too: `"3"` or `true`
+is not a count, and a float field takes an integer but never a string or a boolean.
+
+A spec's format comes from its extension (`.json`, `.jsonl`, `.txt`) or an explicit format;
+anything else is refused rather than read as one prompt per line (and billed).
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
+import stat
+import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, BinaryIO, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from .errors import ConfigError
 
@@ -22,6 +38,7 @@ __all__ = [
     "JobSpec",
     "Limits",
     "OutputSpec",
+    "SpecFormat",
     "apply_overrides",
     "check_regex",
     "format_validation_error",
@@ -37,6 +54,18 @@ MAX_OUTPUT_PIXELS = 40_000_000
 """Largest area of a processed image (a cover fit enlarges to the whole box)."""
 KEY_PATTERN = re.compile(r"^[A-Za-z0-9_.:-]{1,128}$")
 
+SpecFormat = Literal["json", "jsonl", "text"]
+FORMATS_BY_SUFFIX: dict[str, SpecFormat] = {".json": "json", ".jsonl": "jsonl", ".txt": "text"}
+MAX_SPEC_BYTES = 64 * 1024 * 1024
+"""Largest spec read; a bigger file is refused before it is read."""
+STDIN_PATH = "-"
+"""The spec path that means standard input."""
+STDIN_NAME = "stdin"
+"""The default key and name of a spec read from standard input, and its name in messages."""
+
+# `StrictInt` takes only integers (not "3", not true, not 3.0). `StrictFloat` takes integers and
+# floats but not strings or booleans: pydantic's strict float still accepts an int.
+
 
 class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
@@ -51,7 +80,7 @@ class Params(_Model):
     """Provider quality level, for example `low`, `medium`, `high`, `standard`, `hd`."""
     style: str | None = None
     """Provider style hint, for example `vivid` or `natural`."""
-    seed: int | None = None
+    seed: StrictInt | None = None
     """Seed for providers that take one (the mock does)."""
     negative_prompt: str | None = Field(default=None, max_length=4000)
     """What the image should not show, for providers that take it."""
@@ -99,15 +128,15 @@ class ItemSpec(Params):
 class Limits(_Model):
     """How hard to push the provider."""
 
-    concurrency: int = Field(default=5, ge=1, le=64)
+    concurrency: StrictInt = Field(default=5, ge=1, le=64)
     """Attempts in flight at once."""
-    rate_per_minute: float | None = Field(default=None, gt=0, le=6000)
+    rate_per_minute: StrictFloat | None = Field(default=None, gt=0, le=6000)
     """Attempt starts per minute, spaced evenly; none means no limit."""
-    timeout_s: float = Field(default=120.0, gt=0, le=3600)
+    timeout_s: StrictFloat = Field(default=120.0, gt=0, le=3600)
     """Time one attempt may take before it is abandoned and retried."""
-    max_attempts: int = Field(default=3, ge=1, le=20)
+    max_attempts: StrictInt = Field(default=3, ge=1, le=20)
     """Attempts per item, the first included."""
-    budget_usd: float | None = None
+    budget_usd: StrictFloat | None = None
     """Spending cap. Not supported yet: setting it is an error rather than a cap ignored."""
 
     @field_validator("budget_usd")
@@ -127,9 +156,9 @@ class OutputSpec(_Model):
     """Box `WIDTHxHEIGHT` the processed image is fitted to; none keeps the raw size."""
     fit: Literal["cover", "contain"] = "cover"
     """`cover` fills the box and crops; `contain` fits inside it."""
-    quality: int = Field(default=80, ge=1, le=100)
+    quality: StrictInt = Field(default=80, ge=1, le=100)
     """Encoder quality for jpeg and webp."""
-    thumbnail_px: int = Field(default=256, ge=16, le=1024)
+    thumbnail_px: StrictInt = Field(default=256, ge=16, le=1024)
     """Longest side of the thumbnail."""
 
     @field_validator("max_size")
@@ -286,42 +315,124 @@ def apply_overrides(spec: JobSpec, **overrides: Any) -> JobSpec:
     return parse_spec(data, "command line")
 
 
-def load_spec(path: Path) -> JobSpec:
-    """Read a spec from a `.json`, `.jsonl` or plain-text file (one prompt per line)."""
+def load_spec(
+    path: Path, fmt: SpecFormat | None = None, *, stdin: BinaryIO | None = None
+) -> JobSpec:
+    """Read a spec from a `.json`, `.jsonl` or `.txt` file (one prompt per line), or from `-`.
+
+    `fmt` overrides the extension. The path `-` reads `stdin` (default: this process's standard
+    input) and needs `fmt`. Any other extension, or none, is refused rather than read as text,
+    and so is a `.txt` file that looks like JSON unless `fmt` is `"text"`. A spec from `-` is
+    keyed and named `stdin` unless it says otherwise; its references are relative to the
+    current folder.
+    """
+    if str(path) == STDIN_PATH:
+        return _load_stdin(fmt, stdin)
+    kind = fmt or _format_of(path)
+    text = _decode(_read_file(path), str(path))
+    if fmt is None and kind == "text" and _looks_like_json(text):
+        raise ConfigError(
+            f"{path}: looks like JSON; rename it to .json, or pass --format text if these "
+            "really are prompts"
+        )
+    return _spec_from_text(text, kind, str(path), path.stem, path.parent)
+
+
+def _load_stdin(fmt: SpecFormat | None, stdin: BinaryIO | None) -> JobSpec:
+    if fmt is None:
+        raise ConfigError(
+            f"{STDIN_PATH}: a spec on standard input has no extension to tell its format; "
+            "pass --format json|jsonl|text"
+        )
+    stream = stdin if stdin is not None else sys.stdin.buffer
     try:
-        text = path.read_text(encoding="utf-8")
+        data = _read_at_most(stream, STDIN_NAME)
+    except OSError as error:
+        raise ConfigError(
+            f"{STDIN_NAME}: cannot read the spec ({error.__class__.__name__})"
+        ) from None
+    text = _decode(data, STDIN_NAME)
+    return _spec_from_text(text, fmt, STDIN_NAME, STDIN_NAME, Path.cwd())
+
+
+def _format_of(path: Path) -> SpecFormat:
+    suffix = path.suffix.lower()
+    if suffix in FORMATS_BY_SUFFIX:
+        return FORMATS_BY_SUFFIX[suffix]
+    what = f"unknown spec format {path.suffix!r}" if suffix else "no extension to tell its format"
+    raise ConfigError(
+        f"{path}: {what}; the accepted formats are .json, .jsonl and .txt: convert or rename "
+        "the file, or pass --format json|jsonl|text"
+    )
+
+
+def _read_file(path: Path) -> bytes:
+    """The file's bytes; a regular file over the limit is refused before it is read."""
+    try:
+        with path.open("rb") as file:
+            info = os.fstat(file.fileno())
+            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_SPEC_BYTES:
+                raise _too_big(str(path))
+            return _read_at_most(file, str(path))
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file; give the path of a .json, .jsonl or .txt spec"
         ) from None
-    except (OSError, UnicodeDecodeError) as error:
+    except OSError as error:
         raise ConfigError(f"{path}: cannot read the spec ({error.__class__.__name__})") from None
-    suffix = path.suffix.lower()
-    if suffix == ".json":
-        data = _json_spec(text, path)
-    elif suffix == ".jsonl":
-        data = {"items": _jsonl_items(text, path)}
-    else:
-        data = {"items": _text_items(text, path)}
-    data.setdefault("key", _slug(path.stem))
-    data.setdefault("name", path.stem)
-    spec = parse_spec(data, str(path))
-    return _resolve_references(spec, path.parent)
 
 
-def _json_spec(text: str, path: Path) -> dict[str, Any]:
-    try:
-        data = json.loads(text)
-    except json.JSONDecodeError as error:
-        raise ConfigError(f"{path}: line {error.lineno}: invalid JSON ({error.msg})") from None
-    if isinstance(data, list):
-        return {"items": data}
-    if not isinstance(data, dict):
-        raise ConfigError(f"{path}: the spec must be a JSON object with an 'items' list")
+def _read_at_most(stream: BinaryIO, source: str) -> bytes:
+    """At most `MAX_SPEC_BYTES` from `stream` (a pipe or a device has no size to check first)."""
+    data = stream.read(MAX_SPEC_BYTES + 1)
+    if len(data) > MAX_SPEC_BYTES:
+        raise _too_big(source)
     return data
 
 
-def _jsonl_items(text: str, path: Path) -> list[Any]:
+def _too_big(source: str) -> ConfigError:
+    return ConfigError(
+        f"{source}: the spec is larger than {MAX_SPEC_BYTES // (1024 * 1024)} MB; "
+        "split it into smaller jobs"
+    )
+
+
+def _decode(data: bytes, source: str) -> str:
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        raise ConfigError(f"{source}: the spec is not UTF-8 text; save it as UTF-8") from None
+
+
+def _looks_like_json(text: str) -> bool:
+    return text.lstrip("\ufeff").lstrip()[:1] in ("{", "[")
+
+
+def _spec_from_text(text: str, fmt: SpecFormat, source: str, stem: str, base: Path) -> JobSpec:
+    if fmt == "json":
+        data = _json_spec(text, source)
+    elif fmt == "jsonl":
+        data = {"items": _jsonl_items(text, source)}
+    else:
+        data = {"items": _text_items(text, source)}
+    data.setdefault("key", _slug(stem))
+    data.setdefault("name", stem)
+    return _resolve_references(parse_spec(data, source), base)
+
+
+def _json_spec(text: str, source: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as error:
+        raise ConfigError(f"{source}: line {error.lineno}: invalid JSON ({error.msg})") from None
+    if isinstance(data, list):
+        return {"items": data}
+    if not isinstance(data, dict):
+        raise ConfigError(f"{source}: the spec must be a JSON object with an 'items' list")
+    return data
+
+
+def _jsonl_items(text: str, source: str) -> list[Any]:
     items = []
     for number, line in enumerate(text.splitlines(), start=1):
         if not line.strip():
@@ -329,16 +440,16 @@ def _jsonl_items(text: str, path: Path) -> list[Any]:
         try:
             items.append(json.loads(line))
         except json.JSONDecodeError as error:
-            raise ConfigError(f"{path}: line {number}: invalid JSON ({error.msg})") from None
+            raise ConfigError(f"{source}: line {number}: invalid JSON ({error.msg})") from None
     return items
 
 
-def _text_items(text: str, path: Path) -> list[dict[str, str]]:
+def _text_items(text: str, source: str) -> list[dict[str, str]]:
     prompts = [
         line.strip() for line in text.splitlines() if line.strip() and not line.startswith("#")
     ]
     if not prompts:
-        raise ConfigError(f"{path}: no prompts found; write one prompt per line")
+        raise ConfigError(f"{source}: no prompts found; write one prompt per line")
     return [{"id": f"item-{n:03d}", "prompt": p} for n, p in enumerate(prompts, start=1)]
 
 

@@ -22,7 +22,16 @@ import textwrap
 from typing import Literal
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictFloat,
+    StrictInt,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from ..errors import (
     BadResponseError,
@@ -46,31 +55,35 @@ Fault = Literal["429", "500", "hang", "reject", "bad_bytes"]
 
 
 class MockOptions(BaseModel):
-    """The mock's `provider_options`: latency and injected faults."""
+    """The mock's `provider_options`: latency and injected faults.
+
+    Numbers are strict, as in the spec: `"3"` or `true` is refused, and a rate or a time takes an
+    integer or a float.
+    """
 
     model_config = ConfigDict(extra="forbid", frozen=True, allow_inf_nan=False)
 
-    seed: int = 0
+    seed: StrictInt = 0
     """Seeds every picture and every fault decision."""
-    latency_mean_s: float = Field(default=0.2, ge=0, le=HANG_S)
+    latency_mean_s: StrictFloat = Field(default=0.2, ge=0, le=HANG_S)
     """Mean time one attempt takes."""
     latency_distribution: Literal["fixed", "uniform", "exponential", "lognormal"] = "uniform"
     """How attempt times spread around the mean (`uniform` is 0 to twice the mean)."""
-    rate_429: float = Field(default=0.0, ge=0, le=1)
+    rate_429: StrictFloat = Field(default=0.0, ge=0, le=1)
     """Share of attempts answered with 429 (`RateLimitedError`)."""
-    retry_after_s: float = Field(default=1.0, ge=0)
+    retry_after_s: StrictFloat = Field(default=1.0, ge=0)
     """The `retry_after` a 429 carries."""
-    rate_500: float = Field(default=0.0, ge=0, le=1)
+    rate_500: StrictFloat = Field(default=0.0, ge=0, le=1)
     """Share of attempts answered with a server error (`UnavailableError`)."""
-    rate_hang: float = Field(default=0.0, ge=0, le=1)
+    rate_hang: StrictFloat = Field(default=0.0, ge=0, le=1)
     """Share of attempts that hang for an hour (until the per-attempt timeout cuts them)."""
-    rate_reject: float = Field(default=0.0, ge=0, le=1)
+    rate_reject: StrictFloat = Field(default=0.0, ge=0, le=1)
     """Share of attempts refused by "moderation" (`ContentRejectedError`)."""
     reject_pattern: str | None = None
     """Regular expression; prompts it matches (`re.search`) are always refused."""
-    rate_bad_bytes: float = Field(default=0.0, ge=0, le=1)
+    rate_bad_bytes: StrictFloat = Field(default=0.0, ge=0, le=1)
     """Share of attempts that return bytes that are not an image."""
-    max_size_px: int = Field(default=2048, ge=16, le=8192)
+    max_size_px: StrictInt = Field(default=2048, ge=16, le=8192)
     """Largest width or height the mock draws."""
 
     _reject_pattern_compiles = field_validator("reject_pattern")(check_regex)

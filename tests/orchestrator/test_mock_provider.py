@@ -219,6 +219,31 @@ def test_bad_options_are_config_errors(options: dict[str, Any], field: str) -> N
     assert "\n" not in message
 
 
+@pytest.mark.parametrize(
+    ("options", "field", "kind"),
+    [
+        ({"seed": True}, "seed", "integer"),
+        ({"seed": "1"}, "seed", "integer"),
+        ({"seed": 1.0}, "seed", "integer"),
+        ({"max_size_px": "512"}, "max_size_px", "integer"),
+        ({"rate_429": "0.1"}, "rate_429", "number"),
+        ({"rate_500": True}, "rate_500", "number"),
+        ({"latency_mean_s": "0.5"}, "latency_mean_s", "number"),
+        ({"retry_after_s": False}, "retry_after_s", "number"),
+    ],
+)
+def test_option_numbers_are_strict(options: dict[str, Any], field: str, kind: str) -> None:
+    with pytest.raises(ConfigError) as caught:
+        MockProvider(ProviderConfig(options=options))
+    assert str(caught.value) == f"provider_options.{field}: Input should be a valid {kind}"
+
+
+def test_float_options_take_integers() -> None:
+    provider = make(latency_mean_s=1, retry_after_s=2, rate_429=1)
+    assert (provider.options.latency_mean_s, provider.options.retry_after_s) == (1.0, 2.0)
+    assert provider.options.rate_429 == 1.0
+
+
 def test_unknown_option_lists_the_known_ones() -> None:
     with pytest.raises(ConfigError, match="use one of seed, latency_mean_s"):
         MockProvider(ProviderConfig(options={"sead": 1}))

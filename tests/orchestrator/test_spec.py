@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import io
 import json
 from pathlib import Path
 from typing import Any
 
 import pytest
 
+from orchestrator import spec as spec_module
 from orchestrator.errors import ConfigError
 from orchestrator.spec import JobSpec, apply_overrides, load_spec, parse_spec
 
@@ -170,6 +172,126 @@ def test_missing_reference_is_an_error(tmp_path: Path) -> None:
         load_spec(_write(tmp_path, "s.json", json.dumps(data)))
 
 
+# ------------------------------------------------------------ which format is read
+
+JSON_SPEC = json.dumps(_spec(), indent=2)
+
+
+def _load_error(path: Path, **kwargs: Any) -> str:
+    with pytest.raises(ConfigError) as caught:
+        load_spec(path, **kwargs)
+    message = str(caught.value)
+    assert "\n" not in message, "a spec error is one line"
+    return message
+
+
+@pytest.mark.parametrize("name", ["spec.yaml", "spec.yml", "spec.toml", "spec.json.bak", "spec"])
+def test_a_file_of_another_format_is_refused_not_read_as_prompts(tmp_path: Path, name: str) -> None:
+    message = _load_error(_write(tmp_path, name, JSON_SPEC))
+    assert message.startswith(f"{tmp_path / name}: ")
+    assert ".json, .jsonl and .txt" in message
+    assert "--format json|jsonl|text" in message
+
+
+@pytest.mark.parametrize("name", ["prompts.txt", "PROMPTS.TXT"])
+@pytest.mark.parametrize(
+    "text", [JSON_SPEC, "\n\n   [\n" + JSON_SPEC + "\n]\n", "\ufeff" + JSON_SPEC]
+)
+def test_a_txt_file_that_looks_like_json_is_refused_with_a_hint(
+    tmp_path: Path, name: str, text: str
+) -> None:
+    message = _load_error(_write(tmp_path, name, text))
+    assert "looks like JSON" in message
+    assert "rename it to .json" in message
+    assert "--format text" in message
+
+
+def test_format_text_reads_a_json_looking_txt_as_prompts(tmp_path: Path) -> None:
+    path = _write(tmp_path, "lines.txt", "[draft] a cat\n{braces} a dog\n")
+    spec = load_spec(path, fmt="text")
+    assert [item.prompt for item in spec.items] == ["[draft] a cat", "{braces} a dog"]
+
+
+@pytest.mark.parametrize("name", ["spec.yaml", "spec", "spec.TXT"])
+def test_format_overrides_the_extension(tmp_path: Path, name: str) -> None:
+    spec = load_spec(_write(tmp_path, name, JSON_SPEC), fmt="json")
+    assert spec.key == "story-1"
+    assert [item.id for item in spec.items] == ["page-1"]
+
+
+def test_upper_case_extensions_are_read(tmp_path: Path) -> None:
+    assert load_spec(_write(tmp_path, "A.JSON", JSON_SPEC)).key == "story-1"
+    jsonl = load_spec(_write(tmp_path, "B.JsonL", '{"id": "p1", "prompt": "x"}\n'))
+    assert [item.id for item in jsonl.items] == ["p1"]
+    text = load_spec(_write(tmp_path, "C.Txt", "a cat\n"))
+    assert [item.prompt for item in text.items] == ["a cat"]
+
+
+@pytest.mark.parametrize(
+    ("fmt", "data", "ids"),
+    [
+        ("json", JSON_SPEC, ["page-1"]),
+        ("jsonl", '{"id": "p1", "prompt": "x"}\n{"id": "p2", "prompt": "y"}\n', ["p1", "p2"]),
+        ("text", "a cat\na dog\n", ["item-001", "item-002"]),
+    ],
+)
+def test_standard_input_in_each_format(fmt: Any, data: str, ids: list[str]) -> None:
+    spec = load_spec(Path("-"), fmt=fmt, stdin=io.BytesIO(data.encode()))
+    assert [item.id for item in spec.items] == ids
+
+
+def test_standard_input_is_keyed_and_named_stdin() -> None:
+    spec = load_spec(Path("-"), fmt="text", stdin=io.BytesIO(b"a cat\n"))
+    assert spec.key == "stdin"
+    assert spec.name == "stdin"
+
+
+def test_standard_input_errors_name_stdin() -> None:
+    with pytest.raises(ConfigError, match=r"^stdin: line 1: invalid JSON"):
+        load_spec(Path("-"), fmt="json", stdin=io.BytesIO(b"{oops"))
+
+
+def test_standard_input_references_are_relative_to_the_current_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "ref.png").write_bytes(b"x")
+    monkeypatch.chdir(tmp_path)
+    data = _spec(items=[{"id": "a", "prompt": "x", "references": ["ref.png"]}])
+    spec = load_spec(Path("-"), fmt="json", stdin=io.BytesIO(json.dumps(data).encode()))
+    assert spec.items[0].references == (str((tmp_path / "ref.png").resolve()),)
+
+
+def test_standard_input_without_a_format_is_refused() -> None:
+    stdin = io.BytesIO(JSON_SPEC.encode())
+    message = _load_error(Path("-"), stdin=stdin)
+    assert "standard input" in message
+    assert "--format json|jsonl|text" in message
+    assert stdin.tell() == 0, "nothing is read before the format is known"
+
+
+def test_a_spec_file_over_the_limit_is_refused(tmp_path: Path) -> None:
+    path = tmp_path / "huge.json"
+    with path.open("wb") as file:
+        file.truncate(spec_module.MAX_SPEC_BYTES + 1)  # sparse: no disk, no time
+    message = _load_error(path)
+    assert "larger than 64 MB" in message
+
+
+def test_standard_input_over_the_limit_is_refused(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(spec_module, "MAX_SPEC_BYTES", 1024 * 1024)
+    stdin = io.BytesIO(b"a cat\n" * 200_000)
+    message = _load_error(Path("-"), fmt="text", stdin=stdin)
+    assert message.startswith("stdin: ")
+    assert "larger than 1 MB" in message
+    assert stdin.tell() == 1024 * 1024 + 1, "reads stop just past the limit"
+
+
+def test_a_spec_that_is_not_utf8_says_so(tmp_path: Path) -> None:
+    path = tmp_path / "latin.txt"
+    path.write_bytes("un caf\xe9\n".encode("latin-1"))
+    assert "not UTF-8" in _load_error(path)
+
+
 # ------------------------------------------------------------------- validation
 
 
@@ -280,6 +402,45 @@ def test_bad_key(key: str) -> None:
 )
 def test_bad_limits(limits: dict[str, Any], field: str) -> None:
     assert field in _error(_spec(limits=limits))
+
+
+@pytest.mark.parametrize(
+    ("section", "value", "field", "kind"),
+    [
+        ("limits", {"concurrency": "3"}, "limits.concurrency", "integer"),
+        ("limits", {"concurrency": True}, "limits.concurrency", "integer"),
+        ("limits", {"concurrency": 3.0}, "limits.concurrency", "integer"),
+        ("limits", {"max_attempts": "2"}, "limits.max_attempts", "integer"),
+        ("limits", {"timeout_s": "5"}, "limits.timeout_s", "number"),
+        ("limits", {"timeout_s": True}, "limits.timeout_s", "number"),
+        ("limits", {"rate_per_minute": "30"}, "limits.rate_per_minute", "number"),
+        ("limits", {"rate_per_minute": True}, "limits.rate_per_minute", "number"),
+        ("defaults", {"seed": True}, "defaults.seed", "integer"),
+        ("defaults", {"seed": "7"}, "defaults.seed", "integer"),
+        ("output", {"quality": "80"}, "output.quality", "integer"),
+        ("output", {"quality": True}, "output.quality", "integer"),
+        ("output", {"thumbnail_px": 64.0}, "output.thumbnail_px", "integer"),
+    ],
+)
+def test_numbers_are_strict(section: str, value: dict[str, Any], field: str, kind: str) -> None:
+    message = _error(_spec(**{section: value}))
+    assert message == f"spec.json: {field}: Input should be a valid {kind}"
+
+
+@pytest.mark.parametrize("seed", [True, "1", 1.0])
+def test_an_item_seed_is_strict(seed: Any) -> None:
+    message = _error(_spec(items=[{"id": "a", "prompt": "x", "seed": seed}]))
+    assert "items[0].seed: Input should be a valid integer" in message
+
+
+def test_float_fields_take_integers_and_keep_lists_as_tuples() -> None:
+    # Strict numbers must not make the whole model strict: JSON lists still fill tuple fields.
+    data = _spec(limits={"timeout_s": 5, "rate_per_minute": 30})
+    data["items"] = [{"id": "a", "prompt": "x", "references": []}]
+    spec = parse_spec(data, "spec.json")
+    assert spec.limits.timeout_s == 5.0
+    assert spec.limits.rate_per_minute == 30.0
+    assert spec.items[0].references == ()
 
 
 @pytest.mark.parametrize("size", ["big", "1024", "0x10", "10x0", "1024*1024", "-5x5"])
@@ -397,6 +558,21 @@ def test_overrides_are_validated(override: dict[str, Any], field: str) -> None:
     message = str(caught.value)
     assert message.startswith("command line: ")
     assert field in message
+
+
+@pytest.mark.parametrize(
+    ("override", "field"),
+    [({"concurrency": "3"}, "limits.concurrency"), ({"timeout_s": True}, "limits.timeout_s")],
+)
+def test_overrides_are_strict_too(override: dict[str, Any], field: str) -> None:
+    with pytest.raises(ConfigError, match=rf"^command line: {field}: Input should be a valid"):
+        apply_overrides(_base(), **override)
+
+
+def test_integer_overrides_fill_float_limits() -> None:
+    spec = apply_overrides(_base(), rate_per_minute=45, timeout_s=9)
+    assert spec.limits.rate_per_minute == 45.0
+    assert spec.limits.timeout_s == 9.0
 
 
 def test_overrides_keep_resolved_references(tmp_path: Path) -> None:
