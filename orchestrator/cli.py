@@ -1,7 +1,7 @@
 """The `imagebatch` command line: parse, run the command on one event loop, map errors to codes.
 
 Exit codes: 0 all completed, 2 bad input, 3 partial, 4 failed (or cancelled), 5 key conflict,
-130 interrupted (the job stays resumable).
+130 interrupted by Ctrl-C, 143 stopped by SIGTERM (either way the job stays resumable).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from .storage import Workspace
 __all__ = ["build_parser", "main"]
 
 EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
 
 
 class _Parser(argparse.ArgumentParser):
@@ -84,6 +85,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, text in (("run", "create a job from SPEC and run it"), ("create", "record a job")):
         with_spec = command(name, text)
         with_spec.add_argument("spec", help="a .json, .jsonl or .txt (one prompt per line) spec")
+        with_spec.add_argument(
+            "--format",
+            choices=("json", "jsonl", "text"),
+            help="how to read SPEC (default: from its extension; needed for -)",
+        )
         _add_overrides(with_spec)
     for name, text in (("start", "run a created job"), ("cancel", "cancel a job")):
         command(name, text).add_argument("job", help="job id")
@@ -130,14 +136,21 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
         where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
-        print(f"\nimagebatch: interrupted{where}", file=sys.stderr)
-        return EXIT_INTERRUPTED
+        what = "stopped by SIGTERM" if ctx.terminated else "interrupted"
+        print(f"\nimagebatch: {what}{where}", file=sys.stderr)
+        return EXIT_TERMINATED if ctx.terminated else EXIT_INTERRUPTED
 
 
 async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
+    """Run the command; SIGTERM stops it the way Ctrl-C does (asyncio.run handles SIGINT)."""
     task = asyncio.current_task()
     assert task is not None
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, task.cancel)
+
+    def terminate() -> None:
+        ctx.terminated = True
+        task.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
     return await COMMANDS[args.command](ctx, args)
 
 

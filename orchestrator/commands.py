@@ -6,21 +6,33 @@ import argparse
 import asyncio
 import json
 import sys
+import time
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TextIO
 
+from rich.console import Console
+
 from .demo import demo_spec
+from .display import JobDisplay, follow
 from .errors import NotFoundError
-from .progress import ProgressBar, follow
 from .records import JobRecord
-from .report import exit_code, item_json, job_json, job_summary, jobs_table, status_text
+from .report import (
+    exit_code,
+    item_json,
+    job_json,
+    job_summary,
+    jobs_table,
+    status_text,
+    summary_table,
+)
 from .service import Orchestrator
 from .spec import JobSpec, apply_overrides, load_spec
 from .states import ItemStatus
 from .storage import Workspace
+from .tally import Tally
 
 __all__ = ["COMMANDS", "Context"]
 
@@ -37,6 +49,8 @@ class Context:
     """Draw a live bar: None means only when stderr is a terminal."""
     current_job: str | None = None
     """The job being run, so an interrupt can say how to resume it."""
+    terminated: bool = False
+    """SIGTERM (not Ctrl-C) stopped the command."""
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
@@ -59,7 +73,8 @@ def _orchestrator(ctx: Context, *, must_exist: bool = False) -> Iterator[Orchest
 
 
 def _spec_from_args(args: argparse.Namespace) -> JobSpec:
-    spec = load_spec(Path(args.spec))
+    stdin = sys.stdin.buffer if args.spec == "-" else None
+    spec = load_spec(Path(args.spec), fmt=args.format, stdin=stdin)
     return _with_overrides(spec, args)
 
 
@@ -77,38 +92,48 @@ def _with_overrides(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
     )
 
 
-async def _run_with_progress(ctx: Context, orchestrator: Orchestrator, job_id: str) -> JobRecord:
-    """Run the job with a progress bar on stderr; return its final record."""
+async def _run_with_progress(
+    ctx: Context, orchestrator: Orchestrator, job_id: str
+) -> tuple[JobRecord, float]:
+    """Run the job with a live display on stderr; return its final record and this run's time."""
     job = orchestrator.journal.job(job_id)
     ctx.current_job = job.id
     live = ctx.err.isatty() if ctx.progress is None else ctx.progress
-    done = job.count(ItemStatus.COMPLETED)
-    bar = ProgressBar(job.id, job.total, done, ctx.err, live=live)
-    with orchestrator.bus.subscribe() as subscription:
-        follower = asyncio.create_task(follow(subscription, bar))
+    tally = Tally.from_snapshot(job, orchestrator.journal.items(job.id), now=time.time())
+    started = time.monotonic()
+    with orchestrator.bus.subscribe() as events, JobDisplay(tally, ctx.err, live=live) as display:
+        follower = asyncio.create_task(follow(events, display))
         try:
             job = await orchestrator.run(job.id)
         finally:
             follower.cancel()
             await asyncio.gather(follower, return_exceptions=True)
-            bar.close()
-    return job
+    return job, time.monotonic() - started
 
 
 async def _run_and_report(
     ctx: Context, orchestrator: Orchestrator, job_id: str, as_json: bool
 ) -> int:
-    job = await _run_with_progress(ctx, orchestrator, job_id)
-    _print_result(ctx, orchestrator, job, as_json)
+    job, run_s = await _run_with_progress(ctx, orchestrator, job_id)
+    _print_result(ctx, orchestrator, job, as_json, run_s=run_s)
     return exit_code(job)
 
 
-def _print_result(ctx: Context, orchestrator: Orchestrator, job: JobRecord, as_json: bool) -> None:
+def _print_result(
+    ctx: Context,
+    orchestrator: Orchestrator,
+    job: JobRecord,
+    as_json: bool,
+    *,
+    run_s: float | None = None,
+) -> None:
     items = orchestrator.journal.items(job.id)
     if as_json:
         ctx.say(json.dumps(_status_json(job, items, ctx.workspace), indent=2))
+    elif ctx.out.isatty():
+        Console(file=ctx.out).print(summary_table(job, items, ctx.workspace, run_s=run_s))
     else:
-        ctx.say(job_summary(job, items, ctx.workspace))
+        ctx.say(job_summary(job, items, ctx.workspace, run_s=run_s))
 
 
 def _status_json(job: JobRecord, items: list[Any], workspace: Workspace) -> dict[str, Any]:
@@ -127,13 +152,19 @@ async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
-    spec = _with_overrides(demo_spec(args.count), args)
+    spec = _with_overrides(demo_spec(args.count, provider=args.provider or "mock"), args)
     with _orchestrator(ctx) as orchestrator:
         job = await orchestrator.create(spec)
-        ctx.note(
-            f"demo job {job.id}: {job.total} images from the offline mock provider "
-            "(with some injected rate limits and server errors to show retries)"
-        )
+        if spec.provider == "mock":
+            where = (
+                "the offline mock provider (with some injected rate limits and server errors "
+                "to show retries)"
+            )
+        else:
+            where = (
+                f"{spec.provider} ({spec.config.model or 'its default model'}); this costs money"
+            )
+        ctx.note(f"demo job {job.id}: {job.total} images from {where}")
         return await _run_and_report(ctx, orchestrator, job.id, args.json)
 
 
@@ -147,38 +178,51 @@ async def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_start(ctx: Context, args: argparse.Namespace) -> int:
     with _orchestrator(ctx, must_exist=True) as orchestrator:
+        await orchestrator.preflight(args.job)
         return await _run_and_report(ctx, orchestrator, args.job, args.json)
 
 
 async def cmd_resume(ctx: Context, args: argparse.Namespace) -> int:
     with _orchestrator(ctx, must_exist=True) as orchestrator:
         if args.job:
+            await orchestrator.preflight(args.job)
             return await _run_and_report(ctx, orchestrator, args.job, args.json)
         return await _resume_all(ctx, orchestrator, args.json)
 
 
 async def _resume_all(ctx: Context, orchestrator: Orchestrator, as_json: bool) -> int:
-    """Resume every unfinished job no live process is running; `--json` prints one list."""
-    jobs = [job for job in orchestrator.unfinished() if not orchestrator.is_running(job)]
+    """Resume every interrupted job no live process is running; `--json` prints one list.
+
+    Jobs that were only created (never started) are left alone: `start` runs those.
+    """
+    waiting = [job for job in orchestrator.unfinished() if not orchestrator.is_running(job)]
+    jobs = [job for job in waiting if job.started_at is not None]
+    for job in waiting:
+        if job.started_at is None:
+            ctx.note(f"job {job.id} was created but never started: `imagebatch start {job.id}`")
     if not jobs:
-        message = "nothing to resume: every job has finished or is running elsewhere"
+        message = "nothing to resume: every started job has finished or is running elsewhere"
         (ctx.note if as_json else ctx.say)(message)
+    for job in jobs:
+        await orchestrator.preflight(job.id)
     finished = [await _run_with_progress(ctx, orchestrator, job.id) for job in jobs]
     if as_json:
         documents = [
-            _status_json(job, orchestrator.journal.items(job.id), ctx.workspace) for job in finished
+            _status_json(job, orchestrator.journal.items(job.id), ctx.workspace)
+            for job, _ in finished
         ]
         ctx.say(json.dumps(documents, indent=2))
     else:
-        for job in finished:
-            _print_result(ctx, orchestrator, job, as_json=False)
-    return max((exit_code(job) for job in finished), default=0)
+        for job, run_s in finished:
+            _print_result(ctx, orchestrator, job, as_json=False, run_s=run_s)
+    return max((exit_code(job) for job, _ in finished), default=0)
 
 
 async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     named = (part.strip() for part in (args.items or "").split(","))
     items = list(dict.fromkeys(part for part in named if part)) or None
     with _orchestrator(ctx, must_exist=True) as orchestrator:
+        await orchestrator.preflight(args.job)  # a missing key must not strand reset items
         reset = orchestrator.retry(args.job, items)
         if not reset:
             job = orchestrator.journal.job(args.job)

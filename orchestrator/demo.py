@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import secrets
+from typing import Any
 
 from .spec import JobSpec, parse_spec
 
@@ -24,28 +25,31 @@ PAGES = (
 )
 
 
-def demo_spec(count: int = 12) -> JobSpec:
-    """A `count`-page story on the mock provider: some pages meet a 429 or a 500 first."""
+def demo_spec(count: int = 12, *, provider: str = "mock") -> JobSpec:
+    """A `count`-page story. On the mock some pages meet a 429 or a 500 first; on another
+    provider (`imagebatch demo --provider openai`) it asks for the provider's defaults only."""
     pages = [PAGES[n % len(PAGES)] for n in range(count)]
-    return parse_spec(
-        {
-            "key": f"demo-{secrets.token_hex(3)}",
-            "name": "offline demo: the lighthouse cat",
-            "provider": "mock",
-            "provider_options": {
-                "seed": 5,
-                "latency_mean_s": 0.8,
-                "latency_distribution": "uniform",
-                "rate_429": 0.12,
-                "retry_after_s": 1.0,
-                "rate_500": 0.08,
-            },
-            "defaults": {"size": "768x512"},
-            "limits": {"concurrency": 4, "timeout_s": 15, "max_attempts": 4},
-            "output": {"format": "jpeg", "max_size": "768x512", "thumbnail_px": 192},
-            "items": [
-                {"id": f"page-{n:02d}", "prompt": prompt} for n, prompt in enumerate(pages, 1)
-            ],
-        },
-        "demo",
-    )
+    spec: dict[str, Any] = {
+        "key": f"demo-{secrets.token_hex(3)}",
+        "name": "demo: the lighthouse cat",
+        "provider": provider,
+        "limits": {"concurrency": 4, "timeout_s": 120, "max_attempts": 4},
+        "output": {"format": "jpeg", "max_size": "768x512", "thumbnail_px": 192},
+        "items": [{"id": f"page-{n:02d}", "prompt": prompt} for n, prompt in enumerate(pages, 1)],
+    }
+    if provider == "mock":
+        spec["name"] = "offline demo: the lighthouse cat"
+        spec["provider_options"] = MOCK_OPTIONS
+        spec["defaults"] = {"size": "768x512"}
+        spec["limits"]["timeout_s"] = 15
+    return parse_spec(spec, "demo")
+
+
+MOCK_OPTIONS = {
+    "seed": 5,
+    "latency_mean_s": 0.8,
+    "latency_distribution": "uniform",
+    "rate_429": 0.12,
+    "retry_after_s": 1.0,
+    "rate_500": 0.08,
+}

@@ -307,7 +307,7 @@ class Journal:
         counts = {status: n for status, n in counts.items() if n}
         merged = {**job.model_dump(), **changes, "counts": counts, "updated_at": now}
         active = bool(merged["active"])
-        status = derive_job_status(counts, active=active)
+        status = derive_job_status(counts, active=active, cancelled=bool(merged["cancelled"]))
         merged["status"] = status
         if status in JOB_TERMINAL:
             merged["finished_at"] = job.finished_at or now
@@ -359,8 +359,14 @@ def error_info(error: BaseException) -> ErrorInfo:
 
 
 def attempt_started(item: ItemRecord, now: float) -> tuple[AttemptRecord, ...]:
-    """The item's attempts with a new running one appended."""
-    return (*item.attempts, AttemptRecord(number=len(item.attempts) + 1, started_at=now))
+    """The item's attempts with a new running one appended.
+
+    It is an automatic retry when the previous attempt failed and the item still carries that
+    error (an explicit `retry` clears it; a resume after an interrupt follows no failed attempt).
+    """
+    retry = bool(item.attempts) and item.attempts[-1].outcome == "error" and item.error is not None
+    attempt = AttemptRecord(number=len(item.attempts) + 1, started_at=now, retry=retry)
+    return (*item.attempts, attempt)
 
 
 def attempt_ended(

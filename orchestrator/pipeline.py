@@ -88,6 +88,7 @@ class Runner:
         self.rng = random.Random(settings.seed)
         self.auth_error: AuthError | None = None
         self.cancelling = False
+        self.started = self.clock.monotonic()
 
     # ------------------------------------------------------------------ job
 
@@ -95,6 +96,7 @@ class Runner:
         """Run every unfinished item; return the job as finally recorded."""
         self.journal.recover(self.job_id)
         self.journal.update_job(self.job_id, EventType.JOB_STARTED, active=True)
+        self.started = self.clock.monotonic()
         todo = [item for item in self.journal.items(self.job_id) if item.status in _STOPPABLE]
         tasks = [asyncio.create_task(self._run_item(item.id), name=item.id) for item in todo]
         watcher = asyncio.create_task(self._watch_cancel(tasks))
@@ -118,7 +120,9 @@ class Runner:
         finished = job.status in JOB_TERMINAL or not interrupted
         event = EventType.JOB_FINISHED if finished else EventType.JOB_INTERRUPTED
         counts = {str(status): n for status, n in job.counts.items()}
-        return self.journal.update_job(self.job_id, event, {"counts": counts}, active=False)
+        run_s = job.run_s + max(0.0, self.clock.monotonic() - self.started)
+        data = {"counts": counts, "run_s": round(run_s, 3)}
+        return self.journal.update_job(self.job_id, event, data, active=False, run_s=run_s)
 
     async def _watch_cancel(self, tasks: list[asyncio.Task[None]]) -> None:
         while True:
@@ -161,12 +165,13 @@ class Runner:
     async def _attempt(self, item: ItemRecord) -> bool:
         while (remaining := self.gate.cooldown_remaining()) > 0:
             await self.clock.sleep(remaining)  # a provider cool-down holds no slot
+        request = await build_request(item)  # a reference that is gone fails before any call
         async with self.slots:
             await self.gate.wait_turn()
             item = self._start(item)
             if item.status != ItemStatus.RUNNING:
                 return False  # cancelled from outside meanwhile
-            request = await build_request(item)
+            request = request.model_copy(update={"attempt": item.attempt_count})
             try:
                 async with asyncio.timeout(self.config.limits.timeout_s):
                     image = await self.provider.generate(request)
@@ -184,13 +189,13 @@ class Runner:
         return False
 
     def _start(self, item: ItemRecord) -> ItemRecord:
-        now = self.clock.time()
+        attempts = attempt_started(item, self.clock.time())
         change = ItemChange(
             item.id,
             EventType.ITEM_STARTED,
             ItemStatus.RUNNING,
-            {"attempts": attempt_started(item, now), "retry_at": None},
-            {"attempt": item.attempt_count + 1},
+            {"attempts": attempts, "retry_at": None},
+            {"attempt": len(attempts), "retry": attempts[-1].retry},
             only_from=_PENDING,
         )
         self.journal.update_items(self.job_id, [change])
@@ -210,7 +215,12 @@ class Runner:
         if delay is None:
             self._fail(item, info, attempts)
             return False
-        data = {"kind": info.kind, "message": info.message, "delay_s": round(delay, 3)}
+        data = {
+            "kind": info.kind,
+            "message": info.message,
+            "delay_s": round(delay, 3),
+            "retry_after": error.retry_after,
+        }
         change = ItemChange(
             item.id,
             EventType.ITEM_RETRYING,
@@ -279,7 +289,12 @@ class Runner:
             "revised_prompt": image.revised_prompt,
             "error": None,
         }
-        data = {"bytes": len(image.data), "width": info.width, "height": info.height}
+        data = {
+            "bytes": len(image.data),
+            "width": info.width,
+            "height": info.height,
+            "cost_usd": image.cost_usd,
+        }
         self.journal.update_items(
             self.job_id, [ItemChange(item.id, EventType.ITEM_GENERATED, None, changes, data)]
         )

@@ -46,6 +46,8 @@ class AttemptRecord(_Record):
     retry_after: float | None = None
     """The wait the provider asked for, in seconds."""
     cost_usd: float | None = None
+    retry: bool = False
+    """Started automatically after the previous attempt failed (not a resume, not `retry`)."""
 
 
 class ItemRecord(_Record):
@@ -95,6 +97,8 @@ class JobRecord(_Record):
     active: bool = False
     """A runner is working on the job now (or was, when its process died)."""
     cancel_requested: bool = False
+    cancelled: bool = False
+    """The user cancelled the job; cleared by a retry. The job then ends `cancelled`."""
     item_ids: tuple[str, ...]
     counts: dict[ItemStatus, int] = Field(default_factory=dict)
     created_at: float
@@ -102,6 +106,8 @@ class JobRecord(_Record):
     started_at: float | None = None
     finished_at: float | None = None
     cost_usd: float = 0.0
+    run_s: float = 0.0
+    """Seconds runners have worked on the job, over every run (a resume adds to it)."""
 
     @property
     def key(self) -> str:

@@ -8,11 +8,25 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from rich.table import Table
+
+from .display import format_cost, format_duration
 from .records import ItemRecord, JobRecord
 from .states import JOB_TERMINAL, ItemStatus, JobStatus
 from .storage import Workspace
 
-__all__ = ["exit_code", "item_json", "job_json", "job_summary", "jobs_table", "status_text"]
+__all__ = [
+    "exit_code",
+    "failure_groups",
+    "item_json",
+    "job_json",
+    "job_summary",
+    "jobs_table",
+    "retries_of",
+    "status_text",
+    "summary_rows",
+    "summary_table",
+]
 
 EXIT_CODES = {
     JobStatus.COMPLETED: 0,
@@ -43,6 +57,8 @@ def job_json(job: JobRecord, workspace: Workspace) -> dict[str, Any]:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "cost_usd": job.cost_usd,
+        "run_s": job.run_s,
+        "cancelled": job.cancelled,
         "images_dir": str(workspace.job_dir(job.id)),
     }
 
@@ -56,6 +72,7 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
         "status": str(item.status),
         "prompt": item.prompt,
         "attempts": item.attempt_count,
+        "retries": sum(1 for attempt in item.attempts if attempt.retry),
         "error": item.error.model_dump() if item.error else None,
         "retry_at": item.retry_at,
         "image": path(item.image_path),
@@ -68,25 +85,70 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
     }
 
 
-def job_summary(job: JobRecord, items: list[ItemRecord], workspace: Workspace) -> str:
-    """The few lines printed when a run ends."""
+def retries_of(items: list[ItemRecord]) -> int:
+    """Attempts started automatically after a failed one (not resumes, not explicit retries)."""
+    return sum(1 for item in items for attempt in item.attempts if attempt.retry)
+
+
+def failure_groups(items: list[ItemRecord]) -> list[tuple[str, list[ItemRecord]]]:
+    """Failed items grouped by the kind of error, the largest group first."""
+    groups: dict[str, list[ItemRecord]] = {}
+    for item in items:
+        if item.status == ItemStatus.FAILED:
+            groups.setdefault(item.error.kind if item.error else "failed", []).append(item)
+    return sorted(groups.items(), key=lambda group: -len(group[1]))
+
+
+def job_cost(job: JobRecord, items: list[ItemRecord]) -> str:
+    """What the job's images cost, `+` when some have no known price."""
+    unpriced = sum(1 for item in items if item.raw_path and item.cost_usd is None)
+    return format_cost(job.cost_usd, unpriced)
+
+
+def summary_rows(
+    job: JobRecord, items: list[ItemRecord], workspace: Workspace, *, run_s: float | None = None
+) -> list[tuple[str, str]]:
+    """What a run's summary says, as (label, text) rows for a table or for plain lines."""
     counts = ", ".join(f"{job.count(s)} {s}" for s in ItemStatus if job.count(s))
-    retries = sum(max(0, item.attempt_count - 1) for item in items)
-    took = ""
-    if job.started_at and job.finished_at:
-        took = f" in {job.finished_at - job.started_at:.1f}s"
-    lines = [f"job {job.id}: {job.status} ({counts}; {retries} retries){took}"]
-    problems = [item for item in items if item.status in (ItemStatus.FAILED, ItemStatus.CANCELLED)]
-    for item in problems:
-        reason = f"{item.error.kind}: {item.error.message}" if item.error else str(item.status)
-        lines.append(f"  {item.id}: {reason}")
+    rows = [("status", f"{job.status} ({counts})")]
+    took = format_duration(job.run_s)
+    if run_s is not None and abs(run_s - job.run_s) > 0.05:
+        took = f"{format_duration(run_s)} this run, {took} in all"
+    rows += [("time", took), ("retries", str(retries_of(items))), ("cost", job_cost(job, items))]
+    for kind, failed in failure_groups(items):
+        ids = ", ".join(item.id for item in failed[:5]) + (" ..." if len(failed) > 5 else "")
+        message = failed[0].error.message if failed[0].error else ""
+        rows.append((f"failed: {kind}", f"{len(failed)} ({ids}): {message}"))
     if job.count(ItemStatus.COMPLETED):
-        lines.append(f"images: {workspace.job_dir(job.id)}")
-    if problems:
-        lines.append(f"retry the failed ones: imagebatch retry {job.id}")
+        rows.append(("images", str(workspace.job_dir(job.id))))
+    if job.count(ItemStatus.FAILED) or job.count(ItemStatus.CANCELLED):
+        rows.append(("next", f"imagebatch retry {job.id}  (runs failed and cancelled items)"))
     if job.status in (JobStatus.PENDING, JobStatus.RUNNING):
-        lines.append(f"continue it: imagebatch resume {job.id}")
+        rows.append(("next", f"imagebatch resume {job.id}  (continues it)"))
+    return rows
+
+
+def job_summary(
+    job: JobRecord, items: list[ItemRecord], workspace: Workspace, *, run_s: float | None = None
+) -> str:
+    """The summary printed when a run ends, as plain lines (for pipes and logs)."""
+    rows = summary_rows(job, items, workspace, run_s=run_s)
+    status, time_, retries, cost = (text for _, text in rows[:4])
+    lines = [f"job {job.id}: {status}; {retries} retries; {time_}; cost {cost}"]
+    lines += [f"  {label}: {text}" for label, text in rows[4:]]
     return "\n".join(lines)
+
+
+def summary_table(
+    job: JobRecord, items: list[ItemRecord], workspace: Workspace, *, run_s: float | None = None
+) -> Table:
+    """The same summary as a table, for a terminal."""
+    table = Table(title=f"job {job.id}", show_header=False, title_justify="left", expand=False)
+    table.add_column(style="bold", no_wrap=True)
+    table.add_column(overflow="fold")
+    for label, text in summary_rows(job, items, workspace, run_s=run_s):
+        table.add_row(label, text)
+    return table
 
 
 def status_text(
@@ -98,6 +160,8 @@ def status_text(
         f"provider {job.config.provider}"
         + (f" / {job.config.model}" if job.config.model else "")
         + f"  created {_when(job.created_at)}",
+        f"{_done(job)} done · {retries_of(items)} retries · {format_duration(job.run_s)} run"
+        f" · cost {job_cost(job, items)}",
     ]
     if job.status not in JOB_TERMINAL and not live:
         verb = "resume" if job.started_at else "start"
@@ -110,7 +174,9 @@ def status_text(
             note = f"{item.error.kind}: {item.error.message}"
         elif item.image_path:
             note = str(workspace.absolute(item.image_path))
-        rows.append(f"  {item.id:<{width}}  {item.status:<9}  {item.attempt_count} att  {note}")
+        cost = f"${item.cost_usd:.3f}" if item.cost_usd is not None else "-"
+        attempts = f"{item.attempt_count:>2} att"
+        rows.append(f"  {item.id:<{width}}  {item.status:<9}  {attempts}  {cost:>7}  {note}")
     return "\n".join(head + rows)
 
 
@@ -119,12 +185,15 @@ def jobs_table(jobs: list[JobRecord]) -> str:
         return "no jobs yet"
     lines = []
     for job in jobs:
-        done = job.count(ItemStatus.COMPLETED)
         lines.append(
-            f"{job.id:<32} {job.status:<9} {done:>4}/{job.total:<4} "
-            f"{job.config.provider:<8} {_when(job.created_at)}"
+            f"{job.id:<32} {job.status:<9} {_done(job):>9} "
+            f"{job.config.provider:<8} {format_cost(job.cost_usd):>8}  {_when(job.created_at)}"
         )
     return "\n".join(lines)
+
+
+def _done(job: JobRecord) -> str:
+    return f"{job.count(ItemStatus.COMPLETED)}/{job.total}"
 
 
 def _when(ts: float) -> str:

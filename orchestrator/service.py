@@ -59,6 +59,7 @@ class Orchestrator:
     @functools.cached_property
     def journal(self) -> Journal:
         """The workspace's journal, opened (and the workspace made) on first use."""
+        self.workspace.prepare()
         return Journal(self.workspace.journal_dir, bus=self.bus)
 
     @functools.cached_property
@@ -86,9 +87,10 @@ class Orchestrator:
         job = self.journal.job(job_id)
         if job.status in JOB_TERMINAL:
             return job
-        owner = self.locks.acquire(job.key, job.id)
+        # Pre-flight (key, model, options) before the lock or anything else is written.
+        provider = provider_for(job.config, self.env, self.providers)
         try:
-            provider = provider_for(job.config, self.env, self.providers)
+            owner = self.locks.acquire(job.key, job.id)
             try:
                 runner = Runner(
                     self.journal,
@@ -101,9 +103,16 @@ class Orchestrator:
                 guard = keep_alive(self.locks, owner, self.heartbeat_s, self.clock)
                 return await _run_guarded(runner.run(), guard)
             finally:
-                await provider.aclose()
+                self.locks.release(owner)
         finally:
-            self.locks.release(owner)
+            await provider.aclose()
+
+    async def preflight(self, job_id: str) -> None:
+        """Raise `ConfigError` if the job's provider cannot be used here (a missing key, a bad
+        option or model), before a command writes anything for it."""
+        job = self.journal.job(job_id)
+        provider = provider_for(job.config, self.env, self.providers)
+        await provider.aclose()
 
     # ----------------------------------------------------- cancel and retry
 
@@ -129,7 +138,7 @@ class Orchestrator:
         return self.journal.update_items(
             job_id,
             changes,
-            job_changes={"cancel_requested": runner_live},
+            job_changes={"cancel_requested": runner_live, "cancelled": True},
             job_event=EventType.JOB_CANCEL_REQUESTED,
         )
 
@@ -175,7 +184,7 @@ class Orchestrator:
             for item_id in targets
         ]
         if changes:
-            self.journal.update_items(job_id, changes)
+            self.journal.update_items(job_id, changes, job_changes={"cancelled": False})
         return targets
 
     def is_running(self, job: JobRecord) -> bool:

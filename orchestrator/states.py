@@ -62,25 +62,30 @@ def check_transition(current: ItemStatus, target: ItemStatus) -> None:
         raise TransitionError(f"item cannot go from {current} to {target}")
 
 
-def derive_job_status(counts: Mapping[ItemStatus, int], *, active: bool) -> JobStatus:
+def derive_job_status(
+    counts: Mapping[ItemStatus, int], *, active: bool, cancelled: bool = False
+) -> JobStatus:
     """The job's status from how many items are in each status.
 
     `active` says whether a runner is working on the job: unfinished items make the job
-    `running` while one is, and `pending` (resumable) when none is.
+    `running` while one is, and `pending` (resumable) when none is. `cancelled` says the user
+    cancelled the job: once nothing is unfinished it is `cancelled`, whatever finished before.
     """
     completed = counts.get(ItemStatus.COMPLETED, 0)
     failed = counts.get(ItemStatus.FAILED, 0)
-    cancelled = counts.get(ItemStatus.CANCELLED, 0)
+    stopped = counts.get(ItemStatus.CANCELLED, 0)
     unfinished = counts.get(ItemStatus.PENDING, 0) + counts.get(ItemStatus.RUNNING, 0)
     if unfinished:
         if active or counts.get(ItemStatus.RUNNING, 0):
             return JobStatus.RUNNING
         return JobStatus.PENDING
-    if completed and not (failed or cancelled):
+    if cancelled and stopped:
+        return JobStatus.CANCELLED
+    if completed and not (failed or stopped):
         return JobStatus.COMPLETED
     if completed:
         return JobStatus.PARTIAL
-    if cancelled:
+    if stopped:
         return JobStatus.CANCELLED
     if failed:
         return JobStatus.FAILED

@@ -21,6 +21,8 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
+from .errors import ConfigError
+
 __all__ = ["ENV_VAR", "Workspace", "atomic_write", "sha256_hex"]
 
 ENV_VAR = "IMAGEBATCH_WORKSPACE"
@@ -48,6 +50,33 @@ class Workspace:
         """
         value = cli_value or env.get(ENV_VAR) or DEFAULT_DIR
         return cls(Path(value).expanduser().resolve())
+
+    def prepare(self) -> None:
+        """Make the workspace folder, or raise `ConfigError` saying why it cannot be one.
+
+        The parent folder must exist already: a mistyped path should not grow a tree of folders.
+        """
+        root = self.root
+        if root.exists() and not root.is_dir():
+            raise ConfigError(f"workspace {root} is a file, not a folder; pass --workspace DIR")
+        if not root.exists() and not root.parent.is_dir():
+            raise ConfigError(
+                f"workspace {root}: its parent folder {root.parent} does not exist; "
+                "create it first or pass another --workspace"
+            )
+        folder = root if root.exists() else root.parent
+        if not os.access(folder, os.W_OK | os.X_OK):
+            raise ConfigError(
+                f"workspace {root}: {folder} is not writable; pass a --workspace you can write to"
+            )
+        try:
+            root.mkdir(exist_ok=True)
+            for sub in (self.journal_dir, self.images_dir):
+                if sub.exists() and not sub.is_dir():
+                    raise ConfigError(f"workspace {root}: {sub.name} is a file, not a folder")
+        except OSError as error:
+            reason = error.strerror or type(error).__name__
+            raise ConfigError(f"workspace {root}: cannot use it ({reason})") from None
 
     @property
     def journal_dir(self) -> Path:

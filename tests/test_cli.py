@@ -18,7 +18,6 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -26,181 +25,30 @@ import pytest
 
 from orchestrator.cli import main as cli_main
 from orchestrator.clock import FakeClock
-from orchestrator.journal import Journal
 from orchestrator.locks import KeyLocks
 from orchestrator.providers.base import GenerateRequest, ProviderConfig
 from orchestrator.providers.mock import MockProvider
-from orchestrator.records import ItemRecord
 from orchestrator.storage import ENV_VAR
 
-TIMEOUT_S = 60
-WAIT_S = 30.0
-FAST = {"seed": 1, "latency_mean_s": 0.02, "latency_distribution": "fixed"}
-
-# --------------------------------------------------------------------- helpers
-
-
-def _env(**extra: str) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if k != ENV_VAR}
-    env["PYTHONUNBUFFERED"] = "1"
-    env.update(extra)
-    return env
-
-
-def cli(
-    ws: Path | None, *args: str, env: dict[str, str] | None = None, cwd: Path | None = None
-) -> subprocess.CompletedProcess[str]:
-    """Run `python -m orchestrator [--workspace ws] args...` to its end."""
-    head = [sys.executable, "-m", "orchestrator"]
-    if ws is not None:
-        head += ["--workspace", str(ws)]
-    return subprocess.run(
-        [*head, *args],
-        capture_output=True,
-        text=True,
-        timeout=TIMEOUT_S,
-        env=env or _env(),
-        cwd=cwd,
-        check=False,
-    )
-
-
-def inproc(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    """The same CLI called in this process: quick, for the many bad-input cases."""
-    out, err = io.StringIO(), io.StringIO()
-    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        try:
-            code = cli_main(["--workspace", str(ws), *args])
-        except SystemExit as exit_:  # argparse's usage errors
-            code = exit_.code if isinstance(exit_.code, int) else 1
-    return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
-
-
-def start_cli(ws: Path, *args: str, log: Path) -> subprocess.Popen[str]:
-    """Start `python -m orchestrator --workspace ws args...`; stdout and stderr go next to `log`."""
-    with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
-        proc = subprocess.Popen(
-            [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "--no-progress", *args],
-            stdout=out,
-            stderr=err,
-            text=True,
-            env=_env(),
-        )
-    return proc
-
-
-def finish(proc: subprocess.Popen[str], log: Path) -> tuple[int, str, str]:
-    """Wait for `proc` (bounded) and return its code, stdout and stderr."""
-    code = proc.wait(timeout=TIMEOUT_S)
-    out = log.with_suffix(".out").read_text()
-    err = log.with_suffix(".err").read_text()
-    return code, out, err
-
-
-@contextlib.contextmanager
-def stopped_at_end(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """Kill `proc` if the test leaves early, so no process outlives it."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT_S)
-
-
-def ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    assert "Traceback" not in result.stderr, result.stderr
-    return result.stdout
-
-
-def status(ws: Path, job: str | None = None) -> dict[str, Any]:
-    """`status [job] --json`, read in this process (the writers run in their own)."""
-    data: dict[str, Any] = json.loads(ok(inproc(ws, "status", *([job] if job else []), "--json")))
-    return data
-
-
-def items_by_id(data: dict[str, Any]) -> dict[str, dict[str, Any]]:
-    return {item["id"]: item for item in data["items"]}
-
-
-def write_spec(
-    tmp_path: Path,
-    name: str = "spec.json",
-    *,
-    items: list[dict[str, Any]] | int = 3,
-    options: dict[str, Any] | None = None,
-    **extra: Any,
-) -> Path:
-    """A small, fast mock spec (64x64 PNGs); `extra` sets or replaces top-level fields."""
-    if isinstance(items, int):
-        items = [{"id": f"img-{n}", "prompt": f"picture number {n}"} for n in range(1, items + 1)]
-    data: dict[str, Any] = {
-        "key": "story-1",
-        "provider": "mock",
-        "provider_options": {**FAST, **(options or {})},
-        "defaults": {"size": "64x64"},
-        "limits": {"concurrency": 4, "timeout_s": 20, "max_attempts": 2},
-        "output": {"format": "png", "thumbnail_px": 32},
-        "items": items,
-    }
-    data.update(extra)
-    path = tmp_path / name
-    path.write_text(json.dumps(data), encoding="utf-8")
-    return path
-
-
-@contextlib.contextmanager
-def journal_at(ws: Path) -> Iterator[Journal]:
-    """The workspace's journal, opened read-mostly from the test process."""
-    journal = Journal(ws / "journal")
-    try:
-        yield journal
-    finally:
-        journal.close()
-
-
-def item_records(ws: Path, job_id: str) -> list[ItemRecord]:
-    with journal_at(ws) as journal:
-        return journal.items(job_id)
-
-
-def wait_for(
-    what: str, condition: Callable[[], Any], proc: subprocess.Popen[str] | None = None
-) -> Any:
-    """Poll `condition` until it returns something truthy (bounded; not a timing assertion)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the process ended (code {proc.returncode}) before {what}")
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def only_job_id(ws: Path) -> str | None:
-    """The id of the workspace's only job, once a running process has recorded it."""
-    if not (ws / "journal").is_dir():
-        return None
-    with journal_at(ws) as journal:
-        jobs = journal.jobs()
-    return jobs[0].id if jobs else None
-
-
-def running_items(ws: Path, job_id: str) -> list[str]:
-    return [item.id for item in item_records(ws, job_id) if item.status == "running"]
-
-
-def one_line_error(result: subprocess.CompletedProcess[str], code: int = 2) -> str:
-    assert result.returncode == code, (result.returncode, result.stdout, result.stderr)
-    lines = result.stderr.strip().splitlines()
-    assert len(lines) == 1, result.stderr
-    assert "Traceback" not in result.stderr
-    assert lines[0].startswith("imagebatch: error: "), lines[0]
-    return lines[0]
-
+from .cli_helpers import (
+    TIMEOUT_S,
+    _env,
+    cli,
+    finish,
+    inproc,
+    item_records,
+    items_by_id,
+    journal_at,
+    ok,
+    one_line_error,
+    only_job_id,
+    running_items,
+    start_cli,
+    status,
+    stopped_at_end,
+    wait_for,
+    write_spec,
+)
 
 # ------------------------------------------------------------------ bad input
 
@@ -445,17 +293,40 @@ def _job_ids(document: Any) -> set[str]:
     return {run["job"]["id"] for run in runs}
 
 
-def test_resume_without_a_job_runs_every_unfinished_one(tmp_path: Path) -> None:
+def _interrupted_job(tmp_path: Path, ws: Path, name: str, key: str) -> str:
+    """A job that ran until SIGTERM stopped it: started, unfinished, resumable."""
+    spec = write_spec(
+        tmp_path,
+        name,
+        key=key,
+        options={"latency_mean_s": 1.0, "latency_distribution": "fixed"},
+        limits={"concurrency": 1, "timeout_s": 30, "max_attempts": 2},
+    )
+    log = tmp_path / name
+    with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as proc:
+        job: str = wait_for("the job to be recorded", lambda: only_job_id(ws), proc)
+        wait_for("a running item", lambda: running_items(ws, job), proc)
+        proc.send_signal(signal.SIGTERM)
+        code, _, err = finish(proc, log)
+    assert code == 143, err
+    assert f"imagebatch resume {job}" in err and "Traceback" not in err
+    return job
+
+
+def test_resume_without_a_job_runs_every_interrupted_one(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    first = ok(cli(ws, "create", str(write_spec(tmp_path, "a.json", key="key-a")))).strip()
-    second = ok(cli(ws, "create", str(write_spec(tmp_path, "b.json", key="key-b")))).strip()
-    out = ok(cli(ws, "resume", "--json"))  # no job named: every unfinished one
-    assert status(ws, first)["job"]["status"] == "completed"
-    assert status(ws, second)["job"]["status"] == "completed"
+    started = _interrupted_job(tmp_path, ws, "a.json", "key-a")
+    created = ok(cli(ws, "create", str(write_spec(tmp_path, "b.json", key="key-b")))).strip()
+    result = cli(ws, "resume", "--json")  # no job named: every interrupted one
+    out = ok(result)
+    assert status(ws, started)["job"]["status"] == "completed"
+    # a job that was only created is not started by `resume`; it says how to start it
+    assert status(ws, created)["job"]["status"] == "pending"
+    assert f"imagebatch start {created}" in result.stderr
+    assert _job_ids(json.loads(out)) == {started}  # several runs would still be one document
     assert "nothing to resume" in ok(cli(ws, "resume"))
-    # several runs, still one JSON document
-    assert _job_ids(json.loads(out)) == {first, second}
     assert _job_ids(json.loads(ok(inproc(ws, "resume", "--json")))) == set()
+    assert json.loads(ok(cli(ws, "start", created, "--json")))["job"]["status"] == "completed"
 
 
 # ------------------------------------------------------------------ workspace
@@ -544,9 +415,10 @@ def test_partial_run_exits_3_and_names_the_rejected_items(tmp_path: Path) -> Non
     result = cli(ws, "run", str(spec))
     out = ok(result, code=3)
     assert "partial" in out
+    # failures are grouped by reason, naming the items
     rejected = [line for line in out.splitlines() if "content_rejected" in line]
-    assert sorted(line.split(":")[0].strip() for line in rejected) == ["dragon-1", "dragon-2"]
-    assert "cat:" not in out and "dog:" not in out
+    assert len(rejected) == 1 and "2 (dragon-1, dragon-2)" in rejected[0], out
+    assert "cat" not in out and "dog" not in out
 
     data = status(ws)
     job = data["job"]["id"]

@@ -1,0 +1,197 @@
+"""The CLI's view of a running job: a live `rich` display on a terminal, plain lines elsewhere.
+
+On a terminal the display redraws in place (rich's `Live`, sized to the terminal's width): a bar,
+counts, what is running and what waits and why, images per minute, the time left and the cost so
+far; a failure is printed above it as it happens. Off a terminal (a pipe, a log file, CI) it
+writes one plain line per outcome. Both read their numbers from the core's `Tally`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncIterator, Callable
+from types import TracebackType
+from typing import TextIO
+
+from rich.console import Console, Group, RenderableType
+from rich.live import Live
+from rich.progress_bar import ProgressBar
+from rich.table import Table
+from rich.text import Text
+
+from .records import Event, EventType
+from .states import ItemStatus
+from .tally import Tally
+
+__all__ = ["JobDisplay", "follow", "format_cost", "format_duration"]
+
+
+def format_duration(seconds: float) -> str:
+    """`9.8s`, `2m05s`, `1h02m`."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_cost(cost: float, unpriced: int = 0) -> str:
+    """`$0.42`, or `$0.42+` when some images have no known price."""
+    if cost == 0 and unpriced:
+        return "cost unknown"
+    text = f"${cost:.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
+    return text + ("+" if unpriced else "")
+
+
+class JobDisplay:
+    """Draws one job's tally: live on a terminal (`live=True`), as log lines otherwise."""
+
+    def __init__(
+        self,
+        tally: Tally,
+        stream: TextIO,
+        *,
+        live: bool,
+        now: Callable[[], float] = time.time,
+        width: int | None = None,
+    ) -> None:
+        self.tally = tally
+        self.stream = stream
+        self.live = live
+        self._now = now
+        self.console = Console(file=stream, width=width, force_terminal=live or None)
+        self._live: Live | None = None
+
+    def __enter__(self) -> JobDisplay:
+        if self.live:
+            self._live = Live(
+                self.render(),
+                console=self.console,
+                auto_refresh=False,
+                redirect_stdout=False,
+                redirect_stderr=False,
+            )
+            self._live.start()
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        if self._live is not None:
+            self.refresh()
+            self._live.stop()
+            self._live = None
+
+    def handle(self, event: Event) -> None:
+        """Count `event` and show it."""
+        if event.job_id != self.tally.job_id:
+            return
+        self.tally.apply(event)
+        line = self._outcome_line(event)
+        if self.live:
+            if event.type == EventType.ITEM_FAILED and line:
+                self.console.print(Text(line, style="red"), overflow="fold")
+            self.refresh()
+        elif line:
+            self.stream.write(line + "\n")
+            self.stream.flush()
+
+    def refresh(self) -> None:
+        if self._live is not None:
+            self._live.update(self.render(), refresh=True)
+
+    # -------------------------------------------------------------- drawing
+
+    def render(self) -> RenderableType:
+        """The live block: a bar with the share done, a line of numbers, a line on waits."""
+        tally, now = self.tally, self._now()
+        bar = Table.grid(expand=True, padding=(0, 1))
+        bar.add_column(ratio=1, min_width=10)
+        bar.add_column(no_wrap=True, justify="right")
+        share = 100 * tally.done // tally.total if tally.total else 100
+        bar.add_row(
+            ProgressBar(total=max(tally.total, 1), completed=tally.done),
+            f"{tally.done}/{tally.total} {share:3d}%",
+        )
+        parts = [Text(self.numbers_line(now), overflow="ellipsis", no_wrap=True)]
+        wait = self.wait_line(now)
+        if wait:
+            parts.append(Text(wait, style="yellow", overflow="ellipsis", no_wrap=True))
+        return Group(bar, *parts)
+
+    def numbers_line(self, now: float) -> str:
+        tally = self.tally
+        parts = [
+            f"{tally.count(ItemStatus.COMPLETED)} done",
+            f"{tally.count(ItemStatus.RUNNING)} running",
+        ]
+        waiting = tally.waiting(now)
+        if waiting:
+            parts.append(f"{waiting} waiting")
+        failed = tally.count(ItemStatus.FAILED)
+        if failed:
+            parts.append(f"{failed} failed")
+        if tally.retries:
+            parts.append(f"{tally.retries} retries")
+        rate = tally.images_per_minute(now)
+        if rate is not None:
+            parts.append(f"{rate:.1f}/min")
+        eta = tally.eta_s(now)
+        if eta is not None and tally.done < tally.total:
+            parts.append(f"ETA {format_duration(eta)}")
+        parts.append(format_cost(tally.cost_usd, tally.unpriced))
+        parts.append(format_duration(max(0.0, now - tally.since)))
+        return " · ".join(parts)
+
+    def wait_line(self, now: float) -> str:
+        """Why nothing moves, when something waits: the provider's rate limit or a backoff."""
+        limit = self.tally.rate_limit_wait(now)
+        if limit > 0:
+            return f"waiting {limit:.0f} s for the provider's rate limit"
+        waiting = self.tally.waiting(now)
+        if waiting and not self.tally.count(ItemStatus.RUNNING):
+            soonest = min(when for when in self.tally.retry_at.values() if when > now)
+            return f"waiting {soonest - now:.0f} s to retry after errors"
+        return ""
+
+    def _outcome_line(self, event: Event) -> str:
+        item, data = event.item_id, event.data
+        done, total = self.tally.done, self.tally.total
+        if event.type == EventType.ITEM_COMPLETED:
+            return f"{item}: completed ({done}/{total})"
+        if event.type == EventType.ITEM_FAILED:
+            return f"{item}: failed: {data.get('kind')}: {data.get('message')}"
+        if event.type == EventType.ITEM_RETRYING:
+            delay = data.get("delay_s")
+            return f"{item}: retrying in {delay}s after {data.get('kind')}: {data.get('message')}"
+        if event.type == EventType.ITEM_CANCELLED:
+            return f"{item}: cancelled"
+        return ""
+
+
+async def follow(events: AsyncIterator[Event], display: JobDisplay, *, tick_s: float = 0.5) -> None:
+    """Feed `display` from `events` until they end or this task is cancelled.
+
+    A live display is also redrawn every `tick_s`, so its clock and waits move while every
+    image waits. No `wait_for` here: on Python 3.11 it can swallow the cancellation that Ctrl-C
+    sends, and the process would redraw forever.
+    """
+    ticker = asyncio.create_task(_tick(display, tick_s)) if display.live else None
+    try:
+        async for event in events:
+            display.handle(event)
+    finally:
+        if ticker is not None:
+            ticker.cancel()
+
+
+async def _tick(display: JobDisplay, tick_s: float) -> None:
+    while True:
+        await asyncio.sleep(tick_s)
+        display.refresh()

@@ -1,0 +1,166 @@
+"""The one reducer of a job's events into the numbers every display shows.
+
+A `Tally` starts from a snapshot of the job and its items (`Tally.from_snapshot`) and then takes
+the job's events in order (`apply`). The CLI's live line, its summary, the TUI and the notebook
+widgets read the same numbers from it: counts by status, attempts, retries, cost so far, how many
+images wait for a retry, how long the provider's rate limit holds them, images per minute and
+the time left. An event it has already seen (by sequence number) is ignored, so a follower that
+resynchronises from a snapshot and then replays the log counts nothing twice. Pure: no I/O, and
+the time is always passed in.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+
+from .records import Event, EventType, ItemRecord, JobRecord
+from .states import ITEM_TERMINAL, ItemStatus
+
+__all__ = ["Failure", "Tally"]
+
+
+@dataclass(frozen=True)
+class Failure:
+    """An item that ended failed, and why."""
+
+    item_id: str
+    kind: str
+    message: str
+
+
+@dataclass
+class Tally:
+    """Live numbers of one job."""
+
+    job_id: str
+    total: int
+    statuses: dict[str, ItemStatus] = field(default_factory=dict)
+    attempts: int = 0
+    """Calls made to the provider."""
+    retries: int = 0
+    """Attempts started automatically after a failed one."""
+    cost_usd: float = 0.0
+    """What the images received so far cost, where the provider said."""
+    unpriced: int = 0
+    """Images received whose cost is unknown (so `cost_usd` is a lower bound)."""
+    retry_at: dict[str, float] = field(default_factory=dict)
+    """Items waiting out a backoff, and when they may go again (wall-clock time)."""
+    rate_limited_until: float = 0.0
+    """When the provider's last rate-limit wait ends (wall-clock time)."""
+    failures: dict[str, Failure] = field(default_factory=dict)
+    completed_at: list[float] = field(default_factory=list)
+    """When items completed while this tally watched, for images per minute."""
+    since: float = 0.0
+    """When this tally started watching."""
+    last_seq: int = 0
+    finished: bool = False
+    """The runner reported the job's end (or an interrupt)."""
+
+    @classmethod
+    def from_snapshot(
+        cls, job: JobRecord, items: list[ItemRecord], *, now: float, seq: int = 0
+    ) -> Tally:
+        """The tally of `job` as its records stand; events up to `seq` are already in it."""
+        tally = cls(job_id=job.id, total=len(items), since=now, last_seq=seq)
+        for item in items:
+            tally.statuses[item.id] = item.status
+            tally.attempts += len(item.attempts)
+            tally.retries += sum(1 for attempt in item.attempts if attempt.retry)
+            for attempt in item.attempts:
+                if attempt.outcome == "ok":
+                    tally._add_cost(attempt.cost_usd)
+            if item.status == ItemStatus.PENDING and item.retry_at is not None:
+                tally.retry_at[item.id] = item.retry_at
+            if item.status == ItemStatus.FAILED and item.error is not None:
+                tally.failures[item.id] = Failure(item.id, item.error.kind, item.error.message)
+        return tally
+
+    # ------------------------------------------------------------------ reads
+
+    @property
+    def counts(self) -> Counter[ItemStatus]:
+        return Counter(self.statuses.values())
+
+    def count(self, status: ItemStatus) -> int:
+        return sum(1 for value in self.statuses.values() if value == status)
+
+    @property
+    def done(self) -> int:
+        """Items that reached an end: completed, failed or cancelled."""
+        return sum(1 for value in self.statuses.values() if value in ITEM_TERMINAL)
+
+    def waiting(self, now: float) -> int:
+        """Items held back by a backoff or the provider's rate limit right now."""
+        return sum(1 for when in self.retry_at.values() if when > now)
+
+    def rate_limit_wait(self, now: float) -> float:
+        """Seconds left of the provider's rate-limit wait; 0 when there is none."""
+        return max(0.0, self.rate_limited_until - now)
+
+    def images_per_minute(self, now: float) -> float | None:
+        """Completions per minute while this tally watched; None before the first one."""
+        if not self.completed_at:
+            return None
+        span = max(now - self.since, 1e-6)
+        return 60.0 * len(self.completed_at) / span
+
+    def eta_s(self, now: float) -> float | None:
+        """Seconds until every item is done at the current pace; None while unknown."""
+        rate = self.images_per_minute(now)
+        left = self.total - self.done
+        if left == 0:
+            return 0.0
+        if not rate:
+            return None
+        return 60.0 * left / rate
+
+    # ----------------------------------------------------------------- writes
+
+    def apply(self, event: Event) -> None:
+        """Take one event of the job; other jobs' events and repeats are ignored."""
+        if event.job_id != self.job_id or (event.seq and event.seq <= self.last_seq):
+            return
+        self.last_seq = max(self.last_seq, event.seq)
+        if event.item_id is None:
+            if event.type in (EventType.JOB_FINISHED, EventType.JOB_INTERRUPTED):
+                self.finished = True
+            elif event.type == EventType.JOB_STARTED:
+                self.finished = False
+            return
+        self._apply_item(event, event.item_id)
+
+    def _apply_item(self, event: Event, item_id: str) -> None:
+        if event.status is not None:
+            self.statuses[item_id] = ItemStatus(event.status)
+        if event.type != EventType.ITEM_RETRYING:
+            self.retry_at.pop(item_id, None)
+        data = event.data
+        if event.type == EventType.ITEM_STARTED and not data.get("postprocess_only"):
+            self.attempts += 1
+            self.retries += bool(data.get("retry"))
+        elif event.type == EventType.ITEM_RETRYING:
+            self._retrying(event, item_id)
+        elif event.type == EventType.ITEM_GENERATED:
+            self._add_cost(data.get("cost_usd"))
+        elif event.type == EventType.ITEM_COMPLETED:
+            self.completed_at.append(event.ts)
+        elif event.type == EventType.ITEM_FAILED:
+            kind = str(data.get("kind") or "failed")
+            self.failures[item_id] = Failure(item_id, kind, str(data.get("message") or kind))
+        elif event.type == EventType.ITEM_RESET:
+            self.failures.pop(item_id, None)
+
+    def _retrying(self, event: Event, item_id: str) -> None:
+        delay = float(event.data.get("delay_s") or 0.0)
+        self.retry_at[item_id] = event.ts + delay
+        if event.data.get("kind") == "rate_limited":
+            wait = event.data.get("retry_after")
+            wait = delay if wait is None else float(wait)
+            self.rate_limited_until = max(self.rate_limited_until, event.ts + wait)
+
+    def _add_cost(self, cost: object) -> None:
+        if isinstance(cost, int | float):
+            self.cost_usd += float(cost)
+        else:
+            self.unpriced += 1
