@@ -17,7 +17,8 @@ from .errors import (
 )
 from .records import Event, EventType, ItemRecord, JobRecord
 from .service import Orchestrator
-from .spec import JobSpec, load_spec, parse_spec
+from .spec import JobSpec, parse_spec
+from .specfile import load_spec
 from .states import ItemStatus, JobStatus
 from .storage import Workspace
 

@@ -41,6 +41,12 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--max-attempts", type=int, help="attempts per item (default 3)")
     group.add_argument("--key", help="job key: one active job per key")
     group.add_argument("--name", help="a human name for the job")
+    group.add_argument(
+        "--allow-unknown-model",
+        action="store_true",
+        default=None,
+        help="send a model name the provider does not list (a new model, a plugin's)",
+    )
 
 
 def _add_json(parser: argparse.ArgumentParser, what: str) -> None:

@@ -29,7 +29,8 @@ from .report import (
     summary_table,
 )
 from .service import Orchestrator
-from .spec import JobSpec, apply_overrides, load_spec
+from .spec import JobSpec, apply_overrides
+from .specfile import load_spec
 from .states import ItemStatus
 from .storage import Workspace
 from .tally import Tally
@@ -51,12 +52,20 @@ class Context:
     """The job being run, so an interrupt can say how to resume it."""
     terminated: bool = False
     """SIGTERM (not Ctrl-C) stopped the command."""
+    notes: list[str] = field(default_factory=list)
+    """Remarks on the input, printed once it is accepted (bad input stays one line)."""
 
     def say(self, text: str) -> None:
         print(text, file=self.out, flush=True)
 
     def note(self, text: str) -> None:
         print(text, file=self.err, flush=True)
+
+    def accepted(self) -> None:
+        """The input was accepted: print the remarks kept for this moment."""
+        for text in self.notes:
+            self.note(text)
+        self.notes.clear()
 
 
 @contextmanager
@@ -72,23 +81,40 @@ def _orchestrator(ctx: Context, *, must_exist: bool = False) -> Iterator[Orchest
         orchestrator.close()
 
 
-def _spec_from_args(args: argparse.Namespace) -> JobSpec:
+def _spec_from_args(ctx: Context, args: argparse.Namespace) -> JobSpec:
     stdin = sys.stdin.buffer if args.spec == "-" else None
     spec = load_spec(Path(args.spec), fmt=args.format, stdin=stdin)
-    return _with_overrides(spec, args)
+    return _with_overrides(ctx, spec, args)
 
 
-def _with_overrides(spec: JobSpec, args: argparse.Namespace) -> JobSpec:
+def _with_overrides(ctx: Context, spec: JobSpec, args: argparse.Namespace) -> JobSpec:
+    """The spec with the command line's flags over it.
+
+    `--provider` naming another provider than the spec's drops what the spec wrote for its own
+    provider (its `provider_options`, and its `model` unless `--model` is given), and says so.
+    """
+    model = args.model
+    if args.provider and args.provider != spec.provider:
+        dropped = [name for name in ("provider_options", "model") if getattr(spec, name)]
+        if args.model:
+            dropped = [name for name in dropped if name != "model"]
+        if dropped:
+            ctx.notes.append(
+                f"note: the spec's {' and '.join(dropped)} (written for {spec.provider}) "
+                f"are not used with --provider {args.provider}"
+            )
+        spec = spec.model_copy(update={"provider_options": {}, "model": None})
     return apply_overrides(
         spec,
         provider=args.provider,
-        model=args.model,
+        model=model,
         concurrency=args.concurrency,
         rate_per_minute=args.rate,
         timeout_s=args.timeout,
         max_attempts=args.max_attempts,
         key=args.key,
         name=args.name,
+        allow_unknown_model=args.allow_unknown_model,
     )
 
 
@@ -144,17 +170,19 @@ def _status_json(job: JobRecord, items: list[Any], workspace: Workspace) -> dict
 
 
 async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
-    spec = _spec_from_args(args)
+    spec = _spec_from_args(ctx, args)
     with _orchestrator(ctx) as orchestrator:
         job = await orchestrator.create(spec)
+        ctx.accepted()
         ctx.note(f"job {job.id}: {job.total} images with {spec.provider}")
         return await _run_and_report(ctx, orchestrator, job.id, args.json)
 
 
 async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
-    spec = _with_overrides(demo_spec(args.count, provider=args.provider or "mock"), args)
+    spec = _with_overrides(ctx, demo_spec(args.count, provider=args.provider or "mock"), args)
     with _orchestrator(ctx) as orchestrator:
         job = await orchestrator.create(spec)
+        ctx.accepted()
         if spec.provider == "mock":
             where = (
                 "the offline mock provider (with some injected rate limits and server errors "
@@ -169,9 +197,10 @@ async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 
 async def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
-    spec = _spec_from_args(args)
+    spec = _spec_from_args(ctx, args)
     with _orchestrator(ctx) as orchestrator:
         job = await orchestrator.create(spec)
+        ctx.accepted()
     ctx.say(json.dumps(job_json(job, ctx.workspace), indent=2) if args.json else job.id)
     return 0
 

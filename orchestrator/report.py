@@ -134,7 +134,8 @@ def job_summary(
     """The summary printed when a run ends, as plain lines (for pipes and logs)."""
     rows = summary_rows(job, items, workspace, run_s=run_s)
     status, time_, retries, cost = (text for _, text in rows[:4])
-    lines = [f"job {job.id}: {status}; {retries} retries; {time_}; cost {cost}"]
+    plural = "retry" if retries == "1" else "retries"
+    lines = [f"job {job.id}: {status}; {retries} {plural}; {time_}; cost {cost}"]
     lines += [f"  {label}: {text}" for label, text in rows[4:]]
     return "\n".join(lines)
 

@@ -223,6 +223,7 @@ def check_spec(
     call it from a thread when a loop is running.
     """
     provider = provider_for(spec.config, env, providers)
+    _check_model(spec.config, provider)
     for index, item in enumerate(spec.items):
         if item.references and not provider.capabilities.supports_references:
             raise ConfigError(
@@ -237,6 +238,18 @@ def check_spec(
             provider.check(request)
         except ConfigError as error:
             raise ConfigError(f"items[{index}] ({item.id}): {error}") from None
+
+
+def _check_model(config: JobConfig, provider: Provider) -> None:
+    known = provider.capabilities.models
+    if config.model is None or config.allow_unknown_model:
+        return
+    if not provider.capabilities.knows_model(config.model):
+        raise ConfigError(
+            f"model: {config.provider} has no model {config.model!r}; known: {', '.join(known)} "
+            '(for a model not listed yet, set "allow_unknown_model": true or '
+            "pass --allow-unknown-model)"
+        )
 
 
 def _check_reference(path: Path, where: str) -> None:

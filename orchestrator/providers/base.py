@@ -8,6 +8,7 @@ running event loop, from a `ProviderConfig`, and closed with `aclose()`.
 
 from __future__ import annotations
 
+import re
 from collections.abc import Mapping
 from typing import Any, Protocol, runtime_checkable
 
@@ -22,6 +23,8 @@ __all__ = [
     "ProviderFactory",
     "Reference",
 ]
+
+_SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
 
 
 class _Frozen(BaseModel):
@@ -89,6 +92,11 @@ class Capabilities(_Frozen):
     supports_references: bool = False
     prices: dict[str, float] = Field(default_factory=dict)
     """Price in USD per image, keyed `model/size/quality` (estimates before a run)."""
+
+    def knows_model(self, model: str) -> bool:
+        """Whether `model` is one of `models` (or a dated snapshot of one, `name-2025-12-16`);
+        always True when the provider lists no models."""
+        return not self.models or _SNAPSHOT.sub("", model) in self.models or model in self.models
 
 
 @runtime_checkable

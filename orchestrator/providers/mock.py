@@ -143,7 +143,9 @@ class MockProvider:
     def __init__(self, config: ProviderConfig) -> None:
         self.options = parse_options(config.options)
         self.model = config.model or DEFAULT_MODEL
-        self.capabilities = Capabilities(default_model=DEFAULT_MODEL, supports_references=True)
+        self.capabilities = Capabilities(
+            default_model=DEFAULT_MODEL, models=(DEFAULT_MODEL,), supports_references=True
+        )
         pattern = self.options.reject_pattern
         self._reject = re.compile(pattern) if pattern is not None else None
 

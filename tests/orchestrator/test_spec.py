@@ -9,9 +9,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator import spec as spec_module
+from orchestrator import specfile as spec_module
 from orchestrator.errors import ConfigError
-from orchestrator.spec import JobSpec, apply_overrides, load_spec, parse_spec
+from orchestrator.spec import JobSpec, apply_overrides, parse_spec
+from orchestrator.specfile import load_spec
 
 FIXTURES = Path(__file__).resolve().parent.parent / "fixtures"
 
