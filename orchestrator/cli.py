@@ -143,7 +143,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     except (KeyboardInterrupt, asyncio.CancelledError):
         where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
         what = "stopped by SIGTERM" if ctx.terminated else "interrupted"
-        print(f"\nimagebatch: {what}{where}", file=sys.stderr)
+        print(f"imagebatch: {what}{where}", file=sys.stderr)
         return EXIT_TERMINATED if ctx.terminated else EXIT_INTERRUPTED
 
 

@@ -9,6 +9,7 @@ writes one plain line per outcome. Both read their numbers from the core's `Tall
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import AsyncIterator, Callable
 from types import TracebackType
@@ -109,55 +110,69 @@ class JobDisplay:
     # -------------------------------------------------------------- drawing
 
     def render(self) -> RenderableType:
-        """The live block: a bar with the share done, a line of numbers, a line on waits."""
+        """The live block: the bar and the share done with the time left, what each item is
+        doing, the pace and the cost, and why nothing moves when something waits."""
         tally, now = self.tally, self._now()
         bar = Table.grid(expand=True, padding=(0, 1))
         bar.add_column(ratio=1, min_width=10)
         bar.add_column(no_wrap=True, justify="right")
-        share = 100 * tally.done // tally.total if tally.total else 100
+        head = f"{tally.done}/{tally.total}"
+        eta = tally.eta_s(now)
+        if eta is not None and tally.done < tally.total:
+            head += f" · ETA {format_duration(eta)}"
         bar.add_row(
-            ProgressBar(total=max(tally.total, 1), completed=tally.done),
-            f"{tally.done}/{tally.total} {share:3d}%",
+            ProgressBar(
+                total=max(tally.total, 1),
+                completed=tally.done,
+                complete_style="cyan",
+                finished_style="green",
+            ),
+            head,
         )
-        parts = [Text(self.numbers_line(now), overflow="ellipsis", no_wrap=True)]
+        lines = [self.counts_line(now), self.pace_line(now)]
         wait = self.wait_line(now)
+        parts = [Text(line, overflow="ellipsis", no_wrap=True) for line in lines]
         if wait:
             parts.append(Text(wait, style="yellow", overflow="ellipsis", no_wrap=True))
         return Group(bar, *parts)
 
-    def numbers_line(self, now: float) -> str:
+    def counts_line(self, now: float) -> str:
+        """What the items are doing: done, at the provider, being saved, waiting, failed."""
         tally = self.tally
-        parts = [
-            f"{tally.count(ItemStatus.COMPLETED)} done",
-            f"{tally.count(ItemStatus.RUNNING)} running",
-        ]
+        parts = [f"{tally.count(ItemStatus.COMPLETED)} done", f"{len(tally.in_flight)} running"]
+        if tally.saving:
+            parts.append(f"{tally.saving} saving")
         waiting = tally.waiting(now)
         if waiting:
             parts.append(f"{waiting} waiting")
         failed = tally.count(ItemStatus.FAILED)
         if failed:
             parts.append(f"{failed} failed")
+        cancelled = tally.count(ItemStatus.CANCELLED)
+        if cancelled:
+            parts.append(f"{cancelled} cancelled")
         if tally.retries:
-            parts.append(f"{tally.retries} retries")
+            parts.append(f"{tally.retries} {'retry' if tally.retries == 1 else 'retries'}")
+        return " · ".join(parts)
+
+    def pace_line(self, now: float) -> str:
+        """How fast, what it cost so far, how long this has run."""
+        tally = self.tally
         rate = tally.images_per_minute(now)
-        if rate is not None:
-            parts.append(f"{rate:.1f}/min")
-        eta = tally.eta_s(now)
-        if eta is not None and tally.done < tally.total:
-            parts.append(f"ETA {format_duration(eta)}")
-        parts.append(format_cost(tally.cost_usd, tally.unpriced))
-        parts.append(format_duration(max(0.0, now - tally.since)))
+        parts = [f"{rate:.1f} images/min" if rate is not None else "first image pending"]
+        parts.append(f"cost {format_cost(tally.cost_usd, tally.unpriced)}")
+        parts.append(f"{format_duration(max(0.0, now - tally.since))} elapsed")
         return " · ".join(parts)
 
     def wait_line(self, now: float) -> str:
         """Why nothing moves, when something waits: the provider's rate limit or a backoff."""
         limit = self.tally.rate_limit_wait(now)
         if limit > 0:
-            return f"waiting {limit:.0f} s for the provider's rate limit"
+            return f"waiting {math.ceil(limit)} s for the provider's rate limit"
         waiting = self.tally.waiting(now)
-        if waiting and not self.tally.count(ItemStatus.RUNNING):
+        if waiting and not self.tally.in_flight:
             soonest = min(when for when in self.tally.retry_at.values() if when > now)
-            return f"waiting {soonest - now:.0f} s to retry after errors"
+            return f"waiting {math.ceil(soonest - now)} s to retry after errors"
         return ""
 
     def _outcome_line(self, event: Event) -> str:

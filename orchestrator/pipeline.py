@@ -13,8 +13,10 @@ and the job resumable, a `cancel` request (through the journal) leaves them canc
 from __future__ import annotations
 
 import asyncio
+import os
 import random
 from collections.abc import Coroutine
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -39,6 +41,8 @@ from .storage import Workspace, atomic_write, sha256_hex
 
 __all__ = ["PipelineSettings", "Runner", "build_request"]
 
+POST_WORKERS = max(1, min(4, (os.cpu_count() or 1)))
+"""Threads that post-process images (Pillow releases the GIL while it encodes)."""
 _PENDING = frozenset({ItemStatus.PENDING})
 _RUNNING = frozenset({ItemStatus.RUNNING})
 _STOPPABLE = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
@@ -86,6 +90,9 @@ class Runner:
         self.slots = asyncio.Semaphore(limits.concurrency)
         self.gate = RateGate(limits.rate_per_minute, self.clock)
         self.rng = random.Random(settings.seed)
+        # Post-processing has workers of its own, so recording a paid image never queues
+        # behind it in the default thread pool.
+        self.post_workers = ThreadPoolExecutor(POST_WORKERS, thread_name_prefix="postprocess")
         self.auth_error: AuthError | None = None
         self.cancelling = False
         self.started = self.clock.monotonic()
@@ -97,6 +104,12 @@ class Runner:
         self.journal.recover(self.job_id)
         self.journal.update_job(self.job_id, EventType.JOB_STARTED, active=True)
         self.started = self.clock.monotonic()
+        try:
+            return await self._run_items()
+        finally:
+            self.post_workers.shutdown(wait=False, cancel_futures=True)
+
+    async def _run_items(self) -> JobRecord:
         todo = [item for item in self.journal.items(self.job_id) if item.status in _STOPPABLE]
         tasks = [asyncio.create_task(self._run_item(item.id), name=item.id) for item in todo]
         watcher = asyncio.create_task(self._watch_cancel(tasks))
@@ -180,11 +193,12 @@ class Runner:
                 return self._attempt_failed(item, AttemptTimeoutError(f"no answer in {timeout:g}s"))
             except ProviderError as error:
                 return self._attempt_failed(item, error)
-        try:
-            # Paid for: record it even if a cancel arrives meanwhile, so no resume pays again.
-            item = await _finish_before_cancel(self._store_raw(item, image))
-        except BadResponseError as error:
-            return self._attempt_failed(item, error)
+            # Paid for: validated, written and recorded before this slot takes a new paid
+            # request, even if a cancel arrives meanwhile, so no resume pays for it again.
+            try:
+                item = await _finish_before_cancel(self._store_raw(item, image))
+            except BadResponseError as error:
+                return self._attempt_failed(item, error)
         await self._postprocess(item)
         return False
 
@@ -316,8 +330,8 @@ class Runner:
         image_path = self.workspace.image_path(self.job_id, item.id, fmt)
         thumb_path = self.workspace.thumb_path(self.job_id, item.id)
         try:
-            done = await asyncio.to_thread(
-                postprocess, raw, image_path, thumb_path, self.config.output
+            done = await asyncio.get_running_loop().run_in_executor(
+                self.post_workers, postprocess, raw, image_path, thumb_path, self.config.output
             )
         except (BadResponseError, OSError, ValueError) as error:
             info = ErrorInfo(kind="postprocess", message=f"post-processing failed: {error}")

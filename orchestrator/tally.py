@@ -48,6 +48,8 @@ class Tally:
     """Items waiting out a backoff, and when they may go again (wall-clock time)."""
     rate_limited_until: float = 0.0
     """When the provider's last rate-limit wait ends (wall-clock time)."""
+    in_flight: set[str] = field(default_factory=set)
+    """Items with a call at the provider now (a running item may instead be saving its image)."""
     failures: dict[str, Failure] = field(default_factory=dict)
     completed_at: list[float] = field(default_factory=list)
     """When items completed while this tally watched, for images per minute."""
@@ -70,6 +72,12 @@ class Tally:
             for attempt in item.attempts:
                 if attempt.outcome == "ok":
                     tally._add_cost(attempt.cost_usd)
+            if (
+                item.status == ItemStatus.RUNNING
+                and item.attempts[-1:]
+                and (item.attempts[-1].outcome == "running")
+            ):
+                tally.in_flight.add(item.id)
             if item.status == ItemStatus.PENDING and item.retry_at is not None:
                 tally.retry_at[item.id] = item.retry_at
             if item.status == ItemStatus.FAILED and item.error is not None:
@@ -89,6 +97,11 @@ class Tally:
     def done(self) -> int:
         """Items that reached an end: completed, failed or cancelled."""
         return sum(1 for value in self.statuses.values() if value in ITEM_TERMINAL)
+
+    @property
+    def saving(self) -> int:
+        """Running items whose image has arrived and is being written or post-processed."""
+        return self.count(ItemStatus.RUNNING) - len(self.in_flight)
 
     def waiting(self, now: float) -> int:
         """Items held back by a backoff or the provider's rate limit right now."""
@@ -136,9 +149,12 @@ class Tally:
         if event.type != EventType.ITEM_RETRYING:
             self.retry_at.pop(item_id, None)
         data = event.data
+        if event.type != EventType.ITEM_STARTED:
+            self.in_flight.discard(item_id)
         if event.type == EventType.ITEM_STARTED and not data.get("postprocess_only"):
             self.attempts += 1
             self.retries += bool(data.get("retry"))
+            self.in_flight.add(item_id)
         elif event.type == EventType.ITEM_RETRYING:
             self._retrying(event, item_id)
         elif event.type == EventType.ITEM_GENERATED:

@@ -310,8 +310,9 @@ async def test_an_absurd_retry_after_cools_down_no_longer_than_the_policy_cap(
     orch = make_orchestrator(provider, fake_clock)
     job = await orch.create(make_spec(2, concurrency=1))
     assert (await orch.run(job.id)).status == JobStatus.COMPLETED
-    waited = provider.calls_for("i1")[0].at - provider.calls_for("i0")[0].at
-    assert 0 < waited <= 3600.0  # a day-long header does not stall the whole job for a day
+    # a day-long header does not stall the whole job for a day: the cool-down is capped (the
+    # fake clock also moves for the heartbeat's sleeps, so the waits are read, not the clock)
+    assert 3000 < max(fake_clock.sleeps) <= 3600.0, fake_clock.sleeps
 
 
 async def test_retry_refuses_a_job_another_runner_is_running(
