@@ -1,0 +1,1 @@
+"""Performance harness for the orchestrator: run `python -m benchmarks --help`."""

@@ -1,0 +1,35 @@
+"""`python -m benchmarks <name>`: one subcommand per benchmark (today only `core`)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from . import core
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="python -m benchmarks",
+        description="Performance benchmarks of imagebatch. They print figures; they do not test.",
+    )
+    commands = parser.add_subparsers(dest="benchmark", required=True, metavar="BENCHMARK")
+    core_parser = commands.add_parser(
+        "core",
+        help="per-image overhead, peak RSS growth and event-loop stalls of the core",
+        description=core.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    core.add_arguments(core_parser)
+    core_parser.set_defaults(handler=core.main)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    code: int = args.handler(args)
+    return code
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,176 @@
+"""The measured runs: a job of N items against a zero-latency mock, in a fresh workspace.
+
+Each function runs one job to its end through the public API (`Orchestrator.create`, then
+`Orchestrator.run`) in a temporary workspace that is removed afterwards, and returns what it
+measured. They are meant to run in a fresh process each (see `core`), so that one run's caches
+and heap do not flatter or burden the next.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import math
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from orchestrator import JobSpec, JobStatus, Orchestrator, Workspace, parse_spec
+
+from . import memory
+
+__all__ = [
+    "OverheadResult",
+    "StallResult",
+    "large_spec",
+    "measure_overhead",
+    "measure_stall",
+    "small_spec",
+]
+
+MONITOR_PERIOD_S = 0.005
+"""How long the stall monitor sleeps; a wake-up later than this is the loop's stall."""
+_MOCK_NOW = {"seed": 1, "latency_mean_s": 0, "latency_distribution": "fixed"}
+_LIMITS = {"concurrency": 8, "max_attempts": 1}
+
+
+@dataclass(frozen=True)
+class OverheadResult:
+    """One job of small images: how long it took and how much memory it needed."""
+
+    items: int
+    create_s: float
+    """`await create(spec)`: validation and recording the job."""
+    run_s: float
+    """`await run(job_id)`: what the per-image overhead is computed from."""
+    rss_before_kb: int
+    """Resident memory once the spec is built, before `create`."""
+    rss_peak_kb: int
+    """Peak resident memory from then to the end of `run`."""
+    rss_after_kb: int
+    """Resident memory after `run`, with the orchestrator closed."""
+    peak_reset: bool
+    """False if the peak could not be reset: then it may include the peak of the imports."""
+
+    @property
+    def ms_per_image(self) -> float:
+        return 1000 * self.run_s / self.items
+
+    @property
+    def peak_growth_mb(self) -> float:
+        return (self.rss_peak_kb - self.rss_before_kb) / 1024
+
+
+@dataclass(frozen=True)
+class StallResult:
+    """How late a 5 ms sleep on the job's own loop woke up while the job ran."""
+
+    items: int
+    run_s: float
+    samples: int
+    max_ms: float
+    p99_ms: float
+
+
+def small_spec(items: int) -> JobSpec:
+    """16x16 PNGs that the mock answers at once: the run is all orchestration."""
+    return _spec(items, {"size": "16x16"}, {"format": "png", "thumbnail_px": 16})
+
+
+def large_spec(items: int) -> JobSpec:
+    """1024x1024 images, drawn at once, re-encoded as JPEG with a 256 px thumbnail."""
+    output = {"format": "jpeg", "max_size": "1024x1024", "thumbnail_px": 256}
+    return _spec(items, {"size": "1024x1024"}, output)
+
+
+def _spec(items: int, defaults: dict[str, Any], output: dict[str, Any]) -> JobSpec:
+    data = {
+        "key": "bench",
+        "provider": "mock",
+        "provider_options": _MOCK_NOW,
+        "defaults": defaults,
+        "limits": _LIMITS,
+        "output": output,
+        "items": [{"id": f"item-{n:05d}", "prompt": f"benchmark image {n}"} for n in range(items)],
+    }
+    return parse_spec(data, "bench")
+
+
+async def measure_overhead(items: int) -> OverheadResult:
+    """Create and run a job of `items` small images; time both, follow the peak memory."""
+    spec = small_spec(items)
+    rss_before = memory.rss_kb()
+    peak_reset = memory.reset_peak()
+    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-") as folder:
+        orchestrator = Orchestrator(Workspace(Path(folder) / "workspace"))
+        try:
+            started = time.perf_counter()
+            job = await orchestrator.create(spec)
+            created = time.perf_counter()
+            final = await orchestrator.run(job.id)
+            finished = time.perf_counter()
+        finally:
+            orchestrator.close()
+        rss_peak, rss_after = memory.peak_kb(), memory.rss_kb()
+    _check_completed(final.status, final.id)
+    return OverheadResult(
+        items=items,
+        create_s=created - started,
+        run_s=finished - created,
+        rss_before_kb=rss_before,
+        rss_peak_kb=rss_peak,
+        rss_after_kb=rss_after,
+        peak_reset=peak_reset,
+    )
+
+
+async def measure_stall(items: int) -> StallResult:
+    """Run a job of `items` 1024x1024 images while a monitor on the same loop measures stalls."""
+    spec = large_spec(items)
+    lateness: list[float] = []
+    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-") as folder:
+        orchestrator = Orchestrator(Workspace(Path(folder) / "workspace"))
+        try:
+            job = await orchestrator.create(spec)
+            monitor = asyncio.create_task(_monitor(lateness))
+            started = time.perf_counter()
+            try:
+                final = await orchestrator.run(job.id)
+            finally:
+                monitor.cancel()
+                await asyncio.wait([monitor])
+            run_s = time.perf_counter() - started
+        finally:
+            orchestrator.close()
+    _check_completed(final.status, final.id)
+    return StallResult(
+        items=items,
+        run_s=run_s,
+        samples=len(lateness),
+        max_ms=1000 * max(lateness, default=0.0),
+        p99_ms=1000 * _percentile(lateness, 0.99),
+    )
+
+
+async def _monitor(lateness: list[float]) -> None:
+    """Sleep 5 ms again and again; record how much later than asked each wake-up came."""
+    loop = asyncio.get_running_loop()
+    while True:
+        due = loop.time() + MONITOR_PERIOD_S
+        await asyncio.sleep(MONITOR_PERIOD_S)
+        lateness.append(max(0.0, loop.time() - due))
+
+
+def _percentile(values: list[float], share: float) -> float:
+    """The nearest-rank percentile: the smallest value at or above `share` of the values."""
+    if not values:
+        return 0.0
+    ordered = sorted(values)
+    return ordered[max(0, math.ceil(share * len(ordered)) - 1)]
+
+
+def _check_completed(status: JobStatus, job_id: str) -> None:
+    """A benchmark of a job that did not complete measures something else: refuse it."""
+    if status != JobStatus.COMPLETED:
+        raise RuntimeError(f"benchmark job {job_id} ended {status}, not completed")
