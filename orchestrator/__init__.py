@@ -1,7 +1,18 @@
 """imagebatch: generate batches of images against slow, rate-limited, flaky image APIs.
 
-The library's surface: build a `JobSpec` (or `load_spec` a file), then on a running event loop
-`await Orchestrator(workspace).create(spec)`, then `await orchestrator.run(job_id)`.
+The library's surface, on a running event loop:
+
+```python
+async with Orchestrator(Workspace.resolve(None, os.environ), env=os.environ) as orchestrator:
+    job = await orchestrator.submit(load_spec(Path("story.json")))   # a JobHandle
+    await job.wait()
+    for item in await job.items():
+        print(item.id, item.status, item.image_path)
+```
+
+A `JobHandle` holds any job of the workspace, run here, by another process or not at all:
+`status`, `items`, `tally`, `events`, `wait`, `cancel`, `cancel_items`, `retry`,
+`retry_failed`.
 """
 
 from __future__ import annotations
@@ -10,17 +21,21 @@ from .errors import (
     ConfigError,
     ImageBatchError,
     KeyConflictError,
+    LeaseLostError,
     NotFoundError,
     PermanentError,
     ProviderError,
     RetryableError,
 )
-from .records import Event, EventType, ItemRecord, JobRecord
+from .events import Event, EventType
+from .handle import JobHandle
+from .records import ItemRecord, JobRecord, JobSnapshot
 from .service import Orchestrator
 from .spec import JobSpec, parse_spec
 from .specfile import load_spec
 from .states import ItemStatus, JobStatus
 from .storage import Workspace
+from .tally import Tally
 
 __all__ = [
     "ConfigError",
@@ -29,15 +44,19 @@ __all__ = [
     "ImageBatchError",
     "ItemRecord",
     "ItemStatus",
+    "JobHandle",
     "JobRecord",
+    "JobSnapshot",
     "JobSpec",
     "JobStatus",
     "KeyConflictError",
+    "LeaseLostError",
     "NotFoundError",
     "Orchestrator",
     "PermanentError",
     "ProviderError",
     "RetryableError",
+    "Tally",
     "Workspace",
     "load_spec",
     "parse_spec",

@@ -6,7 +6,8 @@ ImageBatchError
 │   └── NotFoundError           a job or item id that does not exist. Exit 2.
 ├── KeyConflictError            another job with the same key is active. Exit 5.
 ├── JournalError                the journal refused a change or is unreadable.
-│   └── TransitionError         a state change the transition table does not allow.
+│   ├── TransitionError         a state change the transition table does not allow.
+│   └── LeaseLostError          a runner's lock was taken over or cleared: it must stop. Exit 6.
 └── ProviderError               one attempt at a provider failed. Carries `kind`.
     ├── RetryableError          worth another attempt; may carry `retry_after` (seconds).
     │   ├── RateLimitedError        429 / RESOURCE_EXHAUSTED
@@ -37,6 +38,7 @@ __all__ = [
     "InvalidRequestError",
     "JournalError",
     "KeyConflictError",
+    "LeaseLostError",
     "NotFoundError",
     "PermanentError",
     "ProviderError",
@@ -49,9 +51,18 @@ __all__ = [
 
 
 class ImageBatchError(Exception):
-    """Base of every error imagebatch raises on purpose."""
+    """Base of every error imagebatch raises on purpose.
+
+    Messages speak in the user's terms (a spec field, a job, a key), never in one front end's
+    words; `option` names the setting that fixes it, so each front end can add how to set it
+    there (the CLI adds its flag, and the command to type for conflicts and lost locks).
+    """
 
     exit_code: int = 1
+
+    def __init__(self, message: str = "", *, option: str | None = None) -> None:
+        super().__init__(message)
+        self.option = option
 
 
 class ConfigError(ImageBatchError):
@@ -69,10 +80,12 @@ class KeyConflictError(ImageBatchError):
 
     exit_code = 5
 
-    def __init__(self, message: str, *, key: str, job_id: str) -> None:
+    def __init__(self, message: str, *, key: str, job_id: str, live: bool = False) -> None:
         super().__init__(message)
         self.key = key
         self.job_id = job_id
+        self.live = live
+        """A live process holds the key (else the key's job is unfinished and resumable)."""
 
 
 class JournalError(ImageBatchError):
@@ -81,6 +94,17 @@ class JournalError(ImageBatchError):
 
 class TransitionError(JournalError):
     """A state change that the transition table does not allow."""
+
+
+class LeaseLostError(JournalError):
+    """A runner wrote with a lease (lock token) that is no longer current: another process took
+    the job's key over, or someone cleared the lock. The runner stops without writing more."""
+
+    exit_code = 6
+
+    def __init__(self, message: str, *, job_id: str) -> None:
+        super().__init__(message)
+        self.job_id = job_id
 
 
 class ProviderError(ImageBatchError):

@@ -1,125 +1,171 @@
-"""The in-process event bus: the pipeline publishes, sinks (CLI, TUI, notebook, webhooks) read.
+"""What happened to a job, in the order the journal committed it: one frozen model per event type.
 
-Publishing never blocks and never fails because of a sink: each subscription has a bounded
-buffer, and a full buffer drops its oldest event (counted in `dropped`).
+Every event carries its sequence number (gapless across the workspace), its time, its job, the
+item where there is one, and the status the job or item has after it. The fields after those
+depend on the type. `parse_event` reads one back from its JSON form; sinks match on the class:
+
+```python
+match event:
+    case ItemFailed(kind=kind, message=message): ...
+    case ItemCompleted(image_path=path): ...
+```
 """
 
 from __future__ import annotations
 
-import asyncio
-import logging
-from collections import deque
-from types import TracebackType
+from enum import StrEnum
+from typing import Annotated, Literal
 
-from .records import Event
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter
 
-__all__ = ["EventBus", "Subscription", "SubscriptionClosedError"]
+__all__ = [
+    "Event",
+    "EventType",
+    "ItemCancelled",
+    "ItemCompleted",
+    "ItemFailed",
+    "ItemGenerated",
+    "ItemReset",
+    "ItemRetrying",
+    "ItemStarted",
+    "JobCancelRequested",
+    "JobCreated",
+    "JobFinished",
+    "JobInterrupted",
+    "JobStarted",
+    "parse_event",
+]
 
-_log = logging.getLogger(__name__)
+
+class EventType(StrEnum):
+    JOB_CREATED = "job.created"
+    JOB_STARTED = "job.started"
+    JOB_FINISHED = "job.finished"
+    JOB_INTERRUPTED = "job.interrupted"
+    JOB_CANCEL_REQUESTED = "job.cancel_requested"
+    ITEM_STARTED = "item.started"
+    ITEM_GENERATED = "item.generated"
+    ITEM_RETRYING = "item.retrying"
+    ITEM_COMPLETED = "item.completed"
+    ITEM_FAILED = "item.failed"
+    ITEM_CANCELLED = "item.cancelled"
+    ITEM_RESET = "item.reset"
+    """Back to pending: an explicit retry, or recovery after a crash or interrupt."""
 
 
-class SubscriptionClosedError(Exception):
-    """`get()` was called on, or was waiting on, a subscription that is closed."""
+class _Event(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    seq: int
+    """Position in the workspace's event log: 1, 2, 3, ... with no gaps."""
+    ts: float
+    """Wall-clock time of the commit."""
+    job_id: str
+    item_id: str | None = None
+    status: str
+    """The item's status after the change (for job events, the job's)."""
 
 
-class EventBus:
-    """Fans every published event out to every open subscription. Use it on one event loop."""
+class JobCreated(_Event):
+    type: Literal[EventType.JOB_CREATED] = EventType.JOB_CREATED
+    total: int
 
-    def __init__(self) -> None:
-        self._subscriptions: list[Subscription] = []
 
-    def publish(self, event: Event) -> None:
-        """Hand `event` to every subscription. Never blocks; a failing subscription is closed."""
-        for subscription in tuple(self._subscriptions):
-            try:
-                subscription._push(event)
-            except Exception:
-                _log.exception("event subscription failed; closing it")
-                subscription.close()
+class JobStarted(_Event):
+    type: Literal[EventType.JOB_STARTED] = EventType.JOB_STARTED
+    recovered: int = 0
+    """Items a process that died had left running, put back to pending."""
 
-    def subscribe(self, *, maxsize: int = 1000) -> Subscription:
-        """A new subscription that receives every event published from now on."""
-        subscription = Subscription(self, maxsize=maxsize)
-        self._subscriptions.append(subscription)
-        return subscription
+
+class JobFinished(_Event):
+    type: Literal[EventType.JOB_FINISHED] = EventType.JOB_FINISHED
+    counts: dict[str, int]
+    run_s: float
+    """Seconds runners have worked on the job, over every run."""
+
+
+class JobInterrupted(_Event):
+    type: Literal[EventType.JOB_INTERRUPTED] = EventType.JOB_INTERRUPTED
+    counts: dict[str, int]
+    run_s: float
+    reason: Literal["interrupted", "error", "lease_lost"] = "interrupted"
+
+
+class JobCancelRequested(_Event):
+    type: Literal[EventType.JOB_CANCEL_REQUESTED] = EventType.JOB_CANCEL_REQUESTED
+    item_ids: tuple[str, ...] = ()
+    """The items to cancel; empty means the whole job."""
+
+
+class ItemStarted(_Event):
+    type: Literal[EventType.ITEM_STARTED] = EventType.ITEM_STARTED
+    attempt: int = 0
+    """The attempt's number; 0 when only post-processing runs (the image was already paid)."""
+    retry: bool = False
+    """Started automatically after a failed attempt."""
 
     @property
-    def subscriber_count(self) -> int:
-        """How many subscriptions are open."""
-        return len(self._subscriptions)
-
-    def _remove(self, subscription: Subscription) -> None:
-        if subscription in self._subscriptions:
-            self._subscriptions.remove(subscription)
+    def postprocess_only(self) -> bool:
+        return self.attempt == 0
 
 
-class Subscription:
-    """One reader's view of the bus: an async iterator of events, in publish order.
+class ItemGenerated(_Event):
+    type: Literal[EventType.ITEM_GENERATED] = EventType.ITEM_GENERATED
+    bytes: int
+    width: int
+    height: int
+    cost_usd: float | None = None
 
-    Closing it (`close()`, or leaving its `with` block) unsubscribes, discards what is buffered,
-    wakes any waiting `get()` with `SubscriptionClosedError` and ends iteration.
-    """
 
-    def __init__(self, bus: EventBus, *, maxsize: int) -> None:
-        if maxsize < 1:
-            raise ValueError(f"maxsize must be at least 1, not {maxsize}")
-        self._bus = bus
-        self._maxsize = maxsize
-        self._buffer: deque[Event] = deque()
-        self._ready = asyncio.Event()
-        self._closed = False
-        self.dropped = 0
-        """Events thrown away because this subscription's buffer was full."""
+class ItemRetrying(_Event):
+    type: Literal[EventType.ITEM_RETRYING] = EventType.ITEM_RETRYING
+    kind: str
+    message: str
+    delay_s: float
+    retry_after: float | None = None
+    """The wait the provider asked for, if it named one."""
 
-    @property
-    def closed(self) -> bool:
-        return self._closed
 
-    async def get(self) -> Event:
-        """The next event, waiting if need be. Raises `SubscriptionClosedError` once closed."""
-        while not self._buffer:
-            if self._closed:
-                raise SubscriptionClosedError("the event subscription is closed")
-            self._ready.clear()
-            await self._ready.wait()
-        return self._buffer.popleft()
+class ItemCompleted(_Event):
+    type: Literal[EventType.ITEM_COMPLETED] = EventType.ITEM_COMPLETED
+    image_path: str
 
-    def get_nowait(self) -> Event | None:
-        """The next event if one is buffered, else None."""
-        return self._buffer.popleft() if self._buffer else None
 
-    def close(self) -> None:
-        """Unsubscribe and stop; safe to call more than once."""
-        self._closed = True
-        self._buffer.clear()
-        self._bus._remove(self)
-        self._ready.set()
+class ItemFailed(_Event):
+    type: Literal[EventType.ITEM_FAILED] = EventType.ITEM_FAILED
+    kind: str
+    message: str
 
-    def __aiter__(self) -> Subscription:
-        return self
 
-    async def __anext__(self) -> Event:
-        try:
-            return await self.get()
-        except SubscriptionClosedError:
-            raise StopAsyncIteration from None
+class ItemCancelled(_Event):
+    type: Literal[EventType.ITEM_CANCELLED] = EventType.ITEM_CANCELLED
 
-    def __enter__(self) -> Subscription:
-        return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        self.close()
+class ItemReset(_Event):
+    type: Literal[EventType.ITEM_RESET] = EventType.ITEM_RESET
+    reason: Literal["retry", "interrupted"]
 
-    def _push(self, event: Event) -> None:
-        if self._closed:
-            return
-        if len(self._buffer) >= self._maxsize:
-            self._buffer.popleft()
-            self.dropped += 1
-        self._buffer.append(event)
-        self._ready.set()
+
+Event = Annotated[
+    JobCreated
+    | JobStarted
+    | JobFinished
+    | JobInterrupted
+    | JobCancelRequested
+    | ItemStarted
+    | ItemGenerated
+    | ItemRetrying
+    | ItemCompleted
+    | ItemFailed
+    | ItemCancelled
+    | ItemReset,
+    Field(discriminator="type"),
+]
+"""Any event; the `type` field tells which."""
+
+_ADAPTER: TypeAdapter[Event] = TypeAdapter(Event)
+
+
+def parse_event(text: str | bytes) -> Event:
+    """An event from its JSON form (as the journal stores it)."""
+    return _ADAPTER.validate_json(text)

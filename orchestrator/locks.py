@@ -1,28 +1,29 @@
 """One active job per key: locks with an owner and a heartbeat, kept in the journal's diskcache.
 
-A lock lives in the journal's `diskcache.Index` under `("lock", key)`. Every read-modify-write
-runs in one `index.transact()`, so processes sharing a workspace agree on who holds a key. A
-lock is taken over when its heartbeat is older than `stale_after_s`, or when its owner ran on
-this host and that process is gone.
+A lock lives in the journal's store under `lock/<key>`. Every read-modify-write runs in one write
+transaction, so processes sharing a workspace agree on who holds a key. A lock is taken over when
+its heartbeat is older than `stale_after_s`, or when its owner ran on this host and that process
+is gone. The holder's `token` is its lease: the journal refuses a runner's write whose token is
+no longer the lock's (fencing), so a holder that lost its lock cannot touch the new owner's work.
 """
 
 from __future__ import annotations
 
-import asyncio
 import os
-import shlex
 import socket
 import sys
 import uuid
-from typing import Any
+from typing import TYPE_CHECKING, Any, Protocol
 
-from diskcache import Index
 from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .clock import SYSTEM_CLOCK, Clock
-from .errors import JournalError, KeyConflictError
+from .errors import JournalError, KeyConflictError, LeaseLostError
 
-__all__ = ["KeyLocks", "LockOwner", "keep_alive", "pid_alive"]
+if TYPE_CHECKING:
+    from .journal.store import Store
+
+__all__ = ["KeyLocks", "LockOwner", "keep_alive", "lost_message", "pid_alive"]
 
 
 class LockOwner(BaseModel):
@@ -60,12 +61,12 @@ def pid_alive(pid: int) -> bool:
 
 
 class KeyLocks:
-    """Takes, refreshes and gives back the per-key locks in one diskcache `Index`."""
+    """Takes, refreshes and gives back the per-key locks in the journal's store."""
 
     def __init__(
-        self, index: Index, *, stale_after_s: float = 300.0, clock: Clock = SYSTEM_CLOCK
+        self, store: Store, *, stale_after_s: float = 300.0, clock: Clock = SYSTEM_CLOCK
     ) -> None:
-        self._index = index
+        self._store = store
         self._clock = clock
         self.stale_after_s = stale_after_s
         self.host = socket.gethostname()
@@ -77,10 +78,10 @@ class KeyLocks:
         A lock is taken over when its heartbeat is stale, or when its owner ran on this host and
         is gone.
         """
-        with self._index.transact():
+        with self._store.writing():
             current = self._read(key)
             if current is not None and not self._can_take(current):
-                raise self._conflict(current)
+                raise self.conflict(current)
             now = self._clock.time()
             owner = LockOwner(
                 key=key,
@@ -91,25 +92,25 @@ class KeyLocks:
                 heartbeat_at=now,
                 token=uuid.uuid4().hex,
             )
-            self._index[_slot(key)] = owner.model_dump()
+            self._store.put_json(_slot(key), owner.model_dump())
         return owner
 
     def heartbeat(self, owner: LockOwner) -> bool:
         """Refresh the heartbeat if `owner` still holds its lock; False if the lock was lost."""
-        with self._index.transact():
+        with self._store.writing():
             current = self._read(owner.key)
             if current is None or current.token != owner.token:
                 return False
             refreshed = current.model_copy(update={"heartbeat_at": self._clock.time()})
-            self._index[_slot(owner.key)] = refreshed.model_dump()
+            self._store.put_json(_slot(owner.key), refreshed.model_dump())
         return True
 
     def release(self, owner: LockOwner) -> None:
         """Give the lock back; does nothing if someone else holds it now."""
-        with self._index.transact():
+        with self._store.writing():
             current = self._read(owner.key)
             if current is not None and current.token == owner.token:
-                del self._index[_slot(owner.key)]
+                self._store.delete(_slot(owner.key))
 
     def holder(self, key: str) -> LockOwner | None:
         """Who holds `key` now, live or not; None if nobody does."""
@@ -127,8 +128,9 @@ class KeyLocks:
 
     def clear(self, key: str) -> LockOwner | None:
         """Remove the lock on `key` whoever holds it (by hand); returns what was removed."""
-        with self._index.transact():
-            raw = self._index.pop(_slot(key), None)
+        with self._store.writing():
+            raw = self._store.get_json(_slot(key))
+            self._store.delete(_slot(key))
         if raw is None:
             return None
         try:
@@ -141,44 +143,57 @@ class KeyLocks:
         # running here (a notebook cell run twice) would generate its running images again.
         return not self.is_live(current)
 
-    def _conflict(self, owner: LockOwner) -> KeyConflictError:
+    def conflict(self, owner: LockOwner) -> KeyConflictError:
         age = self.heartbeat_age(owner)
         return KeyConflictError(
             f"key {owner.key!r} is held by job {owner.job_id} (pid {owner.pid} on {owner.host}, "
-            f"heartbeat {age:.0f}s ago); wait for it, or `imagebatch cancel {owner.job_id}`, "
-            f"or `imagebatch clear-lock {shlex.quote(owner.key)}` if that process is gone",
+            f"heartbeat {age:.0f}s ago); wait for it, cancel that job, or clear the key's lock "
+            "if that process is gone",
             key=owner.key,
             job_id=owner.job_id,
+            live=True,
         )
 
     def _read(self, key: str) -> LockOwner | None:
-        raw = self._index.get(_slot(key))
+        raw = self._store.get_json(_slot(key))
         return None if raw is None else _parse(raw, key)
 
 
-async def keep_alive(locks: KeyLocks, owner: LockOwner, interval_s: float, clock: Clock) -> None:
+class _Heartbeats(Protocol):
+    async def heartbeat(self, owner: LockOwner) -> bool: ...
+
+    async def holder(self, key: str) -> LockOwner | None: ...
+
+
+async def keep_alive(locks: _Heartbeats, owner: LockOwner, interval_s: float, clock: Clock) -> None:
     """Refresh `owner`'s heartbeat every `interval_s` until cancelled.
 
-    Raises `JournalError` as soon as the lock turns out to be lost (taken over or cleared), so
-    the runner that holds it stops.
+    Raises `LeaseLostError` as soon as the lock turns out to be lost (taken over or cleared), so
+    the runner that holds it stops within one heartbeat even if it writes nothing meanwhile.
     """
     while True:
         await clock.sleep(interval_s)
-        if not await asyncio.to_thread(locks.heartbeat, owner):
-            raise JournalError(_lost_message(owner, locks.holder(owner.key)))
+        if not await locks.heartbeat(owner):
+            raise LeaseLostError(
+                lost_message(owner, await locks.holder(owner.key)), job_id=owner.job_id
+            )
 
 
-def _lost_message(owner: LockOwner, holder: LockOwner | None) -> str:
+def lost_message(owner: LockOwner, holder: LockOwner | None) -> str:
+    """Why `owner` may no longer write: its lock was cleared or another job holds it."""
     if holder is None:
-        return f"lock for key {owner.key!r} was cleared; job {owner.job_id} stops"
+        return (
+            f"lock for key {owner.key!r} was cleared (by hand, or by a process that took the job "
+            f"over and has finished); job {owner.job_id} stops"
+        )
     return (
         f"lock for key {owner.key!r} was taken over by job {holder.job_id} "
         f"(pid {holder.pid} on {holder.host}); job {owner.job_id} stops"
     )
 
 
-def _slot(key: str) -> tuple[str, str]:
-    return ("lock", key)
+def _slot(key: str) -> str:
+    return f"lock/{key}"
 
 
 def _parse(raw: Any, key: str) -> LockOwner:
@@ -187,5 +202,6 @@ def _parse(raw: Any, key: str) -> LockOwner:
     except ValidationError as exc:
         raise JournalError(
             f"the lock for key {key!r} is unreadable ({exc.error_count()} errors); "
-            f"remove it with `imagebatch clear-lock {shlex.quote(key)}`"
+            "clear the key's lock to go on",
+            option="clear_lock",
         ) from exc

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from enum import StrEnum
+from dataclasses import dataclass
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -13,10 +13,9 @@ from .states import ItemStatus, JobStatus
 __all__ = [
     "AttemptRecord",
     "ErrorInfo",
-    "Event",
-    "EventType",
     "ItemRecord",
     "JobRecord",
+    "JobSnapshot",
 ]
 
 
@@ -82,10 +81,17 @@ class ItemRecord(_Record):
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     revised_prompt: str | None = None
+    cancel_requested: bool = False
+    """Someone asked to cancel this running item; the runner stops it (or recovery does)."""
 
     @property
     def attempt_count(self) -> int:
         return len(self.attempts)
+
+    @property
+    def retries(self) -> int:
+        """Attempts started automatically after a failed one."""
+        return sum(1 for attempt in self.attempts if attempt.retry)
 
 
 class JobRecord(_Record):
@@ -99,7 +105,8 @@ class JobRecord(_Record):
     cancel_requested: bool = False
     cancelled: bool = False
     """The user cancelled the job; cleared by a retry. The job then ends `cancelled`."""
-    item_ids: tuple[str, ...]
+    total: int
+    """How many items the job has (their order is kept apart from this small header)."""
     counts: dict[ItemStatus, int] = Field(default_factory=dict)
     created_at: float
     updated_at: float
@@ -113,38 +120,14 @@ class JobRecord(_Record):
     def key(self) -> str:
         return self.config.key
 
-    @property
-    def total(self) -> int:
-        return len(self.item_ids)
-
     def count(self, status: ItemStatus) -> int:
         return self.counts.get(status, 0)
 
 
-class EventType(StrEnum):
-    JOB_CREATED = "job.created"
-    JOB_STARTED = "job.started"
-    JOB_FINISHED = "job.finished"
-    JOB_INTERRUPTED = "job.interrupted"
-    JOB_CANCEL_REQUESTED = "job.cancel_requested"
-    ITEM_STARTED = "item.started"
-    ITEM_GENERATED = "item.generated"
-    ITEM_RETRYING = "item.retrying"
-    ITEM_COMPLETED = "item.completed"
-    ITEM_FAILED = "item.failed"
-    ITEM_CANCELLED = "item.cancelled"
-    ITEM_RESET = "item.reset"
-    """Back to pending: an explicit retry, or recovery after a crash or interrupt."""
+@dataclass(frozen=True)
+class JobSnapshot:
+    """A job and its items as one read saw them, and the last event that read includes."""
 
-
-class Event(_Record):
-    """Something that happened, in the order the journal committed it."""
-
+    job: JobRecord
+    items: list[ItemRecord]
     seq: int
-    ts: float
-    type: EventType
-    job_id: str
-    item_id: str | None = None
-    status: str | None = None
-    """The item's (or for job events the job's) status after the change."""
-    data: dict[str, Any] = Field(default_factory=dict)

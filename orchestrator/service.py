@@ -1,36 +1,43 @@
-"""The orchestrator: create, run, cancel and retry jobs of one workspace.
+"""The orchestrator: one workspace's jobs, run on the current event loop, held through handles.
 
-`create` validates everything that can be checked before a paid call (spec, provider options,
-keys, sizes) and records the job; `run` takes the job's key lock, builds the provider on the
-running loop and hands the job to a `pipeline.Runner`, with a heartbeat that keeps the lock.
-`cancel` and `retry` are requests through the journal, so they work from another process too.
+```python
+async with Orchestrator(Workspace.resolve(None, os.environ), env=os.environ) as orchestrator:
+    job = await orchestrator.submit(spec)      # checked, recorded, running here
+    await job.wait()
+```
+
+`create` records a job (nothing runs); `start` runs a recorded job here; `submit` does both,
+recording the job only once its key's lock is held. Every job this process runs is a task on
+the running loop with a heartbeat that keeps its lock; leaving the `async with` (or `aclose`)
+interrupts them, leaving them resumable. Jobs on one provider and key share one lane.
 """
 
 from __future__ import annotations
 
 import asyncio
 import functools
+import hashlib
 from collections.abc import Coroutine, Mapping
-from pathlib import Path
+from types import TracebackType
 from typing import Any
 
+from .bus import EventBus
 from .clock import Clock, SystemClock
-from .errors import BadResponseError, ConfigError, KeyConflictError
-from .events import EventBus
-from .imaging import inspect_image
-from .journal import ItemChange, Journal
-from .locks import KeyLocks, keep_alive
+from .errors import ConfigError
+from .handle import JobHandle
+from .journal import Journal
+from .lanes import Lane, Lanes
+from .locks import LockOwner, keep_alive, pid_alive
 from .pipeline import PipelineSettings, Runner
-from .providers import registry
-from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
-from .records import EventType, JobRecord
+from .preflight import check_spec, provider_for
+from .providers.base import ProviderFactory
+from .records import JobRecord
 from .spec import JobConfig, JobSpec
-from .states import JOB_TERMINAL, ItemStatus
-from .storage import Workspace
+from .stages import PostStage
+from .states import JOB_TERMINAL
+from .storage import Workspace, remove_stale_tmp
 
-__all__ = ["Orchestrator", "check_spec", "provider_for"]
-
-_RETRYABLE = frozenset({ItemStatus.FAILED, ItemStatus.CANCELLED})
+__all__ = ["Orchestrator"]
 
 
 class Orchestrator:
@@ -44,219 +51,180 @@ class Orchestrator:
         clock: Clock | None = None,
         settings: PipelineSettings | None = None,
         stale_after_s: float = 300.0,
-        heartbeat_s: float = 30.0,
+        heartbeat_s: float | None = None,
         providers: Mapping[str, ProviderFactory] | None = None,
+        post: PostStage | None = None,
     ) -> None:
         self.workspace = workspace
         self.providers = dict(providers or {})
         self.env = dict(env or {})
         self.clock = clock or SystemClock()
         self.settings = settings or PipelineSettings()
-        self.heartbeat_s = heartbeat_s
         self.stale_after_s = stale_after_s
+        self.heartbeat_s = heartbeat_s or max(1.0, min(30.0, stale_after_s / 10))
         self.bus = EventBus()
+        self.lanes = Lanes()
+        self.post = post or PostStage()
+        self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
+        self._opening = asyncio.Lock()
 
     @functools.cached_property
     def journal(self) -> Journal:
-        """The workspace's journal, opened (and the workspace made) on first use."""
+        """The workspace's journal, opened (and the workspace made) on first use. On the event
+        loop, `await ready()` opens it off the loop instead."""
         self.workspace.prepare()
-        return Journal(self.workspace.journal_dir, bus=self.bus)
+        return Journal(
+            self.workspace.journal_dir,
+            bus=self.bus,
+            stale_after_s=self.stale_after_s,
+            clock=self.clock,
+        )
 
-    @functools.cached_property
-    def locks(self) -> KeyLocks:
-        return KeyLocks(self.journal.index, stale_after_s=self.stale_after_s, clock=self.clock)
+    async def ready(self) -> Journal:
+        """The journal, opened in a thread the first time (opening SQLite takes a while)."""
+        if "journal" not in self.__dict__:
+            async with self._opening:
+                if "journal" not in self.__dict__:
+                    await asyncio.to_thread(lambda: self.journal)
+        return self.journal
 
-    def close(self) -> None:
+    async def __aenter__(self) -> Orchestrator:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Interrupt the jobs running here (they stay resumable) and close the journal."""
+        tasks = list(self._tasks.values())
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.wait(tasks)
+        self.post.close()
         if "journal" in self.__dict__:
-            self.journal.close()
+            await asyncio.to_thread(self.journal.close)
 
-    # --------------------------------------------------------------- create
+    # ---------------------------------------------------------------- handles
 
-    async def create(self, spec: JobSpec) -> JobRecord:
-        """Check the spec and record the job as pending; the id is returned at once.
+    def handle(self, job_id: str) -> JobHandle:
+        """A handle on any job of the workspace (it need not run here)."""
+        return JobHandle(self, job_id)
 
-        Nothing is written, not even the workspace folder, if the spec is refused.
-        """
+    async def jobs(self) -> list[JobRecord]:
+        return await (await self.ready()).jobs()
+
+    async def unfinished(self) -> list[JobRecord]:
+        """Jobs that have not reached a terminal status, oldest first."""
+        return [job for job in await (await self.ready()).jobs() if job.status not in JOB_TERMINAL]
+
+    def running_here(self, job_id: str) -> bool:
+        task = self._tasks.get(job_id)
+        return task is not None and not task.done()
+
+    def task_of(self, job_id: str) -> asyncio.Task[JobRecord] | None:
+        """The task running the job in this process, if any (done or not)."""
+        return self._tasks.get(job_id)
+
+    # ------------------------------------------------------- create and start
+
+    async def create(self, spec: JobSpec) -> JobHandle:
+        """Check the spec and record the job as pending; nothing runs. Nothing is written, not
+        even the workspace folder, if the spec is refused."""
         await asyncio.to_thread(check_spec, spec, self.env, self.providers)
-        return self.journal.create_job(spec)  # refuses a key whose job is still active
+        job, _ = await (await self.ready()).create_job(spec)
+        return self.handle(job.id)
 
-    # ------------------------------------------------------------------ run
+    async def submit(self, spec: JobSpec) -> JobHandle:
+        """Check the spec, record the job holding its key's lock, and start running it here."""
+        await asyncio.to_thread(check_spec, spec, self.env, self.providers)
+        job, owner = await (await self.ready()).create_job(spec, lock=True)
+        assert owner is not None
+        return self._launch(job, owner)
 
-    async def run(self, job_id: str) -> JobRecord:
-        """Run (or resume) the job to its end on this loop; returns its final record."""
-        job = self.journal.job(job_id)
+    async def start(self, job_id: str) -> JobHandle:
+        """Run a recorded (or interrupted) job here; returns at once while it runs.
+
+        A finished job is a `ConfigError` (retry its failed items instead); a job another live
+        process runs is a `KeyConflictError`.
+        """
+        job = await (await self.ready()).job(job_id)
         if job.status in JOB_TERMINAL:
-            return job
-        # Pre-flight (key, model, options) before the lock or anything else is written.
-        provider = provider_for(job.config, self.env, self.providers)
-        try:
-            owner = self.locks.acquire(job.key, job.id)
-            try:
-                runner = Runner(
-                    self.journal,
-                    self.workspace,
-                    provider,
-                    job,
-                    clock=self.clock,
-                    settings=self.settings,
-                )
-                guard = keep_alive(self.locks, owner, self.heartbeat_s, self.clock)
-                return await _run_guarded(runner.run(), guard)
-            finally:
-                self.locks.release(owner)
-        finally:
-            await provider.aclose()
+            raise ConfigError(
+                f"job {job.id} has finished ({job.status}); nothing to start: retry its "
+                "failed or cancelled items to run them again"
+            )
+        if self.running_here(job.id):
+            return self.handle(job.id)
+        await self.preflight(job)
+        owner = await (await self.ready()).acquire(job.key, job.id)
+        return self._launch(job, owner)
 
-    async def preflight(self, job_id: str) -> None:
+    async def preflight(self, job: JobRecord) -> None:
         """Raise `ConfigError` if the job's provider cannot be used here (a missing key, a bad
-        option or model), before a command writes anything for it."""
-        job = self.journal.job(job_id)
+        option), before anything is written for it."""
         provider = provider_for(job.config, self.env, self.providers)
         await provider.aclose()
 
-    # ----------------------------------------------------- cancel and retry
+    def _launch(self, job: JobRecord, owner: LockOwner) -> JobHandle:
+        task = asyncio.create_task(self._run(job, owner), name=f"job {job.id}")
+        self._tasks[job.id] = task
+        return self.handle(job.id)
 
-    def cancel(self, job_id: str) -> JobRecord:
-        """Cancel the job's unfinished items. A live runner stops its running ones itself."""
-        job = self.journal.job(job_id)
-        if job.status in JOB_TERMINAL:
-            return job
-        runner_live = self.is_running(job)
-        stoppable = (
-            {ItemStatus.PENDING} if runner_live else {ItemStatus.PENDING, ItemStatus.RUNNING}
-        )
-        changes = [
-            ItemChange(
-                item_id,
-                EventType.ITEM_CANCELLED,
-                ItemStatus.CANCELLED,
-                {"retry_at": None},
-                only_from=frozenset(stoppable),
-            )
-            for item_id in job.item_ids
-        ]
-        return self.journal.update_items(
-            job_id,
-            changes,
-            job_changes={"cancel_requested": runner_live, "cancelled": True},
-            job_event=EventType.JOB_CANCEL_REQUESTED,
-        )
-
-    def retry(self, job_id: str, item_ids: list[str] | None = None) -> list[str]:
-        """Put failed and cancelled items (all, or those named) back to pending.
-
-        Each gets a fresh set of `max_attempts`; a raw image already paid for is kept, so an
-        item that failed in post-processing is only post-processed again.
-        """
-        job = self.journal.job(job_id)
-        if self.is_running(job):
-            holder = self.locks.holder(job.key)
-            pid = holder.pid if holder else "?"
-            raise KeyConflictError(
-                f"job {job.id} is running in another process (pid {pid}); retry it once that "
-                f"run ends, or `imagebatch cancel {job.id}` first",
-                key=job.key,
-                job_id=job.id,
-            )
-        items = {item.id: item for item in self.journal.items(job_id)}
-        for item_id in item_ids or []:
-            if item_id not in items:
-                raise ConfigError(f"--items: job {job_id} has no item {item_id!r}")
-            if items[item_id].status not in _RETRYABLE:
-                raise ConfigError(
-                    f"--items: item {item_id!r} is {items[item_id].status}; "
-                    "only failed or cancelled items can be retried"
-                )
-        targets = item_ids or [i for i, item in items.items() if item.status in _RETRYABLE]
-        changes = [
-            ItemChange(
-                item_id,
-                EventType.ITEM_RESET,
-                ItemStatus.PENDING,
-                {
-                    "error": None,
-                    "retry_at": None,
-                    "attempts_before_retry": items[item_id].attempt_count,
-                },
-                {"reason": "retry"},
-                only_from=_RETRYABLE,
-            )
-            for item_id in targets
-        ]
-        if changes:
-            self.journal.update_items(job_id, changes, job_changes={"cancelled": False})
-        return targets
-
-    def is_running(self, job: JobRecord) -> bool:
-        """A live process holds this job's key lock."""
-        holder = self.locks.holder(job.key)
-        return holder is not None and holder.job_id == job.id and self.locks.is_live(holder)
-
-    def unfinished(self) -> list[JobRecord]:
-        """Jobs that have not reached a terminal status, oldest first."""
-        return [job for job in self.journal.jobs() if job.status not in JOB_TERMINAL]
-
-
-def provider_for(
-    config: JobConfig,
-    env: Mapping[str, str],
-    providers: Mapping[str, ProviderFactory] | None = None,
-) -> Provider:
-    """Build the job's provider (clients are made lazily, on first use).
-
-    `providers` adds factories by name in this process, ahead of the registry.
-    """
-    provider_config = ProviderConfig(model=config.model, options=config.provider_options, env=env)
-    if providers and config.provider in providers:
-        return providers[config.provider](provider_config)
-    return registry.create(config.provider, provider_config)
-
-
-def check_spec(
-    spec: JobSpec,
-    env: Mapping[str, str],
-    providers: Mapping[str, ProviderFactory] | None = None,
-) -> None:
-    """Raise `ConfigError` for anything that would fail every attempt of some item.
-
-    Writes nothing: the CLI calls it before it opens the workspace. Reads reference images, so
-    call it from a thread when a loop is running.
-    """
-    provider = provider_for(spec.config, env, providers)
-    _check_model(spec.config, provider)
-    for index, item in enumerate(spec.items):
-        if item.references and not provider.capabilities.supports_references:
-            raise ConfigError(
-                f"items[{index}].references: provider {spec.provider!r} does not take "
-                "reference images; remove them or choose another provider"
-            )
-        for ref in item.references:
-            _check_reference(Path(ref), f"items[{index}].references")
-        params = spec.params_for(item).model_dump()
-        request = GenerateRequest(job_id="check", item_id=item.id, prompt=item.prompt, **params)
+    async def _run(self, job: JobRecord, owner: LockOwner) -> JobRecord:
         try:
-            provider.check(request)
-        except ConfigError as error:
-            raise ConfigError(f"items[{index}] ({item.id}): {error}") from None
+            # a killed run's half-written files go; the lock says no live writer of ours is left
+            folder = self.workspace.job_dir(job.id)
+            await asyncio.to_thread(remove_stale_tmp, folder, pid_alive)
+            provider = provider_for(job.config, self.env, self.providers)
+            try:
+                runner = Runner(
+                    self.journal,
+                    self.journal.run(job.id, owner),
+                    self.bus,
+                    workspace=self.workspace,
+                    provider=provider,
+                    job=job,
+                    lane=self._lane(job.config),
+                    post=self.post,
+                    clock=self.clock,
+                    settings=self.settings,
+                )
+                guard = keep_alive(self.journal, owner, self.heartbeat_s, self.clock)
+                return await _run_guarded(runner.run(), guard)
+            finally:
+                await provider.aclose()
+        finally:
+            await _quietly(self.journal.release(owner))
 
-
-def _check_model(config: JobConfig, provider: Provider) -> None:
-    known = provider.capabilities.models
-    if config.model is None or config.allow_unknown_model:
-        return
-    if not provider.capabilities.knows_model(config.model):
-        raise ConfigError(
-            f"model: {config.provider} has no model {config.model!r}; known: {', '.join(known)} "
-            '(for a model not listed yet, set "allow_unknown_model": true or '
-            "pass --allow-unknown-model)"
+    def _lane(self, config: JobConfig) -> Lane:
+        limits = config.limits
+        key = (config.provider, config.model, _key_fingerprint(config.provider, self.env))
+        return self.lanes.get(
+            key, concurrency=limits.concurrency, rate_per_minute=limits.rate_per_minute
         )
 
 
-def _check_reference(path: Path, where: str) -> None:
+def _key_fingerprint(provider: str, env: Mapping[str, str]) -> str:
+    """Tells keys apart without keeping one: a short hash of the provider's key variables."""
+    names = sorted(name for name in env if name.endswith(("_API_KEY", "_KEY")))
+    secret = "|".join(env[name] for name in names)
+    return hashlib.sha256(f"{provider}|{secret}".encode()).hexdigest()[:12]
+
+
+async def _quietly(work: Coroutine[Any, Any, Any]) -> None:
+    """Give back the lock even while being cancelled."""
+    task = asyncio.ensure_future(work)
     try:
-        inspect_image(path.read_bytes())
-    except (OSError, BadResponseError) as error:
-        raise ConfigError(f"{where}: {path.name} is not a usable image ({error})") from None
+        await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        raise
 
 
 async def _run_guarded(
@@ -278,5 +246,5 @@ async def _run_guarded(
         return main.result()
     main.cancel()
     await asyncio.wait({main})
-    side.result()  # raises why the guard stopped (the lock was taken over)
+    side.result()  # raises why the guard stopped (the lock was lost)
     raise RuntimeError("the lock keeper stopped without an error")

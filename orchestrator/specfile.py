@@ -47,8 +47,9 @@ def load_spec(
     text = _decode(_read_file(path), str(path))
     if fmt is None and kind == "text" and _looks_like_json(text):
         raise ConfigError(
-            f"{path}: looks like JSON; rename it to .json, or pass --format text if these "
-            "really are prompts"
+            f"{path}: looks like JSON; rename it to .json, or say the format is text if these "
+            "really are prompts",
+            option="format:text",
         )
     return _spec_from_text(text, kind, str(path), path.stem, path.parent)
 
@@ -57,7 +58,8 @@ def _load_stdin(fmt: SpecFormat | None, stdin: BinaryIO | None) -> JobSpec:
     if fmt is None:
         raise ConfigError(
             f"{STDIN_PATH}: a spec on standard input has no extension to tell its format; "
-            "pass --format json|jsonl|text"
+            "say which format it is (json, jsonl or text)",
+            option="format",
         )
     stream = stdin if stdin is not None else sys.stdin.buffer
     try:
@@ -77,7 +79,8 @@ def _format_of(path: Path) -> SpecFormat:
     what = f"unknown spec format {path.suffix!r}" if suffix else "no extension to tell its format"
     raise ConfigError(
         f"{path}: {what}; the accepted formats are .json, .jsonl and .txt: convert or rename "
-        "the file, or pass --format json|jsonl|text"
+        "the file, or say which format it is",
+        option="format",
     )
 
 

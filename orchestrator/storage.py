@@ -17,13 +17,13 @@ import contextlib
 import hashlib
 import os
 import secrets
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VAR", "Workspace", "atomic_write", "sha256_hex"]
+__all__ = ["ENV_VAR", "Workspace", "atomic_write", "remove_stale_tmp", "sha256_hex"]
 
 ENV_VAR = "IMAGEBATCH_WORKSPACE"
 DEFAULT_DIR = ".imagebatch"
@@ -58,16 +58,20 @@ class Workspace:
         """
         root = self.root
         if root.exists() and not root.is_dir():
-            raise ConfigError(f"workspace {root} is a file, not a folder; pass --workspace DIR")
+            raise ConfigError(
+                f"workspace {root} is a file, not a folder; choose a folder", option="workspace"
+            )
         if not root.exists() and not root.parent.is_dir():
             raise ConfigError(
                 f"workspace {root}: its parent folder {root.parent} does not exist; "
-                "create it first or pass another --workspace"
+                "create it first or choose another workspace",
+                option="workspace",
             )
         folder = root if root.exists() else root.parent
         if not os.access(folder, os.W_OK | os.X_OK):
             raise ConfigError(
-                f"workspace {root}: {folder} is not writable; pass a --workspace you can write to"
+                f"workspace {root}: {folder} is not writable; choose a folder you can write to",
+                option="workspace",
             )
         try:
             root.mkdir(exist_ok=True)
@@ -141,7 +145,7 @@ def atomic_write(path: Path, data: bytes) -> None:
     crash. On any failure the temporary file is removed and the error re-raised.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.{secrets.token_hex(6)}.tmp")
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as handle:  # created 0o666 less the umask, as any new file
             handle.write(data)
@@ -153,6 +157,20 @@ def atomic_write(path: Path, data: bytes) -> None:
             tmp.unlink()
         raise
     _fsync_dir(path.parent)
+
+
+def remove_stale_tmp(folder: Path, alive: Callable[[int], bool]) -> list[Path]:
+    """Remove the temporary files that writers which died left under `folder` (a killed
+    process's half-written image); a live writer's file is left alone. Returns what went."""
+    removed = []
+    for tmp in folder.rglob(".*.tmp") if folder.is_dir() else ():
+        parts = tmp.name.rsplit(".", 3)  # .<name>.<pid>.<hex>.tmp
+        pid = int(parts[1]) if len(parts) == 4 and parts[1].isdigit() else 0
+        if not alive(pid):
+            with contextlib.suppress(FileNotFoundError):
+                tmp.unlink()
+                removed.append(tmp)
+    return removed
 
 
 def _fsync_dir(folder: Path) -> None:

@@ -14,7 +14,19 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
-from .records import Event, EventType, ItemRecord, JobRecord
+from .events import (
+    Event,
+    ItemCompleted,
+    ItemFailed,
+    ItemGenerated,
+    ItemReset,
+    ItemRetrying,
+    ItemStarted,
+    JobFinished,
+    JobInterrupted,
+    JobStarted,
+)
+from .records import ItemRecord, JobRecord
 from .states import ITEM_TERMINAL, ItemStatus
 
 __all__ = ["Failure", "Tally"]
@@ -132,47 +144,43 @@ class Tally:
 
     def apply(self, event: Event) -> None:
         """Take one event of the job; other jobs' events and repeats are ignored."""
-        if event.job_id != self.job_id or (event.seq and event.seq <= self.last_seq):
+        if event.job_id != self.job_id or event.seq <= self.last_seq:
             return
-        self.last_seq = max(self.last_seq, event.seq)
+        self.last_seq = event.seq
         if event.item_id is None:
-            if event.type in (EventType.JOB_FINISHED, EventType.JOB_INTERRUPTED):
+            if isinstance(event, JobFinished | JobInterrupted):
                 self.finished = True
-            elif event.type == EventType.JOB_STARTED:
+            elif isinstance(event, JobStarted):
                 self.finished = False
             return
         self._apply_item(event, event.item_id)
 
     def _apply_item(self, event: Event, item_id: str) -> None:
-        if event.status is not None:
-            self.statuses[item_id] = ItemStatus(event.status)
-        if event.type != EventType.ITEM_RETRYING:
+        self.statuses[item_id] = ItemStatus(event.status)
+        if not isinstance(event, ItemRetrying):
             self.retry_at.pop(item_id, None)
-        data = event.data
-        if event.type != EventType.ITEM_STARTED:
+        if not isinstance(event, ItemStarted):
             self.in_flight.discard(item_id)
-        if event.type == EventType.ITEM_STARTED and not data.get("postprocess_only"):
-            self.attempts += 1
-            self.retries += bool(data.get("retry"))
-            self.in_flight.add(item_id)
-        elif event.type == EventType.ITEM_RETRYING:
-            self._retrying(event, item_id)
-        elif event.type == EventType.ITEM_GENERATED:
-            self._add_cost(data.get("cost_usd"))
-        elif event.type == EventType.ITEM_COMPLETED:
-            self.completed_at.append(event.ts)
-        elif event.type == EventType.ITEM_FAILED:
-            kind = str(data.get("kind") or "failed")
-            self.failures[item_id] = Failure(item_id, kind, str(data.get("message") or kind))
-        elif event.type == EventType.ITEM_RESET:
-            self.failures.pop(item_id, None)
+        match event:
+            case ItemStarted(attempt=attempt, retry=retry) if attempt:
+                self.attempts += 1
+                self.retries += retry
+                self.in_flight.add(item_id)
+            case ItemRetrying():
+                self._retrying(event, item_id)
+            case ItemGenerated(cost_usd=cost):
+                self._add_cost(cost)
+            case ItemCompleted(ts=ts):
+                self.completed_at.append(ts)
+            case ItemFailed(kind=kind, message=message):
+                self.failures[item_id] = Failure(item_id, kind, message)
+            case ItemReset():
+                self.failures.pop(item_id, None)
 
-    def _retrying(self, event: Event, item_id: str) -> None:
-        delay = float(event.data.get("delay_s") or 0.0)
-        self.retry_at[item_id] = event.ts + delay
-        if event.data.get("kind") == "rate_limited":
-            wait = event.data.get("retry_after")
-            wait = delay if wait is None else float(wait)
+    def _retrying(self, event: ItemRetrying, item_id: str) -> None:
+        self.retry_at[item_id] = event.ts + event.delay_s
+        if event.kind == "rate_limited":
+            wait = event.delay_s if event.retry_after is None else event.retry_after
             self.rate_limited_until = max(self.rate_limited_until, event.ts + wait)
 
     def _add_cost(self, cost: object) -> None:

@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from orchestrator.cli import main as cli_main
-from orchestrator.journal import Journal
+from orchestrator.journal import DiskJournal
 from orchestrator.records import ItemRecord
 from orchestrator.storage import ENV_VAR
 
@@ -64,15 +64,18 @@ def inproc(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.CompletedProcess(list(args), code, out.getvalue(), err.getvalue())
 
 
-def start_cli(ws: Path, *args: str, log: Path) -> subprocess.Popen[str]:
-    """Start `python -m orchestrator --workspace ws args...`; stdout and stderr go next to `log`."""
+def start_cli(
+    ws: Path, *args: str, log: Path, env: dict[str, str] | None = None
+) -> subprocess.Popen[str]:
+    """Start `python -m orchestrator --workspace ws args...`; stdout and stderr go next to `log`;
+    `env` adds variables."""
     with open(log.with_suffix(".out"), "w") as out, open(log.with_suffix(".err"), "w") as err:
         proc = subprocess.Popen(
             [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "--no-progress", *args],
             stdout=out,
             stderr=err,
             text=True,
-            env=_env(),
+            env=_env(**(env or {})),
         )
     return proc
 
@@ -139,9 +142,9 @@ def write_spec(
 
 
 @contextlib.contextmanager
-def journal_at(ws: Path) -> Iterator[Journal]:
+def journal_at(ws: Path) -> Iterator[DiskJournal]:
     """The workspace's journal, opened read-mostly from the test process."""
-    journal = Journal(ws / "journal")
+    journal = DiskJournal(ws / "journal")
     try:
         yield journal
     finally:

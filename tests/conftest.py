@@ -15,6 +15,13 @@ from orchestrator.fakeserver import FakeServer, FakeServerOptions, start_fake_se
 ServeFakeApi = Callable[..., FakeServer]
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _no_implicit_event_loop() -> None:
+    """No event loop set for synchronous tests: looptime's plugin asks the policy for one before
+    every test, which on Python 3.11 creates a loop that nobody closes (a ResourceWarning)."""
+    asyncio.set_event_loop(None)
+
+
 class _ServerThread:
     """A fake server on its own event loop in a thread, for tests whose code under test runs in
     subprocesses (the CLI) while the test itself is synchronous."""

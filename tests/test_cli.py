@@ -262,14 +262,15 @@ def test_create_json_and_overrides(tmp_path: Path) -> None:
     assert job["id"].startswith("flag-key-")
 
 
-def test_start_and_retry_of_a_finished_job_change_nothing(tmp_path: Path) -> None:
+def test_start_and_retry_of_a_finished_job_write_nothing(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     data = json.loads(ok(cli(ws, "run", str(write_spec(tmp_path, items=2)), "--json")))
     job = data["job"]["id"]
     with journal_at(ws) as journal:
         seq = journal.last_seq()
-    again = json.loads(ok(cli(ws, "start", job, "--json")))
-    assert again["job"]["status"] == "completed"
+    # starting a finished job is an error (nothing to start), not a silent reprint
+    line = one_line_error(cli(ws, "start", job, "--json"))
+    assert "has finished (completed)" in line and "retry" in line
     # --json output stays machine-readable when there is nothing to do
     retried = json.loads(ok(cli(ws, "retry", job, "--json")))
     assert retried["job"]["id"] == job
@@ -570,7 +571,7 @@ def test_clear_lock_removes_a_lock_and_says_whose(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     job = ok(cli(ws, "create", str(write_spec(tmp_path)))).strip()
     with journal_at(ws) as journal:
-        KeyLocks(journal.index).acquire("story-1", job)  # held by this (live) test process
+        KeyLocks(journal.store).acquire("story-1", job)  # held by this (live) test process
 
     line = one_line_error(cli(ws, "start", job), code=5)
     assert job in line
@@ -580,7 +581,7 @@ def test_clear_lock_removes_a_lock_and_says_whose(tmp_path: Path) -> None:
     assert job in out
     assert str(os.getpid()) in out
     with journal_at(ws) as journal:
-        assert KeyLocks(journal.index).holder("story-1") is None
+        assert journal.locks.holder("story-1") is None
     assert "no lock" in ok(cli(ws, "clear-lock", "story-1"))
 
     ok(cli(ws, "start", job))
@@ -592,11 +593,11 @@ def test_a_stale_lock_of_a_live_process_is_taken_over(tmp_path: Path) -> None:
     job = ok(cli(ws, "create", str(write_spec(tmp_path)))).strip()
     long_ago = FakeClock(wall_start=time.time() - 3600)
     with journal_at(ws) as journal:
-        KeyLocks(journal.index, clock=long_ago).acquire("story-1", job)  # live pid, old heartbeat
+        KeyLocks(journal.store, clock=long_ago).acquire("story-1", job)  # live pid, old heartbeat
     ok(cli(ws, "start", job))
     assert status(ws, job)["job"]["status"] == "completed"
     with journal_at(ws) as journal:
-        assert KeyLocks(journal.index).holder("story-1") is None, "the lock is given back"
+        assert journal.locks.holder("story-1") is None, "the lock is given back"
 
 
 def test_clear_lock_without_a_workspace(tmp_path: Path) -> None:

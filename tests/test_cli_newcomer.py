@@ -17,8 +17,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from orchestrator.locks import KeyLocks
-
 from .cli_helpers import (
     _env,
     cli,
@@ -136,7 +134,7 @@ def test_start_and_resume_without_the_key_write_nothing(tmp_path: Path) -> None:
         assert "OPENAI_API_KEY" in one_line_error(cli(ws, *command, env=no_key))
     with journal_at(ws) as journal:
         assert journal.job(job).started_at is None
-        assert KeyLocks(journal.index).holder("fox") is None
+        assert journal.locks.holder("fox") is None
 
 
 # --------------------------------------------------------------------- models

@@ -224,8 +224,14 @@ def test_the_live_display_leaves_no_redraws_behind_at_80_columns(tmp_path: Path)
 @pytest.mark.parametrize("width", [80, 40])
 def test_the_live_block_fits_the_width_at_large_numbers(width: int) -> None:
     """10,000 images, thousands done, hundreds failed and waiting, a rate-limit wait, a cost."""
-    from orchestrator.display import JobDisplay  # inside: the module is new with the fix
-    from orchestrator.records import Event, EventType
+    from orchestrator.cli.display import JobDisplay  # inside: the module is new with the fix
+    from orchestrator.events import (
+        ItemCompleted,
+        ItemFailed,
+        ItemGenerated,
+        ItemRetrying,
+        ItemStarted,
+    )
     from orchestrator.states import ItemStatus
     from orchestrator.tally import Tally
 
@@ -235,24 +241,23 @@ def test_the_live_block_fits_the_width_at_large_numbers(width: int) -> None:
     tally = Tally(job_id=job, total=10_000, statuses=pending, since=now - 3 * 3600)
     seq = 0
 
-    def apply(event: EventType, n: int, status: str | None, ts: float, **data: Any) -> None:
+    def apply(model: Any, n: int, status: str, ts: float, **fields: Any) -> None:
         nonlocal seq
         seq += 1
         item = f"img-{n}"
-        tally.apply(
-            Event(seq=seq, ts=ts, type=event, job_id=job, item_id=item, status=status, data=data)
-        )
+        tally.apply(model(seq=seq, ts=ts, job_id=job, item_id=item, status=status, **fields))
 
     for n in range(8_765):
         ts = now - 3 * 3600 + n
-        apply(EventType.ITEM_STARTED, n, "running", ts, retry=n % 3 == 0)
+        apply(ItemStarted, n, "running", ts, attempt=1, retry=n % 3 == 0)
         if n < 7_654:
-            apply(EventType.ITEM_GENERATED, n, None, ts, cost_usd=0.04 if n % 50 else None)
-            apply(EventType.ITEM_COMPLETED, n, "completed", ts)
+            size = {"bytes": 1, "width": 1, "height": 1}
+            apply(ItemGenerated, n, "running", ts, cost_usd=0.04 if n % 50 else None, **size)
+            apply(ItemCompleted, n, "completed", ts, image_path="x.jpg")
         elif n < 8_700:
-            apply(EventType.ITEM_FAILED, n, "failed", ts, kind="unavailable", message="500")
+            apply(ItemFailed, n, "failed", ts, kind="unavailable", message="500")
     for n in range(8_765, 8_900):  # the provider said: come back in 15 s
-        apply(EventType.ITEM_RETRYING, n, "pending", now - 1, kind="rate_limited", delay_s=15.0)
+        apply(ItemRetrying, n, "pending", now - 1, kind="rate_limited", message="429", delay_s=15.0)
 
     out = io.StringIO()
     console = Console(width=width, file=out, force_terminal=True, color_system=None)

@@ -10,16 +10,14 @@ from __future__ import annotations
 import io
 import json
 import signal
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 from PIL import Image
 
-from orchestrator.journal import attempt_ended, attempt_started
-from orchestrator.locks import KeyLocks
-from orchestrator.records import EventType, ItemRecord
-from orchestrator.states import ItemStatus
+from orchestrator.events import ItemCompleted, ItemReset, ItemStarted
+from orchestrator.journal import RawImage, RunJournal
+from orchestrator.records import ItemRecord
 from orchestrator.storage import Workspace, atomic_write, sha256_hex
 from tests.test_cli import (
     cli,
@@ -100,7 +98,7 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
     text = ok(cli(ws, "status", killed.job_id))
     assert f"no process is running it: `imagebatch resume {killed.job_id}`" in text
     with journal_at(ws) as journal:
-        lock = KeyLocks(journal.index).holder(KEY)
+        lock = journal.locks.holder(KEY)
     assert lock is not None
     assert (lock.pid, lock.job_id) == (killed.pid, killed.job_id)
 
@@ -113,7 +111,7 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
     after = {item.id: item for item in item_records(ws, killed.job_id)}
     with journal_at(ws) as journal:
         events = journal.events(after=killed.seq, job_id=killed.job_id)
-        assert KeyLocks(journal.index).holder(KEY) is None, "the resumed run released the lock"
+        assert journal.locks.holder(KEY) is None, "the resumed run released the lock"
 
     for item_id in done:
         before, now = killed.items[item_id], after[item_id]
@@ -123,7 +121,7 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
         assert now.raw_path is not None
         path = workspace.absolute(now.raw_path)
         assert (sha256_hex(path.read_bytes()), path.stat().st_mtime_ns) == killed.raw[item_id]
-    started_again = {e.item_id for e in events if e.type == EventType.ITEM_STARTED}
+    started_again = {e.item_id for e in events if isinstance(e, ItemStarted)}
     assert started_again.isdisjoint(done), started_again & done
     assert started_again >= set(killed.items) - done, "every unfinished item was taken up"
 
@@ -140,8 +138,8 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
             # the image was already received: only post-processing ran again, no new call
             assert now.attempt_count == before.attempt_count
             assert now.raw_sha256 == before.raw_sha256
-        resets = [e for e in events if e.item_id == item_id and e.type == EventType.ITEM_RESET]
-        assert resets and resets[0].data.get("reason") == "interrupted"
+        resets = [e for e in events if e.item_id == item_id and isinstance(e, ItemReset)]
+        assert resets and resets[0].reason == "interrupted"
 
     for item in after.values():
         assert item.status == "completed"
@@ -192,23 +190,23 @@ def test_an_image_received_before_the_crash_is_only_post_processed(tmp_path: Pat
 
     # play a run that died after receiving img-1's image and before post-processing it
     with journal_at(ws) as journal:
-        journal.update_job(job, EventType.JOB_STARTED, active=True)
-        item = journal.item(job, "img-1")
-        attempts = attempt_started(item, time.time())
-        item = journal.update_item(
-            job, "img-1", EventType.ITEM_STARTED, to=ItemStatus.RUNNING, attempts=attempts
-        )
+        lease = journal.locks.acquire(KEY, job)
+        run = RunJournal(journal, job, lease)
+        run.start()
+        assert run.start_attempt("img-1") is not None
         raw = workspace.raw_path(job, "img-1", "png")
         atomic_write(raw, png)
-        journal.update_item(
-            job,
-            "img-1",
-            EventType.ITEM_GENERATED,
-            attempts=attempt_ended(item, time.time(), "ok"),
-            raw_path=workspace.relative(raw),
-            raw_sha256=sha256_hex(png),
+        image = RawImage(
+            path=workspace.relative(raw),
+            sha256=sha256_hex(png),
             mime_type="image/png",
+            bytes=len(png),
+            width=40,
+            height=30,
+            model="mock-1",
         )
+        run.record_image("img-1", image)
+        journal.locks.release(lease)  # the process is gone; its lock with it
         seq = journal.last_seq()
 
     final = json.loads(ok(cli(ws, "resume", job, "--json")))
@@ -220,6 +218,6 @@ def test_an_image_received_before_the_crash_is_only_post_processed(tmp_path: Pat
     assert item.attempt_count == 1, "no second call for an image already received"
     assert (item.width, item.height) == (40, 30), "the processed image is the received one"
     assert sha256_hex(raw.read_bytes()) == sha256_hex(png)
-    started = [e for e in events if e.item_id == "img-1" and e.type == EventType.ITEM_STARTED]
-    assert started and all(e.data.get("postprocess_only") for e in started)
-    assert any(e.item_id == "img-1" and e.type == EventType.ITEM_COMPLETED for e in events)
+    started = [e for e in events if e.item_id == "img-1" and isinstance(e, ItemStarted)]
+    assert started and all(e.postprocess_only for e in started)
+    assert any(e.item_id == "img-1" and isinstance(e, ItemCompleted) for e in events)

@@ -203,7 +203,9 @@ def read_key(env: Mapping[str, str], names: tuple[str, ...], provider: str) -> S
             return SecretStr(env[name].strip())
     wanted = names[0] + "".join(f" (or {name})" for name in names[1:])
     raise ConfigError(
-        f"{provider}: {wanted} is not set; export your API key, or run offline with --provider mock"
+        f"{provider}: {wanted} is not set; export your API key, or run offline on the mock "
+        "provider",
+        option="provider",
     )
 
 

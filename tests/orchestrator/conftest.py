@@ -1,13 +1,14 @@
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Callable
 from pathlib import Path
+from typing import Any
 
 import pytest
 
-from orchestrator.clock import Clock, FakeClock
 from orchestrator.pipeline import PipelineSettings
 from orchestrator.service import Orchestrator
+from orchestrator.stages import PostStage
 from orchestrator.storage import Workspace
 
 from .scripted import ScriptedProvider
@@ -16,29 +17,38 @@ MakeOrchestrator = Callable[..., Orchestrator]
 
 
 @pytest.fixture
-def fake_clock() -> FakeClock:
-    return FakeClock()
+def workspace(tmp_path: Path) -> Workspace:
+    return Workspace(tmp_path / "ws")
+
+
+def new_orchestrator(
+    workspace: Workspace,
+    provider: ScriptedProvider,
+    *,
+    post: PostStage | None = None,
+    **settings: Any,
+) -> Orchestrator:
+    """An orchestrator on `workspace` whose `scripted` provider is `provider`, post-processing
+    in threads unless `post=` says otherwise; `settings` override the `PipelineSettings`."""
+    return Orchestrator(
+        workspace,
+        settings=PipelineSettings(**{"seed": 1, "request_poll_s": 0.05, **settings}),
+        providers={"scripted": provider},
+        post=post or PostStage(2, processes=False),
+    )
 
 
 @pytest.fixture
-def make_orchestrator(tmp_path: Path) -> Iterator[MakeOrchestrator]:
-    """Orchestrators on a workspace in tmp_path, closed after the test."""
+async def make_orchestrator(workspace: Workspace) -> AsyncIterator[MakeOrchestrator]:
+    """`make_orchestrator(provider, **options)`: `new_orchestrator` on the test's workspace;
+    every one made is closed after the test (interrupting what it still runs)."""
     made: list[Orchestrator] = []
 
-    def make(
-        provider: ScriptedProvider, clock: Clock | None = None, **kwargs: object
-    ) -> Orchestrator:
-        settings = PipelineSettings(seed=1, cancel_poll_s=0.02)
-        orchestrator = Orchestrator(
-            Workspace(tmp_path / "ws"),
-            clock=clock,
-            settings=settings,
-            providers={"scripted": provider},
-            **kwargs,  # type: ignore[arg-type]
-        )
+    def make(provider: ScriptedProvider, **options: Any) -> Orchestrator:
+        orchestrator = new_orchestrator(workspace, provider, **options)
         made.append(orchestrator)
         return orchestrator
 
     yield make
     for orchestrator in made:
-        orchestrator.close()
+        await orchestrator.aclose()

@@ -1,16 +1,19 @@
-"""A provider for pipeline tests that answers each item's attempts from a script."""
+"""A provider for runner tests that answers each item's attempts from a script, and helpers to
+follow a job through its handle."""
 
 from __future__ import annotations
 
 import asyncio
 import io
 from collections.abc import Callable, Mapping, Sequence
+from contextlib import aclosing
 from dataclasses import dataclass, field
 
 from PIL import Image
 
-from orchestrator.clock import Clock
 from orchestrator.errors import ProviderError
+from orchestrator.events import Event
+from orchestrator.handle import JobHandle
 from orchestrator.providers.base import (
     Capabilities,
     GeneratedImage,
@@ -20,7 +23,8 @@ from orchestrator.providers.base import (
 from orchestrator.spec import JobSpec, parse_spec
 
 Outcome = str | ProviderError
-"""`ok`, `hang` (waits until cancelled), `bad` (bytes that are no image) or an error to raise."""
+"""`ok`, `held` (answers once `gate` is set), `hang` (waits until cancelled), `bad` (bytes that
+are no image) or an error to raise."""
 
 
 def png_bytes(width: int = 64, height: int = 48, colour: str = "teal") -> bytes:
@@ -33,18 +37,24 @@ def png_bytes(width: int = 64, height: int = 48, colour: str = "teal") -> bytes:
 class Call:
     item_id: str
     attempt: int
+    job_id: str
     at: float
+    """The running loop's time when the call was made (virtual under looptime)."""
 
 
 @dataclass
 class ScriptedProvider:
     script: Mapping[str, Sequence[Outcome]] = field(default_factory=dict)
-    clock: Clock | None = None
+    """Per item id, the outcome of each call in turn; calls beyond the script answer `ok`."""
     calls: list[Call] = field(default_factory=list)
-    gate: asyncio.Event | None = None
-    """When set, every `ok` answer waits for this event first."""
+    gate: asyncio.Event = field(default_factory=asyncio.Event)
+    """`held` answers wait for this event."""
+    latency_s: float = 0.0
+    """Every answer takes this long (loop time), then arrives over a few loop turns, as a body
+    read from a socket does."""
     on_answer: Callable[[], object] | None = None
     """Called (soon after) every time an `ok` answer is returned: lets a test cancel then."""
+    image: bytes = field(default_factory=png_bytes)
     name: str = "scripted"
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(default_model="scripted-1")
@@ -56,39 +66,59 @@ class ScriptedProvider:
     def check(self, request: GenerateRequest) -> None:
         return None
 
-    def calls_for(self, item_id: str) -> list[Call]:
-        return [call for call in self.calls if call.item_id == item_id]
+    def calls_for(self, item_id: str, job_id: str | None = None) -> list[Call]:
+        return [
+            call for call in self.calls if call.item_id == item_id and job_id in (None, call.job_id)
+        ]
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
-        at = self.clock.monotonic() if self.clock else 0.0
-        self.calls.append(Call(request.item_id, request.attempt, at))
+        at = asyncio.get_running_loop().time()
+        self.calls.append(Call(request.item_id, request.attempt, request.job_id, at))
         outcomes = self.script.get(request.item_id, ())
-        index = len(self.calls_for(request.item_id)) - 1
+        index = len(self.calls_for(request.item_id, request.job_id)) - 1
         outcome = outcomes[index] if index < len(outcomes) else "ok"
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+            for _ in range(3):
+                await asyncio.sleep(0)
         if isinstance(outcome, ProviderError):
             raise outcome
         if outcome == "hang":
             await asyncio.Event().wait()
         if outcome == "bad":
             return GeneratedImage(data=b"<html>oops</html>", mime_type="image/png", model="s")
-        if self.gate is not None:
+        if outcome == "held":
             await self.gate.wait()
         if self.on_answer is not None:
             asyncio.get_running_loop().call_soon(self.on_answer)
-        return GeneratedImage(data=png_bytes(), mime_type="image/png", model="s", cost_usd=0.01)
+        return GeneratedImage(data=self.image, mime_type="image/png", model="s", cost_usd=0.01)
 
     async def aclose(self) -> None:
         return None
 
 
-def make_spec(count: int = 3, **limits: object) -> JobSpec:
+def make_spec(
+    count: int = 3, *, key: str = "test-key", prefix: str = "i", **limits: object
+) -> JobSpec:
     return parse_spec(
         {
-            "key": "test-key",
+            "key": key,
             "provider": "scripted",
-            "limits": {"timeout_s": 5, **limits},
+            "limits": {"timeout_s": 600, **limits},
             "output": {"format": "png", "thumbnail_px": 32},
-            "items": [{"id": f"i{n}", "prompt": f"prompt {n}"} for n in range(count)],
+            "items": [{"id": f"{prefix}{n}", "prompt": f"prompt {n}"} for n in range(count)],
         },
         "test",
     )
+
+
+async def next_event(
+    job: JobHandle, wanted: Callable[[Event], bool], *, after: int = 0, within_s: float = 60.0
+) -> Event:
+    """The job's first event after seq `after` that `wanted` accepts (TimeoutError if none comes
+    within `within_s` of loop time)."""
+    async with asyncio.timeout(within_s), aclosing(job.events(after=after)) as events:
+        async for event in events:
+            if wanted(event):
+                return event
+    raise AssertionError("the event stream ended")  # pragma: no cover (it never ends)

@@ -1,4 +1,5 @@
-"""The journal: one writer, atomic changes, ordered events, readable by other processes."""
+"""The journal on disk: jobs and their keys, requests, one transaction per change, an event log
+that other readers and processes can follow. The runner's verbs are in test_journal_runs.py."""
 
 from __future__ import annotations
 
@@ -9,14 +10,45 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.errors import JournalError, KeyConflictError, NotFoundError, TransitionError
-from orchestrator.journal import ItemChange, Journal, attempt_started
-from orchestrator.records import EventType
+from orchestrator.clock import FakeClock
+from orchestrator.errors import (
+    ConfigError,
+    JournalError,
+    KeyConflictError,
+    NotFoundError,
+    TransitionError,
+)
+from orchestrator.events import (
+    EventType,
+    ItemCancelled,
+    ItemCompleted,
+    ItemReset,
+    ItemStarted,
+    JobCancelRequested,
+    JobCreated,
+    JobStarted,
+)
+from orchestrator.journal import DiskJournal, ProcessedImage, RawImage, RunJournal
+from orchestrator.journal.store import Store
+from orchestrator.records import ErrorInfo, JobSnapshot
 from orchestrator.spec import JobSpec, parse_spec
 from orchestrator.states import ItemStatus, JobStatus
 
+RAW = RawImage(
+    path="raw/x.png",
+    sha256="0" * 64,
+    mime_type="image/png",
+    bytes=100,
+    width=64,
+    height=64,
+    model="m",
+    cost_usd=0.04,
+)
+DONE = ProcessedImage(image_path="images/x.png", thumb_path="thumbs/x.jpg", width=64, height=64)
+BOOM = ErrorInfo(kind="unavailable", message="503 from the provider", retryable=True)
 
-def spec(key: str = "k", count: int = 3, prompt: str = "a prompt") -> JobSpec:
+
+def make_spec(key: str = "k", count: int = 3, prompt: str = "a prompt") -> JobSpec:
     return parse_spec(
         {
             "key": key,
@@ -27,153 +59,279 @@ def spec(key: str = "k", count: int = 3, prompt: str = "a prompt") -> JobSpec:
     )
 
 
+def state(disk: DiskJournal, job_id: str) -> tuple[JobSnapshot, int]:
+    """Everything a change could touch: the job, its items, the event log's end."""
+    return disk.snapshot(job_id), disk.last_seq()
+
+
+def begin(disk: DiskJournal, count: int = 3, key: str = "k") -> RunJournal:
+    """A job created with its key's lock, and its runner after `start`."""
+    job, lease = disk.create_job(make_spec(key, count), lock=True)
+    assert lease is not None
+    run = RunJournal(disk, job.id, lease)
+    run.start()
+    return run
+
+
 @pytest.fixture
-def journal(tmp_path: Path) -> Iterator[Journal]:
-    opened = Journal(tmp_path / "journal")
+def clock() -> FakeClock:
+    return FakeClock()
+
+
+@pytest.fixture
+def disk(tmp_path: Path, clock: FakeClock) -> Iterator[DiskJournal]:
+    opened = DiskJournal(tmp_path / "journal", clock=clock)
     yield opened
     opened.close()
 
 
-def snapshot(journal: Journal, job_id: str) -> tuple[object, ...]:
-    return (journal.job(job_id), tuple(journal.items(job_id)), journal.last_seq())
+# -- creating -----------------------------------------------------------------------------------
 
 
-def test_create_records_pending_items_with_merged_params(journal: Journal) -> None:
-    job = journal.create_job(spec())
-    assert job.status == JobStatus.PENDING
-    assert job.counts == {ItemStatus.PENDING: 3}
-    item = journal.item(job.id, "i1")
+def test_create_records_pending_items_with_merged_params(disk: DiskJournal) -> None:
+    job, lease = disk.create_job(make_spec())
+    assert lease is None
+    assert job.status == JobStatus.PENDING and not job.active
+    assert job.counts == {ItemStatus.PENDING: 3} and job.total == 3
+    item = disk.item(job.id, "i1")
     assert item.params.size == "64x64" and item.params.seed == 3
-    assert [e.type for e in journal.events()] == [EventType.JOB_CREATED]
+    assert [item.id for item in disk.items(job.id)] == ["i0", "i1", "i2"]
+    assert disk.jobs() == [job]
+    events = disk.events()
+    assert [e.type for e in events] == [EventType.JOB_CREATED]
+    assert isinstance(events[0], JobCreated) and events[0].total == 3
 
 
-def test_a_refused_transition_writes_nothing(journal: Journal) -> None:
-    job = journal.create_job(spec())
-    before = snapshot(journal, job.id)
-    good = ItemChange("i0", EventType.ITEM_STARTED, ItemStatus.RUNNING)
-    bad = ItemChange("i1", EventType.ITEM_COMPLETED, ItemStatus.COMPLETED)  # pending -> completed
-    with pytest.raises(TransitionError):
-        journal.update_items(job.id, [good, bad])
-    assert snapshot(journal, job.id) == before  # not even the allowed half
+def test_one_unfinished_job_per_key(disk: DiskJournal) -> None:
+    first, _ = disk.create_job(make_spec("story"))
+    with pytest.raises(KeyConflictError) as raised:
+        disk.create_job(make_spec("story"))
+    assert raised.value.job_id == first.id and first.id in str(raised.value)
+    assert raised.value.exit_code == 5
+    assert [job.id for job in disk.jobs()] == [first.id]  # the refused one left nothing
+    disk.create_job(make_spec("another"))  # other keys are free
+    assert disk.request_cancel(first.id).status == JobStatus.CANCELLED
+    second, _ = disk.create_job(make_spec("story"))  # a finished job no longer holds its key
+    assert disk.store.newest_job_id("story") == second.id
 
 
-def test_unknown_fields_are_refused(journal: Journal) -> None:
-    job = journal.create_job(spec())
-    with pytest.raises(JournalError):
-        journal.update_item(job.id, "i0", EventType.ITEM_GENERATED, image_bytes=b"x")
+def test_create_with_lock_takes_the_lock_in_the_same_transaction(disk: DiskJournal) -> None:
+    job, lease = disk.create_job(make_spec("story"), lock=True)
+    assert lease is not None and lease.job_id == job.id
+    assert disk.locks.holder("story") == lease
+    assert disk.runner_live(job)
 
 
-def test_job_status_is_derived_from_items(journal: Journal) -> None:
-    job = journal.create_job(spec(count=2))
-    journal.update_job(job.id, EventType.JOB_STARTED, active=True)
-    for item_id, end in (("i0", ItemStatus.COMPLETED), ("i1", ItemStatus.FAILED)):
-        journal.update_item(job.id, item_id, EventType.ITEM_STARTED, to=ItemStatus.RUNNING)
-        assert journal.job(job.id).status == JobStatus.RUNNING
-        journal.update_item(job.id, item_id, EventType.ITEM_FAILED, to=end, cost_usd=0.04)
-    job = journal.job(job.id)
+def test_a_refused_create_with_lock_leaves_no_job_behind(disk: DiskJournal) -> None:
+    holder = disk.locks.acquire("story", "a-job-elsewhere")  # live: this process holds it
+    with pytest.raises(KeyConflictError):
+        disk.create_job(make_spec("story"), lock=True)
+    assert disk.jobs() == []
+    assert disk.store.newest_job_id("story") is None
+    assert disk.last_seq() == 0
+    assert disk.locks.holder("story") == holder
+
+
+def test_a_create_that_fails_halfway_leaves_neither_job_nor_lock(
+    disk: DiskJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def broken(event: object) -> None:
+        raise OSError("disk full")
+
+    monkeypatch.setattr(disk.store, "append_event", broken)
+    with pytest.raises(OSError, match="disk full"):
+        disk.create_job(make_spec("story"), lock=True)
+    monkeypatch.undo()
+    assert disk.jobs() == []
+    assert disk.locks.holder("story") is None
+    job, lease = disk.create_job(make_spec("story"), lock=True)  # no orphan blocks the key
+    assert lease is not None and lease.job_id == job.id
+
+
+def test_unknown_ids_are_not_found(disk: DiskJournal) -> None:
+    with pytest.raises(NotFoundError):
+        disk.job("nope")
+    with pytest.raises(NotFoundError):
+        disk.snapshot("nope")
+    with pytest.raises(NotFoundError):
+        disk.request_cancel("nope")
+    job, _ = disk.create_job(make_spec())
+    with pytest.raises(NotFoundError):
+        disk.item(job.id, "nope")
+    before = state(disk, job.id)
+    with pytest.raises(NotFoundError):
+        disk.cancel_items(job.id, ["i0", "nope"])
+    assert state(disk, job.id) == before
+
+
+# -- one transaction per change -------------------------------------------------------------------
+
+
+def test_a_refused_transition_writes_nothing(disk: DiskJournal) -> None:
+    run = begin(disk)
+    before = state(disk, run.job_id)
+    with pytest.raises(TransitionError, match="pending to completed"):
+        run.complete("i0", DONE)  # i0 is pending: it never ran
+    assert state(disk, run.job_id) == before
+
+
+def test_a_refused_request_writes_not_even_the_allowed_part(disk: DiskJournal) -> None:
+    run = begin(disk)
+    run.fail("i0", BOOM)
+    before = state(disk, run.job_id)
+    with pytest.raises(ConfigError, match="'i1' is pending"):
+        disk.request_retry(run.job_id, ["i0", "i1"])  # i0 could go back; i1 cannot
+    assert state(disk, run.job_id) == before
+    assert disk.item(run.job_id, "i0").status == ItemStatus.FAILED
+
+
+def test_a_commit_that_fails_halfway_writes_nothing(
+    disk: DiskJournal, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job, _ = disk.create_job(make_spec())
+    before = state(disk, job.id)
+
+    def broken(job: object) -> None:
+        raise OSError("full")
+
+    monkeypatch.setattr(disk.store, "put_job", broken)
+    with pytest.raises(OSError, match="full"):
+        disk.request_cancel(job.id)  # the items are written before the job header
+    monkeypatch.undo()
+    assert state(disk, job.id) == before
+
+
+def test_job_status_is_derived_from_items(disk: DiskJournal) -> None:
+    job, lease = disk.create_job(make_spec(count=2), lock=True)
+    assert lease is not None
+    run = RunJournal(disk, job.id, lease)
+    assert disk.job(job.id).status == JobStatus.PENDING
+    run.start()
+    assert disk.job(job.id).status == JobStatus.RUNNING  # a runner is on it, nothing started
+    for item_id in ("i0", "i1"):
+        run.start_attempt(item_id)
+        run.record_image(item_id, RAW)
+    run.complete("i0", DONE)
+    assert disk.job(job.id).status == JobStatus.RUNNING
+    run.fail("i1", ErrorInfo(kind="postprocess", message="bad pixels"))
+    job = disk.job(job.id)
     assert job.status == JobStatus.PARTIAL
+    assert job.counts == {ItemStatus.COMPLETED: 1, ItemStatus.FAILED: 1}
     assert job.finished_at is not None
     assert job.cost_usd == pytest.approx(0.08)
-    journal.update_item(job.id, "i1", EventType.ITEM_RESET, to=ItemStatus.PENDING)
-    job = journal.job(job.id)
+    disk.request_retry(job.id, ["i1"])
+    job = disk.job(job.id)
     assert job.status == JobStatus.RUNNING and job.finished_at is None
+    assert job.cost_usd == pytest.approx(0.08)  # the paid image is kept
+    run.finish(1.0, interrupted=True)
+    assert disk.job(job.id).status == JobStatus.PENDING  # resumable: nobody runs it
 
 
-def test_recover_puts_running_items_back_with_an_interrupted_attempt(journal: Journal) -> None:
-    job = journal.create_job(spec())
-    item = journal.item(job.id, "i0")
-    journal.update_item(
-        job.id,
-        "i0",
-        EventType.ITEM_STARTED,
-        to=ItemStatus.RUNNING,
-        attempts=attempt_started(item, 1.0),
-    )
-    assert journal.recover(job.id) == ["i0"]
-    item = journal.item(job.id, "i0")
-    assert item.status == ItemStatus.PENDING
-    assert item.attempts[-1].outcome == "interrupted"
+def test_an_id_named_twice_is_changed_once(disk: DiskJournal) -> None:
+    job, _ = disk.create_job(make_spec())
+    assert disk.cancel_items(job.id, ["i0", "i0"]) == ["i0"]
+    job = disk.job(job.id)
+    assert job.counts == {ItemStatus.PENDING: 2, ItemStatus.CANCELLED: 1}
+    assert disk.request_retry(job.id, ["i0", "i0"]) == ["i0"]
+    job = disk.job(job.id)
+    assert job.counts == {ItemStatus.PENDING: 3}
+    kinds = [type(event) for event in disk.events(after=1)]
+    assert kinds == [ItemCancelled, JobCancelRequested, ItemReset]
 
 
-def test_only_from_skips_items_in_other_states(journal: Journal) -> None:
-    job = journal.create_job(spec(count=2))
-    journal.update_item(job.id, "i0", EventType.ITEM_STARTED, to=ItemStatus.RUNNING)
-    change = ItemChange(
-        "i0",
-        EventType.ITEM_CANCELLED,
-        ItemStatus.CANCELLED,
-        only_from=frozenset({ItemStatus.PENDING}),
-    )
-    journal.update_items(job.id, [change])
-    assert journal.item(job.id, "i0").status == ItemStatus.RUNNING
-
-
-def test_one_active_job_per_key(journal: Journal) -> None:
-    first = journal.create_job(spec("story"))
-    with pytest.raises(KeyConflictError) as raised:
-        journal.create_job(spec("story"))
-    assert raised.value.job_id == first.id and first.id in str(raised.value)
-    journal.create_job(spec("another"))  # other keys are free
-    for item_id in first.item_ids:
-        journal.update_item(first.id, item_id, EventType.ITEM_CANCELLED, to=ItemStatus.CANCELLED)
-    journal.create_job(spec("story"))  # a finished job no longer holds its key
-
-
-def test_unknown_ids_are_not_found(journal: Journal) -> None:
-    with pytest.raises(NotFoundError):
-        journal.job("nope")
-    job = journal.create_job(spec())
-    with pytest.raises(NotFoundError):
-        journal.item(job.id, "nope")
+# -- events -------------------------------------------------------------------------------------
 
 
 def test_events_are_gapless_and_readable_by_a_second_reader(
-    journal: Journal, tmp_path: Path
+    disk: DiskJournal, tmp_path: Path
 ) -> None:
-    job = journal.create_job(spec())
-    journal.update_item(job.id, "i0", EventType.ITEM_STARTED, to=ItemStatus.RUNNING)
-    reader = Journal(tmp_path / "journal")
+    run = begin(disk)
+    run.start_attempt("i0")
+    disk.create_job(make_spec("other"))
+    reader = DiskJournal(tmp_path / "journal")
     try:
         seqs = [event.seq for event in reader.events()]
-        assert seqs == list(range(1, journal.last_seq() + 1))
-        assert reader.item(job.id, "i0").status == ItemStatus.RUNNING
+        assert seqs == list(range(1, disk.last_seq() + 1))
+        assert reader.item(run.job_id, "i0").status == ItemStatus.RUNNING
         assert [e.seq for e in reader.events(after=1)] == seqs[1:]
+        mine = reader.events(job_id=run.job_id)
+        assert [type(e) for e in mine] == [JobCreated, JobStarted, ItemStarted]
+        assert all(e.job_id == run.job_id for e in mine)
     finally:
         reader.close()
 
 
-def test_another_process_sees_committed_state(journal: Journal, tmp_path: Path) -> None:
-    job = journal.create_job(spec())
-    journal.update_item(job.id, "i2", EventType.ITEM_STARTED, to=ItemStatus.RUNNING)
+def test_events_since_says_how_far_it_read(disk: DiskJournal) -> None:
+    run = begin(disk)  # events 1 (created) and 2 (started)
+    other, _ = disk.create_job(make_spec("other"))  # 3
+    events, covered = disk.events_since(0, run.job_id)
+    assert [e.seq for e in events] == [1, 2] and covered == 3  # 3 was read, and skipped
+    assert disk.events_since(covered, run.job_id) == ([], 3)
+    run.start_attempt("i0")  # 4
+    disk.cancel_items(other.id, ["i0"])  # 5, 6
+    run.start_attempt("i1")  # 7
+    events, covered = disk.events_since(covered, run.job_id)
+    assert [e.seq for e in events] == [4, 7] and covered == 7
+
+
+def test_events_since_with_a_limit_misses_nothing_and_repeats_nothing(disk: DiskJournal) -> None:
+    run = begin(disk, count=5)
+    for n in range(5):
+        run.start_attempt(f"i{n}")
+    seen: list[int] = []
+    covered = 0
+    while True:
+        events, covered = disk.events_since(covered, limit=2)
+        if not events:
+            break
+        assert len(events) <= 2
+        seen.extend(event.seq for event in events)
+    assert seen == list(range(1, disk.last_seq() + 1))
+
+
+def test_another_process_sees_committed_state(disk: DiskJournal, tmp_path: Path) -> None:
+    run = begin(disk)
+    run.start_attempt("i2")
     script = (
-        "import sys; from pathlib import Path; from orchestrator.journal import Journal; "
-        "j = Journal(Path(sys.argv[1])); print(j.item(sys.argv[2], 'i2').status, j.last_seq())"
+        "import sys; from pathlib import Path; from orchestrator.journal import DiskJournal; "
+        "j = DiskJournal(Path(sys.argv[1])); "
+        "print(j.item(sys.argv[2], 'i2').status, j.last_seq(), "
+        "','.join(str(e.seq) for e in j.events()))"
     )
     out = subprocess.run(
-        [sys.executable, "-c", script, str(tmp_path / "journal"), job.id],
+        [sys.executable, "-c", script, str(tmp_path / "journal"), run.job_id],
         capture_output=True,
         text=True,
         check=True,
         timeout=60,
     ).stdout.split()
-    assert out == ["running", str(journal.last_seq())]
+    last = disk.last_seq()
+    assert out == ["running", str(last), ",".join(str(n) for n in range(1, last + 1))]
 
 
-def test_large_values_stay_inside_the_database(journal: Journal, tmp_path: Path) -> None:
+def test_large_values_stay_inside_the_database(disk: DiskJournal, tmp_path: Path) -> None:
     # 32,000 two-byte characters: diskcache would store this item as a separate file, which a
     # rolled-back transaction can lose; the journal keeps every value inline.
-    job = journal.create_job(spec(prompt="é" * 32_000, count=2))
-    journal.update_item(job.id, "i0", EventType.ITEM_STARTED, to=ItemStatus.RUNNING)
+    job, _ = disk.create_job(make_spec(prompt="é" * 32_000, count=2))
+    disk.cancel_items(job.id, ["i0"])
     files = [p.name for p in (tmp_path / "journal").rglob("*") if p.is_file()]
     assert all(name.startswith("cache.db") for name in files), files
-    assert journal.item(job.id, "i0").prompt == "é" * 32_000
+    assert disk.item(job.id, "i0").prompt == "é" * 32_000
 
 
-def test_two_changes_to_one_item_in_one_commit_apply_in_turn(journal: Journal) -> None:
-    job = journal.create_job(spec(count=2))
-    reset = ItemChange(
-        "i0", EventType.ITEM_STARTED, ItemStatus.RUNNING, only_from=frozenset({ItemStatus.PENDING})
-    )
-    job = journal.update_items(job.id, [reset, reset])  # the second finds it running: skipped
-    assert job.counts == {ItemStatus.PENDING: 1, ItemStatus.RUNNING: 1}
-    assert sum(job.counts.values()) == job.total
+def test_a_journal_of_another_format_is_refused(tmp_path: Path) -> None:
+    store = Store(tmp_path / "journal")
+    store.cache.set("format", 1)
+    store.close()
+    with pytest.raises(JournalError, match="older imagebatch"):
+        DiskJournal(tmp_path / "journal")
+
+
+def test_completed_events_carry_the_image(disk: DiskJournal) -> None:
+    run = begin(disk, count=1)
+    run.start_attempt("i0")
+    run.record_image("i0", RAW)
+    run.complete("i0", DONE)
+    last = disk.events()[-1]
+    assert isinstance(last, ItemCompleted)
+    assert (last.item_id, last.status, last.image_path) == ("i0", "completed", "images/x.png")

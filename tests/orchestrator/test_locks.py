@@ -1,4 +1,4 @@
-"""Per-key locks on a real diskcache, with real processes as owners."""
+"""Per-key locks in the journal's store, with real processes as owners, and `keep_alive`."""
 
 from __future__ import annotations
 
@@ -11,10 +11,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from diskcache import Index
 
 from orchestrator.clock import FakeClock
-from orchestrator.errors import JournalError, KeyConflictError
+from orchestrator.errors import JournalError, KeyConflictError, LeaseLostError
+from orchestrator.journal.store import Store
 from orchestrator.locks import KeyLocks, LockOwner, keep_alive, pid_alive
 
 KEY = "story-1"
@@ -22,10 +22,10 @@ HOST = socket.gethostname()
 
 
 @pytest.fixture
-def index(tmp_path: Path) -> Iterator[Index]:
-    journal = Index(str(tmp_path / "journal"))
-    yield journal
-    journal.cache.close()
+def store(tmp_path: Path) -> Iterator[Store]:
+    opened = Store(tmp_path / "journal")
+    yield opened
+    opened.close()
 
 
 @pytest.fixture
@@ -34,8 +34,8 @@ def clock() -> FakeClock:
 
 
 @pytest.fixture
-def locks(index: Index, clock: FakeClock) -> KeyLocks:
-    return KeyLocks(index, stale_after_s=300.0, clock=clock)
+def locks(store: Store, clock: FakeClock) -> KeyLocks:
+    return KeyLocks(store, stale_after_s=300.0, clock=clock)
 
 
 @pytest.fixture
@@ -56,7 +56,7 @@ def dead_pid() -> int:
 
 
 def _plant(
-    index: Index, clock: FakeClock, *, pid: int, host: str = HOST, job: str = "job-a"
+    store: Store, clock: FakeClock, *, pid: int, host: str = HOST, job: str = "job-a"
 ) -> LockOwner:
     """Write a lock as another process would have."""
     owner = LockOwner(
@@ -68,7 +68,7 @@ def _plant(
         heartbeat_at=clock.time(),
         token="f" * 32,
     )
-    index[("lock", KEY)] = owner.model_dump()
+    store.put_json(f"lock/{KEY}", owner.model_dump())
     return owner
 
 
@@ -85,18 +85,18 @@ def test_a_free_key_is_taken(locks: KeyLocks, clock: FakeClock) -> None:
 
 
 def test_a_live_holder_conflicts_and_names_the_job(
-    index: Index, locks: KeyLocks, clock: FakeClock, live_pid: int
+    store: Store, locks: KeyLocks, clock: FakeClock, live_pid: int
 ) -> None:
-    _plant(index, clock, pid=live_pid)
+    _plant(store, clock, pid=live_pid)
     clock.advance(42.0)
     with pytest.raises(KeyConflictError) as caught:
         locks.acquire(KEY, "job-b")
     error = caught.value
-    assert (error.exit_code, error.key, error.job_id) == (5, KEY, "job-a")
+    assert (error.exit_code, error.key, error.job_id, error.live) == (5, KEY, "job-a", True)
     message = str(error)
     assert f"held by job job-a (pid {live_pid} on {HOST}, heartbeat 42s ago)" in message
-    assert "`imagebatch cancel job-a`" in message
-    assert f"`imagebatch clear-lock {KEY}`" in message
+    # How to free the key, in the user's terms (the CLI adds the commands to type).
+    assert "cancel that job" in message and "clear the key's lock" in message
     held = locks.holder(KEY)
     assert held is not None and held.job_id == "job-a"
 
@@ -116,17 +116,17 @@ def test_the_same_job_twice_in_one_process_conflicts(locks: KeyLocks) -> None:
 
 
 def test_the_same_job_id_in_another_live_process_conflicts(
-    index: Index, locks: KeyLocks, clock: FakeClock, live_pid: int
+    store: Store, locks: KeyLocks, clock: FakeClock, live_pid: int
 ) -> None:
-    _plant(index, clock, pid=live_pid, job="job-a")
+    _plant(store, clock, pid=live_pid, job="job-a")
     with pytest.raises(KeyConflictError):
         locks.acquire(KEY, "job-a")
 
 
 def test_a_stale_heartbeat_is_taken_over(
-    index: Index, locks: KeyLocks, clock: FakeClock, live_pid: int
+    store: Store, locks: KeyLocks, clock: FakeClock, live_pid: int
 ) -> None:
-    _plant(index, clock, pid=live_pid)
+    _plant(store, clock, pid=live_pid)
     clock.advance(299.0)
     with pytest.raises(KeyConflictError):
         locks.acquire(KEY, "job-b")
@@ -136,18 +136,18 @@ def test_a_stale_heartbeat_is_taken_over(
 
 
 def test_a_dead_pid_on_this_host_is_taken_over_at_once(
-    index: Index, locks: KeyLocks, clock: FakeClock, dead_pid: int
+    store: Store, locks: KeyLocks, clock: FakeClock, dead_pid: int
 ) -> None:
-    _plant(index, clock, pid=dead_pid)
+    _plant(store, clock, pid=dead_pid)
     assert not pid_alive(dead_pid)
     owner = locks.acquire(KEY, "job-b")
     assert owner.job_id == "job-b"
 
 
 def test_a_pid_on_another_host_is_not_checked(
-    index: Index, locks: KeyLocks, clock: FakeClock, dead_pid: int
+    store: Store, locks: KeyLocks, clock: FakeClock, dead_pid: int
 ) -> None:
-    _plant(index, clock, pid=dead_pid, host="some-other-host")
+    _plant(store, clock, pid=dead_pid, host="some-other-host")
     with pytest.raises(KeyConflictError):
         locks.acquire(KEY, "job-b")
     clock.advance(301.0)
@@ -175,10 +175,11 @@ def test_pid_alive() -> None:
     assert not pid_alive(-1)
 
 
-def test_an_unreadable_lock_is_reported_and_can_be_cleared(index: Index, locks: KeyLocks) -> None:
-    index[("lock", KEY)] = {"job_id": "half a record"}
-    with pytest.raises(JournalError, match="clear-lock"):
+def test_an_unreadable_lock_is_reported_and_can_be_cleared(store: Store, locks: KeyLocks) -> None:
+    store.put_json(f"lock/{KEY}", {"job_id": "half a record"})
+    with pytest.raises(JournalError, match=r"unreadable.*clear the key.s lock") as caught:
         locks.acquire(KEY, "job-b")
+    assert caught.value.option == "clear_lock"
     assert locks.clear(KEY) is None
     assert locks.acquire(KEY, "job-b").job_id == "job-b"
 
@@ -197,7 +198,7 @@ def test_heartbeat_refreshes(locks: KeyLocks, clock: FakeClock) -> None:
 
 
 def test_heartbeat_after_a_takeover_is_false(
-    index: Index, clock: FakeClock, locks: KeyLocks
+    store: Store, clock: FakeClock, locks: KeyLocks
 ) -> None:
     old = locks.acquire(KEY, "job-a")
     clock.advance(301.0)
@@ -235,21 +236,38 @@ def test_keys_are_independent(locks: KeyLocks) -> None:
 # -- keep_alive -------------------------------------------------------------------------------
 
 
+class AsyncLocks:
+    """`KeyLocks` behind the async calls `keep_alive` makes (the journal offers the same two)."""
+
+    def __init__(self, locks: KeyLocks) -> None:
+        self.locks = locks
+        self.heartbeats = 0
+
+    async def heartbeat(self, owner: LockOwner) -> bool:
+        self.heartbeats += 1
+        return self.locks.heartbeat(owner)
+
+    async def holder(self, key: str) -> LockOwner | None:
+        return self.locks.holder(key)
+
+
 async def _wait_for_sleeps(clock: FakeClock, count: int) -> None:
     for _ in range(200):
         if len(clock.sleeps) >= count:
             return
-        await asyncio.sleep(0.005)
+        await asyncio.sleep(0)
     raise AssertionError(f"keep_alive slept {len(clock.sleeps)} times, expected {count}")
 
 
 async def test_keep_alive_heartbeats_until_cancelled(locks: KeyLocks, clock: FakeClock) -> None:
     owner = locks.acquire(KEY, "job-a")
-    task = asyncio.create_task(keep_alive(locks, owner, 60.0, clock))
+    beats = AsyncLocks(locks)
+    task = asyncio.create_task(keep_alive(beats, owner, 60.0, clock))
     await _wait_for_sleeps(clock, 4)
     held = locks.holder(KEY)
     assert held is not None and held.heartbeat_at >= owner.heartbeat_at + 180.0
     assert clock.sleeps[:4] == [60.0] * 4
+    assert beats.heartbeats >= 3
     task.cancel()
     with pytest.raises(asyncio.CancelledError):
         await task
@@ -257,33 +275,39 @@ async def test_keep_alive_heartbeats_until_cancelled(locks: KeyLocks, clock: Fak
 
 
 async def test_keep_alive_stops_when_the_lock_is_taken_over(
-    index: Index, clock: FakeClock, locks: KeyLocks
+    store: Store, clock: FakeClock, locks: KeyLocks
 ) -> None:
     owner = locks.acquire(KEY, "job-a")
-    other = KeyLocks(index, stale_after_s=300.0, clock=clock)
+    other = KeyLocks(store, stale_after_s=300.0, clock=clock)
     clock.advance(301.0)
     other.acquire(KEY, "job-b")
-    with pytest.raises(JournalError, match=r"taken over by job job-b \(pid \d+ on "):
-        await asyncio.wait_for(keep_alive(locks, owner, 10.0, clock), timeout=5.0)
+    beats = AsyncLocks(locks)
+    with pytest.raises(LeaseLostError, match=r"taken over by job job-b \(pid \d+ on ") as caught:
+        await asyncio.wait_for(keep_alive(beats, owner, 10.0, clock), timeout=5.0)
+    assert caught.value.exit_code == 6
+    assert beats.heartbeats == 1  # it stops at the first heartbeat that finds the lock gone
+    held = locks.holder(KEY)
+    assert held is not None and held.job_id == "job-b"  # and leaves the new holder alone
 
 
 async def test_keep_alive_stops_when_the_lock_is_cleared(clock: FakeClock, locks: KeyLocks) -> None:
     owner = locks.acquire(KEY, "job-a")
     locks.clear(KEY)
-    with pytest.raises(JournalError, match="was cleared"):
-        await asyncio.wait_for(keep_alive(locks, owner, 10.0, clock), timeout=5.0)
+    with pytest.raises(LeaseLostError, match="was cleared"):
+        await asyncio.wait_for(keep_alive(AsyncLocks(locks), owner, 10.0, clock), timeout=5.0)
+    assert locks.holder(KEY) is None  # a lost heartbeat does not take the lock back
 
 
 # -- across processes -------------------------------------------------------------------------
 
 RACER = """
 import pathlib, sys, time
-from diskcache import Index
 from orchestrator.errors import KeyConflictError
+from orchestrator.journal.store import Store
 from orchestrator.locks import KeyLocks
 
 directory, go, job_id = sys.argv[1:4]
-locks = KeyLocks(Index(directory))
+locks = KeyLocks(Store(pathlib.Path(directory)))
 print("ready", flush=True)
 while not pathlib.Path(go).exists():
     time.sleep(0.001)
@@ -301,12 +325,12 @@ def _line(proc: subprocess.Popen[str]) -> str:
     return proc.stdout.readline().strip()
 
 
-def test_processes_racing_for_one_key_exactly_one_wins(tmp_path: Path, index: Index) -> None:
+def test_processes_racing_for_one_key_exactly_one_wins(tmp_path: Path, store: Store) -> None:
     script, go = tmp_path / "racer.py", tmp_path / "go"
     script.write_text(RACER)
     racers = [
         subprocess.Popen(
-            [sys.executable, str(script), index.directory, str(go), f"job-{n}"],
+            [sys.executable, str(script), str(store.cache.directory), str(go), f"job-{n}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
@@ -321,7 +345,7 @@ def test_processes_racing_for_one_key_exactly_one_wins(tmp_path: Path, index: In
         for p in racers:
             p.communicate("\n", timeout=30)
     assert sorted(answers) == ["lost"] * 5 + ["won"]
-    winner = KeyLocks(index).holder(KEY)
+    winner = KeyLocks(store).holder(KEY)
     assert winner is not None
     assert winner.job_id == f"job-{answers.index('won')}"
     assert winner.pid == racers[answers.index("won")].pid

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.storage import Workspace, atomic_write, sha256_hex
+from orchestrator.storage import Workspace, atomic_write, remove_stale_tmp, sha256_hex
 
 
 @pytest.fixture
@@ -136,3 +136,33 @@ def test_failed_fsync_removes_temp_file(tmp_path: Path, monkeypatch: pytest.Monk
 def test_sha256_hex() -> None:
     assert sha256_hex(b"abc") == hashlib.sha256(b"abc").hexdigest()
     assert len(sha256_hex(b"")) == 64
+
+
+def test_stale_tmp_files_of_dead_writers_are_removed(tmp_path: Path) -> None:
+    folder = tmp_path / "images" / "job-1"
+    atomic_write(folder / "raw" / "a.png", b"kept")
+    dead = folder / "raw" / ".b.png.999999.0123456789ab.tmp"  # a killed writer's half file
+    live = folder / ".c.jpg.4242.0123456789ab.tmp"  # a writer still at work
+    old_style = folder / "thumbs" / ".d.webp.0123456789ab.tmp"
+    for path in (dead, live, old_style):
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(b"half")
+    removed = remove_stale_tmp(folder, alive=lambda pid: pid == 4242)
+    assert sorted(removed) == sorted([dead, old_style])
+    assert live.exists() and (folder / "raw" / "a.png").read_bytes() == b"kept"
+    assert remove_stale_tmp(tmp_path / "missing", alive=lambda pid: False) == []
+
+
+def test_atomic_write_names_its_temporary_file_after_its_process(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    seen: list[str] = []
+    real_replace = os.replace
+
+    def spy(src: str | Path, dst: str | Path) -> None:
+        seen.append(Path(src).name)
+        real_replace(src, dst)
+
+    monkeypatch.setattr(os, "replace", spy)
+    atomic_write(tmp_path / "x.png", b"data")
+    assert seen and f".x.png.{os.getpid()}." in seen[0]

@@ -49,17 +49,14 @@ async def test_fifty_items_with_faults_complete_once_each(
         reject_pattern="forbidden",
         seed=3,
     )
-    orchestrator = Orchestrator(
+    async with Orchestrator(
         Workspace(tmp_path / "ws"),
         env=env_for(provider, server),
         settings=PipelineSettings(retry_base_s=0.01, retry_cap_s=0.05, seed=1),
-    )
-    try:
-        job = await orchestrator.create(parse_spec(spec(provider), "test"))
-        job = await orchestrator.run(job.id)
-        items = orchestrator.journal.items(job.id)
-    finally:
-        orchestrator.close()
+    ) as orchestrator:
+        handle = await orchestrator.submit(parse_spec(spec(provider), "test"))
+        job = await handle.wait()
+        items = await handle.items()
 
     stats = server.stats
     assert stats.faults["rate_limited"] >= 10 and stats.faults["server_error"] > 0

@@ -6,12 +6,14 @@ import asyncio
 
 import pytest
 
-from orchestrator.events import EventBus, Subscription, SubscriptionClosedError
-from orchestrator.records import Event, EventType
+from orchestrator.bus import EventBus, Subscription, SubscriptionClosedError
+from orchestrator.events import Event, ItemCompleted
 
 
 def _event(seq: int) -> Event:
-    return Event(seq=seq, ts=1000.0 + seq, type=EventType.ITEM_COMPLETED, job_id="j1", item_id="a")
+    return ItemCompleted(
+        seq=seq, ts=1000.0 + seq, job_id="j1", item_id="a", status="completed", image_path="x"
+    )
 
 
 def _drain(sub: Subscription) -> list[int]:

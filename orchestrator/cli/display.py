@@ -8,10 +8,9 @@ writes one plain line per outcome. Both read their numbers from the core's `Tall
 
 from __future__ import annotations
 
-import asyncio
 import math
 import time
-from collections.abc import AsyncIterator, Callable
+from collections.abc import Callable
 from types import TracebackType
 from typing import TextIO
 
@@ -21,11 +20,11 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from .records import Event, EventType
-from .states import ItemStatus
-from .tally import Tally
+from ..events import Event, ItemCancelled, ItemCompleted, ItemFailed, ItemRetrying
+from ..states import ItemStatus
+from ..tally import Tally
 
-__all__ = ["JobDisplay", "follow", "format_cost", "format_duration"]
+__all__ = ["JobDisplay", "format_cost", "format_duration"]
 
 
 def format_duration(seconds: float) -> str:
@@ -96,7 +95,7 @@ class JobDisplay:
         self.tally.apply(event)
         line = self._outcome_line(event)
         if self.live:
-            if event.type == EventType.ITEM_FAILED and line:
+            if isinstance(event, ItemFailed) and line:
                 self.console.print(Text(line, style="red"), overflow="fold")
             self.refresh()
         elif line:
@@ -106,6 +105,13 @@ class JobDisplay:
     def refresh(self) -> None:
         if self._live is not None:
             self._live.update(self.render(), refresh=True)
+
+    def resync(self, tally: Tally) -> None:
+        """Start again from a fresh tally (the job's final state, or after falling behind)."""
+        tally.since = self.tally.since
+        tally.completed_at = self.tally.completed_at
+        self.tally = tally
+        self.refresh()
 
     # -------------------------------------------------------------- drawing
 
@@ -176,37 +182,14 @@ class JobDisplay:
         return ""
 
     def _outcome_line(self, event: Event) -> str:
-        item, data = event.item_id, event.data
         done, total = self.tally.done, self.tally.total
-        if event.type == EventType.ITEM_COMPLETED:
-            return f"{item}: completed ({done}/{total})"
-        if event.type == EventType.ITEM_FAILED:
-            return f"{item}: failed: {data.get('kind')}: {data.get('message')}"
-        if event.type == EventType.ITEM_RETRYING:
-            delay = data.get("delay_s")
-            return f"{item}: retrying in {delay}s after {data.get('kind')}: {data.get('message')}"
-        if event.type == EventType.ITEM_CANCELLED:
-            return f"{item}: cancelled"
+        match event:
+            case ItemCompleted(item_id=item):
+                return f"{item}: completed ({done}/{total})"
+            case ItemFailed(item_id=item, kind=kind, message=message):
+                return f"{item}: failed: {kind}: {message}"
+            case ItemRetrying(item_id=item, kind=kind, message=message, delay_s=delay):
+                return f"{item}: retrying in {delay}s after {kind}: {message}"
+            case ItemCancelled(item_id=item):
+                return f"{item}: cancelled"
         return ""
-
-
-async def follow(events: AsyncIterator[Event], display: JobDisplay, *, tick_s: float = 0.5) -> None:
-    """Feed `display` from `events` until they end or this task is cancelled.
-
-    A live display is also redrawn every `tick_s`, so its clock and waits move while every
-    image waits. No `wait_for` here: on Python 3.11 it can swallow the cancellation that Ctrl-C
-    sends, and the process would redraw forever.
-    """
-    ticker = asyncio.create_task(_tick(display, tick_s)) if display.live else None
-    try:
-        async for event in events:
-            display.handle(event)
-    finally:
-        if ticker is not None:
-            ticker.cancel()
-
-
-async def _tick(display: JobDisplay, tick_s: float) -> None:
-    while True:
-        await asyncio.sleep(tick_s)
-        display.refresh()

@@ -10,10 +10,10 @@ from typing import Any
 
 from rich.table import Table
 
+from ..records import ItemRecord, JobRecord
+from ..states import JOB_TERMINAL, ItemStatus, JobStatus
+from ..storage import Workspace
 from .display import format_cost, format_duration
-from .records import ItemRecord, JobRecord
-from .states import JOB_TERMINAL, ItemStatus, JobStatus
-from .storage import Workspace
 
 __all__ = [
     "exit_code",

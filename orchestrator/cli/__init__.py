@@ -1,0 +1,122 @@
+"""The `imagebatch` command line: parse, run the command on one event loop, map errors to codes.
+
+```
+parser    the arguments          running   run demo create start resume retry watch
+context   what commands share    reading   status list cancel clear-lock
+live      following a job        display   the live rich display   report   what is printed
+```
+
+Exit codes: 0 all completed, 2 bad input, 3 partial, 4 failed or cancelled, 5 key conflict,
+6 the job's lock was taken over or cleared while it ran, 130 interrupted by Ctrl-C, 143 stopped
+by SIGTERM (either way the job stays resumable).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import os
+import signal
+import sys
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+
+from ..errors import ConfigError, ImageBatchError
+from ..storage import Workspace
+from .context import Context
+from .hints import describe
+from .parser import build_parser
+from .reading import cmd_cancel, cmd_clear_lock, cmd_list, cmd_status
+from .running import (
+    cmd_create,
+    cmd_demo,
+    cmd_resume,
+    cmd_retry,
+    cmd_run,
+    cmd_start,
+    cmd_watch,
+)
+
+__all__ = ["build_parser", "main"]
+
+EXIT_INTERRUPTED = 130
+EXIT_TERMINATED = 143
+STALE_ENV = "IMAGEBATCH_STALE_AFTER_S"
+
+Command = Callable[[Context, argparse.Namespace], Awaitable[int]]
+COMMANDS: dict[str, Command] = {
+    "run": cmd_run,
+    "demo": cmd_demo,
+    "create": cmd_create,
+    "start": cmd_start,
+    "resume": cmd_resume,
+    "retry": cmd_retry,
+    "watch": cmd_watch,
+    "cancel": cmd_cancel,
+    "status": cmd_status,
+    "list": cmd_list,
+    "clear-lock": cmd_clear_lock,
+}
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "fake-server":
+        from ..fakeserver.cli import run_fake_server_command
+
+        code: int = run_fake_server_command(args)
+        return code
+    try:
+        ctx = Context(
+            workspace=Workspace.resolve(args.workspace, os.environ),
+            env=os.environ,
+            progress=False if args.no_progress else None,
+            stale_after_s=_stale_after(args.stale_after, os.environ),
+        )
+    except ImageBatchError as error:
+        print(f"imagebatch: error: {describe(error)}", file=sys.stderr)
+        return error.exit_code
+    return _run(ctx, args)
+
+
+def _run(ctx: Context, args: argparse.Namespace) -> int:
+    try:
+        return asyncio.run(_dispatch(ctx, args))
+    except ImageBatchError as error:
+        print(f"imagebatch: error: {describe(error)}", file=sys.stderr)
+        return error.exit_code
+    except BrokenPipeError:
+        # `imagebatch status | head`: the reader left; say nothing more, as other tools do.
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        return 0
+    except (KeyboardInterrupt, asyncio.CancelledError):
+        where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
+        what = "stopped by SIGTERM" if ctx.terminated else "interrupted"
+        print(f"imagebatch: {what}{where}", file=sys.stderr)
+        return EXIT_TERMINATED if ctx.terminated else EXIT_INTERRUPTED
+
+
+def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:
+    """`--stale-after`, else `$IMAGEBATCH_STALE_AFTER_S`, else 300 seconds."""
+    where, value = ("--stale-after", flag) if flag is not None else (STALE_ENV, env.get(STALE_ENV))
+    if value is None or value == "":
+        return 300.0
+    try:
+        seconds = float(value)
+    except ValueError:
+        seconds = -1.0
+    if not 1.0 <= seconds <= 86_400.0:
+        raise ConfigError(f"{where}: {value!r} is not a number of seconds from 1 to 86400")
+    return seconds
+
+
+async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
+    """Run the command; SIGTERM stops it the way Ctrl-C does (asyncio.run handles SIGINT)."""
+    task = asyncio.current_task()
+    assert task is not None
+
+    def terminate() -> None:
+        ctx.terminated = True
+        task.cancel()
+
+    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+    return await COMMANDS[args.command](ctx, args)

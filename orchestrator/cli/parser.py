@@ -1,0 +1,136 @@
+"""The `imagebatch` command line's arguments: one parser, usage mistakes in one line (exit 2)."""
+
+from __future__ import annotations
+
+import argparse
+from typing import Any, NoReturn, TypeAlias
+
+__all__ = ["build_parser"]
+
+
+class _Parser(argparse.ArgumentParser):
+    """argparse that reports a usage mistake in one line, with exit code 2."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _add_overrides(parser: argparse.ArgumentParser) -> None:
+    group = parser.add_argument_group("override the spec")
+    group.add_argument("--provider", help="provider name: mock, openai, gemini or a plugin's")
+    group.add_argument("--model", help="provider model")
+    group.add_argument("--concurrency", type=int, help="attempts in flight at once (default 5)")
+    group.add_argument("--rate", type=float, help="attempt starts per minute, spaced evenly")
+    group.add_argument("--timeout", type=float, help="seconds one attempt may take (default 120)")
+    group.add_argument("--max-attempts", type=int, help="attempts per item (default 3)")
+    group.add_argument("--key", help="job key: one active job per key")
+    group.add_argument("--name", help="a human name for the job")
+    group.add_argument(
+        "--allow-unknown-model",
+        action="store_true",
+        default=None,
+        help="send a model name the provider does not list (a new model, a plugin's)",
+    )
+
+
+def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
+    parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
+
+
+def _common(default: Any) -> _Parser:
+    common = _Parser(add_help=False)
+    common.add_argument(
+        "--workspace",
+        default=default,
+        help="workspace folder (default $IMAGEBATCH_WORKSPACE or ./.imagebatch)",
+    )
+    common.add_argument(
+        "--no-progress",
+        action="store_true",
+        default=default,
+        help="log one line per image instead of the live display",
+    )
+    common.add_argument(
+        "--stale-after",
+        type=float,
+        default=default,
+        metavar="S",
+        help="seconds without a heartbeat after which another process's lock counts as "
+        "abandoned (default $IMAGEBATCH_STALE_AFTER_S or 300)",
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = _Parser(
+        prog="imagebatch",
+        description="Generate batches of images against slow, rate-limited, flaky image APIs.",
+        parents=[_common(argparse.SUPPRESS)],
+    )
+    parser.set_defaults(workspace=None, no_progress=False, stale_after=None)
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    _add_running(sub)
+    _add_following(sub)
+    _add_fake_server(sub)
+    return parser
+
+
+Subparsers: TypeAlias = "argparse._SubParsersAction[_Parser]"
+
+
+def _command(
+    sub: Subparsers, name: str, text: str, json_what: str = "the result"
+) -> argparse.ArgumentParser:
+    # The common options work after the subcommand too: `imagebatch demo --workspace w`.
+    parsed = sub.add_parser(name, help=text, parents=[_common(argparse.SUPPRESS)])
+    if json_what:
+        _add_json(parsed, json_what)
+    return parsed
+
+
+def _add_running(sub: Subparsers) -> None:
+    """The commands that make and run jobs."""
+    demo = _command(sub, "demo", "run an offline batch on the mock provider (no key)")
+    demo.add_argument("--count", type=int, default=12, help="how many images (default 12)")
+    _add_overrides(demo)
+    for name, text in (("run", "create a job from SPEC and run it"), ("create", "record a job")):
+        with_spec = _command(sub, name, text)
+        with_spec.add_argument("spec", help="a .json, .jsonl or .txt (one prompt per line) spec")
+        with_spec.add_argument(
+            "--format",
+            choices=("json", "jsonl", "text"),
+            help="how to read SPEC (default: from its extension; needed for -)",
+        )
+        _add_overrides(with_spec)
+    _command(sub, "start", "run a created job").add_argument("job", help="job id")
+    resume = _command(sub, "resume", "continue an interrupted job (or every one)")
+    resume.add_argument("job", nargs="?", help="job id (default: every interrupted job)")
+    retry = _command(
+        sub, "retry", "run failed and cancelled items again (here, or by the process running it)"
+    )
+    retry.add_argument("job", help="job id")
+    retry.add_argument("--items", help="only these item ids, comma-separated")
+
+
+def _add_following(sub: Subparsers) -> None:
+    """The commands that look at jobs, follow them, or ask something of them."""
+    watch = _command(sub, "watch", "follow a job another process runs, until it ends")
+    watch.add_argument("job", nargs="?", help="job id (default: the newest unfinished job)")
+    cancel = _command(sub, "cancel", "cancel a job, or some of its images")
+    cancel.add_argument("job", help="job id")
+    cancel.add_argument("--items", help="only these item ids, comma-separated")
+    status = _command(
+        sub, "status", "show a job and its images (default: the newest)", "the status"
+    )
+    status.add_argument("job", nargs="?", help="job id")
+    _command(sub, "list", "list the jobs of the workspace", "the jobs")
+    _command(sub, "clear-lock", "remove a key's lock by hand", "").add_argument(
+        "key", help="job key"
+    )
+
+
+def _add_fake_server(sub: Subparsers) -> None:
+    from ..fakeserver.cli import add_fake_server_arguments
+
+    server = sub.add_parser("fake-server", help="serve a local fake OpenAI / Gemini image API")
+    add_fake_server_arguments(server)

@@ -1,0 +1,82 @@
+"""The commands that look at jobs or ask something of them: status, list, cancel, clear-lock."""
+
+from __future__ import annotations
+
+import argparse
+import json
+
+from ..errors import NotFoundError
+from ..records import JobRecord
+from ..states import ItemStatus
+from .context import Context, opened, status_json
+from .report import job_json, jobs_table, status_text
+
+__all__ = ["cmd_cancel", "cmd_clear_lock", "cmd_list", "cmd_status"]
+
+
+async def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
+    async with opened(ctx, must_exist=True) as orchestrator:
+        handle = orchestrator.handle(args.job)
+        if args.items:
+            named = [part.strip() for part in args.items.split(",") if part.strip()]
+            asked = await handle.cancel_items(named)
+            ctx.note(f"job {handle.id}: cancelling {len(asked)} items: {', '.join(asked)}")
+            job = await handle.status()
+        else:
+            job = await handle.cancel()
+        items = await handle.items()
+    if args.json:
+        document = status_json(job, items, ctx.workspace)
+        document["job"]["cancel_requested"] = job.cancel_requested
+        ctx.say(json.dumps(document, indent=2))
+    elif job.cancel_requested:
+        ctx.say(f"job {job.id}: cancel requested; the running process stops its images now")
+    else:
+        ctx.say(f"job {job.id}: {job.status} ({job.count(ItemStatus.CANCELLED)} cancelled)")
+    return 0
+
+
+async def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
+    async with opened(ctx, must_exist=True) as orchestrator:
+        if args.job:
+            handle = orchestrator.handle(args.job)
+        else:
+            jobs = await orchestrator.jobs()
+            if not jobs:
+                raise NotFoundError("no jobs yet; `imagebatch demo` makes one")
+            handle = orchestrator.handle(jobs[-1].id)
+        snapshot = await handle.snapshot()
+        live = await handle.runner_live()
+    job, items = snapshot.job, snapshot.items
+    if args.json:
+        document = status_json(job, items, ctx.workspace)
+        document["job"]["runner_alive"] = live
+        ctx.say(json.dumps(document, indent=2))
+    else:
+        ctx.say(status_text(job, items, ctx.workspace, live=live))
+    return 0
+
+
+async def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
+    jobs: list[JobRecord] = []
+    if ctx.workspace.journal_dir.is_dir():
+        async with opened(ctx) as orchestrator:
+            jobs = await orchestrator.jobs()
+    if args.json:
+        ctx.say(json.dumps([job_json(job, ctx.workspace) for job in jobs], indent=2))
+    else:
+        ctx.say(jobs_table(jobs))
+    return 0
+
+
+async def cmd_clear_lock(ctx: Context, args: argparse.Namespace) -> int:
+    async with opened(ctx, must_exist=True) as orchestrator:
+        owner = await (await orchestrator.ready()).clear_lock(args.key)
+    if owner is None:
+        ctx.say(f"no lock for key {args.key!r}")
+    else:
+        ctx.say(
+            f"cleared the lock of key {args.key!r} (job {owner.job_id}, pid {owner.pid}); "
+            "that process writes nothing more and stops"
+        )
+    return 0

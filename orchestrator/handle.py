@@ -1,0 +1,132 @@
+"""`JobHandle`: how a front end (the CLI, the TUI, a notebook, a Python user) holds one job.
+
+A handle is a job id plus async verbs, whether the job runs in this process, in another one, or
+nowhere right now. Reads come from the journal; `events` follows the job live (see `follow`);
+`cancel`, `cancel_items` and `retry` are requests written to the journal, which the process
+running the job (this one or another) carries out.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import AsyncGenerator
+from contextlib import aclosing
+from typing import TYPE_CHECKING
+
+from .errors import ConfigError
+from .events import Event, JobFinished, JobInterrupted
+from .follow import follow
+from .records import ItemRecord, JobRecord, JobSnapshot
+from .states import JOB_TERMINAL, ItemStatus
+from .tally import Tally
+
+if TYPE_CHECKING:
+    from .service import Orchestrator
+
+__all__ = ["JobHandle"]
+
+_RETRYABLE = frozenset({ItemStatus.FAILED, ItemStatus.CANCELLED})
+LIVENESS_CHECK_S = 2.0
+"""While waiting for a job another process runs, how often to check that it still runs."""
+
+
+class JobHandle:
+    """One job of a workspace."""
+
+    def __init__(self, orchestrator: Orchestrator, job_id: str) -> None:
+        self._orchestrator = orchestrator
+        self.id = job_id
+
+    def __repr__(self) -> str:
+        return f"JobHandle({self.id!r})"
+
+    # ------------------------------------------------------------------ reads
+
+    async def status(self) -> JobRecord:
+        """The job as last recorded."""
+        return await (await self._orchestrator.ready()).job(self.id)
+
+    async def items(self) -> list[ItemRecord]:
+        """The job's items, in order, from one consistent read."""
+        return (await self.snapshot()).items
+
+    async def snapshot(self) -> JobSnapshot:
+        """The job, its items and the last event included, from one read."""
+        return await (await self._orchestrator.ready()).snapshot(self.id)
+
+    async def tally(self) -> Tally:
+        """The numbers every display shows, as the job stands now."""
+        snapshot = await self.snapshot()
+        return Tally.from_snapshot(snapshot.job, snapshot.items, now=time.time(), seq=snapshot.seq)
+
+    async def events(self, after: int = 0) -> AsyncGenerator[Event, None]:
+        """Every event of the job after seq `after`, live, each once and in order (forever:
+        break out when done)."""
+        journal = await self._orchestrator.ready()
+        async with aclosing(follow(journal, self._orchestrator.bus, self.id, after=after)) as live:
+            async for event in live:
+                yield event
+
+    async def running_here(self) -> bool:
+        """This process is running the job."""
+        return self._orchestrator.running_here(self.id)
+
+    async def runner_live(self) -> bool:
+        """Some live process (this one or another) is running the job."""
+        return await (await self._orchestrator.ready()).runner_live(await self.status())
+
+    async def wait(self) -> JobRecord:
+        """Wait until the job ends, or until no process runs it any more (interrupted: it stays
+        resumable); returns the job as it then is. Cancelling the wait leaves the job running."""
+        task = self._orchestrator.task_of(self.id)
+        if task is not None:
+            await asyncio.wait([task])
+            if not task.cancelled() and task.exception() is not None:
+                raise task.exception()  # type: ignore[misc]
+            return await self.status()
+        while True:  # run elsewhere: follow it, and look now and then that it still runs
+            snapshot = await self.snapshot()
+            if snapshot.job.status in JOB_TERMINAL or not await self.runner_live():
+                return snapshot.job
+            try:
+                async with asyncio.timeout(LIVENESS_CHECK_S):
+                    async with aclosing(self.events(after=snapshot.seq)) as events:
+                        async for event in events:
+                            if isinstance(event, JobFinished | JobInterrupted):
+                                return await self.status()
+            except TimeoutError:
+                continue
+
+    # --------------------------------------------------------------- requests
+
+    async def cancel(self) -> JobRecord:
+        """Cancel the job: nothing new starts; items in flight are stopped by their runner."""
+        return await (await self._orchestrator.ready()).request_cancel(self.id)
+
+    async def cancel_items(self, item_ids: list[str]) -> list[str]:
+        """Cancel these items (unknown ids are an error); returns those that were unfinished."""
+        return await (await self._orchestrator.ready()).cancel_items(self.id, list(item_ids))
+
+    async def retry(self, item_ids: list[str] | None = None) -> list[str]:
+        """Put failed and cancelled items (these, or all) back to pending with fresh attempts.
+
+        A process running the job starts them; otherwise `Orchestrator.start` does. Returns the
+        ids put back; an unknown id or one that did not fail is a `ConfigError`.
+        """
+        if item_ids:
+            snapshot = await self.snapshot()
+            known = {item.id: item for item in snapshot.items}
+            for item_id in item_ids:
+                if item_id not in known:
+                    raise ConfigError(f"job {self.id} has no item {item_id!r}")
+                if known[item_id].status not in _RETRYABLE:
+                    raise ConfigError(
+                        f"item {item_id!r} is {known[item_id].status}; only failed or "
+                        "cancelled items can be retried"
+                    )
+        return await (await self._orchestrator.ready()).request_retry(self.id, item_ids)
+
+    async def retry_failed(self) -> list[str]:
+        """Retry every failed and cancelled item."""
+        return await self.retry(None)

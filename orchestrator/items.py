@@ -1,0 +1,213 @@
+"""One item's way through a run: attempts, waits between them, storing and post-processing.
+
+`ItemWork.run(item_id)` takes an item from pending to an end (completed or failed), or back to
+pending when the run stops. Every state change is a journal verb of the run, fenced by its
+lease. A paid image is always recorded, even when a cancel lands as it arrives.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import random
+from collections.abc import Coroutine
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+from .clock import Clock
+from .errors import (
+    AttemptTimeoutError,
+    AuthError,
+    BadResponseError,
+    JournalError,
+    ProviderError,
+    RateLimitedError,
+)
+from .imaging import inspect_image
+from .journal import ProcessedImage, Run, error_info
+from .lanes import Lane
+from .pauses import PauseWatch, attempt_timeout
+from .providers.base import GeneratedImage, GenerateRequest, Provider, Reference
+from .records import ErrorInfo, ItemRecord
+from .retry import RetryPolicy, next_delay
+from .spec import JobConfig
+from .stages import PostStage, store_raw
+from .states import ItemStatus
+from .storage import Workspace, sha256_hex
+
+__all__ = ["ItemWork", "build_request"]
+
+T = TypeVar("T")
+
+
+@dataclass
+class ItemWork:
+    """What every item of one run shares: its verbs, provider, lane, stages and retry policy."""
+
+    verbs: Run
+    workspace: Workspace
+    provider: Provider
+    config: JobConfig
+    lane: Lane
+    post: PostStage
+    clock: Clock
+    pauses: PauseWatch
+    policy: RetryPolicy
+    rng: random.Random
+    auth_error: AuthError | None = field(default=None)
+    """Once the provider refuses the key, the run's other items fail without a call."""
+
+    async def run(self, item_id: str) -> None:
+        """Take the item as far as it goes; a failure is data, never an exception here."""
+        try:
+            item: ItemRecord | None = await self.verbs.item(item_id)
+            while item is not None and item.status == ItemStatus.PENDING:
+                item = await self._step(item)
+        except JournalError:  # a lost lease or a refused transition stops the run
+            raise
+        except Exception as error:  # a bug or a disk error fails this item, not the batch
+            await self.verbs.fail(item_id, error_info(error))
+
+    async def stopped(self, item_id: str, *, cancelled: bool) -> None:
+        """Record that this run stopped the item: cancelled, or back to pending (resumable)."""
+        await self.verbs.stop(item_id, cancelled=cancelled)
+
+    async def _step(self, item: ItemRecord) -> ItemRecord | None:
+        """One step further; the item to go on with, or None when there is nothing left."""
+        intact = bool(item.raw_path) and await asyncio.to_thread(self._raw_intact, item)
+        if intact:
+            started = await self.verbs.start_postprocess(item.id)
+            if started is not None:
+                await self._postprocess(started)
+            return None
+        if self.auth_error is not None:
+            await self._refused_earlier(item.id)
+            return None
+        if item.retry_at is not None:
+            await self.clock.sleep(max(0.0, item.retry_at - self.clock.time()))
+        return await self._attempt(item)
+
+    async def _attempt(self, item: ItemRecord) -> ItemRecord | None:
+        request = await build_request(item)  # a reference that is gone fails before any call
+        async with self.lane.turn():
+            if self.auth_error is not None:  # refused while this item waited for its turn
+                await self._refused_earlier(item.id)
+                return None
+            started = await self.verbs.start_attempt(item.id)
+            if started is None:
+                return None  # cancelled, or no longer pending
+            request = request.model_copy(update={"attempt": started.attempt_count})
+            try:
+                async with attempt_timeout(self.config.limits.timeout_s, self.pauses):
+                    image = await self.provider.generate(request)
+            except TimeoutError:
+                timeout = self.config.limits.timeout_s
+                error = AttemptTimeoutError(f"no answer in {timeout:g}s")
+                return await self._attempt_failed(started, error)
+            except ProviderError as error:
+                return await self._attempt_failed(started, error)
+            # Paid for: stored and recorded before this turn ends (so before the lane sends
+            # another paid request), even if a cancel lands meanwhile: both as one step, so a
+            # cancel that lands while the bytes are written does not leave them unrecorded.
+            try:
+                recorded = await _finish_before_cancel(self._keep(item, image))
+            except BadResponseError as error:
+                return await self._attempt_failed(started, error)
+        await self._postprocess(recorded)
+        return None
+
+    async def _keep(self, item: ItemRecord, image: GeneratedImage) -> ItemRecord:
+        """Store the paid image and record it; `BadResponseError` if it is no usable image."""
+        raw = await store_raw(self.workspace, item.job_id, item.id, image)
+        return await self.verbs.record_image(item.id, raw)
+
+    async def _refused_earlier(self, item_id: str) -> None:
+        message = f"not attempted: the provider refused the key earlier ({self.auth_error})"
+        await self.verbs.fail(item_id, ErrorInfo(kind="auth", message=message))
+
+    async def _attempt_failed(self, item: ItemRecord, error: ProviderError) -> ItemRecord | None:
+        info = error_info(error)
+        if isinstance(error, AuthError):
+            self.auth_error = error
+        delay = next_delay(_attempts_made(item), error, self.policy, self.rng)
+        if isinstance(error, RateLimitedError):
+            wait = error.retry_after if error.retry_after is not None else delay or 0.0
+            self.lane.cool_down(min(wait, self.policy.max_retry_after_s))
+        if delay is None:
+            await self.verbs.fail(item.id, info)
+            return None
+        updated = await self.verbs.retry_later(item.id, info, delay, error.retry_after)
+        return updated if updated.status == ItemStatus.PENDING else None
+
+    async def _postprocess(self, item: ItemRecord) -> None:
+        assert item.raw_path is not None
+        job_id, fmt = item.job_id, self.config.output.format
+        try:
+            done = await self.post.process(
+                self.workspace.absolute(item.raw_path),
+                self.workspace.image_path(job_id, item.id, fmt),
+                self.workspace.thumb_path(job_id, item.id),
+                self.config.output,
+            )
+        except (BadResponseError, OSError, ValueError) as error:
+            info = ErrorInfo(kind="postprocess", message=f"post-processing failed: {error}")
+            await self.verbs.fail(item.id, info)
+            return
+        processed = ProcessedImage(
+            image_path=self.workspace.relative(done.image_path),
+            thumb_path=self.workspace.relative(done.thumb_path),
+            width=done.width,
+            height=done.height,
+        )
+        await self.verbs.complete(item.id, processed)
+
+    def _raw_intact(self, item: ItemRecord) -> bool:
+        assert item.raw_path is not None
+        try:
+            data = self.workspace.absolute(item.raw_path).read_bytes()
+        except OSError:
+            return False
+        return item.raw_sha256 is not None and sha256_hex(data) == item.raw_sha256
+
+
+async def build_request(item: ItemRecord) -> GenerateRequest:
+    """The provider request for the item's next attempt (reference files read off the loop)."""
+    references = tuple(
+        [
+            await asyncio.to_thread(_read_reference, Path(p), n)
+            for n, p in enumerate(item.references)
+        ]
+    )
+    return GenerateRequest(
+        job_id=item.job_id,
+        item_id=item.id,
+        prompt=item.prompt,
+        attempt=item.attempt_count + 1,
+        references=references,
+        **item.params.model_dump(),
+    )
+
+
+def _attempts_made(item: ItemRecord) -> int:
+    """Attempts that count against `max_attempts`: since the last explicit retry, and not those
+    cut short by an interrupt or a cancel (stopping a run must not use up an item's tries)."""
+    since_retry = item.attempts[item.attempts_before_retry :]
+    return sum(1 for attempt in since_retry if attempt.outcome not in ("interrupted", "cancelled"))
+
+
+def _read_reference(path: Path, number: int) -> Reference:
+    data = path.read_bytes()
+    info = inspect_image(data)
+    return Reference(data=data, mime_type=info.mime_type, name=f"ref-{number}.{info.ext}")
+
+
+async def _finish_before_cancel(work: Coroutine[Any, Any, T]) -> T:
+    """Await `work` to its end even if this task is cancelled meanwhile, then re-raise that."""
+    task = asyncio.ensure_future(work)
+    try:
+        return await asyncio.shield(task)
+    except asyncio.CancelledError:
+        await asyncio.wait([task])
+        if not task.cancelled():
+            task.exception()  # seen: a lost lease meanwhile changes nothing about stopping
+        raise

@@ -1,0 +1,276 @@
+"""The journal on disk: reads, and every change as a named verb, one transaction each.
+
+Two kinds of writers use it. A *runner* (the process running a job) writes with its lease, the
+lock owner it took for the job's key: `start_run`, `start_attempt`, `record_image`, `complete`,
+`retry_later`, `fail`, `stop`, `finish_run` (in `runs.py`). Each checks the lease inside its
+transaction and raises `LeaseLostError` if the key's lock is no longer that owner's (fencing), so
+a runner whose lock was taken over cannot touch the new owner's items. *Requests* come from
+anyone (this process or another): `request_cancel`, `cancel_items`, `request_retry`; the runner
+carries them out when it sees their events.
+
+Everything here is synchronous and short; the async `Journal` runs it on its own threads.
+"""
+
+from __future__ import annotations
+
+import secrets
+import time
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..errors import ConfigError, KeyConflictError, LeaseLostError
+from ..events import (
+    Event,
+    ItemCancelled,
+    ItemReset,
+    JobCancelRequested,
+    JobCreated,
+)
+from ..locks import KeyLocks, LockOwner, lost_message
+from ..records import ItemRecord, JobRecord, JobSnapshot
+from ..spec import JobSpec
+from ..states import ITEM_TERMINAL, JOB_TERMINAL, ItemStatus
+from .commit import Change, Committed, EventFactory, attempt_ended, commit
+from .store import Store
+
+__all__ = ["DiskJournal"]
+
+RETRYABLE = frozenset({ItemStatus.FAILED, ItemStatus.CANCELLED})
+OnCommit = Callable[[list[Event]], None]
+
+
+class DiskJournal:
+    """Jobs, items, events and locks of one workspace."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        stale_after_s: float = 300.0,
+        clock: Clock = SYSTEM_CLOCK,
+        on_commit: OnCommit | None = None,
+    ) -> None:
+        self.store = Store(directory)
+        self.locks = KeyLocks(self.store, stale_after_s=stale_after_s, clock=clock)
+        self.on_commit = on_commit
+        """Called with the events of each commit once it is durable (the async journal
+        hands them to the in-process bus)."""
+        self._now: Callable[[], float] = time.time
+
+    def close(self) -> None:
+        self.store.close()
+
+    # ------------------------------------------------------------------ reads
+
+    def job(self, job_id: str) -> JobRecord:
+        return self.store.job(job_id)
+
+    def jobs(self) -> list[JobRecord]:
+        with self.store.reading():
+            return [self.store.job(job_id) for job_id in self.store.job_ids()]
+
+    def item(self, job_id: str, item_id: str) -> ItemRecord:
+        return self.store.item(job_id, item_id)
+
+    def items(self, job_id: str) -> list[ItemRecord]:
+        return self.snapshot(job_id).items
+
+    def snapshot(self, job_id: str) -> JobSnapshot:
+        """The job, its items and the last event seq, from one read transaction."""
+        with self.store.reading():
+            job = self.store.job(job_id)
+            return JobSnapshot(job, self.store.items(job), self.store.last_seq())
+
+    def last_seq(self) -> int:
+        return self.store.last_seq()
+
+    def events(
+        self, *, after: int = 0, job_id: str | None = None, limit: int = 10_000
+    ) -> list[Event]:
+        """Committed events with a sequence number above `after`, oldest first."""
+        return self.events_since(after, job_id, limit)[0]
+
+    def events_since(
+        self, after: int, job_id: str | None = None, limit: int = 10_000
+    ) -> tuple[list[Event], int]:
+        """Events after `after` and the last sequence number the read covered."""
+        with self.store.reading():
+            return self.store.events(after, job_id, limit)
+
+    def runner_live(self, job: JobRecord) -> bool:
+        """A live process holds this job's key lock."""
+        holder = self.locks.holder(job.key)
+        return holder is not None and holder.job_id == job.id and self.locks.is_live(holder)
+
+    # --------------------------------------------------------------- creating
+
+    def create_job(
+        self, spec: JobSpec, *, lock: bool = False
+    ) -> tuple[JobRecord, LockOwner | None]:
+        """Record a new job and its items as pending; with `lock`, take its key's lock in the
+        same transaction (so a refused run leaves no job behind).
+
+        Refused (`KeyConflictError`) while the key's newest job is unfinished (running it again
+        would pay twice for what it finished: resume it or cancel it) or a live process holds
+        the key's lock.
+        """
+        now = self._now()
+        job_id = f"{spec.key[:40].replace(':', '-')}-{secrets.token_hex(3)}"
+        job = JobRecord(
+            id=job_id,
+            config=spec.config,
+            total=len(spec.items),
+            counts={ItemStatus.PENDING: len(spec.items)},
+            created_at=now,
+            updated_at=now,
+        )
+        with self.store.writing():
+            self._check_key_free(spec.key)
+            owner = self.locks.acquire(spec.key, job_id) if lock else None
+            self.store.add_job(job, [item.id for item in spec.items])
+            for index, item in enumerate(spec.items):
+                self.store.put_item(_new_item(spec, job_id, index, item.id, now))
+            seq = self.store.last_seq() + 1
+            event = JobCreated(seq=seq, ts=now, job_id=job_id, status=job.status, total=job.total)
+            self.store.append_event(event)
+        self._published([event])
+        return job, owner
+
+    def _check_key_free(self, key: str) -> None:
+        newest = self.store.newest_job_id(key)
+        if newest is not None:
+            job = self.store.job(newest)
+            if job.status not in JOB_TERMINAL:
+                raise KeyConflictError(
+                    f"key {key!r} already has an unfinished job {job.id} ({job.status}); "
+                    f"resume it to finish without paying again, or cancel it",
+                    key=key,
+                    job_id=job.id,
+                )
+        holder = self.locks.holder(key)
+        if holder is not None and self.locks.is_live(holder):
+            raise self.locks.conflict(holder)
+
+    # --------------------------------------------------------------- requests
+
+    def request_cancel(self, job_id: str) -> JobRecord:
+        """Cancel the job: pending items at once; running ones by their live runner (or at once
+        when none is running them). From then on no new attempt starts for the job."""
+        with self.store.writing():
+            job = self.store.job(job_id)
+            if job.status in JOB_TERMINAL:
+                return job
+            live = self.runner_live(job)
+            stoppable = {ItemStatus.PENDING} if live else {ItemStatus.PENDING, ItemStatus.RUNNING}
+            now = self._now()
+            changes = [
+                _cancelled(item, now) for item in self.store.items(job) if item.status in stoppable
+            ]
+            done = self._commit(
+                job,
+                changes,
+                job_fields={"cancel_requested": live, "cancelled": True},
+                job_event=(JobCancelRequested, {}),
+            )
+        self._published(done.events)
+        return done.job
+
+    def cancel_items(self, job_id: str, item_ids: list[str]) -> list[str]:
+        """Cancel these items: pending ones at once, running ones by their runner. Returns the
+        ids that were pending or running (finished items are left as they are)."""
+        with self.store.writing():
+            job = self.store.job(job_id)
+            items = [self.store.item(job_id, item_id) for item_id in dict.fromkeys(item_ids)]
+            live, now = self.runner_live(job), self._now()
+            changes: list[Change] = []
+            for item in items:
+                if item.status == ItemStatus.PENDING or (
+                    item.status == ItemStatus.RUNNING and not live
+                ):
+                    changes.append(_cancelled(item, now))
+                elif item.status == ItemStatus.RUNNING:
+                    changes.append(Change(item, None, fields={"cancel_requested": True}))
+            asked = [item.id for item in items if item.status not in ITEM_TERMINAL]
+            payload = {"item_ids": tuple(asked)}
+            done = self._commit(job, changes, job_event=(JobCancelRequested, payload))
+        self._published(done.events)
+        return asked
+
+    def request_retry(self, job_id: str, item_ids: list[str] | None = None) -> list[str]:
+        """Put failed and cancelled items (all, or those named) back to pending, each with a
+        fresh set of attempts; a live runner starts them, else `start`/`resume` does. An image
+        already paid for is kept, so an item that failed in post-processing is only
+        post-processed again."""
+        with self.store.writing():
+            job = self.store.job(job_id)
+            items = (
+                [self.store.item(job_id, item_id) for item_id in dict.fromkeys(item_ids)]
+                if item_ids
+                else [item for item in self.store.items(job) if item.status in RETRYABLE]
+            )
+            for item in items:
+                if item.status not in RETRYABLE:
+                    raise ConfigError(
+                        f"item {item.id!r} is {item.status}; only failed or cancelled items "
+                        "can be retried"
+                    )
+            changes = [
+                Change(
+                    item,
+                    ItemReset,
+                    ItemStatus.PENDING,
+                    {"error": None, "retry_at": None, "attempts_before_retry": item.attempt_count},
+                    {"reason": "retry"},
+                )
+                for item in items
+            ]
+            fields = {"cancelled": False, "cancel_requested": False}
+            done = self._commit(job, changes, job_fields=fields)
+        self._published(done.events)
+        return [item.id for item in items]
+
+    # --------------------------------------------------------------- internals
+
+    def fence(self, job: JobRecord, lease: LockOwner) -> None:
+        """Raise `LeaseLostError` unless `lease` still holds the job's key."""
+        holder = self.locks.holder(job.key)
+        if holder is None or holder.token != lease.token:
+            raise LeaseLostError(lost_message(lease, holder), job_id=lease.job_id)
+
+    def _commit(
+        self,
+        job: JobRecord,
+        changes: list[Change],
+        *,
+        job_fields: Mapping[str, Any] | None = None,
+        job_event: tuple[EventFactory, Mapping[str, Any]] | None = None,
+    ) -> Committed:
+        return commit(
+            self.store, job, changes, self._now(), job_fields=job_fields, job_event=job_event
+        )
+
+    def _published(self, events: list[Event]) -> None:
+        if events and self.on_commit is not None:
+            self.on_commit(events)
+
+
+def _cancelled(item: ItemRecord, now: float) -> Change:
+    """A request stops the item at once: cancelled, with its open attempt (if any) closed."""
+    fields = {"attempts": attempt_ended(item, now, "cancelled"), "retry_at": None}
+    return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
+
+
+def _new_item(spec: JobSpec, job_id: str, index: int, item_id: str, now: float) -> ItemRecord:
+    item = spec.items[index]
+    return ItemRecord(
+        job_id=job_id,
+        id=item_id,
+        index=index,
+        prompt=item.prompt,
+        params=spec.params_for(item),
+        references=item.references,
+        created_at=now,
+        updated_at=now,
+    )

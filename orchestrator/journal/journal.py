@@ -1,0 +1,198 @@
+"""The journal as the event loop sees it: async reads and verbs that never run on the loop.
+
+Writes run one after another on the journal's writer thread, reads on its reader thread, so a
+commit never stalls the loop and never queues behind post-processing or other blocking work.
+The events of each commit reach the in-process bus in commit order, after the commit is durable.
+`Journal` is the interface the rest of the core uses; `DiskJournal` (diskcache) is the one
+implementation behind it today.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import functools
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from pathlib import Path
+from typing import ParamSpec, Protocol, TypeVar
+
+from ..clock import SYSTEM_CLOCK, Clock
+from ..events import Event
+from ..locks import LockOwner
+from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
+from ..spec import JobSpec
+from .disk import DiskJournal
+from .runs import ProcessedImage, RawImage, RunJournal
+
+__all__ = ["EventSink", "Journal", "Run"]
+
+P = ParamSpec("P")
+T = TypeVar("T")
+
+
+class EventSink(Protocol):
+    def publish(self, event: Event) -> None: ...
+
+
+class Journal:
+    """Jobs, items, events and locks of one workspace, for code on the event loop."""
+
+    def __init__(
+        self,
+        directory: Path,
+        *,
+        bus: EventSink | None = None,
+        stale_after_s: float = 300.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:
+        self.bus = bus
+        self.disk = DiskJournal(
+            directory, stale_after_s=stale_after_s, clock=clock, on_commit=self._committed
+        )
+        self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal-write")
+        self._reader = ThreadPoolExecutor(1, thread_name_prefix="journal-read")
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._closed = False
+
+    def close(self) -> None:
+        """Close the database connections of the journal's threads, then the threads. Safe to
+        call twice."""
+        if self._closed:
+            return
+        self._closed = True
+        for pool in (self._writer, self._reader):
+            pool.submit(self.disk.close).result()
+            pool.shutdown()
+        self.disk.close()
+
+    async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn` (a verb) on the writer thread."""
+        return await self._on(self._writer, functools.partial(fn, *args, **kwargs))
+
+    async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
+        """Run `fn` (a read) on the reader thread."""
+        return await self._on(self._reader, functools.partial(fn, *args, **kwargs))
+
+    async def _on(self, pool: ThreadPoolExecutor, call: Callable[[], T]) -> T:
+        loop = self._loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(pool, call)
+
+    def _committed(self, events: list[Event]) -> None:
+        """Hand committed events to the bus, on the loop, in the order they were committed."""
+        if self.bus is None:
+            return
+        loop = self._loop
+        if loop is None or loop.is_closed():
+            for event in events:
+                self.bus.publish(event)
+            return
+        loop.call_soon_threadsafe(_publish_all, self.bus, events)
+
+    # ------------------------------------------------------------------ reads
+
+    async def job(self, job_id: str) -> JobRecord:
+        return await self.read(self.disk.job, job_id)
+
+    async def jobs(self) -> list[JobRecord]:
+        return await self.read(self.disk.jobs)
+
+    async def item(self, job_id: str, item_id: str) -> ItemRecord:
+        return await self.read(self.disk.item, job_id, item_id)
+
+    async def snapshot(self, job_id: str) -> JobSnapshot:
+        return await self.read(self.disk.snapshot, job_id)
+
+    async def events_since(self, after: int, job_id: str | None = None) -> tuple[list[Event], int]:
+        """The job's (or every) event after `after`, and the last seq that read covered."""
+        return await self.read(self.disk.events_since, after, job_id)
+
+    async def runner_live(self, job: JobRecord) -> bool:
+        return await self.read(self.disk.runner_live, job)
+
+    # --------------------------------------------------------------- writes
+
+    async def create_job(
+        self, spec: JobSpec, *, lock: bool = False
+    ) -> tuple[JobRecord, LockOwner | None]:
+        return await self.write(self.disk.create_job, spec, lock=lock)
+
+    async def request_cancel(self, job_id: str) -> JobRecord:
+        return await self.write(self.disk.request_cancel, job_id)
+
+    async def cancel_items(self, job_id: str, item_ids: list[str]) -> list[str]:
+        return await self.write(self.disk.cancel_items, job_id, item_ids)
+
+    async def request_retry(self, job_id: str, item_ids: list[str] | None = None) -> list[str]:
+        return await self.write(self.disk.request_retry, job_id, item_ids)
+
+    async def acquire(self, key: str, job_id: str) -> LockOwner:
+        return await self.write(self.disk.locks.acquire, key, job_id)
+
+    async def heartbeat(self, owner: LockOwner) -> bool:
+        return await self.write(self.disk.locks.heartbeat, owner)
+
+    async def release(self, owner: LockOwner) -> None:
+        await self.write(self.disk.locks.release, owner)
+
+    async def holder(self, key: str) -> LockOwner | None:
+        return await self.read(self.disk.locks.holder, key)
+
+    async def clear_lock(self, key: str) -> LockOwner | None:
+        return await self.write(self.disk.locks.clear, key)
+
+    def run(self, job_id: str, lease: LockOwner) -> Run:
+        """The verbs of the runner of `job_id` holding `lease`."""
+        return Run(self, RunJournal(self.disk, job_id, lease))
+
+
+class Run:
+    """A runner's verbs (see `runs.RunJournal`), each awaited off the loop."""
+
+    def __init__(self, journal: Journal, verbs: RunJournal) -> None:
+        self._journal = journal
+        self._verbs = verbs
+        self.job_id = verbs.job_id
+        self.lease = verbs.lease
+
+    async def item(self, item_id: str) -> ItemRecord:
+        return await self._journal.item(self.job_id, item_id)
+
+    async def start(self) -> JobSnapshot:
+        return await self._journal.write(self._verbs.start)
+
+    async def start_attempt(self, item_id: str) -> ItemRecord | None:
+        return await self._journal.write(self._verbs.start_attempt, item_id)
+
+    async def start_postprocess(self, item_id: str) -> ItemRecord | None:
+        return await self._journal.write(self._verbs.start_postprocess, item_id)
+
+    async def record_image(self, item_id: str, image: RawImage) -> ItemRecord:
+        return await self._journal.write(self._verbs.record_image, item_id, image)
+
+    async def complete(self, item_id: str, processed: ProcessedImage) -> ItemRecord:
+        return await self._journal.write(self._verbs.complete, item_id, processed)
+
+    async def retry_later(
+        self, item_id: str, error: ErrorInfo, delay_s: float, retry_after: float | None
+    ) -> ItemRecord:
+        return await self._journal.write(
+            self._verbs.retry_later, item_id, error, delay_s, retry_after
+        )
+
+    async def fail(self, item_id: str, error: ErrorInfo) -> ItemRecord | None:
+        return await self._journal.write(self._verbs.fail, item_id, error)
+
+    async def stop(self, item_id: str, *, cancelled: bool) -> ItemRecord | None:
+        return await self._journal.write(self._verbs.stop, item_id, cancelled=cancelled)
+
+    async def finish(
+        self, run_s: float, *, interrupted: bool, reason: str = "interrupted"
+    ) -> JobRecord | None:
+        return await self._journal.write(
+            self._verbs.finish, run_s, interrupted=interrupted, reason=reason
+        )
+
+
+def _publish_all(bus: EventSink, events: list[Event]) -> None:
+    for event in events:
+        bus.publish(event)

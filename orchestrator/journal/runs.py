@@ -1,0 +1,268 @@
+"""The verbs of the process that runs a job, each one transaction fenced by its lease.
+
+`RunJournal(journal, job_id, lease)` is what a runner holds. Every verb first checks, inside its
+transaction, that the lease still holds the job's key (else `LeaseLostError`, and nothing is
+written), then checks the item's transition. A cancel that is committed wins over anything a
+runner does next: `start_attempt` and `retry_later` turn an item with a cancel request into
+`cancelled` instead, so no new attempt starts after a cancel.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from ..events import (
+    ItemCancelled,
+    ItemCompleted,
+    ItemFailed,
+    ItemGenerated,
+    ItemReset,
+    ItemRetrying,
+    ItemStarted,
+    JobFinished,
+    JobInterrupted,
+    JobStarted,
+)
+from ..locks import LockOwner
+from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
+from ..states import ITEM_TERMINAL, ItemStatus
+from .commit import Change, attempt_ended, attempt_started
+from .disk import DiskJournal
+
+__all__ = ["ProcessedImage", "RawImage", "RunJournal"]
+
+_STOPPABLE = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
+
+
+@dataclass(frozen=True)
+class RawImage:
+    """A paid image as received, written to disk: what the journal keeps of it."""
+
+    path: str
+    """Relative to the workspace."""
+    sha256: str
+    mime_type: str
+    bytes: int
+    width: int
+    height: int
+    model: str
+    usage: dict[str, Any] | None = None
+    cost_usd: float | None = None
+    revised_prompt: str | None = None
+
+
+@dataclass(frozen=True)
+class ProcessedImage:
+    """Where post-processing wrote the image and its thumbnail (relative to the workspace)."""
+
+    image_path: str
+    thumb_path: str
+    width: int
+    height: int
+
+
+class RunJournal:
+    """One job's runner verbs, carrying its lease."""
+
+    def __init__(self, journal: DiskJournal, job_id: str, lease: LockOwner) -> None:
+        self.journal = journal
+        self.store = journal.store
+        self.job_id = job_id
+        self.lease = lease
+
+    def start(self) -> JobSnapshot:
+        """Begin a run. Items a dead process left running go back to pending with their open
+        attempt closed as interrupted (or to cancelled, if a cancel was asked for them); an
+        image already received stays recorded, so it is only post-processed."""
+        with self.store.writing():
+            job = self._job()
+            changes = [
+                self._recovered(item)
+                for item in self.store.items(job)
+                if item.status == ItemStatus.RUNNING
+            ]
+            recovered = sum(1 for change in changes if change.to == ItemStatus.PENDING)
+            done = self.journal._commit(
+                job,
+                changes,
+                job_fields={"active": True},
+                job_event=(JobStarted, {"recovered": recovered}),
+            )
+            snapshot = JobSnapshot(done.job, self.store.items(done.job), self.store.last_seq())
+        self.journal._published(done.events)
+        return snapshot
+
+    def _recovered(self, item: ItemRecord) -> Change:
+        now = self.journal._now()
+        if item.cancel_requested:
+            attempts = attempt_ended(item, now, "cancelled")
+            return Change(item, ItemCancelled, ItemStatus.CANCELLED, {"attempts": attempts})
+        attempts = attempt_ended(item, now, "interrupted")
+        fields = {"attempts": attempts}
+        return Change(item, ItemReset, ItemStatus.PENDING, fields, {"reason": "interrupted"})
+
+    def start_attempt(self, item_id: str) -> ItemRecord | None:
+        """Pending -> running with a new attempt; None if the item is no longer pending or was
+        cancelled instead (a cancel asked for it or its job)."""
+        return self._start(item_id, with_attempt=True)
+
+    def start_postprocess(self, item_id: str) -> ItemRecord | None:
+        """Pending -> running for an item whose paid image is recorded: no new attempt."""
+        return self._start(item_id, with_attempt=False)
+
+    def _start(self, item_id: str, *, with_attempt: bool) -> ItemRecord | None:
+        with self.store.writing():
+            job, item = self._job(), self.store.item(self.job_id, item_id)
+            if item.status != ItemStatus.PENDING:
+                return None
+            if job.cancel_requested or job.cancelled or item.cancel_requested:
+                change = Change(item, ItemCancelled, ItemStatus.CANCELLED, {"retry_at": None})
+            elif with_attempt:
+                attempts = attempt_started(item, self.journal._now())
+                payload = {"attempt": len(attempts), "retry": attempts[-1].retry}
+                fields = {"attempts": attempts, "retry_at": None}
+                change = Change(item, ItemStarted, ItemStatus.RUNNING, fields, payload)
+            else:
+                change = Change(item, ItemStarted, ItemStatus.RUNNING, {"retry_at": None})
+            done = self.journal._commit(job, [change])
+        self.journal._published(done.events)
+        updated = done.items[0]
+        return updated if updated.status == ItemStatus.RUNNING else None
+
+    def record_image(self, item_id: str, image: RawImage) -> ItemRecord:
+        """The paid image is on disk: close the attempt as ok and keep where the image is."""
+        now = self.journal._now()
+        with self.store.writing():
+            job, item = self._job(), self.store.item(self.job_id, item_id)
+            fields = {
+                "attempts": attempt_ended(item, now, "ok", cost_usd=image.cost_usd),
+                "raw_path": image.path,
+                "raw_sha256": image.sha256,
+                "mime_type": image.mime_type,
+                "model": image.model,
+                "usage": image.usage,
+                "cost_usd": image.cost_usd,
+                "revised_prompt": image.revised_prompt,
+                "error": None,
+            }
+            payload = {
+                "bytes": image.bytes,
+                "width": image.width,
+                "height": image.height,
+                "cost_usd": image.cost_usd,
+            }
+            done = self.journal._commit(job, [Change(item, ItemGenerated, None, fields, payload)])
+        self.journal._published(done.events)
+        return done.items[0]
+
+    def complete(self, item_id: str, processed: ProcessedImage) -> ItemRecord:
+        """Running -> completed, with the processed image's paths. An item that a cancel ended
+        meanwhile stays as it is (its paid image is recorded all the same)."""
+        with self.store.writing():
+            job, item = self._job(), self.store.item(self.job_id, item_id)
+            if item.status in ITEM_TERMINAL:
+                return item
+            fields = {
+                "image_path": processed.image_path,
+                "thumb_path": processed.thumb_path,
+                "width": processed.width,
+                "height": processed.height,
+                "error": None,
+            }
+            payload = {"image_path": processed.image_path}
+            change = Change(item, ItemCompleted, ItemStatus.COMPLETED, fields, payload)
+            done = self.journal._commit(job, [change])
+        self.journal._published(done.events)
+        return done.items[0]
+
+    def retry_later(
+        self, item_id: str, error: ErrorInfo, delay_s: float, retry_after: float | None
+    ) -> ItemRecord:
+        """Running -> pending after a failed attempt, to go again in `delay_s`; cancelled
+        instead if a cancel was asked meanwhile. An item a request already cancelled (at once,
+        while no live runner was seen) is left as it is."""
+        now = self.journal._now()
+        with self.store.writing():
+            job, item = self._job(), self.store.item(self.job_id, item_id)
+            if item.status in ITEM_TERMINAL:  # cancelled at once meanwhile: it stays so
+                return item
+            attempts = attempt_ended(item, now, "error", error, retry_after=retry_after)
+            if job.cancel_requested or job.cancelled or item.cancel_requested:
+                fields = {"attempts": attempts, "error": error, "retry_at": None}
+                change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
+            else:
+                fields = {"attempts": attempts, "error": error, "retry_at": now + delay_s}
+                payload = {
+                    "kind": error.kind,
+                    "message": error.message,
+                    "delay_s": round(delay_s, 3),
+                    "retry_after": retry_after,
+                }
+                change = Change(item, ItemRetrying, ItemStatus.PENDING, fields, payload)
+            done = self.journal._commit(job, [change])
+        self.journal._published(done.events)
+        return done.items[0]
+
+    def fail(self, item_id: str, error: ErrorInfo) -> ItemRecord | None:
+        """Pending or running -> failed, closing an open attempt; None if already finished."""
+        now = self.journal._now()
+        with self.store.writing():
+            job, item = self._job(), self.store.item(self.job_id, item_id)
+            if item.status not in _STOPPABLE:
+                return None
+            fields = {
+                "attempts": attempt_ended(item, now, "error", error),
+                "error": error,
+                "retry_at": None,
+            }
+            payload = {"kind": error.kind, "message": error.message}
+            done = self.journal._commit(
+                job, [Change(item, ItemFailed, ItemStatus.FAILED, fields, payload)]
+            )
+        self.journal._published(done.events)
+        return done.items[0]
+
+    def stop(self, item_id: str, *, cancelled: bool) -> ItemRecord | None:
+        """This run stops the item: running -> pending (an interrupt: the job stays resumable)
+        or pending|running -> cancelled. The open attempt is closed accordingly."""
+        now = self.journal._now()
+        with self.store.writing():
+            job, item = self._job(), self.store.item(self.job_id, item_id)
+            if cancelled and item.status in _STOPPABLE:
+                fields = {"attempts": attempt_ended(item, now, "cancelled"), "retry_at": None}
+                change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
+            elif not cancelled and item.status == ItemStatus.RUNNING:
+                fields = {"attempts": attempt_ended(item, now, "interrupted")}
+                payload = {"reason": "interrupted"}
+                change = Change(item, ItemReset, ItemStatus.PENDING, fields, payload)
+            else:
+                return None
+            done = self.journal._commit(job, [change])
+        self.journal._published(done.events)
+        return done.items[0]
+
+    def finish(
+        self, run_s: float, *, interrupted: bool, reason: str = "interrupted"
+    ) -> JobRecord | None:
+        """End the run: the job is no longer active and `run_s` is added to its run time. A run
+        that ends normally while items wait in pending (retried meanwhile) does not end: None."""
+        with self.store.writing():
+            job = self._job()
+            if not interrupted and job.count(ItemStatus.PENDING):
+                return None
+            counts = {str(status): n for status, n in job.counts.items()}
+            total = job.run_s + max(0.0, run_s)
+            payload: dict[str, Any] = {"counts": counts, "run_s": round(total, 3)}
+            event: Any = JobFinished
+            if interrupted:
+                event, payload["reason"] = JobInterrupted, reason
+            fields = {"active": False, "run_s": total}
+            done = self.journal._commit(job, [], job_fields=fields, job_event=(event, payload))
+        self.journal._published(done.events)
+        return done.job
+
+    def _job(self) -> JobRecord:
+        job = self.store.job(self.job_id)
+        self.journal.fence(job, self.lease)
+        return job

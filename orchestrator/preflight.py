@@ -1,0 +1,82 @@
+"""Pre-flight: everything about a job that can be checked before anything is written or paid.
+
+`check_spec` runs before a job is recorded: the provider can be built (its key is set, its
+options are valid), the model is one it knows, every item's request is one the model accepts
+and every reference is a readable image. `provider_for` builds the job's provider; commands that
+continue a job build it first, so a missing key changes nothing.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from pathlib import Path
+
+from .errors import BadResponseError, ConfigError
+from .imaging import inspect_image
+from .providers import registry
+from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
+from .spec import JobConfig, JobSpec
+
+__all__ = ["check_spec", "provider_for"]
+
+
+def provider_for(
+    config: JobConfig,
+    env: Mapping[str, str],
+    providers: Mapping[str, ProviderFactory] | None = None,
+) -> Provider:
+    """Build the job's provider (clients are made lazily, on first use).
+
+    `providers` adds factories by name in this process, ahead of the registry.
+    """
+    provider_config = ProviderConfig(model=config.model, options=config.provider_options, env=env)
+    if providers and config.provider in providers:
+        return providers[config.provider](provider_config)
+    return registry.create(config.provider, provider_config)
+
+
+def check_spec(
+    spec: JobSpec,
+    env: Mapping[str, str],
+    providers: Mapping[str, ProviderFactory] | None = None,
+) -> None:
+    """Raise `ConfigError` for anything that would fail every attempt of some item.
+
+    Writes nothing: the CLI calls it before it opens the workspace. Reads reference images, so
+    call it from a thread when a loop is running.
+    """
+    provider = provider_for(spec.config, env, providers)
+    _check_model(spec.config, provider)
+    for index, item in enumerate(spec.items):
+        if item.references and not provider.capabilities.supports_references:
+            raise ConfigError(
+                f"items[{index}].references: provider {spec.provider!r} does not take "
+                "reference images; remove them or choose another provider"
+            )
+        for ref in item.references:
+            _check_reference(Path(ref), f"items[{index}].references")
+        params = spec.params_for(item).model_dump()
+        request = GenerateRequest(job_id="check", item_id=item.id, prompt=item.prompt, **params)
+        try:
+            provider.check(request)
+        except ConfigError as error:
+            raise ConfigError(f"items[{index}] ({item.id}): {error}") from None
+
+
+def _check_model(config: JobConfig, provider: Provider) -> None:
+    known = provider.capabilities.models
+    if config.model is None or config.allow_unknown_model:
+        return
+    if not provider.capabilities.knows_model(config.model):
+        raise ConfigError(
+            f"model: {config.provider} has no model {config.model!r}; known: {', '.join(known)} "
+            '(for a model not listed yet, set "allow_unknown_model": true)',
+            option="allow_unknown_model",
+        )
+
+
+def _check_reference(path: Path, where: str) -> None:
+    try:
+        inspect_image(path.read_bytes())
+    except (OSError, BadResponseError) as error:
+        raise ConfigError(f"{where}: {path.name} is not a usable image ({error})") from None

@@ -1,0 +1,96 @@
+"""What happens to an image after the provider answers: it is stored, then post-processed.
+
+Storing is short and comes first: the bytes are checked to be one real image, written to
+`raw/` (temp file, fsync, rename) and then recorded, all before the attempt's slot takes a new
+paid request, so a crash loses at most the images in flight. Post-processing (resize, encode,
+thumbnail) is its own stage with its own bounded workers: worker processes by default, so the
+CPU-heavy part never competes with the event loop for the GIL.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import multiprocessing
+import os
+import threading
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from pathlib import Path
+
+from .errors import BadResponseError
+from .imaging import Processed, inspect_image, postprocess
+from .journal import RawImage
+from .providers.base import GeneratedImage
+from .spec import OutputSpec
+from .storage import Workspace, atomic_write, sha256_hex
+
+__all__ = ["PostStage", "store_raw"]
+
+
+async def store_raw(
+    workspace: Workspace, job_id: str, item_id: str, image: GeneratedImage
+) -> RawImage:
+    """Check and write the paid image; raises `BadResponseError` if it is no usable image."""
+    info = await asyncio.to_thread(inspect_image, image.data)
+    path = workspace.raw_path(job_id, item_id, info.ext)
+    await asyncio.to_thread(atomic_write, path, image.data)
+    return RawImage(
+        path=workspace.relative(path),
+        sha256=sha256_hex(image.data),
+        mime_type=info.mime_type,
+        bytes=len(image.data),
+        width=info.width,
+        height=info.height,
+        model=image.model,
+        usage=image.usage,
+        cost_usd=image.cost_usd,
+        revised_prompt=image.revised_prompt,
+    )
+
+
+class PostStage:
+    """Post-processing workers shared by every job an orchestrator runs."""
+
+    def __init__(self, workers: int | None = None, *, processes: bool = True) -> None:
+        self.workers = workers or max(1, min(4, os.cpu_count() or 1))
+        self.processes = processes
+        self._pool: Executor | None = None
+        self._lock = threading.Lock()
+
+    def _executor(self) -> Executor:
+        """The pool, started if need be. Starting worker processes blocks (the fork server's
+        start alone takes a few hundred ms), so the first call runs in a thread, not the loop."""
+        with self._lock:
+            if self._pool is None:
+                if self.processes:
+                    context = multiprocessing.get_context("forkserver")
+                    pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                    try:
+                        pool.submit(os.getpid).result()  # the fork server and a first worker
+                    except BaseException:
+                        pool.shutdown(wait=False, cancel_futures=True)
+                        raise
+                    self._pool = pool
+                else:
+                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="postprocess")
+            return self._pool
+
+    async def process(
+        self, raw: Path, image_path: Path, thumb_path: Path, output: OutputSpec
+    ) -> Processed:
+        """Write the processed image and the thumbnail; raises what `postprocess` raises."""
+        loop = asyncio.get_running_loop()
+        try:
+            pool = self._pool or await asyncio.to_thread(self._executor)
+            return await loop.run_in_executor(
+                pool, postprocess, raw, image_path, thumb_path, output
+            )
+        except BrokenProcessPool:
+            self.close()  # a worker died (out of memory?): the next image gets a fresh pool
+            raise BadResponseError("post-processing worker died while processing it") from None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
