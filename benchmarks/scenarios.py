@@ -103,15 +103,13 @@ async def measure_overhead(items: int) -> OverheadResult:
     rss_before = memory.rss_kb()
     peak_reset = memory.reset_peak()
     with tempfile.TemporaryDirectory(prefix="imagebatch-bench-") as folder:
-        orchestrator = Orchestrator(Workspace(Path(folder) / "workspace"))
-        try:
+        async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             started = time.perf_counter()
             job = await orchestrator.create(spec)
             created = time.perf_counter()
-            final = await orchestrator.run(job.id)
+            await orchestrator.start(job.id)
+            final = await job.wait()
             finished = time.perf_counter()
-        finally:
-            orchestrator.close()
         rss_peak, rss_after = memory.peak_kb(), memory.rss_kb()
     _check_completed(final.status, final.id)
     return OverheadResult(
@@ -130,19 +128,17 @@ async def measure_stall(items: int) -> StallResult:
     spec = large_spec(items)
     lateness: list[float] = []
     with tempfile.TemporaryDirectory(prefix="imagebatch-bench-") as folder:
-        orchestrator = Orchestrator(Workspace(Path(folder) / "workspace"))
-        try:
+        async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             job = await orchestrator.create(spec)
             monitor = asyncio.create_task(_monitor(lateness))
             started = time.perf_counter()
             try:
-                final = await orchestrator.run(job.id)
+                await orchestrator.start(job.id)
+                final = await job.wait()
             finally:
                 monitor.cancel()
                 await asyncio.wait([monitor])
             run_s = time.perf_counter() - started
-        finally:
-            orchestrator.close()
     _check_completed(final.status, final.id)
     return StallResult(
         items=items,

@@ -57,16 +57,28 @@ class ItemWork:
     auth_error: AuthError | None = field(default=None)
     """Once the provider refuses the key, the run's other items fail without a call."""
 
-    async def run(self, item_id: str) -> None:
-        """Take the item as far as it goes; a failure is data, never an exception here."""
+    async def run(self, item_id: str, *, due: bool = False) -> float | None:
+        """Take the item as far as it goes now: None when it has reached an end (or needs
+        nothing), else the seconds to wait before its next attempt (a backoff: the caller
+        waits without holding anything, then calls again with `due`). A failure is data,
+        never an exception here."""
         try:
-            item: ItemRecord | None = await self.verbs.item(item_id)
-            while item is not None and item.status == ItemStatus.PENDING:
-                item = await self._step(item)
+            item = await self.verbs.item(item_id)
+            if item.status != ItemStatus.PENDING:
+                return None
+            if item.retry_at is not None and not item.raw_path and not due:
+                wait = item.retry_at - self.clock.time()
+                if wait > 0:
+                    return wait
+            after = await self._step(item)
+            if after is None or after.status != ItemStatus.PENDING:
+                return None
+            return max(0.0, (after.retry_at or 0.0) - self.clock.time())
         except JournalError:  # a lost lease or a refused transition stops the run
             raise
         except Exception as error:  # a bug or a disk error fails this item, not the batch
             await self.verbs.fail(item_id, error_info(error))
+            return None
 
     async def stopped(self, item_id: str, *, cancelled: bool) -> None:
         """Record that this run stopped the item: cancelled, or back to pending (resumable)."""
@@ -83,8 +95,6 @@ class ItemWork:
         if self.auth_error is not None:
             await self._refused_earlier(item.id)
             return None
-        if item.retry_at is not None:
-            await self.clock.sleep(max(0.0, item.retry_at - self.clock.time()))
         return await self._attempt(item)
 
     async def _attempt(self, item: ItemRecord) -> ItemRecord | None:

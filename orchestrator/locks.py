@@ -1,4 +1,4 @@
-"""One active job per key: locks with an owner and a heartbeat, kept in the journal's diskcache.
+"""One active job per key: locks with an owner and a heartbeat, kept in the journal's store.
 
 A lock lives in the journal's store under `lock/<key>`. Every read-modify-write runs in one write
 transaction, so processes sharing a workspace agree on who holds a key. A lock is taken over when

@@ -15,7 +15,9 @@ Cancellation is recorded, then re-raised: an interrupt leaves the job resumable.
 from __future__ import annotations
 
 import asyncio
+import functools
 import random
+from collections import deque
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
@@ -30,7 +32,7 @@ from .journal import Journal, Run
 from .lanes import Lane
 from .pauses import PauseWatch
 from .providers.base import Provider
-from .records import JobRecord
+from .records import ItemRecord, JobRecord
 from .retry import RetryPolicy
 from .stages import PostStage
 from .states import ItemStatus
@@ -88,9 +90,19 @@ class Runner:
             policy=RetryPolicy(limits.max_attempts, settings.retry_base_s, settings.retry_cap_s),
             rng=random.Random(settings.seed),
         )
-        self.tasks: dict[str, asyncio.Task[None]] = {}
+        self.tasks: dict[str, asyncio.Task[float | None]] = {}
+        """Items being worked on now: at most `active_limit` of them."""
+        self.active_limit = max(2 * limits.concurrency, 4)
+        self.backlog: deque[str] = deque()
+        """Items ready to go once a place among the active ones is free."""
+        self.timers: dict[str, asyncio.TimerHandle] = {}
+        """Items waiting out a backoff: nothing of theirs is held but a timer."""
         self.cancelling: set[str] = set()
         """Items whose task is being stopped because a cancel asked for them."""
+        self.due: set[str] = set()
+        """Items whose backoff the runner has waited out (the journal's `retry_at` is in wall
+        time, the wait was on the loop's clock)."""
+        self.changed = asyncio.Event()
 
     async def run(self) -> JobRecord:
         """Run every unfinished item; return the job as finally recorded."""
@@ -99,15 +111,14 @@ class Runner:
         self.pauses.start()
         requests = asyncio.create_task(self._follow_requests(snapshot.seq), name="requests")
         try:
-            for item in snapshot.items:
-                if item.status == ItemStatus.PENDING:
-                    self._spawn(item.id)
+            self._queue_pending(snapshot.items)
+            del snapshot  # ids are queued; the records are not kept for the whole run
             job = await self._until_done(started)
         except LeaseLostError:
-            await _cancel_all(list(self.tasks.values()))
+            await self._stop_all()
             raise
         except BaseException:
-            await _cancel_all(list(self.tasks.values()))
+            await self._stop_all()
             run_s = self.clock.monotonic() - started
             await _shielded(self.run_verbs.finish(run_s, interrupted=True))
             raise
@@ -116,62 +127,110 @@ class Runner:
             await _cancel_all([requests])
         return job
 
+    def _queue_pending(self, items: list[ItemRecord]) -> None:
+        for item in items:
+            if item.status == ItemStatus.PENDING:
+                self._spawn(item.id)
+
     async def _until_done(self, started: float) -> JobRecord:
-        """Wait for the item tasks; finish when none is left and nothing came back to pending."""
+        """Wait until no item is active, waiting or queued and nothing came back to pending."""
         while True:
-            while self.tasks:
-                tasks = list(self.tasks.values())
-                await asyncio.wait(tasks, return_when=asyncio.FIRST_EXCEPTION)
+            while self.tasks or self.timers or self.backlog:
+                await self.changed.wait()
+                self.changed.clear()
                 self._raise_failures()
             run_s = self.clock.monotonic() - started
             job = await self.run_verbs.finish(run_s, interrupted=False)
             if job is not None:
                 return job
             snapshot = await self.journal.snapshot(self.job_id)  # retried meanwhile: go again
-            for item in snapshot.items:
-                if item.status == ItemStatus.PENDING:
-                    self._spawn(item.id)
+            self._queue_pending(snapshot.items)
 
     def _raise_failures(self) -> None:
-        for item_id, task in list(self.tasks.items()):
-            if not task.done():
-                continue
-            del self.tasks[item_id]
-            if _raised(task):
+        for task in list(self.tasks.values()):
+            if task.done() and _raised(task):
                 raise task.exception()  # type: ignore[misc]
 
     def _spawn(self, item_id: str) -> None:
-        """Run the item, unless a task runs it already. A task that has ended (an item that
-        failed, retried since) is replaced, unless it raised: that stops the run."""
-        task = self.tasks.get(item_id)
-        if task is not None and (not task.done() or _raised(task)):
+        """Work on the item now, or queue it until a place is free; once only."""
+        if item_id in self.tasks or item_id in self.timers or item_id in self.backlog:
             return
-        self.tasks[item_id] = asyncio.create_task(self._run_item(item_id), name=item_id)
+        if len(self.tasks) >= self.active_limit:
+            self.backlog.append(item_id)
+            return
+        due = item_id in self.due
+        self.due.discard(item_id)
+        task = asyncio.create_task(self._run_item(item_id, due), name=item_id)
+        self.tasks[item_id] = task
+        task.add_done_callback(functools.partial(self._ended, item_id))
 
-    async def _run_item(self, item_id: str) -> None:
+    def _ended(self, item_id: str, task: asyncio.Task[float | None]) -> None:
+        """An item's task is over: wait out its backoff, or free its place for the next."""
+        self.changed.set()
+        if _raised(task):
+            return  # kept in `tasks`: `_raise_failures` stops the run with it
+        del self.tasks[item_id]
+        wait = None if task.cancelled() else task.result()
+        if wait is not None:
+            loop = asyncio.get_running_loop()
+            self.timers[item_id] = loop.call_later(wait, self._due, item_id)
+        while self.backlog and len(self.tasks) < self.active_limit:
+            self._spawn(self.backlog.popleft())
+
+    def _due(self, item_id: str) -> None:
+        """An item's backoff is over: it goes now (or first in line)."""
+        self.timers.pop(item_id, None)
+        self.due.add(item_id)
+        self._spawn(item_id)
+        self.changed.set()
+
+    async def _run_item(self, item_id: str, due: bool) -> float | None:
         try:
-            await self.work.run(item_id)
+            return await self.work.run(item_id, due=due)
         except asyncio.CancelledError:
             await _shielded(self.work.stopped(item_id, cancelled=item_id in self.cancelling))
             raise
+
+    def _drop(self, item_id: str) -> None:
+        """Forget an item that is not active: its timer or its place in the queue."""
+        timer = self.timers.pop(item_id, None)
+        if timer is not None:
+            timer.cancel()
+        if item_id in self.backlog:
+            self.backlog.remove(item_id)
+        self.changed.set()
+
+    async def _stop_all(self) -> None:
+        for item_id in list(self.timers):
+            self._drop(item_id)
+        self.backlog.clear()
+        await _cancel_all(list(self.tasks.values()))
 
     async def _follow_requests(self, after: int) -> None:
         """Carry out cancels and retries that anyone commits while this job runs."""
         poll_s = self.settings.request_poll_s
         async for event in follow(self.journal, self.bus, self.job_id, after=after, poll_s=poll_s):
             if isinstance(event, JobCancelRequested):
-                targets = list(event.item_ids) or list(self.tasks)
-                self.cancelling.update(targets)
-                for item_id in targets:
-                    if item_id in self.tasks:
-                        self.tasks[item_id].cancel()
+                self._cancel(list(event.item_ids))
             elif isinstance(event, ItemReset) and event.reason == "retry":
                 self.cancelling.discard(event.item_id or "")
                 if event.item_id is not None:
                     self._spawn(event.item_id)
 
+    def _cancel(self, item_ids: list[str]) -> None:
+        """Stop these items (all, if none is named); the journal has cancelled the rest."""
+        if not item_ids:
+            self.backlog.clear()
+            item_ids = [*self.tasks, *self.timers]
+        self.cancelling.update(item_ids)
+        for item_id in item_ids:
+            if item_id in self.tasks:
+                self.tasks[item_id].cancel()
+            else:
+                self._drop(item_id)
 
-def _raised(task: asyncio.Task[None]) -> bool:
+
+def _raised(task: asyncio.Task[Any]) -> bool:
     return not task.cancelled() and task.exception() is not None
 
 
@@ -190,7 +249,7 @@ async def _shielded(work: Coroutine[Any, Any, Any]) -> None:
             raise error
 
 
-async def _cancel_all(tasks: list[asyncio.Task[None]]) -> None:
+async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
     for task in tasks:
         task.cancel()
     if tasks:

@@ -1,6 +1,6 @@
 """The durable journal of a workspace: the only writer of job and item state.
 
-`Journal` (async, used on the event loop) runs `DiskJournal` (diskcache, synchronous) on its own
+`Journal` (async, used on the event loop) runs `DiskJournal` (SQLite, synchronous) on its own
 threads. `store` holds the layout, `commit` the one way state changes, `disk` the reads, job
 creation and the requests anyone may make, `runs` the verbs of the process running a job.
 """

@@ -69,7 +69,7 @@ class DiskJournal:
 
     def jobs(self) -> list[JobRecord]:
         with self.store.reading():
-            return [self.store.job(job_id) for job_id in self.store.job_ids()]
+            return self.store.jobs()
 
     def item(self, job_id: str, item_id: str) -> ItemRecord:
         return self.store.item(job_id, item_id)
@@ -129,9 +129,8 @@ class DiskJournal:
         with self.store.writing():
             self._check_key_free(spec.key)
             owner = self.locks.acquire(spec.key, job_id) if lock else None
-            self.store.add_job(job, [item.id for item in spec.items])
-            for index, item in enumerate(spec.items):
-                self.store.put_item(_new_item(spec, job_id, index, item.id, now))
+            items = [_new_item(spec, job_id, n, item.id, now) for n, item in enumerate(spec.items)]
+            self.store.add_job(job, items)
             seq = self.store.last_seq() + 1
             event = JobCreated(seq=seq, ts=now, job_id=job_id, status=job.status, total=job.total)
             self.store.append_event(event)
@@ -252,8 +251,10 @@ class DiskJournal:
         )
 
     def _published(self, events: list[Event]) -> None:
-        if events and self.on_commit is not None:
-            self.on_commit(events)
+        """Hand `events` on once their transaction is durable."""
+        on_commit = self.on_commit
+        if events and on_commit is not None:
+            self.store.after_commit(lambda: on_commit(events))
 
 
 def _cancelled(item: ItemRecord, now: float) -> Change:

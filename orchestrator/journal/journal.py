@@ -3,7 +3,7 @@
 Writes run one after another on the journal's writer thread, reads on its reader thread, so a
 commit never stalls the loop and never queues behind post-processing or other blocking work.
 The events of each commit reach the in-process bus in commit order, after the commit is durable.
-`Journal` is the interface the rest of the core uses; `DiskJournal` (diskcache) is the one
+`Journal` is the interface the rest of the core uses; `DiskJournal` (SQLite) is the one
 implementation behind it today.
 """
 
@@ -12,7 +12,7 @@ from __future__ import annotations
 import asyncio
 import functools
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import ParamSpec, Protocol, TypeVar
 
@@ -23,6 +23,7 @@ from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..spec import JobSpec
 from .disk import DiskJournal
 from .runs import ProcessedImage, RawImage, RunJournal
+from .writer import Writer
 
 __all__ = ["EventSink", "Journal", "Run"]
 
@@ -49,7 +50,7 @@ class Journal:
         self.disk = DiskJournal(
             directory, stale_after_s=stale_after_s, clock=clock, on_commit=self._committed
         )
-        self._writer = ThreadPoolExecutor(1, thread_name_prefix="journal-write")
+        self._writer = Writer(self.disk.store)
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="journal-read")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
@@ -60,20 +61,19 @@ class Journal:
         if self._closed:
             return
         self._closed = True
-        for pool in (self._writer, self._reader):
-            pool.submit(self.disk.close).result()
-            pool.shutdown()
-        self.disk.close()
+        self._writer.shutdown()
+        self._reader.shutdown()
+        self.disk.close()  # every thread's connection, now idle
 
     async def write(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
-        """Run `fn` (a verb) on the writer thread."""
+        """Run `fn` (a verb) on the writer thread; returns once its commit is durable."""
         return await self._on(self._writer, functools.partial(fn, *args, **kwargs))
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` (a read) on the reader thread."""
         return await self._on(self._reader, functools.partial(fn, *args, **kwargs))
 
-    async def _on(self, pool: ThreadPoolExecutor, call: Callable[[], T]) -> T:
+    async def _on(self, pool: Executor, call: Callable[[], T]) -> T:
         loop = self._loop = asyncio.get_running_loop()
         return await loop.run_in_executor(pool, call)
 

@@ -1,190 +1,308 @@
-"""Where the journal keeps its records: one diskcache `Cache` in the workspace's `journal/`.
-
-Keys are short strings (cheap to encode, no pickling) and values JSON text, small enough to stay
-inside SQLite, so a rolled-back transaction never loses a file:
+"""Where the journal keeps its records: one SQLite database in the workspace's `journal/`.
 
 ```
-format                   -> 2
-jobs                     -> [job_id, ...] in creation order
-job/<job_id>             -> JobRecord (a small header: counts, flags, cost; no item list)
-order/<job_id>/<n>       -> item ids n*1000 .. n*1000+999, in the job's order
-item/<job_id>/<item_id>  -> ItemRecord
-key/<key>                -> the newest job with that key
-lock/<key>               -> LockOwner (see locks.py)
-seq                      -> the last event's sequence number
-event/<seq, 12 digits>   -> Event
+meta(key, value)                 format -> 2, key/<key> -> newest job with that key,
+                                 lock/<key> -> LockOwner (see locks.py)
+jobs(n, id, record)              JobRecord headers in creation order (counts, flags, cost; no
+                                 item list, so a commit never rewrites a list that grows)
+items(job_id, id, idx, record)   ItemRecords; `idx` keeps the job's order
+events(seq, job_id, record)      the event log, gapless; indexed by job for followers
 ```
 
-A commit touches the job header, the items it changes and the events it appends, whatever the
-job's size. Writes run in `writing()` (SQLite `BEGIN IMMEDIATE`); a consistent read of many
-records runs in `reading()`, one deferred read transaction that sees a single committed state
-(the database is in WAL mode, so readers never block the writer).
+Records are JSON text. A commit touches the job header, the items it changes and the events it
+appends, whatever the job's size. Writes run in `writing()` (`BEGIN IMMEDIATE`: one writer at a
+time across processes); a consistent read of many records runs in `reading()`, one deferred read
+transaction that sees a single committed state. The database is in WAL mode, so readers never
+block the writer and a reader in another process sees only committed state.
+
+The journal first lived in diskcache; measured, its key-value layer cost a SELECT, an UPDATE and
+trigger writes for every value set, 3.3 ms a verb. Plain tables do the same work in a fraction.
 """
 
 from __future__ import annotations
 
 import json
+import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
-
-import diskcache
 
 from ..errors import JournalError, NotFoundError
 from ..events import Event, parse_event
 from ..records import ItemRecord, JobRecord
 
-__all__ = ["FORMAT", "ORDER_CHUNK", "Store"]
+__all__ = ["FORMAT", "Store"]
 
 FORMAT = 2
-ORDER_CHUNK = 1000
-_INLINE_VALUE_BYTES = 1 << 24
+DATABASE = "journal.sqlite3"
+BUSY_TIMEOUT_S = 60.0
+_SCHEMA = """
+CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS jobs (n INTEGER PRIMARY KEY AUTOINCREMENT, id TEXT UNIQUE NOT NULL,
+                                 record TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS items (job_id TEXT NOT NULL, id TEXT NOT NULL, idx INTEGER NOT NULL,
+                                  record TEXT NOT NULL, PRIMARY KEY (job_id, id));
+CREATE INDEX IF NOT EXISTS items_in_order ON items (job_id, idx);
+CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL,
+                                   record TEXT NOT NULL);
+CREATE INDEX IF NOT EXISTS events_of_job ON events (job_id, seq);
+"""
 
 
 class Store:
-    """Typed reads and writes of the journal's records in one diskcache `Cache`."""
+    """Typed reads and writes of the journal's records; one connection per thread."""
 
     def __init__(self, directory: Path) -> None:
         directory.mkdir(parents=True, exist_ok=True)
-        self.cache = diskcache.Cache(
-            str(directory),
-            eviction_policy="none",
-            cull_limit=0,
-            statistics=False,
-            disk_min_file_size=_INLINE_VALUE_BYTES,
-        )
+        self.directory = directory
+        self.path = directory / DATABASE
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+        self._headers: dict[str, tuple[str, JobRecord]] = {}
+        """The last job header text seen per job, parsed: a commit reads what it wrote before."""
         try:
-            self._check_format()
+            self._setup()
         except BaseException:
-            self.cache.close()
+            self.close()
             raise
 
-    def close(self) -> None:
-        self.cache.close()
+    def _setup(self) -> None:
+        if any(self.directory.glob("cache.db*")):
+            raise JournalError(
+                f"the journal in {self.directory} was written by an older imagebatch (format "
+                "1); finish its jobs with that version, or move the workspace aside"
+            )
+        with self.writing():
+            for statement in _SCHEMA.split(";"):
+                if statement.strip():
+                    self._con.execute(statement)
+            found = self.get_json("format")
+            if found is None:
+                self.put_json("format", FORMAT)
+            elif found != FORMAT:
+                raise JournalError(f"the journal in {self.directory} has format {found}")
 
-    def _check_format(self) -> None:
-        found = self.cache.get("format")
-        if found == FORMAT:
-            return
-        if found is None and self.cache.get(("jobs",)) is None:
-            with self.writing():
-                self.cache.set("format", FORMAT)
-            return
-        raise JournalError(
-            f"the journal in {self.cache.directory} was written by an older imagebatch (format "
-            f"{found or 1}); finish its jobs with that version, or move the workspace aside"
-        )
+    def close(self) -> None:
+        """Close every thread's connection (each must be idle)."""
+        with self._guard:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection, self._local.depth = connection, 0
+            with self._guard:
+                self._connections.append(connection)
+        return connection
+
+    def trace(self, callback: Callable[[str], None] | None) -> None:
+        """See every statement this thread's connection runs (for tests that count them)."""
+        self._con.set_trace_callback(callback)
 
     # ----------------------------------------------------------- transactions
 
     @contextmanager
     def writing(self) -> Iterator[None]:
-        """One write transaction; nested calls on one thread join the outer one."""
-        with self.cache.transact(retry=True):
+        """One write transaction. Inside another one on this thread it is a savepoint: its
+        writes are undone alone if it fails, and made durable with the outer transaction."""
+        if self._local.__dict__.get("depth"):
+            with self._savepoint():
+                yield
+            return
+        with self._transaction("BEGIN IMMEDIATE"):
             yield
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        connection, name = self._con, f"sp{self._local.depth}"
+        connection.execute(f"SAVEPOINT {name}")
+        self._local.depth += 1
+        try:
+            yield
+        except BaseException:
+            connection.execute(f"ROLLBACK TO {name}")
+            connection.execute(f"RELEASE {name}")
+            raise
+        else:
+            connection.execute(f"RELEASE {name}")
+        finally:
+            self._local.depth -= 1
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this thread's transaction is committed (at once outside one);
+        never if it is rolled back."""
+        if self._local.__dict__.get("depth"):
+            self._local.pending.append(callback)
+        else:
+            callback()
 
     @contextmanager
     def reading(self) -> Iterator[None]:
         """One read transaction: every read inside sees the same committed state."""
-        if self.cache._txn_id == threading.get_ident():  # inside this thread's write already
+        with self._transaction("BEGIN"):
             yield
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[None]:
+        connection = self._con
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
             return
-        connection = self.cache._con  # diskcache's connection of this thread (autocommit)
-        connection.execute("BEGIN")
+        connection.execute(begin)
+        self._local.depth, self._local.pending = 1, []
         try:
             yield
-        finally:
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        else:
             connection.execute("COMMIT")
+            for callback in self._local.pending:
+                callback()
+        finally:
+            self._local.depth, self._local.pending = 0, []
+
+    def _one(self, sql: str, *args: Any) -> str | None:
+        row = self._con.execute(sql, args).fetchone()
+        return None if row is None else str(row[0])
 
     # -------------------------------------------------------------- raw values
 
     def get_json(self, key: str) -> Any:
-        text = self.cache.get(key)
+        text = self._one("SELECT value FROM meta WHERE key = ?", key)
         return None if text is None else json.loads(text)
 
     def put_json(self, key: str, value: Any) -> None:
-        self.cache.set(key, json.dumps(value, separators=(",", ":")))
+        text = json.dumps(value, separators=(",", ":"))
+        self._con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
 
     def delete(self, key: str) -> bool:
-        return bool(self.cache.delete(key))
+        return self._con.execute("DELETE FROM meta WHERE key = ?", (key,)).rowcount > 0
 
     # ------------------------------------------------------------------- jobs
 
     def job(self, job_id: str) -> JobRecord:
-        text = self.cache.get(f"job/{job_id}")
+        return self._job_from(job_id, self._one("SELECT record FROM jobs WHERE id = ?", job_id))
+
+    def _job_from(self, job_id: str, text: str | None) -> JobRecord:
         if text is None:
             raise NotFoundError(f"job {job_id!r} not found; the jobs are listed by `list`")
-        return JobRecord.model_validate_json(text)
+        seen = self._headers.get(job_id)
+        if seen is not None and seen[0] == text:
+            return seen[1]
+        job = JobRecord.model_validate_json(text)
+        self._headers[job_id] = (text, job)
+        return job
 
     def put_job(self, job: JobRecord) -> None:
-        self.cache.set(f"job/{job.id}", job.model_dump_json())
+        text = job.model_dump_json()
+        self._con.execute("UPDATE jobs SET record = ? WHERE id = ?", (text, job.id))
+        self._headers[job.id] = (text, job)
+
+    def run_view(
+        self, job_id: str, lock_key: str, item_id: str | None
+    ) -> tuple[JobRecord, str | None, ItemRecord | None]:
+        """What a runner's verb reads, in one statement: the job, the text of its key's lock,
+        and the item (if one is named)."""
+        row = self._con.execute(
+            "SELECT (SELECT record FROM jobs WHERE id = ?),"
+            " (SELECT value FROM meta WHERE key = ?),"
+            " (SELECT record FROM items WHERE job_id = ? AND id = ?)",
+            (job_id, lock_key, job_id, item_id or ""),
+        ).fetchone()
+        job = self._job_from(job_id, row[0])
+        if item_id is not None and row[2] is None:
+            raise NotFoundError(f"job {job_id!r} has no item {item_id!r}")
+        item = None if item_id is None else ItemRecord.model_validate_json(row[2])
+        return job, row[1], item
+
+    def jobs(self) -> list[JobRecord]:
+        rows = self._con.execute("SELECT record FROM jobs ORDER BY n").fetchall()
+        return [JobRecord.model_validate_json(row[0]) for row in rows]
 
     def job_ids(self) -> list[str]:
-        ids: list[str] = self.get_json("jobs") or []
-        return ids
+        return [row[0] for row in self._con.execute("SELECT id FROM jobs ORDER BY n")]
 
-    def add_job(self, job: JobRecord, item_ids: list[str]) -> None:
-        """Record a new job's header, its item order and its place in the job list."""
-        self.put_job(job)
-        for n in range(0, len(item_ids), ORDER_CHUNK):
-            self.put_json(f"order/{job.id}/{n // ORDER_CHUNK}", item_ids[n : n + ORDER_CHUNK])
-        self.put_json("jobs", [*self.job_ids(), job.id])
-        self.cache.set(f"key/{job.key}", job.id)
+    def add_job(self, job: JobRecord, items: list[ItemRecord]) -> None:
+        """Record a new job's header and its items, in their order."""
+        self._con.execute(
+            "INSERT INTO jobs (id, record) VALUES (?, ?)", (job.id, job.model_dump_json())
+        )
+        self._con.executemany(
+            "INSERT INTO items (job_id, id, idx, record) VALUES (?, ?, ?, ?)",
+            [(job.id, item.id, item.index, item.model_dump_json()) for item in items],
+        )
+        self.put_json(f"key/{job.key}", job.id)
 
     def newest_job_id(self, key: str) -> str | None:
-        found: str | None = self.cache.get(f"key/{key}")
+        found: str | None = self.get_json(f"key/{key}")
         return found
 
     # ------------------------------------------------------------------ items
 
     def item(self, job_id: str, item_id: str) -> ItemRecord:
-        text = self.cache.get(f"item/{job_id}/{item_id}")
+        text = self._one("SELECT record FROM items WHERE job_id = ? AND id = ?", job_id, item_id)
         if text is None:
             raise NotFoundError(f"job {job_id!r} has no item {item_id!r}")
         return ItemRecord.model_validate_json(text)
 
     def put_item(self, item: ItemRecord) -> None:
-        self.cache.set(f"item/{item.job_id}/{item.id}", item.model_dump_json())
-
-    def item_ids(self, job: JobRecord) -> list[str]:
-        ids: list[str] = []
-        for chunk in range((job.total + ORDER_CHUNK - 1) // ORDER_CHUNK):
-            ids.extend(self.get_json(f"order/{job.id}/{chunk}") or [])
-        return ids
+        self._con.execute(
+            "UPDATE items SET record = ? WHERE job_id = ? AND id = ?",
+            (item.model_dump_json(), item.job_id, item.id),
+        )
 
     def items(self, job: JobRecord) -> list[ItemRecord]:
-        return [self.item(job.id, item_id) for item_id in self.item_ids(job)]
+        rows = self._con.execute(
+            "SELECT record FROM items WHERE job_id = ? ORDER BY idx", (job.id,)
+        ).fetchall()
+        return [ItemRecord.model_validate_json(row[0]) for row in rows]
 
     # ----------------------------------------------------------------- events
 
     def last_seq(self) -> int:
-        value: int = self.cache.get("seq", 0)
-        return value
+        row = self._con.execute("SELECT max(seq) FROM events").fetchone()
+        return int(row[0] or 0)
+
+    def append_events(self, events: list[Event]) -> None:
+        """Add events (numbered on from the last seq, in order) to the log."""
+        if not events:
+            return
+        self._con.executemany(
+            "INSERT INTO events (seq, job_id, record) VALUES (?, ?, ?)",
+            [(event.seq, event.job_id, event.model_dump_json()) for event in events],
+        )
 
     def append_event(self, event: Event) -> None:
         self.append_events([event])
 
-    def append_events(self, events: list[Event]) -> None:
-        """Add events (numbered on from the last seq, in order) to the log."""
-        for event in events:
-            self.cache.set(f"event/{event.seq:012d}", event.model_dump_json())
-        if events:
-            self.cache.set("seq", events[-1].seq)
-
     def events(self, after: int, job_id: str | None, limit: int) -> tuple[list[Event], int]:
         """Events after `after` (of one job, or all), oldest first, and the last seq looked at:
         a reader that asks again from there misses nothing and sees nothing twice."""
-        found: list[Event] = []
         last = self.last_seq()
-        for seq in range(after + 1, last + 1):
-            text = self.cache.get(f"event/{seq:012d}")
-            if text is None:
-                continue
-            event = parse_event(text)
-            if job_id is None or event.job_id == job_id:
-                found.append(event)
-                if len(found) >= limit:
-                    return found, seq
+        if job_id is None:
+            sql, args = "SELECT seq, record FROM events WHERE seq > ?", (after,)
+        else:
+            sql = "SELECT seq, record FROM events WHERE job_id = ? AND seq > ?"
+            args = (job_id, after)  # type: ignore[assignment]
+        rows = self._con.execute(f"{sql} ORDER BY seq LIMIT ?", (*args, limit)).fetchall()
+        found = [parse_event(row[1]) for row in rows]
+        if len(found) >= limit:
+            return found, int(rows[-1][0])
         return found, max(after, last)

@@ -310,21 +310,27 @@ def test_another_process_sees_committed_state(disk: DiskJournal, tmp_path: Path)
 
 
 def test_large_values_stay_inside_the_database(disk: DiskJournal, tmp_path: Path) -> None:
-    # 32,000 two-byte characters: diskcache would store this item as a separate file, which a
-    # rolled-back transaction can lose; the journal keeps every value inline.
+    # 32,000 two-byte characters: every record stays inside the one database (a record kept as
+    # a file beside it could be lost by a rolled-back transaction).
     job, _ = disk.create_job(make_spec(prompt="é" * 32_000, count=2))
     disk.cancel_items(job.id, ["i0"])
     files = [p.name for p in (tmp_path / "journal").rglob("*") if p.is_file()]
-    assert all(name.startswith("cache.db") for name in files), files
+    assert all(name.startswith("journal.sqlite3") for name in files), files
     assert disk.item(job.id, "i0").prompt == "é" * 32_000
 
 
 def test_a_journal_of_another_format_is_refused(tmp_path: Path) -> None:
     store = Store(tmp_path / "journal")
-    store.cache.set("format", 1)
+    with store.writing():
+        store.put_json("format", 3)
     store.close()
-    with pytest.raises(JournalError, match="older imagebatch"):
+    with pytest.raises(JournalError, match="has format 3"):
         DiskJournal(tmp_path / "journal")
+    # a workspace of the first (diskcache) journal is refused with a way out, not misread
+    (tmp_path / "old").mkdir()
+    (tmp_path / "old" / "cache.db").write_bytes(b"")
+    with pytest.raises(JournalError, match="older imagebatch"):
+        DiskJournal(tmp_path / "old")
 
 
 def test_completed_events_carry_the_image(disk: DiskJournal) -> None:

@@ -330,7 +330,7 @@ def test_processes_racing_for_one_key_exactly_one_wins(tmp_path: Path, store: St
     script.write_text(RACER)
     racers = [
         subprocess.Popen(
-            [sys.executable, str(script), str(store.cache.directory), str(go), f"job-{n}"],
+            [sys.executable, str(script), str(store.directory), str(go), f"job-{n}"],
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             text=True,
