@@ -123,6 +123,11 @@ class Orchestrator:
         """Jobs that have not reached a terminal status, oldest first."""
         return [job for job in await (await self.ready()).jobs() if job.status not in JOB_TERMINAL]
 
+    async def clear_lock(self, key: str) -> LockOwner | None:
+        """End a key's lock by hand, whoever holds it; returns whose it was. A live holder's next
+        write is refused, so it stops before anyone else writes."""
+        return await (await self.ready()).clear_lock(key)
+
     def running_here(self, job_id: str) -> bool:
         task = self._tasks.get(job_id)
         return task is not None and not task.done()

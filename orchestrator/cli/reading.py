@@ -71,7 +71,7 @@ async def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_clear_lock(ctx: Context, args: argparse.Namespace) -> int:
     async with opened(ctx, must_exist=True) as orchestrator:
-        owner = await (await orchestrator.ready()).clear_lock(args.key)
+        owner = await orchestrator.clear_lock(args.key)
     if owner is None:
         ctx.say(f"no lock for key {args.key!r}")
     else:

@@ -86,7 +86,7 @@ async def _resume_all(ctx: Context, orchestrator: Orchestrator, as_json: bool) -
     waiting = [
         job
         for job in await orchestrator.unfinished()
-        if not await (await orchestrator.ready()).runner_live(job)
+        if not await orchestrator.handle(job.id).runner_live()
     ]
     for job in waiting:
         if job.started_at is None:
@@ -159,7 +159,7 @@ async def cmd_watch(ctx: Context, args: argparse.Namespace) -> int:
 
 async def _job_to_watch(orchestrator: Orchestrator, job_id: str | None) -> JobRecord:
     if job_id:
-        return await (await orchestrator.ready()).job(job_id)
+        return await orchestrator.handle(job_id).status()
     jobs = await orchestrator.jobs()
     if not jobs:
         raise NotFoundError("no jobs yet; `imagebatch demo` makes one")
