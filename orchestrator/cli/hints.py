@@ -32,6 +32,8 @@ def describe(error: ImageBatchError) -> str:
         return f"{text}; `imagebatch status {error.job_id}` shows where it stands"
     if error.option == "clear_lock":
         return f"{text} (`imagebatch clear-lock KEY`)"
+    if error.option == "list_jobs":
+        return f"{text}; `imagebatch list` shows the jobs"
     name, _, value = (error.option or "").partition(":")
     if value:
         return f"{text} (--{name.replace('_', '-')} {value})"

@@ -202,7 +202,7 @@ class Store:
 
     def _job_from(self, job_id: str, text: str | None) -> JobRecord:
         if text is None:
-            raise NotFoundError(f"job {job_id!r} not found; the jobs are listed by `list`")
+            raise NotFoundError(f"job {job_id!r} not found in this workspace", option="list_jobs")
         seen = self._headers.get(job_id)
         if seen is not None and seen[0] == text:
             return seen[1]
