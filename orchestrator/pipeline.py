@@ -72,27 +72,15 @@ class Runner:
         settings: PipelineSettings | None = None,
     ) -> None:
         settings = settings or PipelineSettings()
-        limits = job.config.limits
         self.journal, self.run_verbs, self.bus = journal, run, bus
         self.job_id = job.id
         self.settings = settings
         self.clock = clock or SystemClock()
         self.pauses = PauseWatch()
-        self.work = ItemWork(
-            verbs=run,
-            workspace=workspace,
-            provider=provider,
-            config=job.config,
-            lane=lane,
-            post=post,
-            clock=self.clock,
-            pauses=self.pauses,
-            policy=RetryPolicy(limits.max_attempts, settings.retry_base_s, settings.retry_cap_s),
-            rng=random.Random(settings.seed),
-        )
+        self.work = self._item_work(run, job, workspace, provider, lane, post)
         self.tasks: dict[str, asyncio.Task[float | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
-        self.active_limit = max(2 * limits.concurrency, 4)
+        self.active_limit = max(2 * job.config.limits.concurrency, 4)
         self.backlog: deque[str] = deque()
         """Items ready to go once a place among the active ones is free."""
         self.timers: dict[str, asyncio.TimerHandle] = {}
@@ -103,6 +91,32 @@ class Runner:
         """Items whose backoff the runner has waited out (the journal's `retry_at` is in wall
         time, the wait was on the loop's clock)."""
         self.changed = asyncio.Event()
+
+    def _item_work(
+        self,
+        run: Run,
+        job: JobRecord,
+        workspace: Workspace,
+        provider: Provider,
+        lane: Lane,
+        post: PostStage,
+    ) -> ItemWork:
+        """What works one item through: this runner's clock, pauses, retry policy and jitter."""
+        settings = self.settings
+        return ItemWork(
+            verbs=run,
+            workspace=workspace,
+            provider=provider,
+            config=job.config,
+            lane=lane,
+            post=post,
+            clock=self.clock,
+            pauses=self.pauses,
+            policy=RetryPolicy(
+                job.config.limits.max_attempts, settings.retry_base_s, settings.retry_cap_s
+            ),
+            rng=random.Random(settings.seed),
+        )
 
     async def run(self) -> JobRecord:
         """Run every unfinished item; return the job as finally recorded."""

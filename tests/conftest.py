@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.fakeserver import FakeServer, FakeServerOptions, start_fake_server
+from orchestrator.testing.fakeserver import FakeServer, FakeServerOptions, start_fake_server
 
 ServeFakeApi = Callable[..., FakeServer]
 

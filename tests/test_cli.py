@@ -24,11 +24,11 @@ from typing import Any
 import pytest
 
 from orchestrator.cli import main as cli_main
-from orchestrator.clock import FakeClock
 from orchestrator.locks import KeyLocks
 from orchestrator.providers.base import GenerateRequest, ProviderConfig
 from orchestrator.providers.mock import MockProvider
 from orchestrator.storage import ENV_VAR
+from orchestrator.testing.clock import FakeClock
 
 from .cli_helpers import (
     TIMEOUT_S,

@@ -61,7 +61,7 @@ COMMANDS: dict[str, Command] = {
 def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "fake-server":
-        from ..fakeserver.cli import run_fake_server_command
+        from ..testing.fakeserver.cli import run_fake_server_command
 
         code: int = run_fake_server_command(args)
         return code

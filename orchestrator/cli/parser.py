@@ -130,7 +130,7 @@ def _add_following(sub: Subparsers) -> None:
 
 
 def _add_fake_server(sub: Subparsers) -> None:
-    from ..fakeserver.cli import add_fake_server_arguments
+    from ..testing.fakeserver.cli import add_fake_server_arguments
 
     server = sub.add_parser("fake-server", help="serve a local fake OpenAI / Gemini image API")
     add_fake_server_arguments(server)

@@ -12,16 +12,12 @@ way and the rates must add up to at most 1. Every outcome, fault or image, waits
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
-import io
 import math
 import random
 import re
-import textwrap
 from typing import Literal
 
-from PIL import Image, ImageDraw, ImageFont, ImageOps
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -34,16 +30,15 @@ from pydantic import (
 )
 
 from ..errors import (
-    BadResponseError,
     ConfigError,
     ContentRejectedError,
     InvalidRequestError,
     RateLimitedError,
     UnavailableError,
 )
-from ..imaging import load_image
 from ..spec import check_regex
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
+from .mock_drawing import draw_png, seeded_random
 
 __all__ = ["MockOptions", "MockProvider"]
 
@@ -121,10 +116,6 @@ def parse_options(options: dict[str, object]) -> MockOptions:
         raise ConfigError(f"{where}: {message}") from None
 
 
-def _seeded(text: str) -> random.Random:
-    return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
-
-
 def _parse_size(size: str | None) -> tuple[int, int] | None:
     """`WIDTHxHEIGHT` as numbers; none for no size or `auto`; `ValueError` for anything else."""
     if size is None or size == "auto":
@@ -166,7 +157,9 @@ class MockProvider:
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """Wait the drawn latency, then raise the drawn fault or return a drawn PNG."""
-        rng = _seeded(f"{self.options.seed}|{request.item_id}|{request.prompt}|{request.attempt}")
+        rng = seeded_random(
+            f"{self.options.seed}|{request.item_id}|{request.prompt}|{request.attempt}"
+        )
         fault = self._roll_fault(rng)
         latency = self._draw_latency(rng)
         if fault == "hang":
@@ -227,7 +220,7 @@ class MockProvider:
         reference = request.references[0].data if request.references else None
         ref_digest = hashlib.sha256(reference).hexdigest() if reference else "-"
         seed_text = f"{self.options.seed}|{request.seed}|{request.prompt}|{width}x{height}"
-        return _draw_png(
+        return draw_png(
             seed=f"{seed_text}|{ref_digest}",
             size=(width, height),
             prompt=request.prompt,
@@ -239,93 +232,3 @@ class MockProvider:
         return GeneratedImage(
             data=data, mime_type="image/png", model=self.model, usage={"images": 1}, cost_usd=0.0
         )
-
-
-# Drawing. Pure functions of their arguments, run in a worker thread.
-
-Colour = tuple[int, int, int]
-Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
-_PANEL = (0, 0, 0, 150)
-_INK = (255, 255, 255, 255)
-
-
-@functools.lru_cache(maxsize=32)
-def _font(px: int) -> Font:
-    return ImageFont.load_default(size=px)
-
-
-def _colour(rng: random.Random) -> Colour:
-    return rng.randrange(256), rng.randrange(256), rng.randrange(256)
-
-
-def _draw_png(
-    *, seed: str, size: tuple[int, int], prompt: str, label: str, reference: bytes | None
-) -> bytes:
-    """A gradient, a few shapes, the prompt, the item id and the reference's thumbnail."""
-    rng = _seeded(seed)
-    mask = Image.linear_gradient("L").resize(size)
-    top, bottom = _colour(rng), _colour(rng)
-    image = Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
-    _shapes(ImageDraw.Draw(image), rng, size)
-    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
-    _caption(ImageDraw.Draw(overlay), prompt, size)
-    _label(ImageDraw.Draw(overlay), label, size)
-    image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
-    if reference is not None:
-        _paste_reference(image, reference)
-    buffer = io.BytesIO()
-    image.save(buffer, format="PNG")
-    return buffer.getvalue()
-
-
-def _shapes(draw: ImageDraw.ImageDraw, rng: random.Random, size: tuple[int, int]) -> None:
-    width, height = size
-    for _ in range(rng.randint(3, 6)):
-        x0, y0 = rng.uniform(-0.1, 0.85) * width, rng.uniform(-0.1, 0.85) * height
-        x1, y1 = x0 + rng.uniform(0.1, 0.5) * width, y0 + rng.uniform(0.1, 0.5) * height
-        fill = _colour(rng)
-        kind = rng.choice(("ellipse", "rectangle", "triangle"))
-        if kind == "ellipse":
-            draw.ellipse((x0, y0, x1, y1), fill=fill)
-        elif kind == "rectangle":
-            draw.rounded_rectangle((x0, y0, x1, y1), radius=min(x1 - x0, y1 - y0) / 6, fill=fill)
-        else:
-            draw.polygon([(x0, y1), ((x0 + x1) / 2, y0), (x1, y1)], fill=fill)
-
-
-def _caption(draw: ImageDraw.ImageDraw, prompt: str, size: tuple[int, int]) -> None:
-    """The prompt, wrapped, on a dark panel across the bottom of the picture."""
-    width, height = size
-    px = max(8, min(width, height) // 20)
-    margin, line_h = px // 2 + 2, px * 5 // 4
-    per_line = max(4, int((width - 2 * margin) / (px * 0.6)))
-    max_lines = max(1, int(height * 0.45) // line_h)
-    lines = textwrap.wrap(" ".join(prompt[:2000].split()), width=per_line)
-    if len(lines) > max_lines:
-        lines = [*lines[: max_lines - 1], lines[max_lines - 1][: per_line - 3] + "..."]
-    top = height - len(lines) * line_h - 2 * margin
-    draw.rectangle((0, top, width, height), fill=_PANEL)
-    for index, line in enumerate(lines):
-        draw.text((margin, top + margin + index * line_h), line, font=_font(px), fill=_INK)
-
-
-def _label(draw: ImageDraw.ImageDraw, label: str, size: tuple[int, int]) -> None:
-    """The item id in the top-left corner."""
-    px = max(8, min(size) // 28)
-    font = _font(px)
-    _, _, right, bottom = draw.textbbox((px // 2, px // 2), label, font=font)
-    draw.rectangle((0, 0, right + px // 2, bottom + px // 2), fill=_PANEL)
-    draw.text((px // 2, px // 2), label, font=font, fill=_INK)
-
-
-def _paste_reference(image: Image.Image, reference: bytes) -> None:
-    """A white-framed thumbnail of the reference in the top-right corner."""
-    try:
-        thumb = load_image(reference).convert("RGB")
-    except BadResponseError as error:
-        raise InvalidRequestError(f"mock: the reference image is unusable ({error})") from None
-    side = max(8, min(image.size) // 4)
-    thumb.thumbnail((side, side))
-    pad = max(2, side // 24)
-    framed = ImageOps.expand(thumb, border=pad, fill="white")
-    image.paste(framed, (image.width - framed.width - pad, pad))

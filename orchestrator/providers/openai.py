@@ -5,8 +5,8 @@ them. One `AsyncOpenAI` client, built on the first call and bound to that event 
 retries off (the orchestrator owns retries) and the SDK's own timeout set far above any
 per-attempt timeout (the orchestrator cuts attempts). The key comes from `OPENAI_API_KEY` in the
 environment mapping the provider is given, never from a spec, and appears in no message.
-Every SDK exception is translated in `_translate`; once the key is refused, later calls fail at
-once with the same `AuthError` instead of spending requests.
+Every SDK exception is translated by `openai_errors.translate`; once the key is refused, later
+calls fail at once with the same `AuthError` instead of spending requests.
 """
 
 from __future__ import annotations
@@ -19,26 +19,10 @@ import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..costs import TokenUsage, flat_prices, image_price, usage_cost
-from ..errors import (
-    AttemptTimeoutError,
-    AuthError,
-    BadResponseError,
-    ConfigError,
-    ContentRejectedError,
-    ProviderError,
-    UnavailableError,
-)
+from ..errors import BadResponseError, ConfigError, UnavailableError
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
-from .http import (
-    AuthLatch,
-    check_image_bytes,
-    decode_image,
-    options_error,
-    parse_retry_after,
-    read_key,
-    safe_message,
-    status_error,
-)
+from .http import AuthLatch, check_image_bytes, decode_image, options_error, read_key
+from .openai_errors import translate
 from .openai_models import MODELS, ModelRule, rule_for
 
 __all__ = ["DEFAULT_MODEL", "OpenAIOptions", "OpenAIProvider"]
@@ -49,7 +33,6 @@ KEY_VARIABLE = "OPENAI_API_KEY"
 MAX_URL_IMAGE_BYTES = 64 * 1024 * 1024
 DOWNLOAD_PAUSES_S = (0.5, 2.0)
 """Pauses between fetches of an image URL that failed (the image is already paid for)."""
-_REJECTED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 
 
 class OpenAIOptions(BaseModel):
@@ -143,7 +126,7 @@ class OpenAIProvider:
         try:
             response = await self._call(request)
         except (openai.OpenAIError, ValueError) as error:
-            failure = self._auth.note(_translate(error, self._key.get_secret_value()))
+            failure = self._auth.note(translate(error, self._key.get_secret_value()))
         else:
             return await self._image_from(response, request)
         raise failure
@@ -300,30 +283,3 @@ def _usage(response: openai.types.ImagesResponse) -> TokenUsage | None:
         else _count(raw, "output_tokens"),
         output_text_tokens=_count(outputs, "text_tokens"),
     )
-
-
-def _translate(error: Exception, key: str) -> ProviderError:
-    """The one place SDK exceptions become the project's errors. Nothing here holds the key."""
-    if isinstance(error, openai.APITimeoutError):
-        return AttemptTimeoutError("openai: the request timed out (the SDK's own timeout)")
-    if isinstance(error, openai.APIConnectionError):
-        cause = type(error.__cause__).__name__ if error.__cause__ else "no answer"
-        return UnavailableError(f"openai: connection failed ({cause})")
-    if isinstance(error, openai.APIStatusError):
-        return _status_failure(error, key)
-    if isinstance(error, openai.APIResponseValidationError | ValueError):
-        return BadResponseError("openai: the response is not valid JSON of the expected shape")
-    return UnavailableError(f"openai: {type(error).__name__}: {safe_message(error, [key])}")
-
-
-def _status_failure(error: openai.APIStatusError, key: str) -> ProviderError:
-    body = error.body if isinstance(error.body, dict) else {}
-    said = safe_message(body.get("message") or error.message, [key])
-    status, code = error.status_code, error.code
-    label = code or error.type or "error"
-    message = f"openai: {status} {label}: {said}"
-    if status == 400 and (code in _REJECTED_CODES or "safety system" in said):
-        return ContentRejectedError(message)
-    if code == "insufficient_quota":
-        return AuthError(message + " (billing: add credit or raise the quota; retrying won't help)")
-    return status_error(status, message, retry_after=parse_retry_after(error.response.headers))

@@ -10,8 +10,7 @@ from orchestrator.pipeline import PipelineSettings
 from orchestrator.service import Orchestrator
 from orchestrator.stages import PostStage
 from orchestrator.storage import Workspace
-
-from .scripted import ScriptedProvider
+from orchestrator.testing.scripted import ScriptedProvider
 
 MakeOrchestrator = Callable[..., Orchestrator]
 

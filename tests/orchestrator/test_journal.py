@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.errors import (
     ConfigError,
     JournalError,
@@ -33,6 +32,7 @@ from orchestrator.journal.store import Store
 from orchestrator.records import ErrorInfo, JobSnapshot
 from orchestrator.spec import JobSpec, parse_spec
 from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.testing.clock import FakeClock
 
 RAW = RawImage(
     path="raw/x.png",

@@ -12,12 +12,12 @@ from typing import Any
 import pytest
 
 from orchestrator.bus import EventBus, Subscription
-from orchestrator.clock import FakeClock
 from orchestrator.errors import LeaseLostError
 from orchestrator.events import Event
 from orchestrator.journal import Journal
 from orchestrator.locks import keep_alive
 from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.testing.clock import FakeClock
 
 from .test_journal import BOOM, DONE, RAW, make_spec
 

@@ -9,10 +9,10 @@ from typing import Any
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.errors import LeaseLostError
 from orchestrator.journal import DiskJournal, RunJournal
 from orchestrator.states import ItemStatus
+from orchestrator.testing.clock import FakeClock
 
 from .test_journal import BOOM, DONE, RAW, begin, state
 

@@ -9,7 +9,6 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.errors import ConfigError
 from orchestrator.events import (
     ItemCancelled,
@@ -23,6 +22,7 @@ from orchestrator.events import (
 )
 from orchestrator.journal import DiskJournal, RunJournal
 from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.testing.clock import FakeClock
 
 from .test_journal import BOOM, DONE, RAW, begin, state
 

@@ -1,69 +1,25 @@
 """Provider lanes: even pacing with no polling, fair and cancellation-safe waiters, the shared
 429 cool-down, and one lane shared by every job on a provider.
 
-Every test runs on `VirtualTimeLoop`, whose clock jumps to the next timer whenever nothing else is
-ready, so an hour of pacing takes milliseconds and times compare exactly. (The looptime plugin
-does the same, but once installed it leaks an event loop from synchronous tests elsewhere in the
-suite under pytest-asyncio 1.5, which warnings-as-errors turns into failures.)
+Every test runs on `VirtualTimeLoop` (orchestrator.testing.virtual_loop), whose clock jumps to the
+next timer whenever nothing else is ready, so an hour of pacing takes milliseconds and times
+compare exactly. (The looptime plugin does the same, but once installed it leaks an event loop
+from synchronous tests elsewhere in the suite under pytest-asyncio 1.5, which warnings-as-errors
+turns into failures.)
 """
 
 from __future__ import annotations
 
 import asyncio
-import inspect
-import selectors
-from collections.abc import Callable, Coroutine
 from typing import Any
 
 import pytest
 
-from orchestrator.lanes import Lane, LaneLimits, Lanes, Pacer
+from orchestrator.lanes import Lane, LaneLimits, Lanes
+from orchestrator.pacer import Pacer
+from orchestrator.testing.virtual_loop import START, VirtualTimeLoop, virtual_time
 
-START = 1000.0
 KEY = "openai:gpt-image-1:ab12"
-
-
-class _JumpingSelector(selectors.DefaultSelector):  # type: ignore[misc,valid-type]
-    """Polls without blocking; when nothing is ready, moves the loop's clock to the next timer."""
-
-    def __init__(self, loop: VirtualTimeLoop) -> None:
-        super().__init__()
-        self._loop = loop
-
-    def select(self, timeout: float | None = None) -> list[tuple[selectors.SelectorKey, int]]:
-        events: list[tuple[selectors.SelectorKey, int]] = super().select(0)
-        if events or timeout == 0:
-            return events
-        if timeout is None:
-            raise RuntimeError("deadlock: every task waits and no timer is set")
-        self._loop.now += timeout
-        self._loop.wake_ups += 1
-        return events
-
-
-class VirtualTimeLoop(asyncio.SelectorEventLoop):
-    """An event loop on a virtual clock that starts at `START` and never really sleeps."""
-
-    def __init__(self) -> None:
-        self.now = START
-        self.wake_ups = 0
-        """How often the loop slept until a timer: once per timed wait, many times for a poller."""
-        super().__init__(_JumpingSelector(self))
-
-    def time(self) -> float:
-        return self.now
-
-
-def virtual_time(test: Callable[..., Coroutine[Any, Any, None]]) -> Callable[..., None]:
-    """Run an async test (with its fixtures) to completion on a fresh `VirtualTimeLoop`."""
-
-    def run(*args: Any, **kwargs: Any) -> None:
-        with asyncio.Runner(loop_factory=VirtualTimeLoop) as runner:
-            runner.run(test(*args, **kwargs))
-
-    run.__name__, run.__qualname__, run.__doc__ = test.__name__, test.__qualname__, test.__doc__
-    run.__signature__ = inspect.signature(test)  # type: ignore[attr-defined]
-    return run
 
 
 def now() -> float:

@@ -12,10 +12,10 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.clock import FakeClock
 from orchestrator.errors import JournalError, KeyConflictError, LeaseLostError
 from orchestrator.journal.store import Store
 from orchestrator.locks import KeyLocks, LockOwner, keep_alive, pid_alive
+from orchestrator.testing.clock import FakeClock
 
 KEY = "story-1"
 HOST = socket.gethostname()

@@ -21,9 +21,9 @@ from orchestrator.records import AttemptRecord, ItemRecord
 from orchestrator.stages import PostStage
 from orchestrator.states import ItemStatus, JobStatus
 from orchestrator.storage import Workspace, atomic_write, sha256_hex
+from orchestrator.testing.scripted import ScriptedProvider, make_spec, next_event, png_bytes
 
 from .conftest import MakeOrchestrator, new_orchestrator
-from .scripted import ScriptedProvider, make_spec, next_event, png_bytes
 
 pytestmark = pytest.mark.looptime
 

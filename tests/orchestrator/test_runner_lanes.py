@@ -10,9 +10,9 @@ import pytest
 
 from orchestrator.errors import RateLimitedError
 from orchestrator.states import JobStatus
+from orchestrator.testing.scripted import ScriptedProvider, make_spec
 
 from .conftest import MakeOrchestrator
-from .scripted import ScriptedProvider, make_spec
 
 pytestmark = pytest.mark.looptime
 

@@ -14,9 +14,9 @@ from orchestrator.errors import ContentRejectedError, UnavailableError
 from orchestrator.events import Event, ItemCompleted, ItemFailed, ItemRetrying
 from orchestrator.handle import JobHandle
 from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.testing.scripted import ScriptedProvider, make_spec, next_event
 
 from .conftest import MakeOrchestrator
-from .scripted import ScriptedProvider, make_spec, next_event
 
 pytestmark = pytest.mark.looptime
 

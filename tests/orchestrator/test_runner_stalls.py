@@ -20,9 +20,9 @@ from orchestrator.pauses import PAUSE_S
 from orchestrator.spec import OutputSpec
 from orchestrator.stages import PostStage
 from orchestrator.states import JobStatus
+from orchestrator.testing.scripted import ScriptedProvider, make_spec
 
 from .conftest import MakeOrchestrator
-from .scripted import ScriptedProvider, make_spec
 
 
 async def test_a_pause_longer_than_the_timeout_keeps_the_answer_that_was_due(

@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from orchestrator.fakeserver import FakeServer, FakeServerOptions, start_fake_server
 from orchestrator.providers.base import (
     GenerateRequest,
     Provider,
@@ -24,6 +23,7 @@ from orchestrator.providers.base import (
 from orchestrator.providers.gemini import GeminiProvider
 from orchestrator.providers.mock import MockProvider
 from orchestrator.providers.openai import OpenAIProvider
+from orchestrator.testing.fakeserver import FakeServer, FakeServerOptions, start_fake_server
 
 CANARY = "sk-canary-Zq7xW3pL9mN2vB8kR4tY6uH1"
 """A key that must never show up in any message, repr or metadata."""

@@ -18,9 +18,9 @@ from orchestrator.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from orchestrator.fakeserver import FakeServer
 from orchestrator.imaging import inspect_image
 from orchestrator.providers.base import Provider, Reference
+from orchestrator.testing.fakeserver import FakeServer
 
 from .conftest import BuildProvider, reference, request
 

@@ -14,8 +14,8 @@ import aiohttp
 import pytest
 from pydantic import ValidationError
 
-from orchestrator.fakeserver import FakeServer, FakeServerOptions, start_fake_server
-from orchestrator.fakeserver.cli import add_fake_server_arguments, options_from_args
+from orchestrator.testing.fakeserver import FakeServer, FakeServerOptions, start_fake_server
+from orchestrator.testing.fakeserver.cli import add_fake_server_arguments, options_from_args
 
 from .conftest import StartServer, png
 
@@ -175,7 +175,7 @@ def test_cli_flags_become_options(monkeypatch: pytest.MonkeyPatch) -> None:
 async def test_cli_serves_until_sigint() -> None:
     code = (
         "import sys, argparse\n"
-        "from orchestrator.fakeserver.cli import add_fake_server_arguments, "
+        "from orchestrator.testing.fakeserver.cli import add_fake_server_arguments, "
         "run_fake_server_command\n"
         "p = argparse.ArgumentParser(); add_fake_server_arguments(p)\n"
         "sys.exit(run_fake_server_command(p.parse_args(sys.argv[1:])))\n"

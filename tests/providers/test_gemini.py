@@ -15,10 +15,10 @@ from orchestrator.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from orchestrator.fakeserver import FakeServer
 from orchestrator.providers.base import ProviderConfig
 from orchestrator.providers.gemini import DEFAULT_MODEL, GeminiProvider, _HttpStatus, _translate
 from orchestrator.providers.gemini_payloads import gemini_image, gemini_usage, google_error
+from orchestrator.testing.fakeserver import FakeServer
 
 from .conftest import CANARY, BuildProvider, png, reference, request
 

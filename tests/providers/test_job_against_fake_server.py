@@ -8,12 +8,12 @@ from pathlib import Path
 
 import pytest
 
-from orchestrator.fakeserver import FakeServer
 from orchestrator.pipeline import PipelineSettings
 from orchestrator.service import Orchestrator
 from orchestrator.spec import parse_spec
 from orchestrator.states import ItemStatus, JobStatus
 from orchestrator.storage import Workspace
+from orchestrator.testing.fakeserver import FakeServer
 
 from .conftest import StartServer, env_for
 

@@ -18,9 +18,10 @@ from orchestrator.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from orchestrator.fakeserver import FakeServer
 from orchestrator.providers.base import ProviderConfig
-from orchestrator.providers.openai import DEFAULT_MODEL, OpenAIProvider, _translate
+from orchestrator.providers.openai import DEFAULT_MODEL, OpenAIProvider
+from orchestrator.providers.openai_errors import translate
+from orchestrator.testing.fakeserver import FakeServer
 
 from .conftest import CANARY, BuildProvider, reference, request
 
@@ -173,7 +174,7 @@ def _status_error(status: int, body: Mapping[str, object], **headers: str) -> op
 
 def test_translate_reads_rate_limit_reset_headers() -> None:
     body = {"error": {"message": "slow down", "type": "requests", "code": "rate_limit_exceeded"}}
-    error = _translate(
+    error = translate(
         _status_error(
             429,
             body,
@@ -186,7 +187,7 @@ def test_translate_reads_rate_limit_reset_headers() -> None:
 
 def test_translate_insufficient_quota_is_permanent() -> None:
     body = {"error": {"message": "You exceeded your current quota", "code": "insufficient_quota"}}
-    error = _translate(_status_error(429, body), CANARY)
+    error = translate(_status_error(429, body), CANARY)
     assert isinstance(error, AuthError) and "billing" in error.message
 
 
@@ -196,9 +197,9 @@ def test_translate_insufficient_quota_is_permanent() -> None:
 )
 def test_translate_status_classes(status: int, kind: str) -> None:
     body = {"error": {"message": "nope", "type": "x", "code": None}}
-    assert _translate(_status_error(status, body), CANARY).kind == kind
+    assert translate(_status_error(status, body), CANARY).kind == kind
 
 
 def test_translate_sdk_timeout() -> None:
     request_ = httpx2.Request("POST", "https://api.openai.com/v1/images/generations")
-    assert isinstance(_translate(openai.APITimeoutError(request_), CANARY), AttemptTimeoutError)
+    assert isinstance(translate(openai.APITimeoutError(request_), CANARY), AttemptTimeoutError)

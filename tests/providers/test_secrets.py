@@ -9,8 +9,8 @@ from typing import Any
 import pytest
 
 from orchestrator.errors import ImageBatchError, ProviderError
-from orchestrator.fakeserver import FakeServer
 from orchestrator.providers.base import Reference
+from orchestrator.testing.fakeserver import FakeServer
 
 from .conftest import CANARY, BuildProvider, StartServer, request
 

@@ -6,7 +6,7 @@ from typing import Annotated
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
-from ..spec import check_regex
+from ...spec import check_regex
 
 __all__ = ["FakeServerOptions"]
 

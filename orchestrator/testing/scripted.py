@@ -1,5 +1,17 @@
-"""A provider for runner tests that answers each item's attempts from a script, and helpers to
-follow a job through its handle."""
+"""`ScriptedProvider`: a provider whose every answer a test decides in advance, and helpers to
+build a spec for it and follow a job through its handle.
+
+For tests of whatever drives the orchestrator (the runner, a front end, a plugin's hooks): script
+per item which attempts fail and how (`ProviderError`s), hang, return bytes that are no image, or
+wait for a gate; then read back every call made (`calls`, `calls_for`) to prove what was asked,
+when, and that nothing was requested twice. Register the instance itself as the factory:
+
+```python
+provider = ScriptedProvider({"i0": [RateLimitedError("busy", retry_after=1.0), "ok"]})
+orchestrator = Orchestrator(workspace, providers={"scripted": provider})
+job = await orchestrator.submit(make_spec(3))
+```
+"""
 
 from __future__ import annotations
 
@@ -11,16 +23,13 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from orchestrator.errors import ProviderError
-from orchestrator.events import Event
-from orchestrator.handle import JobHandle
-from orchestrator.providers.base import (
-    Capabilities,
-    GeneratedImage,
-    GenerateRequest,
-    ProviderConfig,
-)
-from orchestrator.spec import JobSpec, parse_spec
+from ..errors import ProviderError
+from ..events import Event
+from ..handle import JobHandle
+from ..providers.base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
+from ..spec import JobSpec, parse_spec
+
+__all__ = ["Call", "Outcome", "ScriptedProvider", "make_spec", "next_event", "png_bytes"]
 
 Outcome = str | ProviderError
 """`ok`, `held` (answers once `gate` is set), `hang` (waits until cancelled), `bad` (bytes that
@@ -28,6 +37,7 @@ are no image) or an error to raise."""
 
 
 def png_bytes(width: int = 64, height: int = 48, colour: str = "teal") -> bytes:
+    """A valid PNG of one colour: the image a `ScriptedProvider` answers with by default."""
     buffer = io.BytesIO()
     Image.new("RGB", (width, height), colour).save(buffer, "PNG")
     return buffer.getvalue()
@@ -35,6 +45,8 @@ def png_bytes(width: int = 64, height: int = 48, colour: str = "teal") -> bytes:
 
 @dataclass
 class Call:
+    """One call of `ScriptedProvider.generate`, as the provider saw it."""
+
     item_id: str
     attempt: int
     job_id: str
@@ -44,6 +56,12 @@ class Call:
 
 @dataclass
 class ScriptedProvider:
+    """A provider that answers each item's attempts from `script` and records every call.
+
+    It is its own factory (`providers={"scripted": provider}`), so one instance serves every run
+    and a test can inspect `calls` afterwards. Specs from `make_spec` name it as `scripted`.
+    """
+
     script: Mapping[str, Sequence[Outcome]] = field(default_factory=dict)
     """Per item id, the outcome of each call in turn; calls beyond the script answer `ok`."""
     calls: list[Call] = field(default_factory=list)
@@ -55,6 +73,7 @@ class ScriptedProvider:
     on_answer: Callable[[], object] | None = None
     """Called (soon after) every time an `ok` answer is returned: lets a test cancel then."""
     image: bytes = field(default_factory=png_bytes)
+    """The bytes every `ok` answer carries."""
     name: str = "scripted"
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(default_model="scripted-1")
@@ -64,14 +83,17 @@ class ScriptedProvider:
         return self  # the Orchestrator's factory hook: this instance serves every run
 
     def check(self, request: GenerateRequest) -> None:
+        """Accept every request."""
         return None
 
     def calls_for(self, item_id: str, job_id: str | None = None) -> list[Call]:
+        """The calls made for `item_id` (of job `job_id` only, when given), in order."""
         return [
             call for call in self.calls if call.item_id == item_id and job_id in (None, call.job_id)
         ]
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
+        """Record the call, wait `latency_s`, then give this attempt's scripted outcome."""
         at = asyncio.get_running_loop().time()
         self.calls.append(Call(request.item_id, request.attempt, request.job_id, at))
         outcomes = self.script.get(request.item_id, ())
@@ -94,12 +116,15 @@ class ScriptedProvider:
         return GeneratedImage(data=self.image, mime_type="image/png", model="s", cost_usd=0.01)
 
     async def aclose(self) -> None:
+        """Nothing to release."""
         return None
 
 
 def make_spec(
     count: int = 3, *, key: str = "test-key", prefix: str = "i", **limits: object
 ) -> JobSpec:
+    """A spec of `count` items (`{prefix}0`, `{prefix}1`, ...) for the `scripted` provider, with
+    a 600 s timeout and the given `limits` (for example `concurrency=2`, `max_attempts=3`)."""
     return parse_spec(
         {
             "key": key,

@@ -1,0 +1,111 @@
+"""The mock provider's pictures: a seeded gradient, a few shapes, the prompt, the item id and a
+thumbnail of the reference, drawn with Pillow. Pure functions of their arguments, run in a worker
+thread.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import io
+import random
+import textwrap
+
+from PIL import Image, ImageDraw, ImageFont, ImageOps
+
+from ..errors import BadResponseError, InvalidRequestError
+from ..imaging import load_image
+
+__all__ = ["draw_png", "seeded_random"]
+
+Colour = tuple[int, int, int]
+Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
+_PANEL = (0, 0, 0, 150)
+_INK = (255, 255, 255, 255)
+
+
+def seeded_random(text: str) -> random.Random:
+    """A generator seeded with the first 8 bytes of `sha256(text)`."""
+    return random.Random(int.from_bytes(hashlib.sha256(text.encode()).digest()[:8], "big"))
+
+
+@functools.lru_cache(maxsize=32)
+def _font(px: int) -> Font:
+    return ImageFont.load_default(size=px)
+
+
+def _colour(rng: random.Random) -> Colour:
+    return rng.randrange(256), rng.randrange(256), rng.randrange(256)
+
+
+def draw_png(
+    *, seed: str, size: tuple[int, int], prompt: str, label: str, reference: bytes | None
+) -> bytes:
+    """A gradient, a few shapes, the prompt, the item id and the reference's thumbnail."""
+    rng = seeded_random(seed)
+    mask = Image.linear_gradient("L").resize(size)
+    top, bottom = _colour(rng), _colour(rng)
+    image = Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
+    _shapes(ImageDraw.Draw(image), rng, size)
+    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+    _caption(ImageDraw.Draw(overlay), prompt, size)
+    _label(ImageDraw.Draw(overlay), label, size)
+    image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+    if reference is not None:
+        _paste_reference(image, reference)
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG")
+    return buffer.getvalue()
+
+
+def _shapes(draw: ImageDraw.ImageDraw, rng: random.Random, size: tuple[int, int]) -> None:
+    width, height = size
+    for _ in range(rng.randint(3, 6)):
+        x0, y0 = rng.uniform(-0.1, 0.85) * width, rng.uniform(-0.1, 0.85) * height
+        x1, y1 = x0 + rng.uniform(0.1, 0.5) * width, y0 + rng.uniform(0.1, 0.5) * height
+        fill = _colour(rng)
+        kind = rng.choice(("ellipse", "rectangle", "triangle"))
+        if kind == "ellipse":
+            draw.ellipse((x0, y0, x1, y1), fill=fill)
+        elif kind == "rectangle":
+            draw.rounded_rectangle((x0, y0, x1, y1), radius=min(x1 - x0, y1 - y0) / 6, fill=fill)
+        else:
+            draw.polygon([(x0, y1), ((x0 + x1) / 2, y0), (x1, y1)], fill=fill)
+
+
+def _caption(draw: ImageDraw.ImageDraw, prompt: str, size: tuple[int, int]) -> None:
+    """The prompt, wrapped, on a dark panel across the bottom of the picture."""
+    width, height = size
+    px = max(8, min(width, height) // 20)
+    margin, line_h = px // 2 + 2, px * 5 // 4
+    per_line = max(4, int((width - 2 * margin) / (px * 0.6)))
+    max_lines = max(1, int(height * 0.45) // line_h)
+    lines = textwrap.wrap(" ".join(prompt[:2000].split()), width=per_line)
+    if len(lines) > max_lines:
+        lines = [*lines[: max_lines - 1], lines[max_lines - 1][: per_line - 3] + "..."]
+    top = height - len(lines) * line_h - 2 * margin
+    draw.rectangle((0, top, width, height), fill=_PANEL)
+    for index, line in enumerate(lines):
+        draw.text((margin, top + margin + index * line_h), line, font=_font(px), fill=_INK)
+
+
+def _label(draw: ImageDraw.ImageDraw, label: str, size: tuple[int, int]) -> None:
+    """The item id in the top-left corner."""
+    px = max(8, min(size) // 28)
+    font = _font(px)
+    _, _, right, bottom = draw.textbbox((px // 2, px // 2), label, font=font)
+    draw.rectangle((0, 0, right + px // 2, bottom + px // 2), fill=_PANEL)
+    draw.text((px // 2, px // 2), label, font=font, fill=_INK)
+
+
+def _paste_reference(image: Image.Image, reference: bytes) -> None:
+    """A white-framed thumbnail of the reference in the top-right corner."""
+    try:
+        thumb = load_image(reference).convert("RGB")
+    except BadResponseError as error:
+        raise InvalidRequestError(f"mock: the reference image is unusable ({error})") from None
+    side = max(8, min(image.size) // 4)
+    thumb.thumbnail((side, side))
+    pad = max(2, side // 24)
+    framed = ImageOps.expand(thumb, border=pad, fill="white")
+    image.paste(framed, (image.width - framed.width - pad, pad))
