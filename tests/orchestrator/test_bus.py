@@ -80,7 +80,8 @@ async def test_iteration_stops_when_closed() -> None:
     await asyncio.sleep(0)
     sub.close()
     bus.publish(_event(3))
-    await asyncio.wait_for(consumer, timeout=1.0)
+    async with asyncio.timeout(1.0):
+        await consumer
     assert seen == [1, 2]
 
 
@@ -107,7 +108,8 @@ async def test_close_wakes_a_waiting_get() -> None:
     assert not waiter.done()
     sub.close()
     with pytest.raises(SubscriptionClosedError):
-        await asyncio.wait_for(waiter, timeout=1.0)
+        async with asyncio.timeout(1.0):
+            await waiter
 
 
 def test_with_block_unsubscribes() -> None:
@@ -129,7 +131,8 @@ async def test_a_cancelled_reader_leaves_the_subscription_usable() -> None:
     with pytest.raises(asyncio.CancelledError):
         await reader
     bus.publish(_event(5))
-    assert (await asyncio.wait_for(sub.get(), timeout=1.0)).seq == 5
+    async with asyncio.timeout(1.0):
+        assert (await sub.get()).seq == 5
 
 
 def test_a_failing_subscriber_does_not_stop_publish(monkeypatch: pytest.MonkeyPatch) -> None:

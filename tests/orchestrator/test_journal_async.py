@@ -48,7 +48,8 @@ def _threads_of(target: Any, name: str, seen: list[str], monkeypatch: pytest.Mon
 async def _collect(subscription: Subscription, last: int) -> list[Event]:
     events: list[Event] = []
     while not events or events[-1].seq < last:
-        events.append(await asyncio.wait_for(subscription.get(), timeout=5.0))
+        async with asyncio.timeout(5.0):
+            events.append(await subscription.get())
     return events
 
 
@@ -129,7 +130,8 @@ async def test_keep_alive_through_the_journal_stops_when_the_lock_is_cleared(
         assert not beats.done()
         await journal.clear_lock(job.key)
         with pytest.raises(LeaseLostError, match="was cleared"):
-            await asyncio.wait_for(beats, timeout=5.0)
+            async with asyncio.timeout(5.0):
+                await beats
     finally:
         journal.close()
 

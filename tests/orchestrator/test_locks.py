@@ -283,7 +283,8 @@ async def test_keep_alive_stops_when_the_lock_is_taken_over(
     other.acquire(KEY, "job-b")
     beats = AsyncLocks(locks)
     with pytest.raises(LeaseLostError, match=r"taken over by job job-b \(pid \d+ on ") as caught:
-        await asyncio.wait_for(keep_alive(beats, owner, 10.0, clock), timeout=5.0)
+        async with asyncio.timeout(5.0):
+            await keep_alive(beats, owner, 10.0, clock)
     assert caught.value.exit_code == 6
     assert beats.heartbeats == 1  # it stops at the first heartbeat that finds the lock gone
     held = locks.holder(KEY)
@@ -294,7 +295,8 @@ async def test_keep_alive_stops_when_the_lock_is_cleared(clock: FakeClock, locks
     owner = locks.acquire(KEY, "job-a")
     locks.clear(KEY)
     with pytest.raises(LeaseLostError, match="was cleared"):
-        await asyncio.wait_for(keep_alive(AsyncLocks(locks), owner, 10.0, clock), timeout=5.0)
+        async with asyncio.timeout(5.0):
+            await keep_alive(AsyncLocks(locks), owner, 10.0, clock)
     assert locks.holder(KEY) is None  # a lost heartbeat does not take the lock back
 
 

@@ -177,7 +177,8 @@ async def test_cancel_request_through_the_handle(make_orchestrator: MakeOrchestr
         await asyncio.sleep(0.01)
     requested = await job.cancel()
     assert requested.cancel_requested  # a live runner owns the running items
-    record = await asyncio.wait_for(job.wait(), 10)
+    async with asyncio.timeout(10):
+        record = await job.wait()
     assert record.status == JobStatus.CANCELLED
     assert {item.status for item in await job.items()} == {ItemStatus.CANCELLED}
     assert len(provider.calls) == 2  # pending items were never started

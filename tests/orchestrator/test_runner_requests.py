@@ -77,7 +77,8 @@ async def test_a_failed_item_retried_from_another_process_is_run_by_the_running_
         sys.executable, *command, env=env, stdout=asyncio.subprocess.PIPE,
         stderr=asyncio.subprocess.PIPE,
     )  # fmt: skip
-    out, err = await asyncio.wait_for(process.communicate(), 60)
+    async with asyncio.timeout(60):
+        out, err = await process.communicate()
     assert process.returncode == 0, (out, err)
     # The other process has no `scripted` provider: only the runner here can make this call.
     await next_event(job, completed("i0"), within_s=30)

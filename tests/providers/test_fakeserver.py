@@ -193,7 +193,8 @@ async def test_cli_serves_until_sigint() -> None:
     )
     assert process.stdout is not None
     try:
-        line = (await asyncio.wait_for(process.stdout.readline(), 20)).decode()
+        async with asyncio.timeout(20):
+            line = (await process.stdout.readline()).decode()
         url = line.split(" on ")[1].strip()
         async with aiohttp.ClientSession() as session:
             async with session.post(url + GENERATIONS, json=gpt("x")) as reply:
@@ -201,7 +202,8 @@ async def test_cli_serves_until_sigint() -> None:
             async with session.post(url + GENERATIONS, json=gpt("x")) as reply:
                 assert reply.status == 200
         process.send_signal(signal.SIGINT)
-        assert await asyncio.wait_for(process.wait(), 20) == 0
+        async with asyncio.timeout(20):
+            assert await process.wait() == 0
         rest = (await process.stdout.read()).decode()
         assert "served 2 requests, 1 images" in rest
     finally:
