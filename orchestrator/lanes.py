@@ -135,6 +135,13 @@ class Lane:
         """Seconds left of the current cool-down; 0 when there is none."""
         return max(0.0, self._cooldown_until - asyncio.get_running_loop().time())
 
+    def set_limits(self, limits: LaneLimits) -> None:
+        """Use exactly these limits from the next turn on (looser or tighter)."""
+        self._limits = limits
+        self._slots.limit = limits.concurrency
+        self._slots.hand_over()  # more places: the ones waiting take them now
+        self._pacer.set_rate(limits.rate_per_minute, burst=limits.burst)
+
     def tighten(self, limits: LaneLimits) -> bool:
         """Keep the stricter of each limit, from the next turn on; True if any changed."""
         tighter = self._limits.tighter(limits)
@@ -178,8 +185,11 @@ class Lanes:
 
     Asking again for a lane that exists returns the same `Lane`, tightened to the stricter of
     each limit: a lane never allows more than any job using it asked for, so no job exceeds its
-    own limits because another shares its provider. Limits are never loosened while the registry
-    lives; compare `lane.limits` with what you asked to tell whether the lane holds you tighter.
+    own limits because another shares its provider. When a job is done with its lane
+    (`release`), the lane goes back to the strictest limits of the jobs still using it, so in a
+    long-lived process (the TUI) one strict job does not slow every later one; its cool-down, a
+    fact about the provider, stays. Compare `lane.limits` with what you asked to tell whether
+    the lane holds you tighter.
     """
 
     def __init__(self, *, max_cooldown_s: float = 3600.0) -> None:
@@ -187,6 +197,8 @@ class Lanes:
             raise ValueError(f"max_cooldown_s must be positive, not {max_cooldown_s}")
         self.max_cooldown_s = max_cooldown_s
         self._lanes: dict[Hashable, Lane] = {}
+        self._users: dict[Hashable, list[LaneLimits]] = {}
+        """The limits each job now using a lane asked for."""
 
     def get(
         self,
@@ -198,12 +210,30 @@ class Lanes:
     ) -> Lane:
         """The lane for `key`, made with these limits or tightened to them."""
         limits = LaneLimits(concurrency, rate_per_minute, burst)
+        users = self._users.setdefault(key, [])
         lane = self._lanes.get(key)
         if lane is None:
             lane = self._lanes[key] = Lane(key, limits, max_cooldown_s=self.max_cooldown_s)
-        else:
+        elif users:
             lane.tighten(limits)
+        else:
+            lane.set_limits(limits)
+        users.append(limits)
         return lane
+
+    def release(
+        self, key: Hashable, *, concurrency: int, rate_per_minute: float | None, burst: int = 1
+    ) -> None:
+        """One job that asked for the lane with these limits is done with it."""
+        users = self._users.get(key, [])
+        limits = LaneLimits(concurrency, rate_per_minute, burst)
+        if limits in users:
+            users.remove(limits)
+        if users:
+            strictest = users[0]
+            for other in users[1:]:
+                strictest = strictest.tighter(other)
+            self._lanes[key].set_limits(strictest)
 
     def __len__(self) -> int:
         return len(self._lanes)

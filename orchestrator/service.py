@@ -15,9 +15,10 @@ interrupts them, leaving them resumable. Jobs on one provider and key share one 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import hashlib
-from collections.abc import Coroutine, Mapping
+from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import Any
 
@@ -188,31 +189,36 @@ class Orchestrator:
             await asyncio.to_thread(remove_stale_tmp, folder, pid_alive)
             provider = provider_for(job.config, self.env, self.providers)
             try:
-                runner = Runner(
-                    self.journal,
-                    self.journal.run(job.id, owner),
-                    self.bus,
-                    workspace=self.workspace,
-                    provider=provider,
-                    job=job,
-                    lane=self._lane(job.config),
-                    post=self.post,
-                    clock=self.clock,
-                    settings=self.settings,
-                )
-                guard = keep_alive(self.journal, owner, self.heartbeat_s, self.clock)
-                return await _run_guarded(runner.run(), guard)
+                with self._lane(job.config) as lane:
+                    runner = Runner(
+                        self.journal,
+                        self.journal.run(job.id, owner),
+                        self.bus,
+                        workspace=self.workspace,
+                        provider=provider,
+                        job=job,
+                        lane=lane,
+                        post=self.post,
+                        clock=self.clock,
+                        settings=self.settings,
+                    )
+                    guard = keep_alive(self.journal, owner, self.heartbeat_s, self.clock)
+                    return await _run_guarded(runner.run(), guard)
             finally:
                 await provider.aclose()
         finally:
             await _quietly(self.journal.release(owner))
 
-    def _lane(self, config: JobConfig) -> Lane:
-        limits = config.limits
+    @contextlib.contextmanager
+    def _lane(self, config: JobConfig) -> Iterator[Lane]:
+        """The lane of the job's provider and key while the job runs."""
         key = (config.provider, config.model, _key_fingerprint(config.provider, self.env))
-        return self.lanes.get(
-            key, concurrency=limits.concurrency, rate_per_minute=limits.rate_per_minute
-        )
+        concurrency, rate = config.limits.concurrency, config.limits.rate_per_minute
+        lane = self.lanes.get(key, concurrency=concurrency, rate_per_minute=rate)
+        try:
+            yield lane
+        finally:
+            self.lanes.release(key, concurrency=concurrency, rate_per_minute=rate)
 
 
 def _key_fingerprint(provider: str, env: Mapping[str, str]) -> str:

@@ -480,3 +480,15 @@ async def test_tightening_a_busy_lane_applies_to_the_next_turns() -> None:
     await attempt(road, starts)
     assert starts == [0, 0, 10]  # not 1 (a free slot of three), nor 5 (one of two left)
     await asyncio.gather(*busy)
+
+
+def test_a_lane_goes_back_to_the_limits_of_the_jobs_still_using_it() -> None:
+    lanes = Lanes()
+    strict = lanes.get("openai", concurrency=1, rate_per_minute=6)
+    loose = lanes.get("openai", concurrency=8, rate_per_minute=None)
+    assert strict is loose and loose.limits == LaneLimits(1, 6)
+    lanes.release("openai", concurrency=1, rate_per_minute=6)  # the strict job is done
+    assert loose.limits == LaneLimits(8, None), "one strict job does not slow later ones"
+    lanes.release("openai", concurrency=8, rate_per_minute=None)
+    again = lanes.get("openai", concurrency=4, rate_per_minute=120)
+    assert again is loose and again.limits == LaneLimits(4, 120), "a new user sets them afresh"
