@@ -94,7 +94,7 @@ class JobHandle:
                     async with aclosing(self.events(after=snapshot.seq)) as events:
                         async for event in events:
                             if isinstance(event, JobFinished | JobInterrupted):
-                                return await self.status()
+                                break  # ended, or a new run took it up: look again
             except TimeoutError:
                 continue
 

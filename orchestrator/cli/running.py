@@ -21,11 +21,14 @@ from .report import exit_code, job_json
 __all__ = ["cmd_create", "cmd_demo", "cmd_resume", "cmd_retry", "cmd_run", "cmd_start", "cmd_watch"]
 
 
-async def _report_end(ctx: Context, handle: JobHandle, as_json: bool) -> int:
-    """Follow the job to its end, print how it ended, return the exit code."""
+async def _report_end(
+    ctx: Context, handle: JobHandle, as_json: bool, *, ran_here: bool = True
+) -> int:
+    """Follow the job to its end, print how it ended, return the exit code. `ran_here`: this
+    process ran it, so the time followed is this run's time."""
     _, run_s = await follow_to_end(ctx, handle)
     snapshot = await handle.snapshot()
-    print_result(ctx, snapshot.job, snapshot.items, as_json, run_s=run_s)
+    print_result(ctx, snapshot.job, snapshot.items, as_json, run_s=run_s if ran_here else None)
     return exit_code(snapshot.job)
 
 
@@ -125,7 +128,8 @@ async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
         reset = await handle.retry(items)
         if not reset:
             return await _nothing_to_retry(ctx, handle, job, args.json)
-        ctx.note(f"job {job.id}: retrying {len(reset)} items: {', '.join(reset)}")
+        noun = "item" if len(reset) == 1 else "items"
+        ctx.note(f"job {job.id}: retrying {len(reset)} {noun}: {', '.join(reset)}")
         if elsewhere:
             ctx.say(
                 f"job {job.id}: the process running it starts them now; "
@@ -154,7 +158,7 @@ async def cmd_watch(ctx: Context, args: argparse.Namespace) -> int:
         if job.status not in JOB_TERMINAL and not await handle.runner_live():
             verb = "resume" if job.started_at else "start"
             ctx.note(f"job {job.id}: no process is running it; `imagebatch {verb} {job.id}`")
-        return await _report_end(ctx, handle, args.json)
+        return await _report_end(ctx, handle, args.json, ran_here=False)
 
 
 async def _job_to_watch(orchestrator: Orchestrator, job_id: str | None) -> JobRecord:
