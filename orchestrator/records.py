@@ -114,7 +114,15 @@ class JobRecord(_Record):
     finished_at: float | None = None
     cost_usd: float = 0.0
     run_s: float = 0.0
-    """Seconds runners have worked on the job, over every run (a resume adds to it)."""
+    """Seconds runners have worked on the job, over every run that ended (a resume adds to it)."""
+    run_started_at: float | None = None
+    """When the current (or last) run began, wall-clock time."""
+
+    def run_time(self, now: float) -> float:
+        """Seconds runners have worked on the job, the run going on now included."""
+        if self.active and self.run_started_at is not None:
+            return self.run_s + max(0.0, now - self.run_started_at)
+        return self.run_s
 
     @property
     def key(self) -> str:

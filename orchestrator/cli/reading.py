@@ -20,7 +20,8 @@ async def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
         if args.items:
             named = [part.strip() for part in args.items.split(",") if part.strip()]
             asked = await handle.cancel_items(named)
-            ctx.note(f"job {handle.id}: cancelling {len(asked)} items: {', '.join(asked)}")
+            noun = "item" if len(asked) == 1 else "items"
+            ctx.note(f"job {handle.id}: cancelling {len(asked)} {noun}: {', '.join(asked)}")
             job = await handle.status()
         else:
             job = await handle.cancel()

@@ -5,6 +5,7 @@ The JSON shape (`job_json`, `item_json`) is a contract: fields are added, never 
 
 from __future__ import annotations
 
+import time
 from datetime import datetime
 from typing import Any
 
@@ -161,7 +162,8 @@ def status_text(
         f"provider {job.config.provider}"
         + (f" / {job.config.model}" if job.config.model else "")
         + f"  created {_when(job.created_at)}",
-        f"{_done(job)} done · {retries_of(items)} retries · {format_duration(job.run_s)} run"
+        f"{_done(job)} done · {retries_of(items)} retries · "
+        f"{format_duration(job.run_time(time.time()))} run"
         f" · cost {job_cost(job, items)}",
     ]
     if job.status not in JOB_TERMINAL and not live:

@@ -86,7 +86,7 @@ class RunJournal:
             done = self.journal._commit(
                 job,
                 changes,
-                job_fields={"active": True},
+                job_fields={"active": True, "run_started_at": self.journal._now()},
                 job_event=(JobStarted, {"recovered": recovered}),
             )
             snapshot = JobSnapshot(done.job, self.store.items(done.job), self.store.last_seq())
