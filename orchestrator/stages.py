@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .errors import BadResponseError
-from .imaging import Processed, inspect_image, postprocess
+from .imaging import ImageInfo, Processed, inspect_image, postprocess
 from .journal import RawImage
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
@@ -31,9 +31,7 @@ async def store_raw(
     workspace: Workspace, job_id: str, item_id: str, image: GeneratedImage
 ) -> RawImage:
     """Check and write the paid image; raises `BadResponseError` if it is no usable image."""
-    info = await asyncio.to_thread(inspect_image, image.data)
-    path = workspace.raw_path(job_id, item_id, info.ext)
-    await asyncio.to_thread(atomic_write, path, image.data)
+    info, path = await asyncio.to_thread(_check_and_write, workspace, job_id, item_id, image.data)
     return RawImage(
         path=workspace.relative(path),
         sha256=sha256_hex(image.data),
@@ -46,6 +44,16 @@ async def store_raw(
         cost_usd=image.cost_usd,
         revised_prompt=image.revised_prompt,
     )
+
+
+def _check_and_write(
+    workspace: Workspace, job_id: str, item_id: str, data: bytes
+) -> tuple[ImageInfo, Path]:
+    """One trip to a thread: the bytes checked to be one real image, then written."""
+    info = inspect_image(data)
+    path = workspace.raw_path(job_id, item_id, info.ext)
+    atomic_write(path, data)
+    return info, path
 
 
 class PostStage:
