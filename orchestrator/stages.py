@@ -13,6 +13,7 @@ import asyncio
 import multiprocessing
 import os
 import threading
+import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
@@ -56,6 +57,26 @@ def _check_and_write(
     return info, path
 
 
+WATCH_PARENT_S = 1.0
+
+
+def _leave_with(parent: int) -> None:
+    """In a worker process: exit soon after `parent` is gone (even killed with SIGKILL), so no
+    worker, and so no fork server, outlives the process it worked for."""
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_PARENT_S)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
+
+
 class PostStage:
     """Post-processing workers shared by every job an orchestrator runs."""
 
@@ -72,7 +93,12 @@ class PostStage:
             if self._pool is None:
                 if self.processes:
                     context = multiprocessing.get_context("forkserver")
-                    pool = ProcessPoolExecutor(self.workers, mp_context=context)
+                    pool = ProcessPoolExecutor(
+                        self.workers,
+                        mp_context=context,
+                        initializer=_leave_with,
+                        initargs=(os.getpid(),),
+                    )
                     try:
                         pool.submit(os.getpid).result()  # the fork server and a first worker
                     except BaseException:

@@ -65,7 +65,7 @@ def inproc(ws: Path, *args: str) -> subprocess.CompletedProcess[str]:
 
 
 def start_cli(
-    ws: Path, *args: str, log: Path, env: dict[str, str] | None = None
+    ws: Path, *args: str, log: Path, env: dict[str, str] | None = None, cwd: Path | None = None
 ) -> subprocess.Popen[str]:
     """Start `python -m orchestrator --workspace ws args...`; stdout and stderr go next to `log`;
     `env` adds variables."""
@@ -76,6 +76,7 @@ def start_cli(
             stderr=err,
             text=True,
             env=_env(**(env or {})),
+            cwd=cwd,
         )
     return proc
 

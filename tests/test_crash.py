@@ -221,3 +221,41 @@ def test_an_image_received_before_the_crash_is_only_post_processed(tmp_path: Pat
     started = [e for e in events if e.item_id == "img-1" and isinstance(e, ItemStarted)]
     assert started and all(e.postprocess_only for e in started)
     assert any(e.item_id == "img-1" and isinstance(e, ItemCompleted) for e in events)
+
+
+def _processes_mentioning(text: str) -> list[int]:
+    """Processes whose command line holds `text` (the fork server's names its parent's folder)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            cmdline = (entry / "cmdline").read_bytes().decode(errors="replace")
+        except OSError:
+            continue
+        if text in cmdline and "multiprocessing" in cmdline:
+            found.append(int(entry.name))
+    return found
+
+
+def test_no_post_processing_worker_outlives_a_killed_run(tmp_path: Path) -> None:
+    """Post-processing runs in worker processes (and their fork server); a SIGKILL of the run
+    must not leave them behind."""
+    ws = tmp_path / "ws"
+    spec = write_spec(
+        tmp_path,
+        items=12,
+        options={"seed": 2, "latency_mean_s": 0.3, "latency_distribution": "fixed"},
+        limits={"concurrency": 2, "timeout_s": 30, "max_attempts": 2},
+    )
+    log = tmp_path / "killed"
+    here = tmp_path / "here"  # the run's folder: the fork server's command line names it
+    here.mkdir()
+    with stopped_at_end(start_cli(ws, "run", str(spec), log=log, cwd=here)) as proc:
+        job = wait_for("the job", lambda: only_job_id(ws), proc)
+        wait_for("a post-processed image", lambda: _completed(ws, job) >= 1, proc)
+        marker = str(here)
+        assert _processes_mentioning(marker), "post-processing ran in worker processes"
+        proc.send_signal(signal.SIGKILL)
+        proc.wait(timeout=60)
+    wait_for("the workers and their fork server to go", lambda: not _processes_mentioning(marker))
