@@ -1,11 +1,11 @@
-"""`python -m benchmarks <name>`: one subcommand per benchmark (today only `core`)."""
+"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import core
+from . import core, tui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -22,6 +22,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     core.add_arguments(core_parser)
     core_parser.set_defaults(handler=core.main)
+    tui_parser = commands.add_parser(
+        "tui",
+        help="key press to screen latency of the terminal UI while a 500-item job runs",
+        description=tui.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    tui.add_arguments(tui_parser)
+    tui_parser.set_defaults(handler=tui.main)
     return parser
 
 

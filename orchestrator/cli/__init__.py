@@ -6,6 +6,9 @@ context   what commands share    reading   status list cancel clear-lock
 live      following a job        display   the live rich display   report   what is printed
 ```
 
+`tui` opens the terminal UI (the top-level package `tui`), imported only for that command; it
+runs on Textual's own event loop instead of `asyncio.run`.
+
 Exit codes: 0 all completed, 2 bad input, 3 partial, 4 failed or cancelled, 5 key conflict,
 6 the job's lock was taken over or cleared while it ran, 130 interrupted by Ctrl-C, 143 stopped
 by SIGTERM (either way the job stays resumable).
@@ -19,6 +22,7 @@ import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
+from pathlib import Path
 
 from ..errors import ConfigError, ImageBatchError
 from ..storage import Workspace
@@ -65,6 +69,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         code: int = run_fake_server_command(args)
         return code
+    if args.command == "tui":
+        return _run_tui(args)  # Textual runs its own event loop
     try:
         ctx = Context(
             workspace=Workspace.resolve(args.workspace, os.environ),
@@ -93,6 +99,21 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         what = "stopped by SIGTERM" if ctx.terminated else "interrupted"
         print(f"imagebatch: {what}{where}", file=sys.stderr)
         return EXIT_TERMINATED if ctx.terminated else EXIT_INTERRUPTED
+
+
+def _run_tui(args: argparse.Namespace) -> int:
+    try:
+        workspace = Workspace.resolve(args.workspace, os.environ)
+        stale_after_s = _stale_after(args.stale_after, os.environ)
+    except ImageBatchError as error:
+        print(f"imagebatch: error: {describe(error)}", file=sys.stderr)
+        return error.exit_code
+    from tui import make_app  # only this command loads Textual
+
+    spec = Path(args.spec) if args.spec else None
+    app = make_app(workspace, spec, pictures=args.pictures, stale_after_s=stale_after_s)
+    app.run()
+    return app.return_code or 0
 
 
 def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:

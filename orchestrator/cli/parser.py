@@ -71,6 +71,7 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_running(sub)
     _add_following(sub)
+    _add_tui(sub)
     _add_fake_server(sub)
     return parser
 
@@ -126,6 +127,18 @@ def _add_following(sub: Subparsers) -> None:
     _command(sub, "list", "list the jobs of the workspace", "the jobs")
     _command(sub, "clear-lock", "remove a key's lock by hand", "").add_argument(
         "key", help="job key"
+    )
+
+
+def _add_tui(sub: Subparsers) -> None:
+    """The terminal UI (Textual, imported only when this command runs)."""
+    tui = _command(sub, "tui", "open the terminal UI: run, watch and fix batches", "")
+    tui.add_argument("spec", nargs="?", help="a spec to run at once (.json, .jsonl or .txt)")
+    tui.add_argument(
+        "--pictures",
+        choices=("auto", "sixel", "kitty", "halfcell", "unicode"),
+        default="auto",
+        help="how to draw images (default: the best the terminal has)",
     )
 
 

@@ -1,0 +1,100 @@
+"""The job screen's feed: events pile up between redraws and are drawn once each."""
+
+from __future__ import annotations
+
+from orchestrator import ItemRecord, JobRecord, JobSnapshot
+from orchestrator.events import ItemCompleted, ItemFailed, ItemGenerated, ItemStarted
+from orchestrator.records import AttemptRecord
+from orchestrator.spec import JobConfig
+from tui.feed import JobFeed
+
+T0 = 1_700_000_000.0
+
+
+def snapshot(count: int) -> JobSnapshot:
+    job = JobRecord(id="j", config=JobConfig(key="k"), total=count, created_at=T0, updated_at=T0)
+    items = [
+        ItemRecord(job_id="j", id=f"i{n}", index=n, prompt=f"p{n}", created_at=T0, updated_at=T0)
+        for n in range(count)
+    ]
+    return JobSnapshot(job=job, items=items, seq=10)
+
+
+def test_a_burst_of_events_becomes_one_change_per_row_with_the_latest_state() -> None:
+    feed = JobFeed("j")
+    feed.load(snapshot(1000), now=T0)
+    assert feed.take().reloaded
+    seq = 10
+    for n in range(1000):
+        for event in (
+            ItemStarted(
+                seq=seq + 1, ts=T0 + 1, job_id="j", item_id=f"i{n}", status="running", attempt=1
+            ),
+            ItemGenerated(
+                seq=seq + 2,
+                ts=T0 + 1.5,
+                job_id="j",
+                item_id=f"i{n}",
+                status="running",
+                bytes=1,
+                width=1,
+                height=1,
+                cost_usd=0.01,
+            ),
+            ItemCompleted(
+                seq=seq + 3,
+                ts=T0 + 2,
+                job_id="j",
+                item_id=f"i{n}",
+                status="completed",
+                image_path="x.png",
+            ),
+        ):
+            feed.apply(event)
+        seq += 3
+    changes = feed.take()
+    assert len(changes.rows) == 1000  # each row once, however many events it had
+    assert {row.status for row in changes.rows} == {"completed"}
+    assert changes.rows[0].latency_s == 0.5 and changes.rows[0].cost_usd == 0.01
+    assert len(changes.lines) == 1000  # one "completed" line each; starts are left out
+    assert feed.tally is not None and feed.tally.done == 1000
+    assert feed.take().rows == []  # taken once
+
+
+def test_events_the_snapshot_includes_are_not_counted_again() -> None:
+    feed = JobFeed("j")
+    feed.load(snapshot(2), now=T0)
+    feed.take()
+    old = ItemFailed(seq=5, ts=T0, job_id="j", item_id="i0", status="failed", kind="x", message="m")
+    feed.apply(old)
+    assert feed.take().rows == []
+    new = ItemFailed(
+        seq=11, ts=T0, job_id="j", item_id="i0", status="failed", kind="unavailable", message="boom"
+    )
+    feed.apply(new)
+    (row,) = feed.take().rows
+    assert row.status == "failed" and row.cells()[4] == "server error"
+
+
+def test_an_attempt_in_flight_at_the_snapshot_gets_its_latency_when_it_ends() -> None:
+    feed = JobFeed("j")
+    base = snapshot(1)
+    running = base.items[0].model_copy(
+        update={"status": "running", "attempts": (AttemptRecord(number=1, started_at=T0),)}
+    )
+    feed.load(JobSnapshot(job=base.job, items=[running], seq=10), now=T0)
+    feed.take()
+    feed.apply(
+        ItemGenerated(
+            seq=11,
+            ts=T0 + 2.5,
+            job_id="j",
+            item_id="i0",
+            status="running",
+            bytes=1,
+            width=1,
+            height=1,
+        )
+    )
+    (row,) = feed.take().rows
+    assert row.latency_s == 2.5

@@ -1,0 +1,195 @@
+"""The job screen on jobs this app runs: retry, cancel, preview, filter, and errors in words.
+
+The scripted provider decides every answer, so a failure happens exactly where a test wants it
+and a retry can then succeed."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from PIL import Image as PILImage
+from rich.text import Text
+from textual.pilot import Pilot
+from textual_image.renderable import HalfcellImage
+
+from orchestrator import Workspace
+from orchestrator.errors import UnavailableError
+from orchestrator.testing.scripted import ScriptedProvider, make_spec, png_bytes
+from tui import ImageBatchApp
+from tui.screens import ConfirmScreen, JobScreen, JobsScreen
+from tui.widgets import ItemsTable, JobsTable, Preview
+from tui.widgets.progress import Line
+
+from .helpers import SIZE, cell, job_screen, notifications, select, statuses, tui_app, until
+
+
+async def open_job(app: ImageBatchApp, pilot: Pilot[Any], job_id: str) -> JobScreen:
+    """Open a job from the jobs screen, as a person does: its row, then enter."""
+    await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
+    table = app.screen.query_one(JobsTable)
+    await until(pilot, lambda: job_id in [key.value for key in table.rows], "the job is listed")
+    table.focus()
+    table.move_cursor(row=table.get_row_index(job_id))
+    await pilot.press("enter")
+    return await job_screen(pilot, app)
+
+
+def running_app(workspace: Workspace, provider: ScriptedProvider) -> ImageBatchApp:
+    return tui_app(workspace, providers={"scripted": provider})
+
+
+async def test_a_failed_image_retried_from_the_table_completes(workspace: Workspace) -> None:
+    provider = ScriptedProvider({"i1": [UnavailableError("the server fell over")]})
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(3, max_attempts=1))
+        screen = await open_job(app, pilot, handle.id)
+        want = {"i0": "completed", "i1": "failed", "i2": "completed"}
+        await until(pilot, lambda: statuses(screen) == want, "i1 fails, the others complete")
+        table = screen.query_one(ItemsTable)
+        assert cell(table, "i1", "error") == "server error"
+        await select(pilot, screen, "i1")
+        await pilot.press("r")
+        await until(pilot, lambda: statuses(screen)["i1"] == "completed", "the retry completes")
+        assert cell(table, "i1", "attempts") == "2"
+        assert len(provider.calls_for("i1")) == 2
+        assert (await handle.status()).status == "completed"
+        assert any("retrying i1" in note for note in notifications(app))
+
+
+async def test_retrying_an_image_that_did_not_fail_says_why_in_words(workspace: Workspace) -> None:
+    app = running_app(workspace, ScriptedProvider())
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(2))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: set(statuses(screen).values()) == {"completed"}, "done")
+        await select(pilot, screen, "i0")
+        await pilot.press("r")
+        await until(
+            pilot,
+            lambda: any("only failed or cancelled" in note for note in notifications(app)),
+            "a notification says only failed or cancelled images can be retried",
+        )
+
+
+async def test_cancel_one_image_then_the_whole_job(workspace: Workspace) -> None:
+    provider = ScriptedProvider({f"i{n}": ["hang"] for n in range(4)})
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(4, concurrency=2))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: statuses(screen)["i0"] == "running", "i0 runs")
+        await select(pilot, screen, "i0")
+        await pilot.press("x")
+        await until(pilot, lambda: statuses(screen)["i0"] == "cancelled", "i0 is cancelled")
+        assert statuses(screen)["i1"] == "running"  # the others go on
+        assert (await handle.status()).status == "running"
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked to confirm")
+        await pilot.press("y")
+        await until(pilot, lambda: set(statuses(screen).values()) == {"cancelled"}, "all cancelled")
+        await until(pilot, lambda: "cancelled" in screen.query_one("#done", Line).text, "shown")
+        assert (await handle.status()).status == "cancelled"
+
+
+async def test_no_to_the_question_leaves_the_job_running(workspace: Workspace) -> None:
+    provider = ScriptedProvider({"i0": ["hang"]})
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(1))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: statuses(screen)["i0"] == "running", "i0 runs")
+        await pilot.press("X")
+        await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked to confirm")
+        await pilot.press("n")
+        await until(pilot, lambda: app.screen is screen, "back on the job")
+        await pilot.pause(0.3)
+        assert statuses(screen)["i0"] == "running"
+        assert not (await handle.status()).cancel_requested
+
+
+async def test_the_preview_shows_the_image_in_half_cells_and_toggles_to_the_prompts(
+    workspace: Workspace,
+) -> None:
+    provider = ScriptedProvider(image=png_bytes(64, 48, "orange"))
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(2))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: set(statuses(screen).values()) == {"completed"}, "done")
+        await select(pilot, screen, "i1")
+        preview = screen.query_one(Preview)
+        await until(pilot, lambda: preview.border_subtitle == "i1 · 64x48", "the image is shown")
+        assert isinstance(preview.picture, PILImage.Image)
+        assert preview.picture.getpixel((0, 0)) == (255, 165, 0)  # the orange picture itself
+        assert isinstance(preview.render(), HalfcellImage)  # drawn in coloured half-cells
+
+        await pilot.press("p")
+        await until(pilot, lambda: preview.has_class("-prompt"), "the prompt pane shows")
+        shown = preview.render()
+        assert isinstance(shown, Text) and "prompt 1" in shown.plain
+        assert "Final prompt sent" in shown.plain
+        await pilot.press("p")
+        await until(pilot, lambda: isinstance(preview.render(), HalfcellImage), "the image again")
+
+
+async def test_the_filter_shows_only_one_status_at_a_time(workspace: Workspace) -> None:
+    failing = UnavailableError("down")
+    provider = ScriptedProvider({"i1": [failing], "i3": [failing]})
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(5, max_attempts=1))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: "running" not in statuses(screen).values(), "done")
+        await until(pilot, lambda: len(statuses(screen)) == 5, "five rows")
+        table = screen.query_one(ItemsTable)
+        seen = {}
+        for _ in range(len(("pending", "running", "completed", "failed", "cancelled"))):
+            await pilot.press("f")
+            await pilot.pause()
+            seen[table.status_filter] = sorted(statuses(screen))
+        assert seen["failed"] == ["i1", "i3"]
+        assert seen["completed"] == ["i0", "i2", "i4"]
+        assert seen["pending"] == [] and seen["cancelled"] == []
+        assert "only failed" not in (table.border_title or "")
+        await pilot.press("f")  # back to every image
+        assert table.status_filter is None and len(statuses(screen)) == 5
+
+        screen.show_only("failed")  # what the command palette's "Show only failed" does
+        await pilot.pause()
+        assert sorted(statuses(screen)) == ["i1", "i3"]
+        assert "only failed (2 of 5)" in (table.border_title or "")
+
+        preview = screen.query_one(Preview)
+        screen.show_only("completed")
+        await until(pilot, lambda: preview.picture is not None, "a completed image is shown")
+        screen.show_only("cancelled")  # nothing matches: nothing is previewed
+        await until(pilot, lambda: preview.picture is None, "the preview empties")
+        assert preview.note == "no image selected"
+
+
+async def test_a_lost_lock_is_a_notification_saying_what_happened(workspace: Workspace) -> None:
+    provider = ScriptedProvider({"i0": ["held"]})
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        orchestrator = app.session.orchestrator
+        handle = await orchestrator.submit(make_spec(1, key="story-9"))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: statuses(screen)["i0"] == "running", "i0 runs")
+        await orchestrator.clear_lock("story-9")  # as `imagebatch clear-lock` would
+        provider.gate.set()  # the image arrives; writing it is refused
+        await until(
+            pilot,
+            lambda: any("took job" in note for note in notifications(app)),
+            "a notification explains the lost lock",
+        )
+        note = next(note for note in notifications(app) if "took job" in note)
+        assert handle.id in note and "retry or resume" in note
+        assert app.is_running  # no crash

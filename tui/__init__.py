@@ -1,0 +1,18 @@
+"""The Textual terminal UI of imagebatch: run, watch and fix batches of images.
+
+```
+app        wiring and `make_app()`      session     what every screen shares
+screens/   jobs, job, new batch, help   widgets/    tables, progress, preview, log
+feed       a job's live rows            batch       the form made into a spec
+requests   what the keys ask of a job   advice      errors in words
+messages   the coalescing messages      graphics    pictures in the terminal
+commands   the command palette          formats     words and numbers
+eventlines one log line per event       app.tcss    every style
+```
+
+It holds jobs only through the core's `Orchestrator`, `JobHandle`, `Tally` and records.
+"""
+
+from .app import ImageBatchApp, make_app
+
+__all__ = ["ImageBatchApp", "make_app"]

@@ -1,0 +1,168 @@
+"""The app: wiring only. One `Orchestrator` for the app's lifetime, opened on mount and closed
+on unmount, on Textual's own event loop; screens do the rest.
+
+```python
+make_app(Workspace.resolve(None, os.environ)).run()
+```
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+import time
+from collections.abc import Callable, Iterable, Mapping
+from multiprocessing import resource_tracker
+from pathlib import Path
+from typing import Any
+
+from textual import work
+from textual.app import App, SystemCommand
+from textual.binding import Binding
+from textual.screen import Screen
+
+from orchestrator import Orchestrator, Workspace, load_spec
+from orchestrator.providers import registry
+
+from .advice import reported
+from .commands import palette_commands
+from .graphics import PictureMode, picture_kind
+from .messages import JobLaunched
+from .screens import HelpScreen, JobScreen, JobsScreen, NewBatchScreen
+from .session import Session
+
+__all__ = ["ImageBatchApp", "make_app"]
+
+OrchestratorFactory = Callable[[], Orchestrator]
+
+
+class ImageBatchApp(App[None]):
+    """Run, watch and fix batches of images."""
+
+    CSS_PATH = "app.tcss"
+    TITLE = "imagebatch"
+    BINDINGS = [
+        Binding("n", "new_batch", "New batch", tooltip="Start a new batch (prompts or a spec)"),
+        Binding("question_mark", "help", "Help", tooltip="Show the keys and what they do"),
+        Binding("q", "quit", "Quit", tooltip="Quit (jobs running here stay resumable)"),
+    ]
+
+    def __init__(
+        self,
+        make_orchestrator: OrchestratorFactory,
+        *,
+        spec: Path | None = None,
+        pictures: PictureMode = "auto",
+        now: Callable[[], float] = time.time,
+    ) -> None:
+        super().__init__()
+        self._make_orchestrator = make_orchestrator
+        self._spec = spec
+        self._pictures = picture_kind(pictures)
+        self._now = now
+        self._watched: set[str] = set()
+        self.session: Session | None = None
+
+    async def on_mount(self) -> None:
+        orchestrator = self._make_orchestrator()
+        names = sorted({*registry.available(), *orchestrator.providers})
+        self.session = Session(orchestrator, self._pictures, tuple(names), self._now)
+        await self.push_screen(JobsScreen(self.session))
+        if self._spec is not None:
+            self.run_spec(self._spec)
+
+    async def on_unmount(self) -> None:
+        if self.session is not None:
+            await self.session.orchestrator.aclose()  # jobs running here stay resumable
+
+    def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield from palette_commands(self, screen)
+
+    def action_new_batch(self) -> None:
+        if self.session is None or isinstance(self.screen, NewBatchScreen):
+            return
+        session = self.session
+
+        def started(job_id: str | None) -> None:
+            if job_id is not None:
+                self.post_message(JobLaunched(job_id))
+                self.push_screen(JobScreen(session, job_id))
+
+        self.push_screen(NewBatchScreen(session), started)
+
+    def action_help(self) -> None:
+        if not isinstance(self.screen, HelpScreen):
+            self.push_screen(HelpScreen())
+
+    @work(group="spec")
+    async def run_spec(self, path: Path) -> None:
+        """Run the spec given on the command line, and show it."""
+        assert self.session is not None
+        with reported(self, f"run {path.name}"):
+            spec = await asyncio.to_thread(load_spec, path)
+            handle = await self.session.orchestrator.submit(spec)
+            self.post_message(JobLaunched(handle.id))
+            await self.push_screen(JobScreen(self.session, handle.id))
+
+    def on_job_launched(self, message: JobLaunched) -> None:
+        if message.job_id not in self._watched:
+            self._watched.add(message.job_id)
+            self.keep_watch(message.job_id)
+
+    @work(group="runs")
+    async def keep_watch(self, job_id: str) -> None:
+        """Say how a run of this app's ends (a lost lock, an error, or the job's end)."""
+        assert self.session is not None
+        try:
+            with reported(self, f"run job {job_id}"):
+                job = await self.session.orchestrator.handle(job_id).wait()
+                done = job.status == "completed"
+                self.notify(
+                    f"job {job_id}: {job.status}",
+                    title="Job ended",
+                    severity="information" if done else "warning",
+                )
+        finally:
+            self._watched.discard(job_id)
+
+
+def _start_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker now, while standard error is a real file.
+
+    Post-processing runs in worker processes; starting the first one also starts the resource
+    tracker, handing it `sys.stderr.fileno()`. Inside a running Textual app that is Textual's
+    capture, whose fileno is -1, and the start fails ("bad value(s) in fds_to_keep"). Once
+    started here, the tracker is reused.
+    """
+    if sys.platform != "win32":
+        resource_tracker.ensure_running()
+
+
+def make_app(
+    workspace: Workspace | None = None,
+    spec: Path | None = None,
+    *,
+    env: Mapping[str, str] | None = None,
+    pictures: PictureMode = "auto",
+    now: Callable[[], float] = time.time,
+    orchestrator: OrchestratorFactory | None = None,
+    stale_after_s: float = 300.0,
+) -> ImageBatchApp:
+    """The app, for the CLI (`imagebatch tui`) and the tests.
+
+    `workspace` defaults as the CLI's does; `env` (default: this process's) gives the providers
+    their keys; `pictures` says how to draw images (`auto`: the best the terminal has); `now`
+    is the clock ages are read from; `stale_after_s` is when another process's lock counts as
+    abandoned; `orchestrator` builds the app's orchestrator on mount
+    instead (tests pass scripted providers or settings through it).
+    """
+    _start_resource_tracker()
+    environ = dict(os.environ if env is None else env)
+    where = workspace or Workspace.resolve(None, environ)
+
+    def default() -> Orchestrator:
+        return Orchestrator(where, env=environ, stale_after_s=stale_after_s)
+
+    return ImageBatchApp(orchestrator or default, spec=spec, pictures=pictures, now=now)
