@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.text import Text
 
 from orchestrator import ItemStatus, JobStatus
-from orchestrator.cli.display import format_cost, format_duration
+from orchestrator.wording import format_cost, format_duration, format_latency, reason
 
 __all__ = [
     "STATUS_STYLES",
@@ -33,30 +33,10 @@ STATUS_STYLES: dict[str, str] = {
     JobStatus.PARTIAL: "yellow",
 }
 
-REASONS: dict[str, str] = {
-    "rate_limited": "rate limited",
-    "unavailable": "server error",
-    "timeout": "timed out",
-    "bad_response": "not an image",
-    "content_rejected": "refused: moderation",
-    "invalid_request": "request refused",
-    "auth": "API key refused",
-    "interrupted": "process stopped",
-    "postprocess": "post-process failed",
-}
-
 
 def status_text(status: str) -> Text:
     """A status word in its colour."""
     return Text(str(status), style=STATUS_STYLES.get(status, ""))
-
-
-def reason(kind: str | None) -> str:
-    """An error kind in a few words (`unavailable` -> `server error`); the message itself is
-    in the preview and the log."""
-    if not kind:
-        return ""
-    return REASONS.get(kind, kind.replace("_", " "))
 
 
 def format_age(seconds: float) -> str:
@@ -76,8 +56,3 @@ def shown_path(path: Path) -> str:
         return str(path.relative_to(Path.cwd())) or "."
     except ValueError:
         return str(path)
-
-
-def format_latency(seconds: float | None) -> str:
-    """An attempt's time, `1.23s`; a dash when there is none."""
-    return "-" if seconds is None else f"{seconds:.2f}s"

@@ -23,27 +23,9 @@ from rich.text import Text
 from ..events import Event, ItemCancelled, ItemCompleted, ItemFailed, ItemRetrying
 from ..states import ItemStatus
 from ..tally import Tally
+from ..wording import format_cost, format_duration
 
 __all__ = ["JobDisplay", "format_cost", "format_duration"]
-
-
-def format_duration(seconds: float) -> str:
-    """`9.8s`, `2m05s`, `1h02m`."""
-    if seconds < 60:
-        return f"{seconds:.1f}s"
-    minutes, secs = divmod(round(seconds), 60)
-    if minutes < 60:
-        return f"{minutes}m{secs:02d}s"
-    hours, minutes = divmod(minutes, 60)
-    return f"{hours}h{minutes:02d}m"
-
-
-def format_cost(cost: float, unpriced: int = 0) -> str:
-    """`$0.42`, or `$0.42+` when some images have no known price."""
-    if cost == 0 and unpriced:
-        return "cost unknown"
-    text = f"${cost:.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
-    return text + ("+" if unpriced else "")
 
 
 class JobDisplay:

@@ -8,7 +8,7 @@ from dataclasses import replace
 from textual.app import App, ComposeResult
 
 from orchestrator import ItemStatus
-from tui.feed import ItemRow
+from orchestrator.feed import ItemRow
 from tui.widgets import ItemsTable
 
 

@@ -22,10 +22,10 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 
 from orchestrator import ItemStatus, JobSnapshot
+from orchestrator.feed import JobFeed
 
 from .. import requests
 from ..advice import reported
-from ..feed import JobFeed
 from ..graphics import load_picture
 from ..messages import JobChanged, JobLaunched
 from ..session import Session

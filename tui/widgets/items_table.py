@@ -24,8 +24,8 @@ from textual.strip import Strip
 from textual.widget import Widget
 
 from orchestrator import ItemStatus
+from orchestrator.feed import ItemRow
 
-from ..feed import ItemRow
 from ..formats import STATUS_STYLES
 
 __all__ = ["COLUMNS", "FILTERS", "ItemsTable"]

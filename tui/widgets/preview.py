@@ -21,8 +21,8 @@ from textual.widget import Widget
 from textual.widgets import Static
 
 from orchestrator import ItemRecord
+from orchestrator.feed import ItemRow
 
-from ..feed import ItemRow
 from ..formats import reason
 from ..graphics import PictureKind, renderable_class, sixel_widget
 

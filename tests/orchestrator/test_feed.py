@@ -4,9 +4,9 @@ from __future__ import annotations
 
 from orchestrator import ItemRecord, JobRecord, JobSnapshot
 from orchestrator.events import ItemCompleted, ItemFailed, ItemGenerated, ItemStarted
+from orchestrator.feed import JobFeed
 from orchestrator.records import AttemptRecord
 from orchestrator.spec import JobConfig
-from tui.feed import JobFeed
 
 T0 = 1_700_000_000.0
 

@@ -1,9 +1,10 @@
-"""A job's live state for the job screen: one row per image, the `Tally`, the log lines.
+"""A job's live state for a front end: one row per image, the `Tally`, the log lines.
 
-The job screen's worker reads a snapshot (`load`), then hands over the job's events one at a
-time (`apply`); the screen takes what changed since it last looked (`take`) whenever it redraws.
-Events arrive far faster than anyone can read, so changes pile up here and are drawn together:
-each row at most once per redraw, whatever happened to it in between. Pure: no I/O, no Textual.
+A front end (the TUI's job screen, the notebook's grid) reads a snapshot (`load`), then hands
+over the job's events one at a time (`apply`), and takes what changed since it last looked
+(`take`) whenever it redraws. Events arrive far faster than anyone can read, so changes pile up
+here and are drawn together: each row at most once per redraw, whatever happened to it in
+between. Pure: no I/O, no front-end library.
 """
 
 from __future__ import annotations
@@ -11,8 +12,8 @@ from __future__ import annotations
 import time
 from dataclasses import dataclass, field, replace
 
-from orchestrator import Event, ItemRecord, ItemStatus, JobSnapshot, Tally
-from orchestrator.events import (
+from .events import (
+    Event,
     ItemCancelled,
     ItemCompleted,
     ItemFailed,
@@ -23,9 +24,10 @@ from orchestrator.events import (
     JobFinished,
     JobInterrupted,
 )
-
-from .eventlines import event_line
-from .formats import format_latency, reason
+from .records import ItemRecord, JobSnapshot
+from .states import ItemStatus
+from .tally import Tally
+from .wording import event_line, format_latency, reason
 
 __all__ = ["Changes", "ItemRow", "JobFeed"]
 

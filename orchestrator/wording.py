@@ -1,12 +1,13 @@
-"""One line of the job screen's log per event worth reading (starts of first attempts and
-received images are left out: the table shows those)."""
+"""How every front end words a job: durations, costs, error reasons, and one log line per event
+worth reading (starts of first attempts and received images are left out: the tables and grids
+show those). The CLI, the TUI and the notebook widgets all read the same words from here."""
 
 from __future__ import annotations
 
 import time
 
-from orchestrator import Event
-from orchestrator.events import (
+from .events import (
+    Event,
     ItemCancelled,
     ItemCompleted,
     ItemFailed,
@@ -20,15 +21,56 @@ from orchestrator.events import (
     JobStarted,
 )
 
-from .formats import format_duration, reason
+__all__ = ["REASONS", "event_line", "format_cost", "format_duration", "format_latency", "reason"]
 
-__all__ = ["event_line"]
+REASONS: dict[str, str] = {
+    "rate_limited": "rate limited",
+    "unavailable": "server error",
+    "timeout": "timed out",
+    "bad_response": "not an image",
+    "content_rejected": "refused: moderation",
+    "invalid_request": "request refused",
+    "auth": "API key refused",
+    "interrupted": "process stopped",
+    "postprocess": "post-process failed",
+}
 
 INTERRUPTIONS = {
     "interrupted": "interrupted (resumable)",
     "error": "stopped by an error (resumable)",
     "lease_lost": "stopped: another process took its lock over",
 }
+
+
+def format_duration(seconds: float) -> str:
+    """`9.8s`, `2m05s`, `1h02m`."""
+    if seconds < 60:
+        return f"{seconds:.1f}s"
+    minutes, secs = divmod(round(seconds), 60)
+    if minutes < 60:
+        return f"{minutes}m{secs:02d}s"
+    hours, minutes = divmod(minutes, 60)
+    return f"{hours}h{minutes:02d}m"
+
+
+def format_cost(cost: float, unpriced: int = 0) -> str:
+    """`$0.42`, or `$0.42+` when some images have no known price."""
+    if cost == 0 and unpriced:
+        return "cost unknown"
+    text = f"${cost:.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
+    return text + ("+" if unpriced else "")
+
+
+def format_latency(seconds: float | None) -> str:
+    """An attempt's time, `1.23s`; a dash when there is none."""
+    return "-" if seconds is None else f"{seconds:.2f}s"
+
+
+def reason(kind: str | None) -> str:
+    """An error kind in a few words (`unavailable` -> `server error`)."""
+    if not kind:
+        return ""
+    return REASONS.get(kind, kind.replace("_", " "))
 
 
 def event_line(event: Event) -> str:
