@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import multiprocessing
 import os
+import signal
 import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
@@ -62,7 +63,10 @@ WATCH_PARENT_S = 1.0
 
 def _leave_with(parent: int) -> None:
     """In a worker process: exit soon after `parent` is gone (even killed with SIGKILL), so no
-    worker, and so no fork server, outlives the process it worked for."""
+    worker, and so no fork server, outlives the process it worked for. Ctrl-C, and a Jupyter
+    kernel's interrupt or shutdown, reach the whole process group: they are for the parent,
+    which stops its workers itself, so a worker ignores SIGINT."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
         while True:
