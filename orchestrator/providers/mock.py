@@ -16,7 +16,7 @@ import hashlib
 import math
 import random
 import re
-from typing import Literal
+from typing import Annotated, Literal
 
 from pydantic import (
     BaseModel,
@@ -80,6 +80,9 @@ class MockOptions(BaseModel):
     """Share of attempts that return bytes that are not an image."""
     max_size_px: StrictInt = Field(default=2048, ge=16, le=8192)
     """Largest width or height the mock draws."""
+    fail_first: dict[str, Annotated[StrictInt, Field(ge=0)]] = Field(default_factory=dict)
+    """Item id -> how many of its first attempts answer with a server error (a demo's failure
+    that a retry fixes: `{"page-07": 1}` with `max_attempts: 1` fails page-07 once)."""
 
     _reject_pattern_compiles = field_validator("reject_pattern")(check_regex)
 
@@ -168,6 +171,10 @@ class MockProvider:
         await asyncio.sleep(latency)
         if self._reject is not None and self._reject.search(request.prompt):
             raise ContentRejectedError("mock: prompt matches provider_options.reject_pattern")
+        if request.attempt <= self.options.fail_first.get(request.item_id, 0):
+            raise UnavailableError(
+                f"mock: provider_options.fail_first fails attempt {request.attempt}"
+            )
         self._raise_fault(fault)
         if fault == "bad_bytes":
             junk = b"\x89PNG\r\n\x1a\n" + rng.randbytes(256)

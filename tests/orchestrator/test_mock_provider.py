@@ -132,6 +132,16 @@ async def test_reject_pattern_always_rejects_matching_prompts() -> None:
     assert await outcome(provider, request("a gorilla", size="32x32")) == "ok"
 
 
+async def test_fail_first_fails_only_the_named_items_first_attempts() -> None:
+    provider = make(fail_first={"page-7": 2})
+    for attempt in (1, 2):
+        with pytest.raises(UnavailableError, match="fail_first") as caught:
+            await provider.generate(request(item_id="page-7", attempt=attempt, size="32x32"))
+        assert caught.value.retryable
+    assert await outcome(provider, request(item_id="page-7", attempt=3, size="32x32")) == "ok"
+    assert await outcome(provider, request(item_id="page-8", attempt=1, size="32x32")) == "ok"
+
+
 async def test_bad_bytes_fail_validation() -> None:
     image = await make(rate_bad_bytes=1.0).generate(request())
     assert image.mime_type == "image/png"
@@ -208,6 +218,7 @@ async def test_latency_distributions(distribution: str, monkeypatch: pytest.Monk
         ({"latency_distribution": "gaussian"}, "provider_options.latency_distribution"),
         ({"latency_mean_s": -1}, "provider_options.latency_mean_s"),
         ({"reject_pattern": "(unclosed"}, "provider_options.reject_pattern"),
+        ({"fail_first": {"page-1": -1}}, "provider_options.fail_first.page-1"),
         ({"rate_429": 0.6, "rate_500": 0.6}, "provider_options: the rate_* options add up"),
     ],
 )
