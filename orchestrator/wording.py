@@ -4,6 +4,7 @@ show those). The CLI, the TUI and the notebook widgets all read the same words f
 
 from __future__ import annotations
 
+import math
 import time
 
 from .events import (
@@ -20,8 +21,19 @@ from .events import (
     JobInterrupted,
     JobStarted,
 )
+from .states import ItemStatus
+from .tally import Tally
 
-__all__ = ["REASONS", "event_line", "format_cost", "format_duration", "format_latency", "reason"]
+__all__ = [
+    "REASONS",
+    "counts_line",
+    "event_line",
+    "format_cost",
+    "format_duration",
+    "format_latency",
+    "pace_line",
+    "reason",
+]
 
 REASONS: dict[str, str] = {
     "rate_limited": "rate limited",
@@ -112,3 +124,37 @@ def _item_text(event: Event) -> str:
         case ItemReset(reason=why):
             return f"{item} back to pending ({'retry' if why == 'retry' else 'interrupted'})"
     return ""
+
+
+def counts_line(tally: Tally, now: float) -> str:
+    """`8 completed · 3 running · 1 saving · 2 waiting · 1 failed · 4 retries`."""
+    parts = [f"{tally.count(ItemStatus.COMPLETED)} completed", f"{len(tally.in_flight)} running"]
+    optional = (
+        (tally.saving, "saving"),
+        (tally.count(ItemStatus.PENDING), "pending"),
+        (tally.waiting(now), "waiting to retry"),
+        (tally.count(ItemStatus.FAILED), "failed"),
+        (tally.count(ItemStatus.CANCELLED), "cancelled"),
+        (tally.retries, "retries"),
+    )
+    parts += [f"{count} {label}" for count, label in optional if count]
+    return " · ".join(parts)
+
+
+def pace_line(tally: Tally, now: float) -> str:
+    """`12.0 images/min · ETA 1m05s · cost $0.42`, and why nothing moves when something waits."""
+    rate = tally.images_per_minute(now)
+    eta = tally.eta_s(now)
+    parts = [
+        f"{rate:.1f} images/min" if rate is not None else "images/min: -",
+        "all done" if tally.done == tally.total else f"ETA {_eta(eta)}",
+        f"cost {format_cost(tally.cost_usd, tally.unpriced)}",
+    ]
+    limit = tally.rate_limit_wait(now)
+    if limit > 0:
+        parts.append(f"waiting {math.ceil(limit)}s for the provider's rate limit")
+    return " · ".join(parts)
+
+
+def _eta(seconds: float | None) -> str:
+    return "-" if seconds is None else format_duration(seconds)

@@ -3,18 +3,15 @@ cost, all read from the core's `Tally` (the numbers the CLI shows too)."""
 
 from __future__ import annotations
 
-import math
-
 from textual.app import ComposeResult
 from textual.containers import Horizontal, Vertical
 from textual.widget import Widget
 from textual.widgets import ProgressBar
 
-from orchestrator import ItemStatus, Tally
+from orchestrator import Tally
+from orchestrator.wording import counts_line, pace_line
 
-from ..formats import format_cost, format_duration
-
-__all__ = ["JobProgress", "Line", "counts_line", "pace_line"]
+__all__ = ["JobProgress", "Line"]
 
 
 class Line(Widget):
@@ -54,37 +51,3 @@ class JobProgress(Vertical):
         self.query_one("#done", Line).show(f"{tally.done}/{tally.total} · {status}")
         self.query_one("#counts", Line).show(counts_line(tally, now))
         self.query_one("#pace", Line).show(pace_line(tally, now))
-
-
-def counts_line(tally: Tally, now: float) -> str:
-    """`8 completed · 3 running · 1 saving · 2 waiting · 1 failed · 4 retries`."""
-    parts = [f"{tally.count(ItemStatus.COMPLETED)} completed", f"{len(tally.in_flight)} running"]
-    optional = (
-        (tally.saving, "saving"),
-        (tally.count(ItemStatus.PENDING), "pending"),
-        (tally.waiting(now), "waiting to retry"),
-        (tally.count(ItemStatus.FAILED), "failed"),
-        (tally.count(ItemStatus.CANCELLED), "cancelled"),
-        (tally.retries, "retries"),
-    )
-    parts += [f"{count} {label}" for count, label in optional if count]
-    return " · ".join(parts)
-
-
-def pace_line(tally: Tally, now: float) -> str:
-    """`12.0 images/min · ETA 1m05s · cost $0.42`, and why nothing moves when something waits."""
-    rate = tally.images_per_minute(now)
-    eta = tally.eta_s(now)
-    parts = [
-        f"{rate:.1f} images/min" if rate is not None else "images/min: -",
-        "all done" if tally.done == tally.total else f"ETA {_eta(eta)}",
-        f"cost {format_cost(tally.cost_usd, tally.unpriced)}",
-    ]
-    limit = tally.rate_limit_wait(now)
-    if limit > 0:
-        parts.append(f"waiting {math.ceil(limit)}s for the provider's rate limit")
-    return " · ".join(parts)
-
-
-def _eta(seconds: float | None) -> str:
-    return "-" if seconds is None else format_duration(seconds)
