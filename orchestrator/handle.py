@@ -12,7 +12,7 @@ import asyncio
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from .errors import ConfigError
 from .events import Event, JobFinished, JobInterrupted
@@ -24,7 +24,7 @@ from .tally import Tally
 if TYPE_CHECKING:
     from .service import Orchestrator
 
-__all__ = ["JobHandle"]
+__all__ = ["JobHandle", "Retried"]
 
 _RETRYABLE = frozenset({ItemStatus.FAILED, ItemStatus.CANCELLED})
 LIVENESS_CHECK_S = 2.0
@@ -130,3 +130,24 @@ class JobHandle:
     async def retry_failed(self) -> list[str]:
         """Retry every failed and cancelled item."""
         return await self.retry(None)
+
+    async def retry_and_run(self, item_ids: list[str] | None = None) -> Retried:
+        """Retry these items (None: every failed and cancelled one) and see that they run: the
+        process running the job starts them; when none does, the job starts here (checked
+        first, so a missing key leaves the items as they were)."""
+        elsewhere = await self.runner_live()
+        if not elsewhere:
+            await self._orchestrator.preflight(await self.status())
+        reset = await self.retry(item_ids)
+        if reset and not elsewhere:
+            await self._orchestrator.start(self.id)
+        return Retried(reset, here=bool(reset) and not elsewhere)
+
+
+class Retried(NamedTuple):
+    """What `retry_and_run` did."""
+
+    ids: list[str]
+    """The items put back to pending."""
+    here: bool
+    """This process started the job for them (False: the process running it does)."""

@@ -15,19 +15,15 @@ from orchestrator import JobHandle, Orchestrator
 __all__ = ["cancel_items", "cancel_job", "open_in_viewer", "resume", "retry"]
 
 
-async def retry(orchestrator: Orchestrator, handle: JobHandle, item_ids: list[str] | None) -> str:
+async def retry(handle: JobHandle, item_ids: list[str] | None) -> str:
     """Retry these items (None: every failed and cancelled one); start the job here if no
     process runs it. Raises `ConfigError` for an item that did not fail."""
-    elsewhere = await handle.runner_live()
-    if not elsewhere:
-        await orchestrator.preflight(await handle.status())  # a missing key strands nothing
-    reset = await handle.retry(item_ids)
-    if not reset:
+    retried = await handle.retry_and_run(item_ids)
+    if not retried.ids:
         return "nothing to retry: no image failed or was cancelled"
-    what = reset[0] if len(reset) == 1 else f"{len(reset)} images"
-    if elsewhere:
+    what = retried.ids[0] if len(retried.ids) == 1 else f"{len(retried.ids)} images"
+    if not retried.here:
         return f"retrying {what}: the process running the job starts it now"
-    await orchestrator.start(handle.id)
     return f"retrying {what} here"
 
 

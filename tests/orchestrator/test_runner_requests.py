@@ -137,3 +137,30 @@ async def test_cancelled_items_stop_while_the_others_complete(
     }
     assert [call.item_id for call in provider.calls].count("i0") == 1
     assert provider.calls_for("i3") == []
+
+
+async def test_retry_and_run_leaves_a_running_job_to_its_runner(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider, job = await started_job(make_orchestrator)
+    retried = await job.retry_and_run(["i0"])
+    assert retried.ids == ["i0"] and not retried.here
+    await next_event(job, completed("i0"))
+    provider.gate.set()
+    assert (await job.wait()).status == JobStatus.COMPLETED
+
+
+async def test_retry_and_run_starts_a_finished_job_here(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider({"i1": [ContentRejectedError("no")]})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(2))
+    assert (await job.wait()).status == JobStatus.PARTIAL
+    retried = await job.retry_and_run()
+    assert retried.ids == ["i1"] and retried.here
+    assert await job.running_here()
+    assert (await job.wait()).status == JobStatus.COMPLETED
+    assert len(provider.calls_for("i1")) == 2
+    assert (await job.retry_and_run()).ids == []  # nothing failed: nothing starts
+    assert not await job.running_here()

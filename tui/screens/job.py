@@ -178,12 +178,10 @@ class JobScreen(Screen[None]):
 
     def action_retry_selected(self) -> None:
         if (item_id := self._selected()) is not None:
-            orchestrator = self.session.orchestrator
-            self.request("retry", lambda: requests.retry(orchestrator, self.handle, [item_id]))
+            self.request("retry", lambda: requests.retry(self.handle, [item_id]))
 
     def action_retry_failed(self) -> None:
-        orchestrator = self.session.orchestrator
-        self.request("retry", lambda: requests.retry(orchestrator, self.handle, None))
+        self.request("retry", lambda: requests.retry(self.handle, None))
 
     def action_cancel_selected(self) -> None:
         if (item_id := self._selected()) is not None:
@@ -198,8 +196,7 @@ class JobScreen(Screen[None]):
         self.app.push_screen(ConfirmScreen(question), confirmed)
 
     def action_resume(self) -> None:
-        orchestrator = self.session.orchestrator
-        self.request("resume", lambda: requests.resume(orchestrator, self.handle))
+        self.request("resume", lambda: requests.resume(self.session.orchestrator, self.handle))
 
     @work(group="requests")
     async def request(self, doing: str, work: Callable[[], Awaitable[str]]) -> None:
