@@ -65,7 +65,15 @@ class ImageBatchError(Exception):
         self.option = option
 
 
-class ConfigError(ImageBatchError):
+class _UserFacing(ImageBatchError):
+    """An error the user caused or must decide about: IPython and Jupyter show its one line,
+    not a traceback through imagebatch's insides."""
+
+    def _render_traceback_(self) -> list[str]:
+        return [f"{type(self).__name__}: {self}"]
+
+
+class ConfigError(_UserFacing):
     """Bad input from the user. The message names the field and says how to fix it."""
 
     exit_code = 2
@@ -75,7 +83,7 @@ class NotFoundError(ConfigError):
     """A job or item id that the journal does not know."""
 
 
-class KeyConflictError(ImageBatchError):
+class KeyConflictError(_UserFacing):
     """Another job with the same key is active."""
 
     exit_code = 5

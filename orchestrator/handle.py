@@ -41,6 +41,11 @@ class JobHandle:
     def __repr__(self) -> str:
         return f"JobHandle({self.id!r})"
 
+    @property
+    def orchestrator(self) -> Orchestrator:
+        """The orchestrator (and so the workspace) this handle works through."""
+        return self._orchestrator
+
     # ------------------------------------------------------------------ reads
 
     async def status(self) -> JobRecord:
@@ -50,6 +55,10 @@ class JobHandle:
     async def items(self) -> list[ItemRecord]:
         """The job's items, in order, from one consistent read."""
         return (await self.snapshot()).items
+
+    async def item(self, item_id: str) -> ItemRecord:
+        """One item as last recorded (`NotFoundError` for an unknown id)."""
+        return await (await self._orchestrator.ready()).item(self.id, item_id)
 
     async def snapshot(self) -> JobSnapshot:
         """The job, its items and the last event included, from one read."""

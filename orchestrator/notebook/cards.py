@@ -1,0 +1,189 @@
+"""The widgets a batch is drawn with: one card per image, and the job's header.
+
+Composed from ipywidgets only (no HTML strings, no front-end build), so they work in JupyterLab,
+classic Notebook and VS Code alike. They hold no state of their own beyond what they show: the
+view (`view.py`) tells them what to show and gets their clicks back through callbacks.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import ipywidgets as widgets
+
+from ..feed import ItemRow
+from ..states import ItemStatus, JobStatus
+from ..tally import Tally
+from ..wording import counts_line, format_cost, format_latency, pace_line, reason
+
+__all__ = ["STATUS_COLOURS", "ItemCard", "JobHeader"]
+
+STATUS_COLOURS: dict[str, str] = {
+    ItemStatus.PENDING: "#6b7280",
+    ItemStatus.RUNNING: "#0369a1",
+    ItemStatus.COMPLETED: "#15803d",
+    ItemStatus.FAILED: "#b91c1c",
+    ItemStatus.CANCELLED: "#b45309",
+    JobStatus.PARTIAL: "#b45309",
+}
+BAR_STYLES: dict[str, str] = {
+    JobStatus.COMPLETED: "success",
+    JobStatus.PARTIAL: "warning",
+    JobStatus.FAILED: "danger",
+    JobStatus.CANCELLED: "warning",
+}
+PICTURE_PX = 160
+WAITING_WORDS: dict[str, str] = {
+    ItemStatus.PENDING: "waiting",
+    ItemStatus.RUNNING: "generating…",
+    ItemStatus.FAILED: "no image",
+    ItemStatus.CANCELLED: "cancelled",
+    ItemStatus.COMPLETED: "loading…",
+}
+
+ItemAction = Callable[[str], None]
+
+
+def _label(**style: str) -> widgets.Label:
+    return widgets.Label(style=style, layout=widgets.Layout(margin="0", overflow="hidden"))
+
+
+class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type hints
+    """One image: its picture once done, id, status, attempts, the error in words, and Retry /
+    Cancel. A card shows whichever item the view gives it (the grid pages through items)."""
+
+    def __init__(self, on_retry: ItemAction, on_cancel: ItemAction) -> None:
+        self.item_id = ""
+        self.picture = widgets.Image(
+            format="webp",
+            layout=widgets.Layout(
+                width=f"{PICTURE_PX}px", height=f"{PICTURE_PX}px", object_fit="contain"
+            ),
+        )
+        self.placeholder = widgets.Label(
+            layout=widgets.Layout(
+                width=f"{PICTURE_PX}px", height=f"{PICTURE_PX}px", justify_content="center"
+            ),
+            style={"text_color": "#6b7280"},
+        )
+        self.frame = widgets.Box(
+            [self.placeholder], layout=widgets.Layout(justify_content="center")
+        )
+        self.name = _label(font_weight="bold")
+        self.status = _label()
+        self.detail = _label(text_color="#4b5563", font_size="12px")
+        self.error = _label(text_color="#b91c1c", font_size="12px")
+        small = widgets.Layout(width="auto", height="28px", flex="1 1 auto")
+        self.retry = widgets.Button(
+            description="Retry", icon="redo", tooltip="Try this image again", layout=small
+        )
+        self.cancel = widgets.Button(
+            description="Cancel", icon="stop", tooltip="Stop this image", layout=small
+        )
+        self.retry.add_class("imagebatch-retry")
+        self.cancel.add_class("imagebatch-cancel")
+        self.retry.on_click(lambda _: on_retry(self.item_id))
+        self.cancel.on_click(lambda _: on_cancel(self.item_id))
+        super().__init__(
+            [
+                self.frame,
+                self.name,
+                self.status,
+                self.detail,
+                self.error,
+                widgets.HBox([self.retry, self.cancel]),
+            ],
+            layout=widgets.Layout(
+                width=f"{PICTURE_PX + 20}px", padding="6px", border="2px solid #d1d5db"
+            ),
+        )
+        self.add_class("imagebatch-card")
+
+    def show(self, row: ItemRow, picture: bytes | None) -> None:
+        """Draw `row`; `picture` is its thumbnail (WebP bytes) once there is one."""
+        self.item_id = row.id
+        status = str(row.status)
+        colour = STATUS_COLOURS.get(status, "#6b7280")
+        self.name.value = row.id
+        self.name.tooltip = row.id
+        self.status.value = status + (" (cached)" if row.cached else "")
+        self.status.style.text_color = colour
+        self.layout.border = f"2px solid {colour}"
+        self.detail.value = _detail(row)
+        words = reason(row.error_kind)
+        self.error.value = f"{words}: {row.error}" if words and row.error else words
+        self.error.tooltip = row.error or None
+        if picture is not None:
+            self.picture.value = picture
+            self.frame.children = [self.picture]
+        else:
+            self.placeholder.value = WAITING_WORDS.get(status, status)
+            self.frame.children = [self.placeholder]
+        self.retry.disabled = row.status not in (ItemStatus.FAILED, ItemStatus.CANCELLED)
+        self.cancel.disabled = row.status not in (ItemStatus.PENDING, ItemStatus.RUNNING)
+        self.layout.display = None
+
+    def hide(self) -> None:
+        """No item for this card on the page."""
+        self.item_id = ""
+        self.layout.display = "none"
+
+
+def _detail(row: ItemRow) -> str:
+    """`attempt 2 · 1.23s · $0.040`."""
+    parts = [f"attempt {row.attempts}" if row.attempts else "not started"]
+    if row.latency_s is not None:
+        parts.append(format_latency(row.latency_s))
+    if row.cost_usd is not None:
+        parts.append(format_cost(row.cost_usd))
+    return " · ".join(parts)
+
+
+class JobHeader(widgets.VBox):  # type: ignore[misc]
+    """The job's title, a progress bar with the counts, pace, ETA and cost, the job's buttons
+    (Retry failed, Cancel job), the last thing that happened and what a click did."""
+
+    def __init__(self, on_retry_failed: Callable[[], None], on_cancel: Callable[[], None]) -> None:
+        self.title = _label(font_weight="bold")
+        self.bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="50%"))
+        self.done = _label()
+        self.counts = _label()
+        self.pace = _label(text_color="#4b5563")
+        self.last = _label(text_color="#4b5563", font_size="12px")
+        self.message = _label(font_style="italic")
+        self.retry_failed = widgets.Button(
+            description="Retry failed", icon="redo", tooltip="Try every failed image again"
+        )
+        self.cancel_job = widgets.Button(
+            description="Cancel job", icon="stop", tooltip="Start nothing new; stop what runs"
+        )
+        self.retry_failed.add_class("imagebatch-retry-failed")
+        self.cancel_job.add_class("imagebatch-cancel-job")
+        self.retry_failed.on_click(lambda _: on_retry_failed())
+        self.cancel_job.on_click(lambda _: on_cancel())
+        super().__init__(
+            [
+                self.title,
+                widgets.HBox([self.bar, self.done]),
+                self.counts,
+                self.pace,
+                widgets.HBox([self.retry_failed, self.cancel_job, self.message]),
+                self.last,
+            ]
+        )
+
+    def show(self, tally: Tally, status: str, now: float) -> None:
+        """Draw the tally as it stands at `now`; `status` is the job's."""
+        self.bar.max = max(tally.total, 1)
+        self.bar.value = tally.done
+        self.bar.bar_style = BAR_STYLES.get(status, "info" if status == "running" else "")
+        self.done.value = f"{tally.done}/{tally.total} · {status}"
+        self.counts.value = counts_line(tally, now)
+        self.pace.value = pace_line(tally, now)
+        failed = tally.count(ItemStatus.FAILED) + tally.count(ItemStatus.CANCELLED)
+        self.retry_failed.disabled = failed == 0
+        self.cancel_job.disabled = status not in (JobStatus.PENDING, JobStatus.RUNNING)
+
+    def say(self, text: str) -> None:
+        """What the last click did (or why it could not)."""
+        self.message.value = text
