@@ -74,6 +74,7 @@ class BatchView:
         self._loop = asyncio.get_running_loop()
         self._pictures: dict[str, bytes] = {}
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._answering: set[asyncio.Task[Any]] = set()
         self._launching: asyncio.Task[JobHandle] | None = None
         self._following: asyncio.Task[None] | None = None
         self._drawing = asyncio.Lock()
@@ -112,9 +113,12 @@ class BatchView:
         return self.handle
 
     async def wait(self) -> JobRecord:
-        """Wait until the job ends (or no process runs it any more); the grid then shows the
-        final records. Interrupting the wait (the kernel's stop button) leaves the job running."""
+        """Wait until the job ends (or no process runs it any more), after what clicks asked
+        for (a retry starts the job again); the grid then shows the final records.
+        Interrupting the wait (the kernel's stop button) leaves the job running."""
         handle = await self.ready()
+        while self._answering:
+            await asyncio.wait(set(self._answering))
         record = await handle.wait()
         await self.refresh()
         return record
@@ -293,7 +297,7 @@ class BatchView:
     def _request(self, work: Coroutine[Any, Any, str]) -> None:
         """Run a click's request on the kernel's loop; its outcome is said in the header."""
         self.header.say("…")
-        self._soon(self._answer(work))
+        self._soon(self._answer(work), answering=True)
 
     async def _answer(self, work: Coroutine[Any, Any, str]) -> None:
         try:
@@ -318,16 +322,23 @@ class BatchView:
         task.add_done_callback(self._tasks.discard)
         return task
 
-    def _soon(self, work: Coroutine[Any, Any, Any]) -> None:
-        """`_spawn` from wherever a click arrives: the loop's thread, or another one."""
+    def _soon(self, work: Coroutine[Any, Any, Any], *, answering: bool = False) -> None:
+        """`_spawn` from wherever a click arrives: the loop's thread, or another one.
+        `answering`: a click's request, which `wait` waits for."""
         try:
             here = asyncio.get_running_loop() is self._loop
         except RuntimeError:
             here = False
         if here:
-            self._spawn(work)
+            self._spawn_request(work, answering)
         else:
-            self._loop.call_soon_threadsafe(self._spawn, work)
+            self._loop.call_soon_threadsafe(self._spawn_request, work, answering)
+
+    def _spawn_request(self, work: Coroutine[Any, Any, Any], answering: bool) -> None:
+        task = self._spawn(work)
+        if answering:
+            self._answering.add(task)
+            task.add_done_callback(self._answering.discard)
 
 
 def _retrieved(task: asyncio.Task[Any]) -> None:
