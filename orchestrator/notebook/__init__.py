@@ -8,6 +8,7 @@ view = start_batch("story.json", provider="openai")   # returns at once; the job
 await view.wait()                                    #   the kernel's loop meanwhile
 view = await show_job("story-1-ab12cd")  # any job of the workspace, live if a CLI runs it
 sheet = await contact_sheet(view)        # a Pillow image of every thumbnail, labelled
+found = await jobs()                     # the workspace's jobs, newest first
 rows = await results(view)               # plain records; rows[0].image() opens the picture
 ```
 
@@ -37,6 +38,7 @@ except ImportError as missing:  # pragma: no cover - depends on the installed ex
 
 from PIL import Image
 
+from ..records import JobRecord
 from ..service import Orchestrator
 from .batches import (
     Job,
@@ -56,6 +58,7 @@ __all__ = [
     "Result",
     "batch_spec",
     "contact_sheet",
+    "jobs",
     "orchestrator_for",
     "results",
     "run_batch",
@@ -125,7 +128,19 @@ async def show_job(
     view = new_view(handle.orchestrator, show=show, page_size=page_size)
     view.attach(handle)
     await view.refresh()
+    view.resend()
     return view
+
+
+async def jobs(
+    *, workspace: WorkspaceLike = None, orchestrator: Orchestrator | None = None
+) -> list[JobRecord]:
+    """The workspace's jobs, newest first: whatever ran them (a CLI, another notebook)."""
+    orchestrator = orchestrator or orchestrator_for(workspace)
+    if not orchestrator.workspace.journal_dir.is_dir():
+        return []  # no workspace yet: nothing ran here, and reading must not make one
+    found = await orchestrator.jobs()
+    return sorted(found, key=lambda job: job.created_at, reverse=True)
 
 
 async def results(

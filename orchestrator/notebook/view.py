@@ -121,6 +121,7 @@ class BatchView:
             await asyncio.wait(set(self._answering))
         record = await handle.wait()
         await self.refresh()
+        self.resend()
         return record
 
     async def refresh(self) -> None:
@@ -135,6 +136,18 @@ class BatchView:
                 self._pictures.pop(item.id, None)
         self._redraw_all = True
         await self._draw()
+
+    def resend(self) -> None:
+        """Send every widget's whole state to the front end again. Updates made by background
+        tasks belong to the cell that started them; a saved notebook (nbclient's stored widget
+        state) keeps only those of the cell running, so the cell that waits sends all again."""
+        pending: list[Any] = [self.widget]
+        while pending:
+            widget = pending.pop()
+            widget.send_state()
+            pending += [getattr(widget, name, None) for name in ("layout", "style")]
+            pending += list(getattr(widget, "children", ()))
+            pending = [each for each in pending if isinstance(each, widgets.Widget)]
 
     def close(self) -> None:
         """Stop following the job (it keeps running) and remove the widgets."""

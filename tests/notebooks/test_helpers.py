@@ -9,7 +9,14 @@ import pytest
 from PIL import Image
 
 from orchestrator.errors import ConfigError, KeyConflictError
-from orchestrator.notebook import batch_spec, contact_sheet, results, run_batch, start_batch
+from orchestrator.notebook import (
+    batch_spec,
+    contact_sheet,
+    jobs,
+    results,
+    run_batch,
+    start_batch,
+)
 
 from .conftest import MakeOrchestrator
 
@@ -107,3 +114,18 @@ async def test_results_and_the_contact_sheet(make_orchestrator: MakeOrchestrator
     with Image.open(rows[0].thumbnail or "") as thumb:
         expected = thumb.convert("RGB").resize((64, 43)).getpixel((32, 20))
     assert first.getpixel((32, 10 + 20)) == pytest.approx(expected, abs=40)
+
+
+async def test_jobs_lists_the_workspace_newest_first_and_makes_no_workspace(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    orchestrator = make_orchestrator()
+    assert await jobs(orchestrator=orchestrator) == []
+    assert not orchestrator.workspace.root.exists()
+    quick = {"latency_mean_s": 0.0}
+    first = await run_batch(["a"], orchestrator=orchestrator, show=False, provider_options=quick)
+    second = await run_batch(["b"], orchestrator=orchestrator, show=False, provider_options=quick)
+    assert [job.id for job in await jobs(orchestrator=orchestrator)] == [
+        second.job_id,
+        first.job_id,
+    ]
