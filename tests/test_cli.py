@@ -617,7 +617,7 @@ def test_cancel_from_another_process(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     spec = write_spec(
         tmp_path,
-        items=8,
+        items=20,  # 10 s of work: the cancel lands mid-run even on a busy machine
         options={"latency_mean_s": 1.0, "latency_distribution": "fixed"},
         limits={"concurrency": 2, "timeout_s": 30, "max_attempts": 2},
     )

@@ -24,7 +24,7 @@ from .cli_helpers import TIMEOUT_S, _env
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 README_PORT = "8089"
-SET_UP = ("python3", ".", "pip", "pytest", "ruff", "mypy", ".ci/run", "python")
+SET_UP = ("python3", ".", "pip", "pytest", "ruff", "mypy", ".ci/run", "python", "jupyter", "sudo")
 """Lines that set up or test the project; the README's first screen is checked by CI itself."""
 
 
@@ -155,3 +155,21 @@ def test_the_python_example_in_the_readme_runs(shell: Shell) -> None:
     assert result.returncode == 0, result.stderr
     lines = result.stdout.splitlines()
     assert len(lines) == 2 and all("completed" in line for line in lines), result.stdout
+
+
+def test_the_notebook_example_in_the_readme_runs(shell: Shell) -> None:
+    """The `py` block is a notebook cell (top-level await): run as the body of a coroutine."""
+    (cell,) = blocks("py")
+    body = "".join(f"    {line}\n" for line in cell.splitlines())
+    program = f"import asyncio\n\nasync def cell():\n{body}\nasyncio.run(cell())\n"
+    result = subprocess.run(
+        [sys.executable, "-c", program],
+        cwd=shell.cwd,
+        env=shell.env,
+        capture_output=True,
+        text=True,
+        timeout=TIMEOUT_S,
+    )
+    assert result.returncode == 0, result.stderr
+    lines = [line for line in result.stdout.splitlines() if line.startswith("image-")]
+    assert len(lines) == 2 and all(" completed " in line for line in lines), result.stdout

@@ -41,7 +41,15 @@ WAITING_WORDS: dict[str, str] = {
     ItemStatus.COMPLETED: "loading…",
 }
 
+RETRY_TIP = "Try this image again"
+MESSAGE_CHARS = 30
+"""A card's width of small text (a label cuts longer text without an ellipsis)."""
+
 ItemAction = Callable[[str], None]
+
+
+def _cut(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
 
 
 def _label(**style: str) -> widgets.Label:
@@ -73,9 +81,11 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
         self.status = _label()
         self.detail = _label(text_color="#4b5563", font_size="12px")
         self.error = _label(text_color="#b91c1c", font_size="12px")
+        self.message = _label(text_color="#b91c1c", font_size="11px")
+        """The error's own words, cut to the card; Retry's tooltip has them whole."""
         small = widgets.Layout(width="auto", height="28px", flex="1 1 auto")
         self.retry = widgets.Button(
-            description="Retry", icon="redo", tooltip="Try this image again", layout=small
+            description="Retry", icon="redo", tooltip=RETRY_TIP, layout=small
         )
         self.cancel = widgets.Button(
             description="Cancel", icon="stop", tooltip="Stop this image", layout=small
@@ -91,6 +101,7 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
                 self.status,
                 self.detail,
                 self.error,
+                self.message,
                 widgets.HBox([self.retry, self.cancel]),
             ],
             layout=widgets.Layout(
@@ -105,14 +116,13 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
         status = str(row.status)
         colour = STATUS_COLOURS.get(status, "#6b7280")
         self.name.value = row.id
-        self.name.tooltip = row.id
         self.status.value = status + (" (cached)" if row.cached else "")
         self.status.style.text_color = colour
         self.layout.border = f"2px solid {colour}"
         self.detail.value = _detail(row)
-        words = reason(row.error_kind)
-        self.error.value = f"{words}: {row.error}" if words and row.error else words
-        self.error.tooltip = row.error or None
+        self.error.value = reason(row.error_kind)
+        self.message.value = _cut(row.error, MESSAGE_CHARS)
+        self.retry.tooltip = f"Try this image again ({row.error})" if row.error else RETRY_TIP
         if picture is not None:
             self.picture.value = picture
             self.frame.children = [self.picture]

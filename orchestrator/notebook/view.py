@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+from collections import Counter
 from collections.abc import Coroutine
 from contextlib import aclosing
 from pathlib import Path
@@ -25,7 +26,7 @@ from ..feed import JobFeed
 from ..handle import JobHandle
 from ..records import JobRecord
 from ..service import Orchestrator
-from ..states import ItemStatus
+from ..states import JOB_TERMINAL, ItemStatus
 from .cards import PICTURE_PX, ItemCard, JobHeader
 
 __all__ = ["DRAW_S", "FILTERS", "PAGE_SIZE", "BatchView"]
@@ -80,6 +81,7 @@ class BatchView:
         self._drawing = asyncio.Lock()
         self._redraw_all = True
         self._again = False
+        self._retried: list[str] = []
 
     def __repr__(self) -> str:
         if self.feed is None or self.feed.tally is None:
@@ -121,6 +123,8 @@ class BatchView:
             await asyncio.wait(set(self._answering))
         record = await handle.wait()
         await self.refresh()
+        if record.status in JOB_TERMINAL:
+            self._say_retried()
         self.resend()
         return record
 
@@ -177,6 +181,19 @@ class BatchView:
             finally:
                 following.cancel()
             await self.refresh()
+            self._say_retried()
+
+    def _say_retried(self) -> None:
+        """After a run that retries started: how they ended (`retried page-07: completed`)."""
+        retried, self._retried = self._retried, []
+        if not retried or self.feed is None:
+            return
+        ended = Counter(str(self.feed.rows[item_id].status) for item_id in retried)
+        if len(retried) == 1:
+            self.header.say(f"retried {retried[0]}: {next(iter(ended))}")
+        else:
+            counts = ", ".join(f"{count} {status}" for status, count in ended.items())
+            self.header.say(f"retried {len(retried)} images: {counts}")
 
     async def _read_events(self) -> None:
         """Apply the job's events to the feed until the job ends and nobody runs it."""
@@ -274,6 +291,7 @@ class BatchView:
         """What Retry does (None: Retry failed): retry these items, by the process running the
         job or else here; returns what it did, in words."""
         retried = await (await self.ready()).retry_and_run(item_ids)
+        self._retried += retried.ids
         self._follow()
         if not retried.ids:
             return "nothing to retry: no image failed or was cancelled"

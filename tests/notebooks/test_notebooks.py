@@ -135,7 +135,7 @@ def test_quickstart_fails_one_page_which_its_retry_button_completes(
     assert (bar["value"], bar["max"], bar["bar_style"]) == (12, 12, "success")
     labels = run.labels()
     assert "12/12 · completed" in labels
-    assert "retrying page-07 here" in labels
+    assert "retried page-07: completed" in labels
     assert labels.count("completed") == 12
     pictures = run.pictures()
     assert len(pictures) == 12 and {picture.format for picture in pictures} == {"WEBP"}

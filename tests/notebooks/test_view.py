@@ -46,7 +46,11 @@ async def test_the_grid_shows_every_image_its_picture_and_the_failure_in_words(
     assert [card.item_id for card in view.cards] == [f"page-{n:02d}" for n in range(1, 7)]
     failed = card(view, "page-03")
     assert failed.status.value == "failed"
-    assert failed.error.value.startswith("server error: mock: provider_options.fail_first")
+    assert failed.error.value == "server error"
+    assert failed.message.value == "mock: provider_options.fail_f…"  # cut to the card
+    assert failed.retry.tooltip == (
+        "Try this image again (mock: provider_options.fail_first fails attempt 1)"
+    )
     assert not failed.retry.disabled and failed.cancel.disabled
     assert failed.frame.children == (failed.placeholder,)
     done = card(view, "page-01")
@@ -74,6 +78,8 @@ async def test_clicking_retry_on_a_failed_card_runs_it_again_until_it_completes(
     assert card(view, "page-03").status.value == "completed"
     assert card(view, "page-03").frame.children == (card(view, "page-03").picture,)
     assert view.header.done.value == "6/6 · completed"
+    assert view.header.message.value == "retried page-03: completed"
+    assert "Try this image again" == card(view, "page-03").retry.tooltip
 
 
 async def test_retry_failed_and_cancel_job_act_on_the_whole_job(
@@ -84,6 +90,7 @@ async def test_retry_failed_and_cancel_job_act_on_the_whole_job(
     view.header.retry_failed.click()
     record = await view.wait()  # waits for the click's request first
     assert record.status == JobStatus.COMPLETED
+    assert view.header.message.value == "retried 2 images: 2 completed"
     assert [row.attempts for row in await results(view)] == [1, 2, 1, 1, 2, 1]
 
     slow = start_batch(
