@@ -204,8 +204,8 @@ def test_a_resume_reports_this_run_and_the_job_in_all(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     spec = write_spec(
         tmp_path,
-        items=4,
-        options={"latency_mean_s": 0.5, "latency_distribution": "fixed"},
+        items=5,
+        options={"latency_mean_s": 1.0, "latency_distribution": "fixed"},  # Ctrl-C lands mid-run
         limits={"concurrency": 1, "timeout_s": 30, "max_attempts": 2},
     )
     log = tmp_path / "run"

@@ -122,6 +122,8 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
         self.detail.value = _detail(row)
         self.error.value = reason(row.error_kind)
         self.message.value = _cut(row.error, MESSAGE_CHARS)
+        for label in (self.error, self.message):
+            label.layout.display = None if label.value else "none"  # no blank lines
         self.retry.tooltip = f"Try this image again ({row.error})" if row.error else RETRY_TIP
         if picture is not None:
             self.picture.value = picture

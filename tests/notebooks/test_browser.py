@@ -1,9 +1,9 @@
 """Notebook 1 in a real JupyterLab, in headless Chromium: the grid draws, and Retry works.
 
 Run it with `pytest -m browser tests/notebooks/test_browser.py` (it needs Debian's `chromium`
-and `chromium-driver`, and `pip install 'imagebatch[browser]'`). It saves a screenshot of the grid
-in its tmp folder; `IMAGEBATCH_UPDATE_DOCS=1` copies it to `docs/notebook-quickstart.png`, the
-picture the README shows.
+and `chromium-driver`, and `pip install 'imagebatch[browser]'`). It saves a screenshot of the
+grid (before the click) in its tmp folder; `IMAGEBATCH_UPDATE_DOCS=1` copies it to
+`docs/notebook-quickstart.png`, the picture the README shows.
 """
 
 from __future__ import annotations
@@ -88,6 +88,12 @@ def test_the_grid_draws_in_jupyterlab_and_retry_completes_the_failed_page(
     assert "server error" in failed.error
     assert failed.buttons == {"Retry": True, "Cancel": False}
     assert all(card.status == "completed" for card in cards if card.id != FAILING)
+    # The README's picture: the grid as a user first sees it, the failure and its Retry.
+    shot = tmp_path / SCREENSHOT.name
+    page.screenshot(shot)
+    if os.environ.get("IMAGEBATCH_UPDATE_DOCS") == "1":
+        SCREENSHOT.parent.mkdir(exist_ok=True)
+        shutil.copy(shot, SCREENSHOT)
 
     page.button(FAILING, "imagebatch-retry").click()
     retried = page.wait_until(
@@ -100,9 +106,3 @@ def test_the_grid_draws_in_jupyterlab_and_retry_completes_the_failed_page(
         lambda: "12/12 · completed" in page.batch().text, timeout=30, what="the job to complete"
     )
     assert not [line for line in page.console() if line.startswith("SEVERE")]
-
-    shot = tmp_path / SCREENSHOT.name
-    page.screenshot(shot)
-    if os.environ.get("IMAGEBATCH_UPDATE_DOCS") == "1":
-        SCREENSHOT.parent.mkdir(exist_ok=True)
-        shutil.copy(shot, SCREENSHOT)
