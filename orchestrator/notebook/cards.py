@@ -68,14 +68,12 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
                 width=f"{PICTURE_PX}px", height=f"{PICTURE_PX}px", object_fit="contain"
             ),
         )
-        self.placeholder = widgets.Label(
-            layout=widgets.Layout(
-                width=f"{PICTURE_PX}px", height=f"{PICTURE_PX}px", justify_content="center"
-            ),
-            style={"text_color": "#6b7280"},
-        )
+        self.placeholder = widgets.Label(style={"text_color": "#6b7280"})
         self.frame = widgets.Box(
-            [self.placeholder], layout=widgets.Layout(justify_content="center")
+            [self.placeholder],
+            layout=widgets.Layout(
+                height=f"{PICTURE_PX}px", justify_content="center", align_items="center"
+            ),
         )
         self.name = _label(font_weight="bold")
         self.status = _label()
