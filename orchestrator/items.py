@@ -24,7 +24,7 @@ from .errors import (
     RateLimitedError,
 )
 from .imaging import inspect_image
-from .journal import ProcessedImage, Run, error_info
+from .journal import ProcessedImage, RawImage, Run, error_info
 from .lanes import Lane
 from .pauses import PauseWatch, attempt_timeout
 from .providers.base import GeneratedImage, GenerateRequest, Provider, Reference
@@ -120,16 +120,16 @@ class ItemWork:
             # another paid request), even if a cancel lands meanwhile: both as one step, so a
             # cancel that lands while the bytes are written does not leave them unrecorded.
             try:
-                recorded = await _finish_before_cancel(self._keep(item, image))
+                recorded, raw = await _finish_before_cancel(self._keep(item, image))
             except BadResponseError as error:
                 return await self._attempt_failed(started, error)
-        await self._postprocess(recorded)
+        await self._postprocess(recorded, pixels=raw.width * raw.height)
         return None
 
-    async def _keep(self, item: ItemRecord, image: GeneratedImage) -> ItemRecord:
+    async def _keep(self, item: ItemRecord, image: GeneratedImage) -> tuple[ItemRecord, RawImage]:
         """Store the paid image and record it; `BadResponseError` if it is no usable image."""
         raw = await store_raw(self.workspace, item.job_id, item.id, image)
-        return await self.verbs.record_image(item.id, raw)
+        return await self.verbs.record_image(item.id, raw), raw
 
     async def _refused_earlier(self, item_id: str) -> None:
         message = f"not attempted: the provider refused the key earlier ({self.auth_error})"
@@ -149,7 +149,7 @@ class ItemWork:
         updated = await self.verbs.retry_later(item.id, info, delay, error.retry_after)
         return updated if updated.status == ItemStatus.PENDING else None
 
-    async def _postprocess(self, item: ItemRecord) -> None:
+    async def _postprocess(self, item: ItemRecord, *, pixels: int | None = None) -> None:
         assert item.raw_path is not None
         job_id, fmt = item.job_id, self.config.output.format
         try:
@@ -158,6 +158,7 @@ class ItemWork:
                 self.workspace.image_path(job_id, item.id, fmt),
                 self.workspace.thumb_path(job_id, item.id),
                 self.config.output,
+                pixels=pixels,
             )
         except (BadResponseError, OSError, ValueError) as error:
             info = ErrorInfo(kind="postprocess", message=f"post-processing failed: {error}")

@@ -23,7 +23,7 @@ from .errors import JournalError, KeyConflictError, LeaseLostError
 if TYPE_CHECKING:
     from .journal.store import Store
 
-__all__ = ["KeyLocks", "LockOwner", "keep_alive", "lost_message", "pid_alive"]
+__all__ = ["KeyLocks", "LockOwner", "keep_alive", "lock_slot", "lost_message", "pid_alive"]
 
 
 class LockOwner(BaseModel):
@@ -92,7 +92,7 @@ class KeyLocks:
                 heartbeat_at=now,
                 token=uuid.uuid4().hex,
             )
-            self._store.put_json(_slot(key), owner.model_dump())
+            self._store.put_json(lock_slot(key), owner.model_dump())
         return owner
 
     def heartbeat(self, owner: LockOwner) -> bool:
@@ -102,7 +102,7 @@ class KeyLocks:
             if current is None or current.token != owner.token:
                 return False
             refreshed = current.model_copy(update={"heartbeat_at": self._clock.time()})
-            self._store.put_json(_slot(owner.key), refreshed.model_dump())
+            self._store.put_json(lock_slot(owner.key), refreshed.model_dump())
         return True
 
     def release(self, owner: LockOwner) -> None:
@@ -110,7 +110,7 @@ class KeyLocks:
         with self._store.writing():
             current = self._read(owner.key)
             if current is not None and current.token == owner.token:
-                self._store.delete(_slot(owner.key))
+                self._store.delete(lock_slot(owner.key))
 
     def holder(self, key: str) -> LockOwner | None:
         """Who holds `key` now, live or not; None if nobody does."""
@@ -129,8 +129,8 @@ class KeyLocks:
     def clear(self, key: str) -> LockOwner | None:
         """Remove the lock on `key` whoever holds it (by hand); returns what was removed."""
         with self._store.writing():
-            raw = self._store.get_json(_slot(key))
-            self._store.delete(_slot(key))
+            raw = self._store.get_json(lock_slot(key))
+            self._store.delete(lock_slot(key))
         if raw is None:
             return None
         try:
@@ -155,7 +155,7 @@ class KeyLocks:
         )
 
     def _read(self, key: str) -> LockOwner | None:
-        raw = self._store.get_json(_slot(key))
+        raw = self._store.get_json(lock_slot(key))
         return None if raw is None else _parse(raw, key)
 
 
@@ -192,7 +192,8 @@ def lost_message(owner: LockOwner, holder: LockOwner | None) -> str:
     )
 
 
-def _slot(key: str) -> str:
+def lock_slot(key: str) -> str:
+    """Where the lock on `key` is kept in the journal's `meta` table."""
     return f"lock/{key}"
 
 

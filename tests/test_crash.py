@@ -247,6 +247,7 @@ def test_no_post_processing_worker_outlives_a_killed_run(tmp_path: Path) -> None
         items=12,
         options={"seed": 2, "latency_mean_s": 0.3, "latency_distribution": "fixed"},
         limits={"concurrency": 2, "timeout_s": 30, "max_attempts": 2},
+        defaults={"size": "320x320"},  # over SMALL_PIXELS: done in worker processes
     )
     log = tmp_path / "killed"
     here = tmp_path / "here"  # the run's folder: the fork server's command line names it

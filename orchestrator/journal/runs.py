@@ -9,6 +9,7 @@ runner does next: `start_attempt` and `retry_later` turn an item with a cancel r
 
 from __future__ import annotations
 
+import json
 from dataclasses import dataclass
 from typing import Any
 
@@ -24,7 +25,7 @@ from ..events import (
     JobInterrupted,
     JobStarted,
 )
-from ..locks import LockOwner
+from ..locks import LockOwner, lock_slot
 from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..states import ITEM_TERMINAL, ItemStatus
 from .commit import Change, attempt_ended, attempt_started
@@ -113,7 +114,7 @@ class RunJournal:
 
     def _start(self, item_id: str, *, with_attempt: bool) -> ItemRecord | None:
         with self.store.writing():
-            job, item = self._job(), self.store.item(self.job_id, item_id)
+            job, item = self._view(item_id)
             if item.status != ItemStatus.PENDING:
                 return None
             if job.cancel_requested or job.cancelled or item.cancel_requested:
@@ -134,7 +135,7 @@ class RunJournal:
         """The paid image is on disk: close the attempt as ok and keep where the image is."""
         now = self.journal._now()
         with self.store.writing():
-            job, item = self._job(), self.store.item(self.job_id, item_id)
+            job, item = self._view(item_id)
             fields = {
                 "attempts": attempt_ended(item, now, "ok", cost_usd=image.cost_usd),
                 "raw_path": image.path,
@@ -160,7 +161,7 @@ class RunJournal:
         """Running -> completed, with the processed image's paths. An item that a cancel ended
         meanwhile stays as it is (its paid image is recorded all the same)."""
         with self.store.writing():
-            job, item = self._job(), self.store.item(self.job_id, item_id)
+            job, item = self._view(item_id)
             if item.status in ITEM_TERMINAL:
                 return item
             fields = {
@@ -184,7 +185,7 @@ class RunJournal:
         while no live runner was seen) is left as it is."""
         now = self.journal._now()
         with self.store.writing():
-            job, item = self._job(), self.store.item(self.job_id, item_id)
+            job, item = self._view(item_id)
             if item.status in ITEM_TERMINAL:  # cancelled at once meanwhile: it stays so
                 return item
             attempts = attempt_ended(item, now, "error", error, retry_after=retry_after)
@@ -208,7 +209,7 @@ class RunJournal:
         """Pending or running -> failed, closing an open attempt; None if already finished."""
         now = self.journal._now()
         with self.store.writing():
-            job, item = self._job(), self.store.item(self.job_id, item_id)
+            job, item = self._view(item_id)
             if item.status not in _STOPPABLE:
                 return None
             fields = {
@@ -228,7 +229,7 @@ class RunJournal:
         or pending|running -> cancelled. The open attempt is closed accordingly."""
         now = self.journal._now()
         with self.store.writing():
-            job, item = self._job(), self.store.item(self.job_id, item_id)
+            job, item = self._view(item_id)
             if cancelled and item.status in _STOPPABLE:
                 fields = {"attempts": attempt_ended(item, now, "cancelled"), "retry_at": None}
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
@@ -266,3 +267,13 @@ class RunJournal:
         job = self.store.job(self.job_id)
         self.journal.fence(job, self.lease)
         return job
+
+    def _view(self, item_id: str) -> tuple[JobRecord, ItemRecord]:
+        """The job and one of its items, read in one statement, the lease checked: the lock's
+        token is compared as text is read; only a mismatch parses the lock (to say who has it)."""
+        slot = lock_slot(self.lease.key)
+        job, lock, item = self.store.run_view(self.job_id, slot, item_id)
+        if lock is None or json.loads(lock).get("token") != self.lease.token:
+            self.journal.fence(job, self.lease)  # raises LeaseLostError naming the new holder
+        assert item is not None  # run_view raises NotFoundError for an unknown item
+        return job, item

@@ -34,6 +34,13 @@ def _font(px: int) -> Font:
     return ImageFont.load_default(size=px)
 
 
+@functools.lru_cache(maxsize=32)
+def _gradient(size: tuple[int, int]) -> Image.Image:
+    """The top-to-bottom blend mask for `size`; made once per size (half the cost of a small
+    picture), never changed by its users."""
+    return Image.linear_gradient("L").resize(size)
+
+
 def _colour(rng: random.Random) -> Colour:
     return rng.randrange(256), rng.randrange(256), rng.randrange(256)
 
@@ -43,7 +50,7 @@ def draw_png(
 ) -> bytes:
     """A gradient, a few shapes, the prompt, the item id and the reference's thumbnail."""
     rng = seeded_random(seed)
-    mask = Image.linear_gradient("L").resize(size)
+    mask = _gradient(size)
     top, bottom = _colour(rng), _colour(rng)
     image = Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
     _shapes(ImageDraw.Draw(image), rng, size)

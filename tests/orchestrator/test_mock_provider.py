@@ -22,6 +22,7 @@ from orchestrator.errors import (
 from orchestrator.imaging import inspect_image
 from orchestrator.providers.base import GenerateRequest, Provider, ProviderConfig, Reference
 from orchestrator.providers.mock import MockProvider
+from orchestrator.providers.mock_drawing import _gradient
 from orchestrator.providers.registry import create
 
 
@@ -279,3 +280,10 @@ async def test_generate_clamps_to_the_limit() -> None:
 async def test_aclose() -> None:
     provider = make()
     await provider.aclose()
+
+
+def test_the_blend_mask_is_made_once_per_size_with_the_same_pixels() -> None:
+    mask = _gradient((24, 40))
+    assert _gradient((24, 40)) is mask  # cached: drawing a picture no longer makes it
+    assert mask.tobytes() == Image.linear_gradient("L").resize((24, 40)).tobytes()
+    assert _gradient((40, 24)).size == (40, 24)
