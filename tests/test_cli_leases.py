@@ -33,9 +33,14 @@ def _completed(ws: Path, job: str) -> int:
 
 def test_watch_follows_a_job_in_another_process_to_its_end(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
-    items = [{"id": f"img-{n}", "prompt": f"picture {n}"} for n in range(6)]
-    items[5]["prompt"] = "a dragon"  # refused (after watch attached): the job ends partial
-    spec = write_spec(tmp_path, items=items, options={**SLOW, "reject_pattern": "dragon"})
+    items = [{"id": f"img-{n}", "prompt": f"picture {n}"} for n in range(8)]
+    items[7]["prompt"] = "a dragon"  # refused last, long after watch attached: the job ends partial
+    spec = write_spec(
+        tmp_path,
+        items=items,
+        options={**SLOW, "reject_pattern": "dragon"},
+        limits={"concurrency": 1, "timeout_s": 20, "max_attempts": 2},
+    )
     log = tmp_path / "run"
     with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as runner:
         job = wait_for("the job", lambda: only_job_id(ws), runner)
@@ -46,7 +51,7 @@ def test_watch_follows_a_job_in_another_process_to_its_end(tmp_path: Path) -> No
     document = json.loads(watched.stdout)
     assert document["job"]["id"] == job and document["job"]["status"] == "partial"
     # off a terminal, watch logs one line per outcome it saw happen
-    assert "img-5: failed: content_rejected" in watched.stderr
+    assert "img-7: failed: content_rejected" in watched.stderr
 
 
 def test_watch_of_a_job_nobody_runs_says_how_to_start_it(tmp_path: Path) -> None:
