@@ -1,7 +1,7 @@
 """The `imagebatch` command line: parse, run the command on one event loop, map errors to codes.
 
 ```
-parser    the arguments          running   run demo create start resume retry watch
+parser    the arguments          running   run demo create estimate start resume retry watch
 context   what commands share    reading   status list cancel clear-lock
 live      following a job        display   the live rich display   report   what is printed
 ```
@@ -33,6 +33,7 @@ from .reading import cmd_cancel, cmd_clear_lock, cmd_list, cmd_status
 from .running import (
     cmd_create,
     cmd_demo,
+    cmd_estimate,
     cmd_resume,
     cmd_retry,
     cmd_run,
@@ -51,6 +52,7 @@ COMMANDS: dict[str, Command] = {
     "run": cmd_run,
     "demo": cmd_demo,
     "create": cmd_create,
+    "estimate": cmd_estimate,
     "start": cmd_start,
     "resume": cmd_resume,
     "retry": cmd_retry,

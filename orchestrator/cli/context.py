@@ -120,10 +120,11 @@ def print_result(
     as_json: bool,
     *,
     run_s: float | None = None,
+    extra: dict[str, Any] | None = None,
 ) -> None:
-    """A job's end: JSON, a table on a terminal, plain lines elsewhere."""
+    """A job's end: JSON (with `extra` fields), a table on a terminal, plain lines elsewhere."""
     if as_json:
-        ctx.say(json.dumps(status_json(job, items, ctx.workspace), indent=2))
+        ctx.say(json.dumps({**status_json(job, items, ctx.workspace), **(extra or {})}, indent=2))
     elif ctx.out.isatty():
         Console(file=ctx.out).print(summary_table(job, items, ctx.workspace, run_s=run_s))
     else:

@@ -94,7 +94,11 @@ def _add_running(sub: Subparsers) -> None:
     demo = _command(sub, "demo", "run an offline batch on the mock provider (no key)")
     demo.add_argument("--count", type=int, default=12, help="how many images (default 12)")
     _add_overrides(demo)
-    for name, text in (("run", "create a job from SPEC and run it"), ("create", "record a job")):
+    for name, text in (
+        ("run", "create a job from SPEC and run it"),
+        ("create", "record a job"),
+        ("estimate", "what SPEC would cost, per image and in all (nothing runs)"),
+    ):
         with_spec = _command(sub, name, text)
         with_spec.add_argument("spec", help="a .json, .jsonl or .txt (one prompt per line) spec")
         with_spec.add_argument(

@@ -6,10 +6,12 @@ Each holds its job through a `JobHandle` and follows it with the live display (`
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 
 from ..demo import demo_spec
 from ..errors import NotFoundError
+from ..estimate import Estimate, estimate_spec
 from ..handle import JobHandle
 from ..records import JobRecord
 from ..service import Orchestrator
@@ -18,27 +20,61 @@ from .context import Context, opened, print_result, spec_from_args, status_json,
 from .live import follow_to_end
 from .report import exit_code, job_json
 
-__all__ = ["cmd_create", "cmd_demo", "cmd_resume", "cmd_retry", "cmd_run", "cmd_start", "cmd_watch"]
+__all__ = [
+    "cmd_create",
+    "cmd_demo",
+    "cmd_estimate",
+    "cmd_resume",
+    "cmd_retry",
+    "cmd_run",
+    "cmd_start",
+    "cmd_watch",
+]
 
 
 async def _report_end(
-    ctx: Context, handle: JobHandle, as_json: bool, *, ran_here: bool = True
+    ctx: Context,
+    handle: JobHandle,
+    as_json: bool,
+    *,
+    ran_here: bool = True,
+    estimate: Estimate | None = None,
 ) -> int:
     """Follow the job to its end, print how it ended, return the exit code. `ran_here`: this
     process ran it, so the time followed is this run's time."""
     _, run_s = await follow_to_end(ctx, handle)
     snapshot = await handle.snapshot()
-    print_result(ctx, snapshot.job, snapshot.items, as_json, run_s=run_s if ran_here else None)
+    extra = {"estimate": estimate.to_json()} if estimate is not None else None
+    shown = run_s if ran_here else None
+    print_result(ctx, snapshot.job, snapshot.items, as_json, run_s=shown, extra=extra)
     return exit_code(snapshot.job)
 
 
 async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     spec = spec_from_args(ctx, args)
+    estimate = await asyncio.to_thread(estimate_spec, spec)
     async with opened(ctx) as orchestrator:
         handle = await orchestrator.submit(spec)
         ctx.accepted()
         ctx.note(f"job {handle.id}: {len(spec.items)} images with {spec.provider}")
-        return await _report_end(ctx, handle, args.json)
+        ctx.note(estimate.line())
+        return await _report_end(ctx, handle, args.json, estimate=estimate)
+
+
+async def cmd_estimate(ctx: Context, args: argparse.Namespace) -> int:
+    """What a spec would cost, from the price table; opens no workspace, writes nothing."""
+    spec = spec_from_args(ctx, args)
+    estimate = await asyncio.to_thread(estimate_spec, spec)
+    ctx.accepted()
+    if args.json:
+        ctx.say(json.dumps(estimate.to_json(), indent=2))
+        return 0
+    width = max(len(item.id) for item in estimate.items)
+    for item in estimate.items:
+        price = "no known price" if item.usd is None else f"${item.usd:.3f}"
+        ctx.say(f"{item.id:<{width}}  {price}")
+    ctx.say(estimate.line())
+    return 0
 
 
 async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
@@ -60,11 +96,17 @@ async def cmd_demo(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
     spec = spec_from_args(ctx, args)
+    estimate = await asyncio.to_thread(estimate_spec, spec)
     async with opened(ctx) as orchestrator:
         handle = await orchestrator.create(spec)
         ctx.accepted()
         job = await handle.status()
-    ctx.say(json.dumps(job_json(job, ctx.workspace), indent=2) if args.json else job.id)
+    if args.json:
+        document = {**job_json(job, ctx.workspace), "estimate": estimate.to_json()}
+        ctx.say(json.dumps(document, indent=2))
+    else:
+        ctx.note(estimate.line())
+        ctx.say(job.id)
     return 0
 
 

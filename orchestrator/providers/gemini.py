@@ -106,6 +106,8 @@ class GeminiProvider:
     """Images from Gemini image models and Imagen, over the Gemini API's REST endpoints."""
 
     name = "gemini"
+    default_model = DEFAULT_MODEL
+    """The model used when the spec names none (read without building the provider)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         self._key = read_key(config.env, KEY_VARIABLES, "gemini")

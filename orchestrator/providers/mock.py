@@ -133,6 +133,8 @@ class MockProvider:
     """A provider that needs no network: seeded pictures, latency and faults."""
 
     name = "mock"
+    default_model = DEFAULT_MODEL
+    """The model used when the spec names none (read without building the provider)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         self.options = parse_options(config.options)

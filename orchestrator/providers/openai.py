@@ -88,6 +88,8 @@ class OpenAIProvider:
     """Images from the OpenAI API (or any server that speaks it, via `OPENAI_BASE_URL`)."""
 
     name = "openai"
+    default_model = DEFAULT_MODEL
+    """The model used when the spec names none (read without building the provider)."""
 
     def __init__(self, config: ProviderConfig) -> None:
         self._key = read_key(config.env, (KEY_VARIABLE,), "openai")

@@ -1,0 +1,95 @@
+"""What a job is expected to cost before anything runs: for each item, the price table's price of
+one image at its model, size and quality (`costs.image_price`); failed attempts are not billed by
+the providers, so the estimate counts one image per item.
+
+The model is the spec's, else the provider's `default_model` (a class attribute, read without
+building the provider, so no key is needed to estimate). A model, size or quality the table does
+not know has no price: such items are counted as `unpriced`, never guessed.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from .costs import image_price
+from .providers import registry
+from .providers.base import ProviderFactory
+from .spec import JobSpec
+from .wording import format_cost
+
+__all__ = ["Estimate", "ItemEstimate", "estimate_spec"]
+
+
+@dataclass(frozen=True)
+class ItemEstimate:
+    id: str
+    usd: float | None
+    """One image's price; None when the table has none for its model, size and quality."""
+
+
+@dataclass(frozen=True)
+class Estimate:
+    provider: str
+    model: str | None
+    """The model priced (None: the provider names no default and the spec none)."""
+    items: tuple[ItemEstimate, ...]
+
+    @property
+    def total_usd(self) -> float:
+        """The sum of the known prices (a lower bound when some are `unpriced`)."""
+        return round(sum(item.usd for item in self.items if item.usd is not None), 6)
+
+    @property
+    def unpriced(self) -> int:
+        return sum(1 for item in self.items if item.usd is None)
+
+    def line(self) -> str:
+        """`estimated cost: $0.41 for 12 images (openai gpt-image-1.5, from the price table)`."""
+        count = len(self.items)
+        images = f"{count} image" + ("s" if count != 1 else "")
+        model = f" {self.model}" if self.model else ""
+        text = (
+            f"estimated cost: {format_cost(self.total_usd, self.unpriced)} for {images} "
+            f"({self.provider}{model}, from the price table)"
+        )
+        if self.unpriced:
+            text += f"; {self.unpriced} without a known price"
+        return text
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "provider": self.provider,
+            "model": self.model,
+            "total_usd": self.total_usd,
+            "unpriced": self.unpriced,
+            "items": [{"id": item.id, "usd": item.usd} for item in self.items],
+        }
+
+
+def default_model(
+    provider: str, providers: Mapping[str, ProviderFactory] | None = None
+) -> str | None:
+    """The model `provider` uses when the spec names none, if it says."""
+    factory = providers[provider] if providers and provider in providers else None
+    factory = factory or registry.load_factory(provider)
+    model = getattr(factory, "default_model", None)
+    return model if isinstance(model, str) else None
+
+
+def estimate_spec(
+    spec: JobSpec, providers: Mapping[str, ProviderFactory] | None = None
+) -> Estimate:
+    """The expected cost of `spec`, item by item (imports the provider's module: blocking)."""
+    model = spec.model or default_model(spec.provider, providers)
+    items = []
+    for item in spec.items:
+        params = spec.params_for(item)
+        price = (
+            None
+            if model is None
+            else image_price(spec.provider, model, params.size, params.quality)
+        )
+        items.append(ItemEstimate(item.id, price))
+    return Estimate(spec.provider, model, tuple(items))
