@@ -152,7 +152,10 @@ def test_story_draws_the_character_first_and_gives_it_to_every_page(
     run = execute("02-story-consistency.ipynb", tmp_path, monkeypatch)
     assert run.seconds < 60
     text = run.text()
-    assert "gpt-image-1.5, 1024x1024, medium: $0.034 an image, $0.24 for 7" in text
+    assert (
+        "medium: $0.034 an image; estimated cost: $0.24 for 7 images "
+        "(openai gpt-image-1.5, from the price table)"
+    ) in text
     assert "6 pages completed, $0.00 spent" in text
     assert "ConfigError: " in text and "consistency 'first-as-reference' is not supported" in text
     jobs = sorted(journal(tmp_path).values(), key=lambda pair: pair[0].created_at)
