@@ -115,6 +115,8 @@ class ItemGenerated(_Event):
     width: int
     height: int
     cost_usd: float | None = None
+    cached: bool = False
+    """The image came from the result cache: no call was made, nothing was paid."""
 
 
 class ItemRetrying(_Event):

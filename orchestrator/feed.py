@@ -64,7 +64,8 @@ class ItemRow:
             error_kind=item.error.kind if item.error else "",
             error=item.error.message if item.error else "",
             cost_usd=item.cost_usd,
-            cached=item.status == ItemStatus.COMPLETED and not paid,
+            cached=item.cached_from is not None
+            or (item.status == ItemStatus.COMPLETED and not paid),
         )
 
     def cells(self) -> tuple[str, ...]:
@@ -172,8 +173,9 @@ class JobFeed:
             case ItemStarted(attempt=attempt, ts=ts) if attempt:
                 self._started[row.id] = ts
                 return replace(row, status=status, attempts=attempt, latency_s=None)
-            case ItemGenerated(ts=ts, cost_usd=cost):
-                return replace(row, status=status, latency_s=self._took(row.id, ts), cost_usd=cost)
+            case ItemGenerated(ts=ts, cost_usd=cost, cached=cached):
+                took = None if cached else self._took(row.id, ts)
+                return replace(row, status=status, latency_s=took, cost_usd=cost, cached=cached)
             case (
                 ItemRetrying(ts=ts, kind=kind, message=message)
                 | ItemFailed(ts=ts, kind=kind, message=message)

@@ -8,12 +8,15 @@ lease. A paid image is always recorded, even when a cancel lands as it arrives.
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import functools
 import random
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, TypeVar
 
+from .cache import CachedImage, ResultCache, request_key
 from .clock import Clock
 from .errors import (
     AttemptTimeoutError,
@@ -54,6 +57,10 @@ class ItemWork:
     pauses: PauseWatch
     policy: RetryPolicy
     rng: random.Random
+    cache: ResultCache | None = None
+    """The workspace's result cache (used unless the job's `cache` is off)."""
+    cache_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
+    """Lookups one at a time, in the order items come: each reaches the lane in turn."""
     auth_error: AuthError | None = field(default=None)
     """Once the provider refuses the key, the run's other items fail without a call."""
 
@@ -99,6 +106,15 @@ class ItemWork:
 
     async def _attempt(self, item: ItemRecord) -> ItemRecord | None:
         request = await build_request(item)  # a reference that is gone fails before any call
+        key = None
+        if self.cache is not None and self.config.cache:
+            model = getattr(self.provider, "model", None) or self.config.model
+            key = request_key(self.config.provider, model, request)
+            async with self.cache_turns:
+                hit = await asyncio.to_thread(self.cache.get, key)
+            if hit is not None and hit.job_id != item.job_id:
+                await self._from_cache(item, hit)
+                return None
         async with self.lane.turn():
             if self.auth_error is not None:  # refused while this item waited for its turn
                 await self._refused_earlier(item.id)
@@ -123,12 +139,31 @@ class ItemWork:
                 recorded, raw = await _finish_before_cancel(self._keep(item, image))
             except BadResponseError as error:
                 return await self._attempt_failed(started, error)
-        await self._postprocess(recorded, pixels=raw.width * raw.height)
+        processing = self._postprocess(recorded, pixels=raw.width * raw.height)
+        if key is not None and self.cache is not None:
+            keep = functools.partial(self.cache.put, job_id=item.job_id, item_id=item.id)
+            await asyncio.gather(asyncio.to_thread(keep, key, image), processing)
+        else:
+            await processing
         return None
 
-    async def _keep(self, item: ItemRecord, image: GeneratedImage) -> tuple[ItemRecord, RawImage]:
+    async def _from_cache(self, item: ItemRecord, hit: CachedImage) -> None:
+        """An earlier job paid for this very request: its image, stored and processed as
+        this item's, with no call and no attempt."""
+        started = await self.verbs.start_postprocess(item.id)
+        if started is None:
+            return  # cancelled meanwhile
+        paid_by = f"{hit.job_id}/{hit.item_id}"
+        recorded, raw = await _finish_before_cancel(self._keep(started, hit.image, paid_by))
+        await self._postprocess(recorded, pixels=raw.width * raw.height)
+
+    async def _keep(
+        self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
+    ) -> tuple[ItemRecord, RawImage]:
         """Store the paid image and record it; `BadResponseError` if it is no usable image."""
         raw = await store_raw(self.workspace, item.job_id, item.id, image)
+        if cached_from is not None:
+            raw = dataclasses.replace(raw, cached_from=cached_from)
         return await self.verbs.record_image(item.id, raw), raw
 
     async def _refused_earlier(self, item_id: str) -> None:

@@ -23,6 +23,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from .bus import EventBus
+from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import LeaseLostError
 from .events import ItemReset, JobCancelRequested
@@ -70,6 +71,7 @@ class Runner:
         post: PostStage,
         clock: Clock | None = None,
         settings: PipelineSettings | None = None,
+        cache: ResultCache | None = None,
     ) -> None:
         settings = settings or PipelineSettings()
         self.journal, self.run_verbs, self.bus = journal, run, bus
@@ -78,6 +80,7 @@ class Runner:
         self.clock = clock or SystemClock()
         self.pauses = PauseWatch()
         self.work = self._item_work(run, job, workspace, provider, lane, post)
+        self.work.cache = cache
         self.tasks: dict[str, asyncio.Task[float | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
         self.active_limit = max(2 * job.config.limits.concurrency, 4)

@@ -81,6 +81,8 @@ class ItemRecord(_Record):
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     revised_prompt: str | None = None
+    cached_from: str | None = None
+    """`job/item` whose paid image this one reuses (a result-cache hit: no call, no cost)."""
     cancel_requested: bool = False
     """Someone asked to cancel this running item; the runner stops it (or recovery does)."""
 

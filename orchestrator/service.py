@@ -23,6 +23,7 @@ from types import TracebackType
 from typing import Any
 
 from .bus import EventBus
+from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import ConfigError
 from .handle import JobHandle
@@ -66,6 +67,8 @@ class Orchestrator:
         self.bus = EventBus()
         self.lanes = Lanes()
         self.post = post or PostStage()
+        self.cache = ResultCache(workspace.cache_dir)
+        """Images of earlier identical requests (opened on first use)."""
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
         self._opening = asyncio.Lock()
 
@@ -108,6 +111,7 @@ class Orchestrator:
         if tasks:
             await asyncio.wait(tasks)
         self.post.close()
+        await asyncio.to_thread(self.cache.close)
         if "journal" in self.__dict__:
             await asyncio.to_thread(self.journal.close)
 
@@ -201,6 +205,7 @@ class Orchestrator:
                         post=self.post,
                         clock=self.clock,
                         settings=self.settings,
+                        cache=self.cache,
                     )
                     guard = keep_alive(self.journal, owner, self.heartbeat_s, self.clock)
                     return await _run_guarded(runner.run(), guard)

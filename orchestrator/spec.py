@@ -181,6 +181,9 @@ class JobConfig(_Model):
     output: OutputSpec = OutputSpec()
     consistency: str = "none"
     """Character consistency across items. Only `none` is supported yet."""
+    cache: StrictBool = True
+    """Reuse the image of an identical request from an earlier job (free, no call); false
+    always asks the provider (`--no-cache`)."""
     webhook: dict[str, Any] | None = None
     """Webhook delivery. Not supported yet: setting it is an error."""
 

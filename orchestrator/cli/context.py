@@ -103,6 +103,7 @@ def with_overrides(ctx: Context, spec: JobSpec, args: argparse.Namespace) -> Job
         key=args.key,
         name=args.name,
         allow_unknown_model=args.allow_unknown_model,
+        cache=False if getattr(args, "no_cache", False) else None,
     )
 
 

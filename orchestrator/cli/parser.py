@@ -26,6 +26,11 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--key", help="job key: one active job per key")
     group.add_argument("--name", help="a human name for the job")
     group.add_argument(
+        "--no-cache",
+        action="store_true",
+        help="always ask the provider, even for a request an earlier job paid for",
+    )
+    group.add_argument(
         "--allow-unknown-model",
         action="store_true",
         default=None,

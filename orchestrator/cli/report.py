@@ -83,6 +83,8 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
         "height": item.height,
         "model": item.model,
         "cost_usd": item.cost_usd,
+        "cached": item.cached_from is not None,
+        "cached_from": item.cached_from,
     }
 
 
@@ -177,6 +179,8 @@ def status_text(
             note = f"{item.error.kind}: {item.error.message}"
         elif item.image_path:
             note = str(workspace.absolute(item.image_path))
+        if item.cached_from is not None:
+            note = f"cached (paid by {item.cached_from}) {note}"
         cost = f"${item.cost_usd:.3f}" if item.cost_usd is not None else "-"
         attempts = f"{item.attempt_count:>2} att"
         rows.append(f"  {item.id:<{width}}  {item.status:<9}  {attempts}  {cost:>7}  {note}")

@@ -51,6 +51,8 @@ class RawImage:
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     revised_prompt: str | None = None
+    cached_from: str | None = None
+    """`job/item` that paid for this image, when it came from the result cache."""
 
 
 @dataclass(frozen=True)
@@ -132,7 +134,8 @@ class RunJournal:
         return updated if updated.status == ItemStatus.RUNNING else None
 
     def record_image(self, item_id: str, image: RawImage) -> ItemRecord:
-        """The paid image is on disk: close the attempt as ok and keep where the image is."""
+        """The paid image is on disk: close the attempt as ok and keep where the image is. A
+        result-cache hit has no attempt to close: it is recorded with what paid for it."""
         now = self.journal._now()
         with self.store.writing():
             job, item = self._view(item_id)
@@ -145,6 +148,7 @@ class RunJournal:
                 "usage": image.usage,
                 "cost_usd": image.cost_usd,
                 "revised_prompt": image.revised_prompt,
+                "cached_from": image.cached_from,
                 "error": None,
             }
             payload = {
@@ -152,6 +156,7 @@ class RunJournal:
                 "width": image.width,
                 "height": image.height,
                 "cost_usd": image.cost_usd,
+                "cached": image.cached_from is not None,
             }
             done = self.journal._commit(job, [Change(item, ItemGenerated, None, fields, payload)])
         self.journal._published(done.events)

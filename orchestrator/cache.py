@@ -1,0 +1,115 @@
+"""The result cache: an identical request is not paid for twice.
+
+The key is a sha256 of what decides the picture: the provider, the model, the prompt sent, the
+parameters (size, quality, style, seed, negative prompt) and the bytes of every reference
+image. The value is the image as the provider sent it, with the job and item that paid for it.
+It lives in the workspace's `cache/` folder (diskcache, at most `SIZE_LIMIT` bytes: the entries
+stored longest ago go first), across jobs and runs.
+
+Two items of one job that ask the same are two images (that is how a spec asks for variations);
+only a later job's identical request is a hit. A hit costs nothing and makes no call. The cache
+is a saving, never a source of failure: an entry that cannot be read or written is a miss.
+All of it is blocking disk work: callers run it in a thread.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import diskcache
+
+from .errors import BadResponseError
+from .imaging import inspect_image
+from .providers.base import GeneratedImage, GenerateRequest
+
+__all__ = ["SIZE_LIMIT", "CachedImage", "ResultCache", "request_key"]
+
+SIZE_LIMIT = 2 * 1024**3
+"""Bytes of images the cache keeps at most."""
+_PARAMS = ("size", "quality", "style", "seed", "negative_prompt")
+
+
+@dataclass(frozen=True)
+class CachedImage:
+    """An image a request got earlier, and which job's item paid for it."""
+
+    image: GeneratedImage
+    job_id: str
+    item_id: str
+
+
+def request_key(provider: str, model: str | None, request: GenerateRequest) -> str:
+    """The sha256 of everything that decides the picture (never the item id or the attempt)."""
+    decided: dict[str, Any] = {
+        "provider": provider,
+        "model": model or "",
+        "prompt": request.prompt,
+        "params": {name: getattr(request, name) for name in _PARAMS},
+        "references": [hashlib.sha256(ref.data).hexdigest() for ref in request.references],
+    }
+    canonical = json.dumps(decided, sort_keys=True, separators=(",", ":"))
+    return hashlib.sha256(canonical.encode()).hexdigest()
+
+
+class ResultCache:
+    """The workspace's cache folder, opened on first use (blocking: call it from a thread)."""
+
+    def __init__(self, folder: Path, *, size_limit: int = SIZE_LIMIT) -> None:
+        self.folder = folder
+        self.size_limit = size_limit
+        self._cache: diskcache.Cache | None = None
+        self._lock = threading.Lock()
+
+    def _opened(self) -> diskcache.Cache:
+        with self._lock:
+            if self._cache is None:
+                self._cache = diskcache.Cache(str(self.folder), size_limit=self.size_limit)
+            return self._cache
+
+    def get(self, key: str) -> CachedImage | None:
+        """The image stored under `key`, or None (a miss, or an entry that cannot be read)."""
+        try:
+            value = self._opened().get(key)
+        except Exception:  # a damaged entry is a miss, never a failed item
+            return None
+        if not isinstance(value, dict):
+            return None
+        try:
+            inspect_image(value["data"])  # bytes that are no image are no hit
+            image = GeneratedImage(
+                data=value["data"],
+                mime_type=value["mime_type"],
+                model=value["model"],
+                revised_prompt=value.get("revised_prompt"),
+                cost_usd=0.0,
+            )
+            return CachedImage(image, value["job_id"], value["item_id"])
+        except (KeyError, ValueError, TypeError, BadResponseError):
+            return None
+
+    def put(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
+        """Keep `image` under `key` (replacing what was there); False if it could not be."""
+        value = {
+            "data": image.data,
+            "mime_type": image.mime_type,
+            "model": image.model,
+            "revised_prompt": image.revised_prompt,
+            "job_id": job_id,
+            "item_id": item_id,
+        }
+        try:
+            self._opened().set(key, value)
+        except Exception:  # a full or read-only disk: the job goes on without the saving
+            return False
+        return True
+
+    def close(self) -> None:
+        with self._lock:
+            if self._cache is not None:
+                self._cache.close()
+                self._cache = None

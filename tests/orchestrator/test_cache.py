@@ -1,0 +1,106 @@
+"""The result cache: a later job's identical request is not paid for again."""
+
+from __future__ import annotations
+
+import hashlib
+from pathlib import Path
+
+from orchestrator.cache import ResultCache, request_key
+from orchestrator.events import ItemGenerated
+from orchestrator.providers.base import GenerateRequest, Reference
+from orchestrator.spec import parse_spec
+from orchestrator.states import JobStatus
+from orchestrator.testing.scripted import ScriptedProvider, make_spec, png_bytes
+
+from .conftest import MakeOrchestrator
+
+
+def sha(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+async def test_a_later_jobs_identical_requests_make_no_call_and_cost_nothing(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider(image=png_bytes(colour="navy"))
+    orch = make_orchestrator(provider)
+    first = await orch.submit(make_spec(3, key="first"))
+    assert (await first.wait()).status == JobStatus.COMPLETED
+    assert len(provider.calls) == 3 and (await first.status()).cost_usd == 0.03
+
+    second = await orch.submit(make_spec(3, key="second"))
+    record = await second.wait()
+    assert record.status == JobStatus.COMPLETED
+    assert len(provider.calls) == 3  # not one more call
+    assert record.cost_usd == 0.0
+    paid = {item.id: item for item in await first.items()}
+    for item in await second.items():
+        assert item.cached_from == f"{first.id}/{item.id}"
+        assert item.attempts == () and item.cost_usd == 0.0
+        raw = orch.workspace.absolute(item.raw_path or "")
+        assert sha(raw) == paid[item.id].raw_sha256 == item.raw_sha256
+        assert orch.workspace.absolute(item.image_path or "").is_file()
+    events, _ = await orch.journal.events_since(0, second.id)
+    generated = [e for e in events if isinstance(e, ItemGenerated)]
+    assert len(generated) == 3 and all(e.cached and e.cost_usd == 0.0 for e in generated)
+
+
+async def test_cache_false_and_two_equal_items_of_one_job_are_paid_for(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    await (await orch.submit(make_spec(2, key="first"))).wait()
+    spec = make_spec(2, key="again").model_dump()
+    spec["cache"] = False
+    again = await orch.submit(parse_spec(spec, "test"))
+    await again.wait()
+    assert len(provider.calls_for("i0")) == 2  # asked again, as the spec says
+    assert all(item.cached_from is None for item in await again.items())
+
+    same = make_spec(2, key="variations").model_dump()
+    same["items"] = [{"id": "v1", "prompt": "one fox"}, {"id": "v2", "prompt": "one fox"}]
+    job = await orch.submit(parse_spec(same, "test"))
+    await job.wait()
+    assert [call.item_id for call in provider.calls[-2:]] == ["v1", "v2"]  # two images
+
+
+def test_the_key_is_what_decides_the_picture() -> None:
+    base = GenerateRequest(job_id="j", item_id="a", prompt="a fox", size="64x64", attempt=1)
+    key = request_key("openai", "gpt-image-1", base)
+    other_item = base.model_copy(update={"job_id": "k", "item_id": "b", "attempt": 3})
+    assert request_key("openai", "gpt-image-1", other_item) == key
+    assert request_key("openai", "gpt-image-1.5", base) != key
+    assert request_key("gemini", "gpt-image-1", base) != key
+    for change in ({"prompt": "a fox!"}, {"size": "32x32"}, {"seed": 4}, {"quality": "low"}):
+        assert request_key("openai", "gpt-image-1", base.model_copy(update=change)) != key
+    ref = Reference(data=b"one", mime_type="image/png", name="ref-0.png")
+    with_ref = base.model_copy(update={"references": (ref,)})
+    other_ref = base.model_copy(update={"references": (ref.model_copy(update={"data": b"two"}),)})
+    assert len({key, request_key("o", "m", with_ref), request_key("o", "m", other_ref)}) == 3
+
+
+async def test_a_damaged_entry_is_a_miss_and_the_job_pays_for_the_image(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    await (await orch.submit(make_spec(1, key="first"))).wait()
+    cache = ResultCache(orch.workspace.cache_dir)
+    try:
+        for key in list(cache._opened()):
+            entry = cache._opened().get(key)
+            cache._opened().set(key, {**entry, "data": b"\x89PNG\r\n\x1a\n truncated"})
+    finally:
+        cache.close()
+    again = await orch.submit(make_spec(1, key="again"))
+    assert (await again.wait()).status == JobStatus.COMPLETED
+    assert len(provider.calls) == 2
+
+
+def test_the_cache_is_size_limited(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache", size_limit=10_000)
+    try:
+        assert cache._opened().size_limit == 10_000
+    finally:
+        cache.close()
