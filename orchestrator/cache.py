@@ -9,17 +9,22 @@ stored longest ago go first), across jobs and runs.
 Two items of one job that ask the same are two images (that is how a spec asks for variations);
 only a later job's identical request is a hit. A hit costs nothing and makes no call. The cache
 is a saving, never a source of failure: an entry that cannot be read or written is a miss.
-All of it is blocking disk work: callers run it in a thread.
+`lookup` and `keep` run the disk work on the cache's own thread (one SQLite connection,
+opened once); `get` and `put` are the blocking calls underneath.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import hashlib
 import json
 import threading
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import diskcache
 
@@ -29,6 +34,7 @@ from .providers.base import GeneratedImage, GenerateRequest
 
 __all__ = ["SIZE_LIMIT", "CachedImage", "ResultCache", "request_key"]
 
+T = TypeVar("T")
 SIZE_LIMIT = 2 * 1024**3
 """Bytes of images the cache keeps at most."""
 _PARAMS = ("size", "quality", "style", "seed", "negative_prompt")
@@ -64,6 +70,24 @@ class ResultCache:
         self.size_limit = size_limit
         self._cache: diskcache.Cache | None = None
         self._lock = threading.Lock()
+        self._thread: ThreadPoolExecutor | None = None
+
+    async def lookup(self, key: str) -> CachedImage | None:
+        """`get` on the cache's thread."""
+        return await self._on_thread(self.get, key)
+
+    async def keep(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
+        """`put` on the cache's thread."""
+        return await self._on_thread(
+            functools.partial(self.put, job_id=job_id, item_id=item_id), key, image
+        )
+
+    async def _on_thread(self, call: Callable[..., T], *args: Any) -> T:
+        with self._lock:
+            if self._thread is None:
+                self._thread = ThreadPoolExecutor(1, thread_name_prefix="result-cache")
+            thread = self._thread
+        return await asyncio.get_running_loop().run_in_executor(thread, call, *args)
 
     def _opened(self) -> diskcache.Cache:
         with self._lock:
@@ -109,7 +133,15 @@ class ResultCache:
         return True
 
     def close(self) -> None:
+        """Close the cache's connections (its thread's and this thread's) and end its thread."""
         with self._lock:
-            if self._cache is not None:
-                self._cache.close()
-                self._cache = None
+            thread, self._thread = self._thread, None
+            cache, self._cache = self._cache, None
+        if cache is None:
+            if thread is not None:
+                thread.shutdown(wait=True)
+            return
+        if thread is not None:
+            thread.submit(cache.close).result()  # diskcache keeps one connection per thread
+            thread.shutdown(wait=True)
+        cache.close()

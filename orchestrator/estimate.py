@@ -15,11 +15,11 @@ from typing import Any
 
 from .costs import image_price
 from .providers import registry
-from .providers.base import ProviderFactory
-from .spec import JobSpec
+from .providers.base import GenerateRequest, Provider, ProviderFactory
+from .spec import JobConfig, JobSpec
 from .wording import format_cost
 
-__all__ = ["Estimate", "ItemEstimate", "estimate_spec"]
+__all__ = ["Estimate", "ItemEstimate", "estimate_spec", "listed_price"]
 
 
 @dataclass(frozen=True)
@@ -76,6 +76,20 @@ def default_model(
     factory = factory or registry.load_factory(provider)
     model = getattr(factory, "default_model", None)
     return model if isinstance(model, str) else None
+
+
+def listed_price(provider: Provider, config: JobConfig, request: GenerateRequest) -> float | None:
+    """One image of `request` at the provider's listed price: the provider's own `price(request)`
+    where it has one (a plugin's prices), else the price table for its model, size and quality
+    (an unknown size or quality takes the dearest listed)."""
+    priced = getattr(provider, "price", None)
+    if callable(priced):
+        value = priced(request)
+        return float(value) if isinstance(value, int | float) else None
+    model = getattr(provider, "model", None) or config.model
+    if not isinstance(model, str):
+        return None
+    return image_price(config.provider, model, request.size, request.quality)
 
 
 def estimate_spec(

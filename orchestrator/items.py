@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import functools
 import random
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
@@ -26,8 +25,9 @@ from .errors import (
     ProviderError,
     RateLimitedError,
 )
+from .estimate import listed_price
 from .imaging import inspect_image
-from .journal import ProcessedImage, RawImage, Run, error_info
+from .journal import WAIT_FOR_BUDGET, ProcessedImage, RawImage, Run, error_info
 from .lanes import Lane
 from .pauses import PauseWatch, attempt_timeout
 from .providers.base import GeneratedImage, GenerateRequest, Provider, Reference
@@ -41,6 +41,9 @@ from .storage import Workspace, sha256_hex
 __all__ = ["ItemWork", "build_request"]
 
 T = TypeVar("T")
+BUDGET_POLL_S = 0.5
+"""How soon an item the budget held back looks again (an attempt in flight may give back its
+reservation meanwhile)."""
 
 
 @dataclass
@@ -78,6 +81,8 @@ class ItemWork:
                 if wait > 0:
                     return wait
             after = await self._step(item)
+            if isinstance(after, float):
+                return after  # waiting for the budget: no attempt was made
             if after is None or after.status != ItemStatus.PENDING:
                 return None
             return max(0.0, (after.retry_at or 0.0) - self.clock.time())
@@ -91,8 +96,9 @@ class ItemWork:
         """Record that this run stopped the item: cancelled, or back to pending (resumable)."""
         await self.verbs.stop(item_id, cancelled=cancelled)
 
-    async def _step(self, item: ItemRecord) -> ItemRecord | None:
-        """One step further; the item to go on with, or None when there is nothing left."""
+    async def _step(self, item: ItemRecord) -> ItemRecord | float | None:
+        """One step further; the item to go on with, None when there is nothing left, or the
+        seconds to wait before trying again (the budget is held by attempts in flight)."""
         intact = bool(item.raw_path) and await asyncio.to_thread(self._raw_intact, item)
         if intact:
             started = await self.verbs.start_postprocess(item.id)
@@ -104,14 +110,14 @@ class ItemWork:
             return None
         return await self._attempt(item)
 
-    async def _attempt(self, item: ItemRecord) -> ItemRecord | None:
+    async def _attempt(self, item: ItemRecord) -> ItemRecord | float | None:
         request = await build_request(item)  # a reference that is gone fails before any call
         key = None
         if self.cache is not None and self.config.cache:
             model = getattr(self.provider, "model", None) or self.config.model
             key = request_key(self.config.provider, model, request)
             async with self.cache_turns:
-                hit = await asyncio.to_thread(self.cache.get, key)
+                hit = await self.cache.lookup(key)
             if hit is not None and hit.job_id != item.job_id:
                 await self._from_cache(item, hit)
                 return None
@@ -119,9 +125,11 @@ class ItemWork:
             if self.auth_error is not None:  # refused while this item waited for its turn
                 await self._refused_earlier(item.id)
                 return None
-            started = await self.verbs.start_attempt(item.id)
+            started = await self.verbs.start_attempt(item.id, self._reservation(request))
+            if started == WAIT_FOR_BUDGET:
+                return BUDGET_POLL_S
             if started is None:
-                return None  # cancelled, or no longer pending
+                return None  # cancelled, no longer pending, or failed for lack of budget
             request = request.model_copy(update={"attempt": started.attempt_count})
             try:
                 async with attempt_timeout(self.config.limits.timeout_s, self.pauses):
@@ -141,11 +149,17 @@ class ItemWork:
                 return await self._attempt_failed(started, error)
         processing = self._postprocess(recorded, pixels=raw.width * raw.height)
         if key is not None and self.cache is not None:
-            keep = functools.partial(self.cache.put, job_id=item.job_id, item_id=item.id)
-            await asyncio.gather(asyncio.to_thread(keep, key, image), processing)
+            keeping = self.cache.keep(key, image, job_id=item.job_id, item_id=item.id)
+            await asyncio.gather(keeping, processing)
         else:
             await processing
         return None
+
+    def _reservation(self, request: GenerateRequest) -> float | None:
+        """What the attempt reserves of a budget: its image's listed price (see `listed_price`)."""
+        if self.config.limits.budget_usd is None:
+            return None
+        return listed_price(self.provider, self.config, request)
 
     async def _from_cache(self, item: ItemRecord, hit: CachedImage) -> None:
         """An earlier job paid for this very request: its image, stored and processed as

@@ -12,6 +12,7 @@ from collections.abc import Mapping
 from pathlib import Path
 
 from .errors import BadResponseError, ConfigError
+from .estimate import listed_price
 from .imaging import inspect_image
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
@@ -61,6 +62,14 @@ def check_spec(
             provider.check(request)
         except ConfigError as error:
             raise ConfigError(f"items[{index}] ({item.id}): {error}") from None
+        if spec.limits.budget_usd is not None and listed_price(provider, spec, request) is None:
+            model = getattr(provider, "model", None) or spec.model or "its default model"
+            raise ConfigError(
+                f"limits.budget_usd: items[{index}] ({item.id}) has no known price on "
+                f"{spec.provider} {model}; a budget needs prices: choose a model of the price "
+                "table, or remove the budget",
+                option="budget_usd",
+            )
 
 
 def _check_model(config: JobConfig, provider: Provider) -> None:

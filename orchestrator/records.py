@@ -81,6 +81,11 @@ class ItemRecord(_Record):
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     revised_prompt: str | None = None
+    reserved_usd: float = 0.0
+    """What the open attempt reserved of the budget (its image's listed price)."""
+    uncertain_usd: float = 0.0
+    """Reservations of attempts that ended without telling whether they were billed (a crash,
+    a timeout, a cancel in flight): counted as spent against the budget."""
     cached_from: str | None = None
     """`job/item` whose paid image this one reuses (a result-cache hit: no call, no cost)."""
     cancel_requested: bool = False
@@ -115,6 +120,10 @@ class JobRecord(_Record):
     started_at: float | None = None
     finished_at: float | None = None
     cost_usd: float = 0.0
+    reserved_usd: float = 0.0
+    """Budget held by attempts in flight."""
+    uncertain_usd: float = 0.0
+    """Budget taken by attempts that may have been billed (see `ItemRecord.uncertain_usd`)."""
     run_s: float = 0.0
     """Seconds runners have worked on the job, over every run that ended (a resume adds to it)."""
     run_started_at: float | None = None

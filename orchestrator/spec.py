@@ -119,15 +119,9 @@ class Limits(_Model):
     """Time one attempt may take before it is abandoned and retried."""
     max_attempts: StrictInt = Field(default=3, ge=1, le=20)
     """Attempts per item, the first included."""
-    budget_usd: StrictFloat | None = None
-    """Spending cap. Not supported yet: setting it is an error rather than a cap ignored."""
-
-    @field_validator("budget_usd")
-    @classmethod
-    def _budget_not_yet(cls, value: float | None) -> float | None:
-        if value is not None:
-            raise ValueError("budget_usd is not supported yet; remove it from the spec")
-        return value
+    budget_usd: StrictFloat | None = Field(default=None, gt=0)
+    """Spending cap in USD: no attempt starts that could take spending past it (each attempt
+    reserves its image's listed price); items left out end `failed` with reason `budget`."""
 
 
 class OutputSpec(_Model):

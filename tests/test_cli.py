@@ -106,8 +106,8 @@ BAD_SPECS: dict[str, tuple[str, Any, str]] = {
     ),
     "budget": (
         "spec.json",
-        {"key": "a", "limits": {"budget_usd": 1}, "items": [{"id": "a", "prompt": "x"}]},
-        "not supported yet",
+        {"key": "a", "limits": {"budget_usd": 0}, "items": [{"id": "a", "prompt": "x"}]},
+        "limits.budget_usd",
     ),
     "consistency": (
         "spec.json",

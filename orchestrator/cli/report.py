@@ -58,6 +58,9 @@ def job_json(job: JobRecord, workspace: Workspace) -> dict[str, Any]:
         "started_at": job.started_at,
         "finished_at": job.finished_at,
         "cost_usd": job.cost_usd,
+        "budget_usd": job.config.limits.budget_usd,
+        "reserved_usd": job.reserved_usd,
+        "uncertain_usd": job.uncertain_usd,
         "run_s": job.run_s,
         "cancelled": job.cancelled,
         "images_dir": str(workspace.job_dir(job.id)),
@@ -168,6 +171,13 @@ def status_text(
         f"{format_duration(job.run_time(time.time()))} run"
         f" · cost {job_cost(job, items)}",
     ]
+    if (budget := job.config.limits.budget_usd) is not None:
+        line = f"budget {format_cost(budget)}: {format_cost(job.cost_usd)} spent"
+        if job.uncertain_usd:
+            line += f", {format_cost(job.uncertain_usd)} possibly billed (stopped in flight)"
+        if job.reserved_usd:
+            line += f", {format_cost(job.reserved_usd)} reserved by images in flight"
+        head.append(line)
     if job.status not in JOB_TERMINAL and not live:
         verb = "resume" if job.started_at else "start"
         head.append(f"no process is running it: `imagebatch {verb} {job.id}` continues it")

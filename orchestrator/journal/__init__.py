@@ -10,9 +10,10 @@ from __future__ import annotations
 from .commit import attempt_ended, attempt_started, error_info
 from .disk import DiskJournal
 from .journal import Journal, Run
-from .runs import ProcessedImage, RawImage, RunJournal
+from .runs import WAIT_FOR_BUDGET, ProcessedImage, RawImage, RunJournal
 
 __all__ = [
+    "WAIT_FOR_BUDGET",
     "DiskJournal",
     "Journal",
     "ProcessedImage",

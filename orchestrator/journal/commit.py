@@ -54,15 +54,22 @@ def commit(
 ) -> Committed:
     """Apply `changes` to `job` (read in this transaction) and record them with their events."""
     counts = dict(job.counts)
-    cost = job.cost_usd
+    cost, reserved, uncertain = job.cost_usd, job.reserved_usd, job.uncertain_usd
     written: list[ItemRecord] = []
     for change in changes:
         updated = _apply(change, now)
         cost += (updated.cost_usd or 0.0) - (change.item.cost_usd or 0.0)
+        reserved += updated.reserved_usd - change.item.reserved_usd
+        uncertain += updated.uncertain_usd - change.item.uncertain_usd
         counts[change.item.status] = counts.get(change.item.status, 0) - 1
         counts[updated.status] = counts.get(updated.status, 0) + 1
         written.append(updated)
-    merged = {**dict(job_fields or {}), "cost_usd": cost}
+    merged = {
+        **dict(job_fields or {}),
+        "cost_usd": cost,
+        "reserved_usd": max(0.0, round(reserved, 9)),
+        "uncertain_usd": round(uncertain, 9),
+    }
     job = _next_job(job, counts, merged, now)
     for updated in written:
         store.put_item(updated)

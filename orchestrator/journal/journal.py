@@ -14,7 +14,7 @@ import functools
 from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
-from typing import ParamSpec, Protocol, TypeVar
+from typing import Literal, ParamSpec, Protocol, TypeVar
 
 from ..clock import SYSTEM_CLOCK, Clock
 from ..events import Event
@@ -160,8 +160,10 @@ class Run:
     async def start(self) -> JobSnapshot:
         return await self._journal.write(self._verbs.start)
 
-    async def start_attempt(self, item_id: str) -> ItemRecord | None:
-        return await self._journal.write(self._verbs.start_attempt, item_id)
+    async def start_attempt(
+        self, item_id: str, reserve_usd: float | None = None
+    ) -> ItemRecord | Literal["wait"] | None:
+        return await self._journal.write(self._verbs.start_attempt, item_id, reserve_usd)
 
     async def start_postprocess(self, item_id: str) -> ItemRecord | None:
         return await self._journal.write(self._verbs.start_postprocess, item_id)

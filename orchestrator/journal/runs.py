@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Literal
 
 from ..events import (
     ItemCancelled,
@@ -98,33 +98,54 @@ class RunJournal:
 
     def _recovered(self, item: ItemRecord) -> Change:
         now = self.journal._now()
+        released = _released(item, maybe_billed=True)  # the process died: it may have been billed
         if item.cancel_requested:
             attempts = attempt_ended(item, now, "cancelled")
-            return Change(item, ItemCancelled, ItemStatus.CANCELLED, {"attempts": attempts})
+            fields = {"attempts": attempts, **released}
+            return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
         attempts = attempt_ended(item, now, "interrupted")
-        fields = {"attempts": attempts}
+        fields = {"attempts": attempts, **released}
         return Change(item, ItemReset, ItemStatus.PENDING, fields, {"reason": "interrupted"})
 
-    def start_attempt(self, item_id: str) -> ItemRecord | None:
-        """Pending -> running with a new attempt; None if the item is no longer pending or was
-        cancelled instead (a cancel asked for it or its job)."""
-        return self._start(item_id, with_attempt=True)
+    def start_attempt(
+        self, item_id: str, reserve_usd: float | None = None
+    ) -> ItemRecord | Literal["wait"] | None:
+        """Pending -> running with a new attempt that reserves `reserve_usd` of the job's budget;
+        None if the item is no longer pending or was cancelled instead (a cancel asked for it
+        or its job), or failed for lack of budget; `"wait"` when the budget has room only once
+        attempts in flight end (nothing is written then)."""
+        return self._start(item_id, with_attempt=True, reserve_usd=reserve_usd)
 
     def start_postprocess(self, item_id: str) -> ItemRecord | None:
         """Pending -> running for an item whose paid image is recorded: no new attempt."""
-        return self._start(item_id, with_attempt=False)
+        started = self._start(item_id, with_attempt=False)
+        assert started != WAIT_FOR_BUDGET
+        return started
 
-    def _start(self, item_id: str, *, with_attempt: bool) -> ItemRecord | None:
+    def _start(
+        self, item_id: str, *, with_attempt: bool, reserve_usd: float | None = None
+    ) -> ItemRecord | Literal["wait"] | None:
         with self.store.writing():
             job, item = self._view(item_id)
             if item.status != ItemStatus.PENDING:
                 return None
+            over = _over_budget(job, reserve_usd) if with_attempt else None
             if job.cancel_requested or job.cancelled or item.cancel_requested:
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, {"retry_at": None})
+            elif over == WAIT_FOR_BUDGET:
+                return WAIT_FOR_BUDGET
+            elif over is not None:
+                failed: dict[str, Any] = {"error": over, "retry_at": None}
+                said: dict[str, Any] = {"kind": over.kind, "message": over.message}
+                change = Change(item, ItemFailed, ItemStatus.FAILED, failed, said)
             elif with_attempt:
                 attempts = attempt_started(item, self.journal._now())
-                payload = {"attempt": len(attempts), "retry": attempts[-1].retry}
-                fields = {"attempts": attempts, "retry_at": None}
+                payload: dict[str, Any] = {"attempt": len(attempts), "retry": attempts[-1].retry}
+                fields: dict[str, Any] = {
+                    "attempts": attempts,
+                    "retry_at": None,
+                    "reserved_usd": reserve_usd or 0.0,
+                }
                 change = Change(item, ItemStarted, ItemStatus.RUNNING, fields, payload)
             else:
                 change = Change(item, ItemStarted, ItemStatus.RUNNING, {"retry_at": None})
@@ -150,6 +171,7 @@ class RunJournal:
                 "revised_prompt": image.revised_prompt,
                 "cached_from": image.cached_from,
                 "error": None,
+                **_released(item, maybe_billed=image.cost_usd is None),
             }
             payload = {
                 "bytes": image.bytes,
@@ -194,11 +216,17 @@ class RunJournal:
             if item.status in ITEM_TERMINAL:  # cancelled at once meanwhile: it stays so
                 return item
             attempts = attempt_ended(item, now, "error", error, retry_after=retry_after)
+            released = _released(item, maybe_billed=error.kind in MAYBE_BILLED)
             if job.cancel_requested or job.cancelled or item.cancel_requested:
-                fields = {"attempts": attempts, "error": error, "retry_at": None}
+                fields = {"attempts": attempts, "error": error, "retry_at": None, **released}
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
             else:
-                fields = {"attempts": attempts, "error": error, "retry_at": now + delay_s}
+                fields = {
+                    "attempts": attempts,
+                    "error": error,
+                    "retry_at": now + delay_s,
+                    **released,
+                }
                 payload = {
                     "kind": error.kind,
                     "message": error.message,
@@ -221,6 +249,7 @@ class RunJournal:
                 "attempts": attempt_ended(item, now, "error", error),
                 "error": error,
                 "retry_at": None,
+                **_released(item, maybe_billed=error.kind in MAYBE_BILLED),
             }
             payload = {"kind": error.kind, "message": error.message}
             done = self.journal._commit(
@@ -235,11 +264,16 @@ class RunJournal:
         now = self.journal._now()
         with self.store.writing():
             job, item = self._view(item_id)
+            released = _released(item, maybe_billed=True)  # stopped in flight: it may be billed
             if cancelled and item.status in _STOPPABLE:
-                fields = {"attempts": attempt_ended(item, now, "cancelled"), "retry_at": None}
+                fields = {
+                    "attempts": attempt_ended(item, now, "cancelled"),
+                    "retry_at": None,
+                    **released,
+                }
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
             elif not cancelled and item.status == ItemStatus.RUNNING:
-                fields = {"attempts": attempt_ended(item, now, "interrupted")}
+                fields = {"attempts": attempt_ended(item, now, "interrupted"), **released}
                 payload = {"reason": "interrupted"}
                 change = Change(item, ItemReset, ItemStatus.PENDING, fields, payload)
             else:
@@ -282,3 +316,35 @@ class RunJournal:
             self.journal.fence(job, self.lease)  # raises LeaseLostError naming the new holder
         assert item is not None  # run_view raises NotFoundError for an unknown item
         return job, item
+
+
+WAIT_FOR_BUDGET: Literal["wait"] = "wait"
+MAYBE_BILLED = frozenset({"timeout", "bad_response"})
+"""Errors after which the provider may have billed the attempt: its reservation stays taken."""
+
+
+def _over_budget(job: JobRecord, reserve_usd: float | None) -> ErrorInfo | Literal["wait"] | None:
+    """Whether an attempt reserving `reserve_usd` may start: None (yes), `"wait"` (once
+    attempts in flight give back their reservations), or why the item cannot start at all."""
+    budget = job.config.limits.budget_usd
+    if budget is None or reserve_usd is None:
+        return None
+    taken = job.cost_usd + job.uncertain_usd + job.reserved_usd
+    if taken + reserve_usd <= budget + 1e-9:
+        return None
+    if job.reserved_usd > 1e-9:
+        return WAIT_FOR_BUDGET
+    message = (
+        f"not started: its ${reserve_usd:.3f} would take spending past the budget of "
+        f"${budget:.2f} (${taken:.3f} spent or possibly billed)"
+    )
+    return ErrorInfo(kind="budget", message=message)
+
+
+def _released(item: ItemRecord, *, maybe_billed: bool) -> dict[str, float]:
+    """The fields that close the item's reservation: given back, or kept as possibly billed."""
+    if not item.reserved_usd:
+        return {}
+    if maybe_billed:
+        return {"reserved_usd": 0.0, "uncertain_usd": item.uncertain_usd + item.reserved_usd}
+    return {"reserved_usd": 0.0}

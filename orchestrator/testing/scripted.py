@@ -74,6 +74,8 @@ class ScriptedProvider:
     """Called (soon after) every time an `ok` answer is returned: lets a test cancel then."""
     image: bytes = field(default_factory=png_bytes)
     """The bytes every `ok` answer carries."""
+    price_usd: float | None = None
+    """The listed price of one image, for budgets (None: unknown, so a budget is refused)."""
     name: str = "scripted"
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(default_model="scripted-1")
@@ -85,6 +87,10 @@ class ScriptedProvider:
     def check(self, request: GenerateRequest) -> None:
         """Accept every request."""
         return None
+
+    def price(self, request: GenerateRequest) -> float | None:
+        """The listed price of one image (`price_usd`)."""
+        return self.price_usd
 
     def calls_for(self, item_id: str, job_id: str | None = None) -> list[Call]:
         """The calls made for `item_id` (of job `job_id` only, when given), in order."""

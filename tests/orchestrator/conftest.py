@@ -29,12 +29,16 @@ def new_orchestrator(
 ) -> Orchestrator:
     """An orchestrator on `workspace` whose `scripted` provider is `provider`, post-processing
     in threads unless `post=` says otherwise; `settings` override the `PipelineSettings`."""
-    return Orchestrator(
+    orchestrator = Orchestrator(
         workspace,
         settings=PipelineSettings(**{"seed": 1, "request_poll_s": 0.05, **settings}),
         providers={"scripted": provider},
         post=post or PostStage(2, processes=False),
     )
+    # The result cache's first opening (its SQLite file made) takes real time, which a test
+    # on looptime's compressed clock could mistake for a hang: done here, before the clock runs.
+    orchestrator.cache.get("")
+    return orchestrator
 
 
 @pytest.fixture

@@ -458,13 +458,18 @@ def test_auto_size_is_allowed() -> None:
     [
         ({"webhook": {"url": "https://example.invalid/hook"}}, "webhook"),
         ({"consistency": "first_image"}, "consistency"),
-        ({"limits": {"budget_usd": 5}}, "budget_usd"),
     ],
 )
 def test_not_supported_yet(extra: dict[str, Any], field: str) -> None:
     message = _error(_spec(**extra))
     assert field in message
     assert "not supported yet" in message
+
+
+def test_a_budget_is_a_positive_number() -> None:
+    assert parse_spec(_spec(limits={"budget_usd": 5}), "s").limits.budget_usd == 5
+    assert "limits.budget_usd" in _error(_spec(limits={"budget_usd": 0}))
+    assert "limits.budget_usd" in _error(_spec(limits={"budget_usd": "5"}))
 
 
 def test_consistency_none_is_fine() -> None:
