@@ -31,6 +31,7 @@ __all__ = [
     "format_cost",
     "format_duration",
     "format_latency",
+    "format_usd",
     "pace_line",
     "reason",
 ]
@@ -71,6 +72,13 @@ def format_cost(cost: float, unpriced: int = 0) -> str:
         return "cost unknown"
     text = f"${cost:.2f}" if cost >= 0.01 or cost == 0 else f"${cost:.4f}"
     return text + ("+" if unpriced else "")
+
+
+def format_usd(amount: float) -> str:
+    """An amount as set, to the cent or finer: `$1.00`, `$0.025`, `$0.0042`."""
+    if round(amount, 2) == round(amount, 6):
+        return f"${amount:.2f}"
+    return f"${amount:.4f}".rstrip("0")
 
 
 def format_latency(seconds: float | None) -> str:

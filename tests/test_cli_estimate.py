@@ -110,3 +110,13 @@ def test_a_provider_that_names_no_default_model_leaves_every_item_unpriced() -> 
     assert estimate.model is None and estimate.unpriced == 2 and estimate.total_usd == 0.0
     named = parse_spec({**OPENAI_SPEC, "model": "gpt-image-1-mini"}, "test")
     assert estimate_spec(named).total_usd == 0.011 + 0.036 + 0.015
+
+
+def test_status_shows_a_jobs_budget_and_what_it_spent(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=2, limits={"concurrency": 2, "budget_usd": 0.5})
+    ok(cli(ws, "run", str(spec)))
+    text = ok(cli(ws, "status"))
+    assert "budget $0.50: $0.00 spent" in text
+    data = json.loads(ok(cli(ws, "status", "--json")))["job"]
+    assert (data["budget_usd"], data["reserved_usd"], data["uncertain_usd"]) == (0.5, 0.0, 0.0)

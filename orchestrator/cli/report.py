@@ -14,7 +14,7 @@ from rich.table import Table
 from ..records import ItemRecord, JobRecord
 from ..states import JOB_TERMINAL, ItemStatus, JobStatus
 from ..storage import Workspace
-from .display import format_cost, format_duration
+from ..wording import format_cost, format_duration, format_usd
 
 __all__ = [
     "exit_code",
@@ -172,11 +172,11 @@ def status_text(
         f" · cost {job_cost(job, items)}",
     ]
     if (budget := job.config.limits.budget_usd) is not None:
-        line = f"budget {format_cost(budget)}: {format_cost(job.cost_usd)} spent"
+        line = f"budget {format_usd(budget)}: {format_usd(job.cost_usd)} spent"
         if job.uncertain_usd:
-            line += f", {format_cost(job.uncertain_usd)} possibly billed (stopped in flight)"
+            line += f", {format_usd(job.uncertain_usd)} possibly billed (stopped in flight)"
         if job.reserved_usd:
-            line += f", {format_cost(job.reserved_usd)} reserved by images in flight"
+            line += f", {format_usd(job.reserved_usd)} reserved by images in flight"
         head.append(line)
     if job.status not in JOB_TERMINAL and not live:
         verb = "resume" if job.started_at else "start"

@@ -28,6 +28,7 @@ from ..events import (
 from ..locks import LockOwner, lock_slot
 from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..states import ITEM_TERMINAL, ItemStatus
+from ..wording import format_usd
 from .commit import Change, attempt_ended, attempt_started
 from .disk import DiskJournal
 
@@ -335,8 +336,8 @@ def _over_budget(job: JobRecord, reserve_usd: float | None) -> ErrorInfo | Liter
     if job.reserved_usd > 1e-9:
         return WAIT_FOR_BUDGET
     message = (
-        f"not started: its ${reserve_usd:.3f} would take spending past the budget of "
-        f"${budget:.2f} (${taken:.3f} spent or possibly billed)"
+        f"not started: its {format_usd(reserve_usd)} would take spending past the budget of "
+        f"{format_usd(budget)} ({format_usd(taken)} spent or possibly billed)"
     )
     return ErrorInfo(kind="budget", message=message)
 

@@ -4,14 +4,19 @@ billed (a crash, a timeout, a stop in flight)."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
 import pytest
 
 from orchestrator.errors import BadResponseError, ConfigError, UnavailableError
+from orchestrator.journal import WAIT_FOR_BUDGET, DiskJournal, RunJournal
 from orchestrator.spec import JobSpec, parse_spec
 from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.testing.clock import FakeClock
 from orchestrator.testing.scripted import ScriptedProvider, make_spec, next_event
 
 from .conftest import MakeOrchestrator
+from .test_journal import make_spec as make_journal_spec
 
 PRICE = 0.01
 
@@ -94,3 +99,39 @@ async def test_a_budget_needs_prices(make_orchestrator: MakeOrchestrator) -> Non
     with pytest.raises(ConfigError, match=r"limits.budget_usd: items\[0\] \(i0\) has no known"):
         await orch.submit(with_budget(2, 1.0))
     assert await orch.jobs() == []  # nothing written
+
+
+def test_after_a_crash_what_was_in_flight_stays_counted_and_the_budget_holds(
+    tmp_path: Path,
+) -> None:
+    clock = FakeClock()
+    spec = make_journal_spec("k", 4).model_dump()
+    spec["limits"]["budget_usd"] = 0.025
+    dead = DiskJournal(tmp_path / "journal", clock=clock)
+    job, lease = dead.create_job(parse_spec(spec, "test"), lock=True)
+    assert lease is not None
+    run = RunJournal(dead, job.id, lease)
+    run.start()
+    assert run.start_attempt("i0", 0.01) is not None
+    assert run.start_attempt("i1", 0.01) is not None
+    assert run.start_attempt("i2", 0.01) == WAIT_FOR_BUDGET  # $0.03 would pass $0.025
+    dead.close()  # the process is killed with two calls in flight
+
+    clock.advance(301.0)  # its lock goes stale
+    disk = DiskJournal(tmp_path / "journal", clock=clock)
+    try:
+        taken_over = disk.locks.acquire(job.key, job.id)
+        snapshot = RunJournal(disk, job.id, taken_over).start()
+        assert snapshot.job.reserved_usd == 0.0
+        assert snapshot.job.uncertain_usd == pytest.approx(0.02)  # maybe billed: still taken
+        again = RunJournal(disk, job.id, taken_over)
+        assert again.start_attempt("i0", 0.01) is None  # nothing in flight: it fails
+        item = disk.item(job.id, "i0")
+        assert item.status == ItemStatus.FAILED and item.error is not None
+        assert item.error.kind == "budget"
+        assert item.error.message == (
+            "not started: its $0.01 would take spending past the budget of $0.025 "
+            "($0.02 spent or possibly billed)"
+        )
+    finally:
+        disk.close()
