@@ -46,6 +46,7 @@ REASONS: dict[str, str] = {
     "auth": "API key refused",
     "interrupted": "process stopped",
     "postprocess": "post-process failed",
+    "budget": "over budget",
 }
 
 INTERRUPTIONS = {
