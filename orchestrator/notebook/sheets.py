@@ -50,6 +50,8 @@ class Result:
     """Why it failed, in words (`server error: ...`); None unless it failed."""
     width: int | None = None
     height: int | None = None
+    cached: bool = False
+    """The image came from the result cache: an earlier job paid for it, this one did not."""
 
     def image(self) -> Image.Image:
         """The image as a Pillow image (`ConfigError` when it has none)."""
@@ -78,6 +80,7 @@ def result_of(item: ItemRecord, workspace: Workspace) -> Result:
         error=error,
         width=item.width,
         height=item.height,
+        cached=item.cached_from is not None,
     )
 
 

@@ -102,7 +102,7 @@ async def test_results_and_the_contact_sheet(make_orchestrator: MakeOrchestrator
     ]  # fmt: skip
     assert rows[2].error is not None and rows[2].error.startswith("server error: ")
     assert rows[2].path is None and rows[0].cost_usd == 0.0
-    assert rows[0].prompt == "picture 0" and rows[0].attempts == 1
+    assert rows[0].prompt == "picture 0" and rows[0].attempts == 1 and not rows[0].cached
     assert rows[0].image().size == (96, 64)
     with pytest.raises(ConfigError, match="'p2' has no image"):
         rows[2].image()
