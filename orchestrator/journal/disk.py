@@ -6,7 +6,8 @@ lock owner it took for the job's key: `start_run`, `start_attempt`, `record_imag
 transaction and raises `LeaseLostError` if the key's lock is no longer that owner's (fencing), so
 a runner whose lock was taken over cannot touch the new owner's items. *Requests* come from
 anyone (this process or another): `request_cancel`, `cancel_items`, `request_retry`; the runner
-carries them out when it sees their events.
+carries them out when it sees their events. The webhook sender keeps the messages it could not
+deliver with `keep_undelivered` and drops them with `forget_undelivered` once they go through.
 
 Everything here is synchronous and short; the async `Journal` runs it on its own threads.
 """
@@ -32,6 +33,8 @@ from ..locks import KeyLocks, LockOwner, lost_message
 from ..records import ItemRecord, JobRecord, JobSnapshot
 from ..spec import JobSpec
 from ..states import ITEM_TERMINAL, JOB_TERMINAL, ItemStatus
+from ..webhooks.models import UndeliveredWebhook
+from . import outbox
 from .commit import Change, Committed, EventFactory, attempt_ended, commit
 from .store import Store
 
@@ -229,6 +232,24 @@ class DiskJournal:
             done = self._commit(job, changes, job_fields=fields)
         self._published(done.events)
         return [item.id for item in items]
+
+    # --------------------------------------------------------------- webhooks
+
+    def undelivered(self, job_id: str) -> list[UndeliveredWebhook]:
+        """The job's webhook messages that were not delivered, oldest first."""
+        with self.store.reading():
+            self.store.job(job_id)  # an unknown job is an error, not an empty list
+            return outbox.undelivered(self.store, job_id)
+
+    def keep_undelivered(self, messages: list[UndeliveredWebhook]) -> None:
+        """Keep webhook messages that were not delivered (replacing earlier copies by id)."""
+        with self.store.writing():
+            outbox.keep(self.store, messages)
+
+    def forget_undelivered(self, job_id: str, ids: list[str]) -> None:
+        """Drop kept webhook messages that have now been delivered."""
+        with self.store.writing():
+            outbox.forget(self.store, job_id, ids)
 
     # --------------------------------------------------------------- internals
 

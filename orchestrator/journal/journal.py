@@ -21,6 +21,7 @@ from ..events import Event
 from ..locks import LockOwner
 from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..spec import JobSpec
+from ..webhooks.models import UndeliveredWebhook
 from .disk import DiskJournal
 from .runs import ProcessedImage, RawImage, RunJournal
 from .writer import Writer
@@ -139,6 +140,18 @@ class Journal:
 
     async def clear_lock(self, key: str) -> LockOwner | None:
         return await self.write(self.disk.locks.clear, key)
+
+    async def undelivered(self, job_id: str) -> list[UndeliveredWebhook]:
+        """The job's webhook messages that were not delivered, oldest first."""
+        return await self.read(self.disk.undelivered, job_id)
+
+    async def keep_undelivered(self, messages: list[UndeliveredWebhook]) -> None:
+        if messages:
+            await self.write(self.disk.keep_undelivered, messages)
+
+    async def forget_undelivered(self, job_id: str, ids: list[str]) -> None:
+        if ids:
+            await self.write(self.disk.forget_undelivered, job_id, ids)
 
     def run(self, job_id: str, lease: LockOwner) -> Run:
         """The verbs of the runner of `job_id` holding `lease`."""

@@ -7,6 +7,8 @@ jobs(n, id, record)              JobRecord headers in creation order (counts, fl
                                  item list, so a commit never rewrites a list that grows)
 items(job_id, id, idx, record)   ItemRecords; `idx` keeps the job's order
 events(seq, job_id, record)      the event log, gapless; indexed by job for followers
+webhook_undelivered(job_id, id, record)
+                                 webhook messages not delivered (see `outbox.py`)
 ```
 
 Records are JSON text. A commit touches the job header, the items it changes and the events it
@@ -48,6 +50,8 @@ CREATE INDEX IF NOT EXISTS items_in_order ON items (job_id, idx);
 CREATE TABLE IF NOT EXISTS events (seq INTEGER PRIMARY KEY, job_id TEXT NOT NULL,
                                    record TEXT NOT NULL);
 CREATE INDEX IF NOT EXISTS events_of_job ON events (job_id, seq);
+CREATE TABLE IF NOT EXISTS webhook_undelivered (job_id TEXT NOT NULL, id TEXT NOT NULL,
+                                                record TEXT NOT NULL, PRIMARY KEY (job_id, id));
 """
 
 
@@ -177,6 +181,10 @@ class Store:
                 callback()
         finally:
             self._local.depth, self._local.pending = 0, []
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        """Run one statement on this thread's connection (for the journal's own modules)."""
+        return self._con.execute(sql, args)
 
     def _one(self, sql: str, *args: Any) -> str | None:
         row = self._con.execute(sql, args).fetchone()
