@@ -20,6 +20,7 @@ from .follow import follow
 from .records import ItemRecord, JobRecord, JobSnapshot
 from .states import JOB_TERMINAL, ItemStatus
 from .tally import Tally
+from .webhooks.models import UndeliveredWebhook
 
 if TYPE_CHECKING:
     from .service import Orchestrator
@@ -76,6 +77,11 @@ class JobHandle:
         async with aclosing(follow(journal, self._orchestrator.bus, self.id, after=after)) as live:
             async for event in live:
                 yield event
+
+    async def undelivered_webhooks(self) -> list[UndeliveredWebhook]:
+        """The job's webhook messages that were not delivered (kept in the journal), oldest
+        first; a later run of the job sends them again, with the same ids."""
+        return await (await self._orchestrator.ready()).undelivered(self.id)
 
     async def running_here(self) -> bool:
         """This process is running the job."""

@@ -2,8 +2,9 @@
 
 `check_spec` runs before a job is recorded: the provider can be built (its key is set, its
 options are valid), the model is one it knows, every item's request is one the model accepts
-and every reference is a readable image. `provider_for` builds the job's provider; commands that
-continue a job build it first, so a missing key changes nothing.
+and every reference is a readable image. `check_webhook` checks the job's webhook: its secret is
+set and its URL's host is one imagebatch may call. `provider_for` builds the job's provider;
+commands that continue a job build it first, so a missing key changes nothing.
 """
 
 from __future__ import annotations
@@ -17,8 +18,10 @@ from .imaging import inspect_image
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
 from .spec import JobConfig, JobSpec
+from .webhooks.addresses import check_url
+from .webhooks.signing import load_secret
 
-__all__ = ["check_spec", "provider_for"]
+__all__ = ["check_spec", "check_webhook", "provider_for"]
 
 
 def provider_for(
@@ -70,6 +73,15 @@ def check_spec(
                 "table, or remove the budget",
                 option="budget_usd",
             )
+
+
+async def check_webhook(config: JobConfig, env: Mapping[str, str]) -> None:
+    """Raise `ConfigError` if the job's webhook cannot be used: its secret's variable is unset
+    or malformed, or its host resolves to a local or private address (see `addresses`)."""
+    if config.webhook is None:
+        return
+    load_secret(config.webhook, env)
+    await check_url(config.webhook.url, env, "webhook.url")
 
 
 def _check_model(config: JobConfig, provider: Provider) -> None:

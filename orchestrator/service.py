@@ -31,13 +31,15 @@ from .journal import Journal
 from .lanes import Lane, Lanes
 from .locks import LockOwner, keep_alive, pid_alive
 from .pipeline import PipelineSettings, Runner
-from .preflight import check_spec, provider_for
+from .preflight import check_spec, check_webhook, provider_for
 from .providers.base import ProviderFactory
 from .records import JobRecord
 from .spec import JobConfig, JobSpec
 from .stages import PostStage
 from .states import JOB_TERMINAL
 from .storage import Workspace, remove_stale_tmp
+from .webhooks.delivery import DeliverySettings
+from .webhooks.sender import WebhookSender, sender_for
 
 __all__ = ["Orchestrator"]
 
@@ -56,6 +58,7 @@ class Orchestrator:
         heartbeat_s: float | None = None,
         providers: Mapping[str, ProviderFactory] | None = None,
         post: PostStage | None = None,
+        webhooks: DeliverySettings | None = None,
     ) -> None:
         self.workspace = workspace
         self.providers = dict(providers or {})
@@ -69,6 +72,8 @@ class Orchestrator:
         self.post = post or PostStage()
         self.cache = ResultCache(workspace.cache_dir)
         """Images of earlier identical requests (opened on first use)."""
+        self.webhooks = webhooks or DeliverySettings()
+        """How jobs' webhook messages are tried and queued."""
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
         self._opening = asyncio.Lock()
 
@@ -147,12 +152,14 @@ class Orchestrator:
         """Check the spec and record the job as pending; nothing runs. Nothing is written, not
         even the workspace folder, if the spec is refused."""
         await asyncio.to_thread(check_spec, spec, self.env, self.providers)
+        await check_webhook(spec.config, self.env)
         job, _ = await (await self.ready()).create_job(spec)
         return self.handle(job.id)
 
     async def submit(self, spec: JobSpec) -> JobHandle:
         """Check the spec, record the job holding its key's lock, and start running it here."""
         await asyncio.to_thread(check_spec, spec, self.env, self.providers)
+        await check_webhook(spec.config, self.env)
         job, owner = await (await self.ready()).create_job(spec, lock=True)
         assert owner is not None
         return self._launch(job, owner)
@@ -177,9 +184,10 @@ class Orchestrator:
 
     async def preflight(self, job: JobRecord) -> None:
         """Raise `ConfigError` if the job's provider cannot be used here (a missing key, a bad
-        option), before anything is written for it."""
+        option, a webhook secret not set), before anything is written for it."""
         provider = provider_for(job.config, self.env, self.providers)
         await provider.aclose()
+        await check_webhook(job.config, self.env)
 
     def _launch(self, job: JobRecord, owner: LockOwner) -> JobHandle:
         task = asyncio.create_task(self._run(job, owner), name=f"job {job.id}")
@@ -187,6 +195,37 @@ class Orchestrator:
         return self.handle(job.id)
 
     async def _run(self, job: JobRecord, owner: LockOwner) -> JobRecord:
+        """Run the job with its webhook's sender beside it; the sender gets `drain_s` to send
+        what is left after the lock is released, and none when the run is interrupted."""
+        try:
+            sender = self._webhook_sender(job)
+            if sender is not None:
+                await sender.start()
+        except BaseException:
+            await _quietly(self.journal.release(owner))
+            raise
+        try:
+            record = await self._run_locked(job, owner)
+        except BaseException:
+            if sender is not None:
+                await _quietly(sender.stop(drain=False))
+            raise
+        if sender is not None:
+            await _quietly(sender.stop(drain=True))
+        return record
+
+    def _webhook_sender(self, job: JobRecord) -> WebhookSender | None:
+        return sender_for(
+            self.journal,
+            self.bus,
+            job,
+            env=self.env,
+            images_root=self.workspace.root,
+            clock=self.clock,
+            settings=self.webhooks,
+        )
+
+    async def _run_locked(self, job: JobRecord, owner: LockOwner) -> JobRecord:
         try:
             # a killed run's half-written files go; the lock says no live writer of ours is left
             folder = self.workspace.job_dir(job.id)
@@ -234,7 +273,8 @@ def _key_fingerprint(provider: str, env: Mapping[str, str]) -> str:
 
 
 async def _quietly(work: Coroutine[Any, Any, Any]) -> None:
-    """Give back the lock even while being cancelled."""
+    """Finish `work` (give back the lock, keep undelivered webhooks) even while being
+    cancelled; the cancellation is raised once it is done."""
     task = asyncio.ensure_future(work)
     try:
         await asyncio.shield(task)

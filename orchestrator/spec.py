@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .webhooks.models import WebhookSpec
 
 __all__ = [
     "Defaults",
@@ -178,8 +179,8 @@ class JobConfig(_Model):
     cache: StrictBool = True
     """Reuse the image of an identical request from an earlier job (free, no call); false
     always asks the provider (`--no-cache`)."""
-    webhook: dict[str, Any] | None = None
-    """Webhook delivery. Not supported yet: setting it is an error."""
+    webhook: WebhookSpec | None = None
+    """Where to POST the job's events, signed per Standard Webhooks (see `webhooks`)."""
 
     @field_validator("key")
     @classmethod
@@ -193,13 +194,6 @@ class JobConfig(_Model):
     def _consistency_not_yet(cls, value: str) -> str:
         if value != "none":
             raise ValueError(f"consistency {value!r} is not supported yet; use 'none'")
-        return value
-
-    @field_validator("webhook")
-    @classmethod
-    def _webhook_not_yet(cls, value: dict[str, Any] | None) -> dict[str, Any] | None:
-        if value is not None:
-            raise ValueError("webhooks are not supported yet; remove 'webhook' from the spec")
         return value
 
 

@@ -95,14 +95,36 @@ BAD_SPECS: dict[str, tuple[str, Any, str]] = {
         {"key": "a", "defaults": {"size": "4096x4096"}, "items": [{"id": "a", "prompt": "x"}]},
         "4096x4096",
     ),
-    "webhook": (
+    "webhook-scheme": (
         "spec.json",
         {
             "key": "a",
-            "webhook": {"url": "https://x.invalid"},
+            "webhook": {"url": "ftp://x.invalid", "secret_env": "HOOK_SECRET"},
             "items": [{"id": "a", "prompt": "x"}],
         },
-        "not supported yet",
+        "webhook.url: must be an http:// or https:// URL",
+    ),
+    "webhook-event": (
+        "spec.json",
+        {
+            "key": "a",
+            "webhook": {
+                "url": "https://x.invalid",
+                "secret_env": "HOOK_SECRET",
+                "events": ["item.done"],
+            },
+            "items": [{"id": "a", "prompt": "x"}],
+        },
+        "webhook.events: unknown event 'item.done'",
+    ),
+    "webhook-secret-unset": (
+        "spec.json",
+        {
+            "key": "a",
+            "webhook": {"url": "https://x.invalid", "secret_env": "IMAGEBATCH_TEST_NO_SUCH_VAR"},
+            "items": [{"id": "a", "prompt": "x"}],
+        },
+        "webhook.secret_env: $IMAGEBATCH_TEST_NO_SUCH_VAR is not set",
     ),
     "budget": (
         "spec.json",

@@ -456,7 +456,6 @@ def test_auto_size_is_allowed() -> None:
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
-        ({"webhook": {"url": "https://example.invalid/hook"}}, "webhook"),
         ({"consistency": "first_image"}, "consistency"),
     ],
 )
