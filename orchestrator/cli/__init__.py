@@ -2,7 +2,7 @@
 
 ```
 parser    the arguments          running   run demo create estimate start resume retry watch
-context   what commands share    reading   status list cancel clear-lock
+context   what commands share    reading   status list cancel clear-lock webhooks
 live      following a job        display   the live rich display   report   what is printed
 ```
 
@@ -29,7 +29,7 @@ from ..storage import Workspace
 from .context import Context
 from .hints import describe
 from .parser import build_parser
-from .reading import cmd_cancel, cmd_clear_lock, cmd_list, cmd_status
+from .reading import cmd_cancel, cmd_clear_lock, cmd_list, cmd_status, cmd_webhooks
 from .running import (
     cmd_create,
     cmd_demo,
@@ -61,6 +61,7 @@ COMMANDS: dict[str, Command] = {
     "status": cmd_status,
     "list": cmd_list,
     "clear-lock": cmd_clear_lock,
+    "webhooks": cmd_webhooks,
 }
 
 

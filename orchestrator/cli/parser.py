@@ -134,6 +134,10 @@ def _add_following(sub: Subparsers) -> None:
     )
     status.add_argument("job", nargs="?", help="job id")
     _command(sub, "list", "list the jobs of the workspace", "the jobs")
+    webhooks = _command(
+        sub, "webhooks", "list a job's webhook messages that were not delivered", "them"
+    )
+    webhooks.add_argument("job", help="job id")
     _command(sub, "clear-lock", "remove a key's lock by hand", "").add_argument(
         "key", help="job key"
     )

@@ -1,4 +1,5 @@
-"""The commands that look at jobs or ask something of them: status, list, cancel, clear-lock."""
+"""The commands that look at jobs or ask something of them: status, list, cancel, clear-lock,
+webhooks."""
 
 from __future__ import annotations
 
@@ -9,9 +10,9 @@ from ..errors import NotFoundError
 from ..records import JobRecord
 from ..states import ItemStatus
 from .context import Context, opened, status_json
-from .report import job_json, jobs_table, status_text
+from .report import job_json, jobs_table, status_text, undelivered_json, undelivered_text
 
-__all__ = ["cmd_cancel", "cmd_clear_lock", "cmd_list", "cmd_status"]
+__all__ = ["cmd_cancel", "cmd_clear_lock", "cmd_list", "cmd_status", "cmd_webhooks"]
 
 
 async def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
@@ -80,4 +81,17 @@ async def cmd_clear_lock(ctx: Context, args: argparse.Namespace) -> int:
             f"cleared the lock of key {args.key!r} (job {owner.job_id}, pid {owner.pid}); "
             "that process writes nothing more and stops"
         )
+    return 0
+
+
+async def cmd_webhooks(ctx: Context, args: argparse.Namespace) -> int:
+    """The job's webhook messages that were not delivered."""
+    async with opened(ctx, must_exist=True) as orchestrator:
+        handle = orchestrator.handle(args.job)
+        job = await handle.status()
+        undelivered = await handle.undelivered_webhooks()
+    if args.json:
+        ctx.say(json.dumps(undelivered_json(job, undelivered), indent=2))
+    else:
+        ctx.say(undelivered_text(job, undelivered))
     return 0

@@ -5,6 +5,7 @@ The JSON shape (`job_json`, `item_json`) is a contract: fields are added, never 
 
 from __future__ import annotations
 
+import json
 import time
 from datetime import datetime
 from typing import Any
@@ -14,6 +15,7 @@ from rich.table import Table
 from ..records import ItemRecord, JobRecord
 from ..states import JOB_TERMINAL, ItemStatus, JobStatus
 from ..storage import Workspace
+from ..webhooks.models import UndeliveredWebhook
 from ..wording import format_cost, format_duration, format_usd
 
 __all__ = [
@@ -27,6 +29,8 @@ __all__ = [
     "status_text",
     "summary_rows",
     "summary_table",
+    "undelivered_json",
+    "undelivered_text",
 ]
 
 EXIT_CODES = {
@@ -215,3 +219,45 @@ def _done(job: JobRecord) -> str:
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def undelivered_json(job: JobRecord, undelivered: list[UndeliveredWebhook]) -> dict[str, Any]:
+    """`imagebatch webhooks JOB --json`: the webhook and the messages it did not take."""
+    webhook = job.config.webhook
+    return {
+        "job_id": job.id,
+        "url": webhook.url if webhook else None,
+        "events": list(webhook.events) if webhook else [],
+        "undelivered": [
+            {
+                "id": kept.message.id,
+                "type": kept.message.type,
+                "tries": kept.tries,
+                "last_error": kept.last_error,
+                "stored_at": kept.stored_at,
+                "body": json.loads(kept.message.body),
+            }
+            for kept in undelivered
+        ],
+    }
+
+
+def undelivered_text(job: JobRecord, undelivered: list[UndeliveredWebhook]) -> str:
+    """`imagebatch webhooks JOB`: one line per message the receiver did not take."""
+    webhook = job.config.webhook
+    if webhook is None:
+        return f"job {job.id} has no webhook"
+    if not undelivered:
+        return f"job {job.id}: every webhook message was delivered to {webhook.url}"
+    noun = "message" if len(undelivered) == 1 else "messages"
+    lines = [f"job {job.id}: {len(undelivered)} webhook {noun} not delivered to {webhook.url}"]
+    width = max(len(kept.message.id) for kept in undelivered)
+    for kept in undelivered:
+        tries = f"{kept.tries} {'try' if kept.tries == 1 else 'tries'}"
+        lines.append(
+            f"  {kept.message.id:<{width}}  {kept.message.type:<14}  {tries:>7}  "
+            f"{_when(kept.stored_at)}  {kept.last_error}"
+        )
+    if job.status not in JOB_TERMINAL:
+        lines.append(f"next: imagebatch resume {job.id}  (sends them again, with the same ids)")
+    return "\n".join(lines)
