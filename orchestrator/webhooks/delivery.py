@@ -9,6 +9,7 @@ message's same `webhook-id` and body, with a fresh `webhook-timestamp` and signa
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import random
 from collections.abc import Mapping
@@ -88,6 +89,8 @@ class Poster:
         """Tries made for the message being delivered now."""
         self.last_error = ""
         """Why the last failed try failed."""
+        self.failing = asyncio.Event()
+        """Set while the receiver's last answer was a failure (cleared when it takes one)."""
 
     def __repr__(self) -> str:  # never the key
         return f"<Poster {self.url} tries={self.tries}>"
@@ -99,8 +102,10 @@ class Poster:
             self.tries += 1
             error, retry_after = await self._try(message)
             if error is None:
+                self.failing.clear()
                 return True
             self.last_error = error
+            self.failing.set()
             delay = next_delay(self.tries, self.settings, self.rng, retry_after)
             _log.info("webhook %s try %d failed: %s", message.id, self.tries, error)
             if delay is None:

@@ -56,6 +56,8 @@ class MessageMaker:
         """Where relative image paths start (the workspace), so receivers get absolute ones."""
         self.progress_every_s = progress_every_s
         self._last_progress: float | None = None
+        self.total = tally.total
+        """Items in the job."""
         self._costs: dict[str, float | None] = {}
         """What each item's image cost, where known (for `item.completed`)."""
 
@@ -73,12 +75,14 @@ class MessageMaker:
         job, items = snapshot.job, snapshot.items
         tally = Tally.from_snapshot(job, items, now=now, seq=snapshot.seq)
         maker = cls(spec, tally, images_root=images_root, progress_every_s=progress_every_s)
+        maker.total = job.total
         maker._costs = {item.id: item.cost_usd for item in items}
         return maker
 
     def messages(self, event: Event, now: float) -> list[WebhookMessage]:
-        """The messages `event` makes (often none); `now` is a monotonic time in seconds."""
-        if event.job_id != self.tally.job_id:
+        """The messages `event` makes (often none); `now` is a monotonic time in seconds. Another
+        job's event, and one seen before (by seq), make none."""
+        if event.job_id != self.tally.job_id or event.seq <= self.tally.last_seq:
             return []
         self.tally.apply(event)
         if isinstance(event, ItemGenerated) and event.item_id is not None:
@@ -129,7 +133,7 @@ class MessageMaker:
         tally = self.tally
         return {
             "job_id": tally.job_id,
-            "total": tally.total,
+            "total": self.total,
             "done": tally.done,
             "counts": {str(status): n for status, n in sorted(tally.counts.items())},
             "cost_usd": round(tally.cost_usd, 6),

@@ -19,7 +19,6 @@ first (with their ids), and drops each from the journal once it is delivered.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import random
 from collections.abc import Mapping
@@ -128,22 +127,37 @@ class WebhookSender:
         ]
 
     async def stop(self, *, drain: bool) -> None:
-        """Take the job's last events, give the queue up to `drain_s` to go out (with `drain`),
-        then keep whatever was not delivered in the journal."""
+        """Take the job's last events, give the queue up to `drain_s` to go out (with `drain`,
+        and while the receiver takes them), then keep what was not delivered in the journal."""
         follower, poster = self._tasks or (None, None)
         try:
             await _cancelled(follower)
             for event in (await self.journal.events_since(self.position, self.job_id))[0]:
                 await self._take(event)
             if drain and poster is not None:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(self.settings.drain_s):
-                        await self.queue.join()
+                await self._drain()
         finally:
             await _cancelled(poster)
             await self._keep_left()
             if self._session is not None:
                 await self._session.close()
+
+    async def _drain(self) -> None:
+        """Wait until the queue is sent, `drain_s` runs out, or a try fails: a receiver that
+        fails now would only keep the command waiting; its messages are kept for later."""
+        assert self._poster is not None
+        failing = self._poster.failing
+        if failing.is_set():
+            return
+        waits = [asyncio.ensure_future(self.queue.join()), asyncio.ensure_future(failing.wait())]
+        try:
+            await asyncio.wait(
+                waits, timeout=self.settings.drain_s, return_when=asyncio.FIRST_COMPLETED
+            )
+        finally:
+            for wait in waits:
+                wait.cancel()
+            await asyncio.wait(waits)
 
     # ----------------------------------------------------------------- tasks
 
