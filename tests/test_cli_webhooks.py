@@ -109,3 +109,8 @@ def test_a_dead_receiver_never_fails_the_job_and_its_events_are_listed(tmp_path:
     text = inproc(tmp_path / "ws", "webhooks", job_id)
     assert f"webhook messages not delivered to {json.loads(listed.stdout)['url']}" in text.stdout
     assert inproc(tmp_path / "ws", "webhooks", "no-such-job").returncode == 2
+    status = json.loads(inproc(tmp_path / "ws", "status", job_id, "--json").stdout)
+    assert status["job"]["webhook"]["undelivered"] == len(undelivered)
+    assert status["job"]["webhook"]["events"][0] == "job.started"
+    line = f"{len(undelivered)} not delivered: `imagebatch webhooks {job_id}`"
+    assert line in inproc(tmp_path / "ws", "status", job_id).stdout

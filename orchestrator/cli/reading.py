@@ -10,7 +10,14 @@ from ..errors import NotFoundError
 from ..records import JobRecord
 from ..states import ItemStatus
 from .context import Context, opened, status_json
-from .report import job_json, jobs_table, status_text, undelivered_json, undelivered_text
+from .report import (
+    job_json,
+    jobs_table,
+    status_text,
+    undelivered_json,
+    undelivered_text,
+    webhook_json,
+)
 
 __all__ = ["cmd_cancel", "cmd_clear_lock", "cmd_list", "cmd_status", "cmd_webhooks"]
 
@@ -49,13 +56,16 @@ async def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
             handle = orchestrator.handle(jobs[-1].id)
         snapshot = await handle.snapshot()
         live = await handle.runner_live()
+        kept = await handle.undelivered_webhooks() if snapshot.job.config.webhook else []
     job, items = snapshot.job, snapshot.items
     if args.json:
         document = status_json(job, items, ctx.workspace)
         document["job"]["runner_alive"] = live
+        if job.config.webhook is not None:
+            document["job"]["webhook"] = webhook_json(job.config.webhook, len(kept))
         ctx.say(json.dumps(document, indent=2))
     else:
-        ctx.say(status_text(job, items, ctx.workspace, live=live))
+        ctx.say(status_text(job, items, ctx.workspace, live=live, undelivered=len(kept)))
     return 0
 
 

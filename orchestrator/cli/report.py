@@ -15,7 +15,7 @@ from rich.table import Table
 from ..records import ItemRecord, JobRecord
 from ..states import JOB_TERMINAL, ItemStatus, JobStatus
 from ..storage import Workspace
-from ..webhooks.models import UndeliveredWebhook
+from ..webhooks.models import UndeliveredWebhook, WebhookSpec
 from ..wording import format_cost, format_duration, format_usd
 
 __all__ = [
@@ -31,6 +31,7 @@ __all__ = [
     "summary_table",
     "undelivered_json",
     "undelivered_text",
+    "webhook_json",
 ]
 
 EXIT_CODES = {
@@ -163,9 +164,15 @@ def summary_table(
 
 
 def status_text(
-    job: JobRecord, items: list[ItemRecord], workspace: Workspace, *, live: bool
+    job: JobRecord,
+    items: list[ItemRecord],
+    workspace: Workspace,
+    *,
+    live: bool,
+    undelivered: int = 0,
 ) -> str:
-    """`imagebatch status JOB`: the job, whether a process is running it, one line per item."""
+    """`imagebatch status JOB`: the job, whether a process is running it, its webhook (and how
+    many of its messages were not delivered), one line per item."""
     head = [
         f"job {job.id}  key {job.key}  {job.status}",
         f"provider {job.config.provider}"
@@ -182,6 +189,11 @@ def status_text(
         if job.reserved_usd:
             line += f", {format_usd(job.reserved_usd)} reserved by images in flight"
         head.append(line)
+    if job.config.webhook is not None:
+        kept = (
+            f" · {undelivered} not delivered: `imagebatch webhooks {job.id}`" if undelivered else ""
+        )
+        head.append(f"webhook {job.config.webhook.url}{kept}")
     if job.status not in JOB_TERMINAL and not live:
         verb = "resume" if job.started_at else "start"
         head.append(f"no process is running it: `imagebatch {verb} {job.id}` continues it")
@@ -219,6 +231,11 @@ def _done(job: JobRecord) -> str:
 
 def _when(ts: float) -> str:
     return datetime.fromtimestamp(ts).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def webhook_json(webhook: WebhookSpec, undelivered: int) -> dict[str, Any]:
+    """The job's webhook in `status --json`: where, which events, how many not delivered."""
+    return {"url": webhook.url, "events": list(webhook.events), "undelivered": undelivered}
 
 
 def undelivered_json(job: JobRecord, undelivered: list[UndeliveredWebhook]) -> dict[str, Any]:
