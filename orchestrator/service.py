@@ -20,7 +20,7 @@ import functools
 import hashlib
 from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .bus import EventBus
 from .cache import ResultCache
@@ -38,8 +38,10 @@ from .spec import JobConfig, JobSpec
 from .stages import PostStage
 from .states import JOB_TERMINAL
 from .storage import Workspace, remove_stale_tmp
-from .webhooks.delivery import DeliverySettings
-from .webhooks.sender import WebhookSender, sender_for
+from .webhooks.policy import DeliverySettings
+
+if TYPE_CHECKING:
+    from .webhooks.sender import WebhookSender
 
 __all__ = ["Orchestrator"]
 
@@ -215,6 +217,10 @@ class Orchestrator:
         return record
 
     def _webhook_sender(self, job: JobRecord) -> WebhookSender | None:
+        if job.config.webhook is None:
+            return None
+        from .webhooks.sender import sender_for  # loads aiohttp: only for jobs with a webhook
+
         return sender_for(
             self.journal,
             self.bus,

@@ -2,8 +2,7 @@
 
 A try fails on a connection error, a timeout, a refused address or any answer other than 2xx
 (redirects are not followed: one could lead to a local address). After a failed try the poster
-waits (`next_delay`: exponential backoff with jitter, never shorter than a `Retry-After` the
-receiver sent, up to `cap_s`) and tries again, up to `tries` tries in all. Every try carries the
+waits (`policy.next_delay`) and tries again, up to `tries` tries in all. Every try carries the
 message's same `webhook-id` and body, with a fresh `webhook-timestamp` and signature.
 """
 
@@ -13,7 +12,6 @@ import asyncio
 import logging
 import random
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 import aiohttp
 
@@ -21,47 +19,12 @@ from ..clock import Clock
 from ..errors import ConfigError
 from .addresses import check_url
 from .models import WebhookMessage
+from .policy import DeliverySettings, next_delay
 from .signing import signed_headers
 
-__all__ = ["DeliverySettings", "Poster", "next_delay"]
+__all__ = ["Poster"]
 
 _log = logging.getLogger(__name__)
-
-
-@dataclass(frozen=True)
-class DeliverySettings:
-    """How hard to try a receiver, and how much to hold for it."""
-
-    tries: int = 5
-    """POSTs per message, the first one included."""
-    base_s: float = 1.0
-    """Backoff after the first failed try; it doubles with each further one."""
-    cap_s: float = 60.0
-    """The longest wait between tries (a longer `Retry-After` is cut to it)."""
-    timeout_s: float = 10.0
-    """Time one POST may take, connecting included."""
-    queue_size: int = 1000
-    """Messages waiting to be sent; more than that are kept in the journal as undelivered."""
-    drain_s: float = 5.0
-    """After the job's run ends, how long the messages still queued may take to go out."""
-    progress_every_s: float = 1.0
-    """At most one `job.progress` per this many seconds."""
-
-
-def next_delay(
-    tries: int, settings: DeliverySettings, rng: random.Random, retry_after: float | None = None
-) -> float | None:
-    """Seconds to wait after `tries` failed tries, or None when there is no next try.
-
-    "Equal jitter": half of the doubling backoff for sure, the other half drawn at random, so
-    waits grow and receivers that failed together are not all tried again at once."""
-    if tries >= settings.tries:
-        return None
-    backoff = min(settings.cap_s, settings.base_s * 2.0 ** min(tries - 1, 62))
-    delay = backoff / 2 + rng.uniform(0.0, backoff / 2)
-    if retry_after is not None:
-        delay = max(delay, min(retry_after, settings.cap_s))
-    return delay
 
 
 class Poster:

@@ -34,9 +34,10 @@ from ..events import Event
 from ..follow import follow
 from ..journal import Journal
 from ..records import JobRecord
-from .delivery import DeliverySettings, Poster
+from .delivery import Poster
 from .messages import MessageMaker
 from .models import UndeliveredWebhook, WebhookMessage, WebhookSpec
+from .policy import DeliverySettings
 from .signing import load_secret
 
 __all__ = ["WebhookSender", "sender_for"]

@@ -23,8 +23,8 @@ from orchestrator.stages import PostStage
 from orchestrator.states import JobStatus
 from orchestrator.storage import Workspace
 from orchestrator.testing.scripted import ScriptedProvider, make_spec
-from orchestrator.webhooks.delivery import DeliverySettings
 from orchestrator.webhooks.models import WEBHOOK_EVENTS
+from orchestrator.webhooks.policy import DeliverySettings
 
 from .webhook_receiver import Receiver, new_secret, receiver
 

@@ -29,9 +29,9 @@ from orchestrator.spec import parse_spec
 from orchestrator.states import ItemStatus
 from orchestrator.testing.clock import FakeClock
 from orchestrator.webhooks.addresses import refused_address
-from orchestrator.webhooks.delivery import DeliverySettings, next_delay
 from orchestrator.webhooks.messages import MessageMaker
 from orchestrator.webhooks.models import WEBHOOK_EVENTS, WebhookSpec
+from orchestrator.webhooks.policy import DeliverySettings, next_delay
 from orchestrator.webhooks.signing import load_secret, signed_headers
 
 from .webhook_receiver import new_secret
