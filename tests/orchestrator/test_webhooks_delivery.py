@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.errors import AuthError
+from orchestrator.errors import ContentRejectedError
 from orchestrator.events import ItemCompleted, JobFinished
 from orchestrator.pipeline import PipelineSettings
 from orchestrator.service import Orchestrator
@@ -75,7 +75,8 @@ def _verified(hook: Receiver) -> None:
 
 async def test_every_event_type_arrives_signed(hooked: MakeHooked, secret: str) -> None:
     async with receiver(secret) as hook:
-        orchestrator = hooked(ScriptedProvider({"i2": [AuthError("no key")]}, latency_s=0.01))
+        provider = ScriptedProvider({"i2": [ContentRejectedError("refused")]}, latency_s=0.01)
+        orchestrator = hooked(provider)
         job = await orchestrator.submit(with_webhook(make_spec(3), hook.url))
         record = await job.wait()
     assert record.status == JobStatus.PARTIAL
@@ -90,7 +91,7 @@ async def test_every_event_type_arrives_signed(hooked: MakeHooked, secret: str) 
         assert await asyncio.to_thread(Path(data["image_path"]).is_file)
         assert data["cost_usd"] == pytest.approx(0.01)
     (failed,) = hook.of_type("item.failed")
-    assert failed.payload["data"]["error"] == {"kind": "auth", "message": "no key"}
+    assert failed.payload["data"]["error"] == {"kind": "content_rejected", "message": "refused"}
     (finished,) = hook.of_type("job.finished")
     assert finished.payload["data"]["counts"] == {"completed": 2, "failed": 1}
     assert len({got.id for got in hook.received}) == len(hook.received)  # one try each
@@ -157,10 +158,11 @@ async def test_a_dead_receiver_leaves_its_events_kept(hooked: MakeHooked, secret
 
 async def test_kept_messages_go_again_with_the_next_run(hooked: MakeHooked, secret: str) -> None:
     async with receiver(secret, answers=[503] * 100) as hook:
-        orchestrator = hooked(ScriptedProvider({"i0": [AuthError("no key")]}), tries=2)
+        orchestrator = hooked(ScriptedProvider({"i0": [ContentRejectedError("refused")]}), tries=2)
         spec = with_webhook(make_spec(2), hook.url, ("item.failed", "job.finished"))
         job = await orchestrator.submit(spec)
-        assert (await job.wait()).status == JobStatus.PARTIAL
+        first = await job.wait()
+        assert first.status == JobStatus.PARTIAL, [(i.id, i.error) for i in await job.items()]
         kept = {k.message.id for k in await job.undelivered_webhooks()}
         assert len(kept) == 2
         hook.answers = hook.answers[: len(hook.received)]  # the receiver is back
