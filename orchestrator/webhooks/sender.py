@@ -88,6 +88,8 @@ class WebhookSender:
         """The last event seq taken."""
         self.delivered: list[str] = []
         """Ids of the messages delivered, in order."""
+        self.kept = 0
+        """Messages kept in the journal as undelivered by this run."""
         self._maker: MessageMaker | None = None
         self._current: _Queued | None = None
         self._session: aiohttp.ClientSession | None = None
@@ -142,6 +144,14 @@ class WebhookSender:
             await self._keep_left()
             if self._session is not None:
                 await self._session.close()
+            if self.kept:
+                _log.warning(
+                    "job %s: %d webhook messages not delivered; `imagebatch webhooks %s` "
+                    "lists them",
+                    self.job_id,
+                    self.kept,
+                    self.job_id,
+                )
 
     async def _drain(self) -> None:
         """Wait until the queue is sent, `drain_s` runs out, or a try fails: a receiver that
@@ -222,7 +232,8 @@ class WebhookSender:
             for item in queued
         ]
         for record in records:
-            _log.warning("webhook %s not delivered: %s", record.message.id, error)
+            _log.debug("webhook %s not delivered: %s", record.message.id, error)
+        self.kept += len(records)
         await self.journal.keep_undelivered(records)
 
 
