@@ -4,6 +4,7 @@
 parser    the arguments          running   run demo create estimate start resume retry watch
 context   what commands share    reading   status list cancel clear-lock
 live      following a job        display   the live rich display   report   what is printed
+stats     the stats command
 ```
 
 `tui` opens the terminal UI (the top-level package `tui`), imported only for that command; it
@@ -40,6 +41,7 @@ from .running import (
     cmd_start,
     cmd_watch,
 )
+from .stats import cmd_stats
 
 __all__ = ["build_parser", "main"]
 
@@ -60,6 +62,7 @@ COMMANDS: dict[str, Command] = {
     "cancel": cmd_cancel,
     "status": cmd_status,
     "list": cmd_list,
+    "stats": cmd_stats,
     "clear-lock": cmd_clear_lock,
 }
 

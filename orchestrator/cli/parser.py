@@ -134,6 +134,10 @@ def _add_following(sub: Subparsers) -> None:
     )
     status.add_argument("job", nargs="?", help="job id")
     _command(sub, "list", "list the jobs of the workspace", "the jobs")
+    stats = _command(
+        sub, "stats", "success, retries, failures, latency, pace and cost; stuck jobs", "the stats"
+    )
+    stats.add_argument("job", nargs="?", help="job id (default: every job of the workspace)")
     _command(sub, "clear-lock", "remove a key's lock by hand", "").add_argument(
         "key", help="job key"
     )
