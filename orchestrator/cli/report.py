@@ -75,6 +75,7 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
         "id": item.id,
         "status": str(item.status),
         "prompt": item.prompt,
+        "final_prompt": item.prompt_sent,
         "attempts": item.attempt_count,
         "retries": sum(1 for attempt in item.attempts if attempt.retry),
         "error": item.error.model_dump() if item.error else None,
@@ -194,6 +195,8 @@ def status_text(
         cost = f"${item.cost_usd:.3f}" if item.cost_usd is not None else "-"
         attempts = f"{item.attempt_count:>2} att"
         rows.append(f"  {item.id:<{width}}  {item.status:<9}  {attempts}  {cost:>7}  {note}")
+        if item.prompt_sent != item.prompt:
+            rows.append(f"  {'':<{width}}  sent: {item.prompt_sent}")
     return "\n".join(head + rows)
 
 
