@@ -49,7 +49,7 @@ def test_stats_of_a_job_agree_with_its_status(tmp_path: Path) -> None:
     assert [row["count"] for row in stats["latency"]] == [2]
     text = ok(inproc(ws, "stats", job_id))
     assert f"job {job_id}" in text and "success rate 0.0%" in text
-    assert "failures: " in text and " 2" in text.split("failures: ")[1].splitlines()[0]
+    assert "(2)" in text.split("failures: ")[1].splitlines()[0]
 
 
 def test_stats_of_every_job_add_up(tmp_path: Path) -> None:
