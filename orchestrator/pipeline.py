@@ -145,7 +145,9 @@ class Runner:
         return job
 
     def _queue_pending(self, items: list[ItemRecord]) -> None:
-        for item in items:
+        """Start the pending items, highest priority first, ties in the spec's order (the
+        order they take their turns on the lane)."""
+        for item in sorted(items, key=lambda item: (-item.priority, item.index)):
             if item.status == ItemStatus.PENDING:
                 self._spawn(item.id)
 

@@ -58,6 +58,8 @@ class ItemRecord(_Record):
     prompt: str
     params: Params = Params()
     references: tuple[str, ...] = ()
+    priority: int = 0
+    """Higher starts first within the job; ties keep `index` order."""
     status: ItemStatus = ItemStatus.PENDING
     attempts: tuple[AttemptRecord, ...] = ()
     attempts_before_retry: int = 0

@@ -94,6 +94,8 @@ class ItemSpec(Params):
     """Paths of reference images (relative to the spec file) for providers that take them."""
     preset: str | None = None
     """This item's prompt preset, instead of `defaults.preset` (`none`: no preset)."""
+    priority: StrictInt = Field(default=0, ge=-1_000_000, le=1_000_000)
+    """Items with a higher priority start first; equal ones keep the spec's order."""
 
     @field_validator("id")
     @classmethod

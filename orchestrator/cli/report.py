@@ -76,6 +76,7 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
         "status": str(item.status),
         "prompt": item.prompt,
         "final_prompt": item.prompt_sent,
+        "priority": item.priority,
         "attempts": item.attempt_count,
         "retries": sum(1 for attempt in item.attempts if attempt.retry),
         "error": item.error.model_dump() if item.error else None,

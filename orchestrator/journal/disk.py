@@ -277,6 +277,7 @@ def _new_item(
         index=index,
         prompt=item.prompt,
         final_prompt=final_prompt,
+        priority=item.priority,
         params=spec.params_for(item),
         references=item.references,
         created_at=now,
