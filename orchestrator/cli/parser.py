@@ -63,6 +63,20 @@ def _common(default: Any) -> _Parser:
         help="seconds without a heartbeat after which another process's lock counts as "
         "abandoned (default $IMAGEBATCH_STALE_AFTER_S or 300)",
     )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log one timed line per job event and attempt to stderr (-vv: attempt starts too); "
+        "replaces the live display",
+    )
+    common.add_argument(
+        "--log-file",
+        default=default,
+        metavar="PATH",
+        help="append the same log lines to PATH (with or without -v)",
+    )
     return common
 
 
@@ -72,7 +86,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate batches of images against slow, rate-limited, flaky image APIs.",
         parents=[_common(argparse.SUPPRESS)],
     )
-    parser.set_defaults(workspace=None, no_progress=False, stale_after=None)
+    parser.set_defaults(
+        workspace=None, no_progress=False, stale_after=None, verbose=0, log_file=None
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_running(sub)
     _add_following(sub)
