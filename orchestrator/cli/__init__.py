@@ -4,7 +4,7 @@
 parser    the arguments          running   run demo create estimate start resume retry watch
 context   what commands share    reading   status list cancel clear-lock
 live      following a job        display   the live rich display   report   what is printed
-stats     the stats command      logs      -v and --log-file
+stats     the stats command      logs      -v and --log-file      detach    run/start --detach
 ```
 
 `tui` opens the terminal UI (the top-level package `tui`), imported only for that command; it

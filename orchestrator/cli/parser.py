@@ -38,6 +38,15 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_detach(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the job in a background process (output in the workspace's logs/), print "
+        "its id and return; `imagebatch watch JOB` follows it",
+    )
+
+
 def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
@@ -127,8 +136,12 @@ def _add_running(sub: Subparsers) -> None:
             choices=("json", "jsonl", "text"),
             help="how to read SPEC (default: from its extension; needed for -)",
         )
+        if name == "run":
+            _add_detach(with_spec)
         _add_overrides(with_spec)
-    _command(sub, "start", "run a created job").add_argument("job", help="job id")
+    start = _command(sub, "start", "run a created job")
+    start.add_argument("job", help="job id")
+    _add_detach(start)
     resume = _command(sub, "resume", "continue an interrupted job (or every one)")
     resume.add_argument("job", nargs="?", help="job id (default: every interrupted job)")
     retry = _command(
