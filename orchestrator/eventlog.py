@@ -78,6 +78,8 @@ class EventLog:
                 self._started[key] = (attempt, event.ts)
                 how = " (automatic retry)" if retry else ""
                 self._line(logging.DEBUG, event, item_id, attempt, f"started{how}")
+            case ItemGenerated(cached=True):
+                self.logger.info("job %s item %s from the result cache (no call)", *key)
             case ItemGenerated(cost_usd=cost):
                 self._ended(event, item_id, "ok", "" if cost is None else f", ${cost:.4f}")
             case ItemRetrying(kind=kind, message=message, delay_s=delay):

@@ -21,7 +21,8 @@ The rules, so that anyone can count a job by hand and get the same numbers:
   job's first image that has one, else `default`.
 - *images per minute*: completed items per minute of run time (the time runners worked on the
   jobs, added over jobs).
-- *cached*: items completed without a paid attempt of their own (a result-cache hit).
+- *cached*: items served from the result cache (`cached_from`), or completed without a paid
+  attempt of their own.
 - *stuck*: a job the journal says a runner works on (`active`) while no live process holds its
   key's lock: its heartbeat is older than the stale limit, or its process is gone.
 """
@@ -279,9 +280,10 @@ def _stats(
 
 
 def _cached(item: ItemRecord) -> bool:
-    """Completed without a paid attempt of its own (as the TUI's `ItemRow.cached` says)."""
+    """Served from the result cache, or completed without a paid attempt of its own (as the
+    TUI's `ItemRow.cached` says)."""
     paid = any(attempt.outcome == "ok" for attempt in item.attempts)
-    return item.status == ItemStatus.COMPLETED and not paid
+    return item.cached_from is not None or (item.status == ItemStatus.COMPLETED and not paid)
 
 
 def _model_of(job: JobRecord, items: list[ItemRecord]) -> str:

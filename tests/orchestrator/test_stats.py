@@ -146,6 +146,13 @@ def test_the_jobs_model_names_the_latency_group_and_jobs_add_up() -> None:
     ]
 
 
+def test_a_result_cache_hit_counts_as_cached() -> None:
+    hit = _item("g", ItemStatus.COMPLETED).model_copy(update={"cached_from": "job-0/a"})
+    paid = _item("h", ItemStatus.COMPLETED, _attempt(1, 1.0, "ok", cost=0.04))
+    stats = job_stats(_job(), [hit, paid], now=T0).stats
+    assert stats.cached == 1 and stats.cost_usd == pytest.approx(0.04)
+
+
 def test_nothing_ran_yet() -> None:
     stats = job_stats(_job(run_s=0.0), [_item("f", ItemStatus.PENDING)], now=T0).stats
     assert stats.success_rate is None and stats.images_per_minute is None
