@@ -241,7 +241,7 @@ async def build_request(item: ItemRecord) -> GenerateRequest:
     return GenerateRequest(
         job_id=item.job_id,
         item_id=item.id,
-        prompt=item.prompt,
+        prompt=item.prompt_sent,
         attempt=item.attempt_count + 1,
         references=references,
         **item.params.model_dump(),

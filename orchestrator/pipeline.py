@@ -90,6 +90,9 @@ class Runner:
         """Items waiting out a backoff: nothing of theirs is held but a timer."""
         self.cancelling: set[str] = set()
         """Items whose task is being stopped because a cancel asked for them."""
+        self.again: set[str] = set()
+        """Items a retry put back while their previous task was still ending: they start again
+        once it has ended."""
         self.due: set[str] = set()
         """Items whose backoff the runner has waited out (the journal's `retry_at` is in wall
         time, the wait was on the loop's clock)."""
@@ -145,7 +148,9 @@ class Runner:
         return job
 
     def _queue_pending(self, items: list[ItemRecord]) -> None:
-        for item in items:
+        """Start the pending items, highest priority first, ties in the spec's order (the
+        order they take their turns on the lane)."""
+        for item in sorted(items, key=lambda item: (-item.priority, item.index)):
             if item.status == ItemStatus.PENDING:
                 self._spawn(item.id)
 
@@ -191,6 +196,9 @@ class Runner:
         if wait is not None:
             loop = asyncio.get_running_loop()
             self.timers[item_id] = loop.call_later(wait, self._due, item_id)
+        elif item_id in self.again:
+            self.again.discard(item_id)
+            self._spawn(item_id)
         while self.backlog and len(self.tasks) < self.active_limit:
             self._spawn(self.backlog.popleft())
 
@@ -221,6 +229,7 @@ class Runner:
         for item_id in list(self.timers):
             self._drop(item_id)
         self.backlog.clear()
+        self.again.clear()  # nothing starts again while the run stops
         await _cancel_all(list(self.tasks.values()))
 
     async def _follow_requests(self, after: int) -> None:
@@ -231,7 +240,9 @@ class Runner:
                 self._cancel(list(event.item_ids))
             elif isinstance(event, ItemReset) and event.reason == "retry":
                 self.cancelling.discard(event.item_id or "")
-                if event.item_id is not None:
+                if event.item_id in self.tasks:
+                    self.again.add(event.item_id)  # its last task is still ending
+                elif event.item_id is not None:
                     self._spawn(event.item_id)
 
     def _cancel(self, item_ids: list[str]) -> None:

@@ -15,6 +15,7 @@ from pathlib import Path
 from .errors import BadResponseError, ConfigError
 from .estimate import listed_price
 from .imaging import inspect_image
+from .presets import final_prompts
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
 from .spec import JobConfig, JobSpec
@@ -43,12 +44,14 @@ def check_spec(
     spec: JobSpec,
     env: Mapping[str, str],
     providers: Mapping[str, ProviderFactory] | None = None,
-) -> None:
-    """Raise `ConfigError` for anything that would fail every attempt of some item.
+) -> dict[str, str]:
+    """Raise `ConfigError` for anything that would fail every attempt of some item; return the
+    prompt each item is to be sent (its preset applied), by item id.
 
-    Writes nothing: the CLI calls it before it opens the workspace. Reads reference images, so
-    call it from a thread when a loop is running.
+    Writes nothing: the CLI calls it before it opens the workspace. Reads reference images and
+    preset files, so call it from a thread when a loop is running.
     """
+    prompts = final_prompts(spec, env)
     provider = provider_for(spec.config, env, providers)
     _check_model(spec.config, provider)
     for index, item in enumerate(spec.items):
@@ -60,7 +63,8 @@ def check_spec(
         for ref in item.references:
             _check_reference(Path(ref), f"items[{index}].references")
         params = spec.params_for(item).model_dump()
-        request = GenerateRequest(job_id="check", item_id=item.id, prompt=item.prompt, **params)
+        prompt = prompts[item.id]
+        request = GenerateRequest(job_id="check", item_id=item.id, prompt=prompt, **params)
         try:
             provider.check(request)
         except ConfigError as error:
@@ -73,6 +77,7 @@ def check_spec(
                 "table, or remove the budget",
                 option="budget_usd",
             )
+    return prompts
 
 
 async def check_webhook(config: JobConfig, env: Mapping[str, str]) -> None:

@@ -58,6 +58,8 @@ class ItemRecord(_Record):
     prompt: str
     params: Params = Params()
     references: tuple[str, ...] = ()
+    priority: int = 0
+    """Higher starts first within the job; ties keep `index` order."""
     status: ItemStatus = ItemStatus.PENDING
     attempts: tuple[AttemptRecord, ...] = ()
     attempts_before_retry: int = 0
@@ -81,6 +83,10 @@ class ItemRecord(_Record):
     usage: dict[str, Any] | None = None
     cost_usd: float | None = None
     revised_prompt: str | None = None
+    """The prompt as the provider says it rewrote it (OpenAI's DALL-E 3 does)."""
+    final_prompt: str | None = None
+    """The prompt imagebatch sends: `prompt` with its preset's wording. None on jobs recorded
+    before presets existed, which send `prompt`."""
     reserved_usd: float = 0.0
     """What the open attempt reserved of the budget (its image's listed price)."""
     uncertain_usd: float = 0.0
@@ -90,6 +96,11 @@ class ItemRecord(_Record):
     """`job/item` whose paid image this one reuses (a result-cache hit: no call, no cost)."""
     cancel_requested: bool = False
     """Someone asked to cancel this running item; the runner stops it (or recovery does)."""
+
+    @property
+    def prompt_sent(self) -> str:
+        """The prompt the provider is sent."""
+        return self.final_prompt if self.final_prompt is not None else self.prompt
 
     @property
     def attempt_count(self) -> int:

@@ -153,16 +153,16 @@ class Orchestrator:
     async def create(self, spec: JobSpec) -> JobHandle:
         """Check the spec and record the job as pending; nothing runs. Nothing is written, not
         even the workspace folder, if the spec is refused."""
-        await asyncio.to_thread(check_spec, spec, self.env, self.providers)
+        prompts = await asyncio.to_thread(check_spec, spec, self.env, self.providers)
         await check_webhook(spec.config, self.env)
-        job, _ = await (await self.ready()).create_job(spec)
+        job, _ = await (await self.ready()).create_job(spec, prompts=prompts)
         return self.handle(job.id)
 
     async def submit(self, spec: JobSpec) -> JobHandle:
         """Check the spec, record the job holding its key's lock, and start running it here."""
-        await asyncio.to_thread(check_spec, spec, self.env, self.providers)
+        prompts = await asyncio.to_thread(check_spec, spec, self.env, self.providers)
         await check_webhook(spec.config, self.env)
-        job, owner = await (await self.ready()).create_job(spec, lock=True)
+        job, owner = await (await self.ready()).create_job(spec, lock=True, prompts=prompts)
         assert owner is not None
         return self._launch(job, owner)
 

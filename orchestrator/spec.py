@@ -80,6 +80,9 @@ class Params(_Model):
 class Defaults(Params):
     """Parameters applied to every item that does not set its own."""
 
+    preset: str | None = None
+    """A prompt preset (see `presets`) whose wording goes around every item's prompt."""
+
 
 class ItemSpec(Params):
     """One image of the job."""
@@ -90,6 +93,10 @@ class ItemSpec(Params):
     """What to draw."""
     references: tuple[str, ...] = ()
     """Paths of reference images (relative to the spec file) for providers that take them."""
+    preset: str | None = None
+    """This item's prompt preset, instead of `defaults.preset` (`none`: no preset)."""
+    priority: StrictInt = Field(default=0, ge=-1_000_000, le=1_000_000)
+    """Items with a higher priority start first; equal ones keep the spec's order."""
 
     @field_validator("id")
     @classmethod
@@ -219,8 +226,10 @@ class JobSpec(JobConfig):
 
     def params_for(self, item: ItemSpec) -> Params:
         """The item's parameters: its own where it sets them, the job's defaults elsewhere."""
-        own = item.model_dump(include=set(Params.model_fields), exclude_none=True)
-        return Params.model_validate({**self.defaults.model_dump(exclude_none=True), **own})
+        fields = set(Params.model_fields)
+        own = item.model_dump(include=fields, exclude_none=True)
+        defaults = self.defaults.model_dump(include=fields, exclude_none=True)
+        return Params.model_validate({**defaults, **own})
 
     @property
     def config(self) -> JobConfig:

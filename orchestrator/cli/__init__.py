@@ -4,6 +4,7 @@
 parser    the arguments          running   run demo create estimate start resume retry watch
 context   what commands share    reading   status list cancel clear-lock webhooks
 live      following a job        display   the live rich display   report   what is printed
+stats     the stats command      logs      -v and --log-file      detach    run/start --detach
 ```
 
 `tui` opens the terminal UI (the top-level package `tui`), imported only for that command; it
@@ -28,6 +29,7 @@ from ..errors import ConfigError, ImageBatchError
 from ..storage import Workspace
 from .context import Context
 from .hints import describe
+from .logs import check_log_file, logging_to
 from .parser import build_parser
 from .reading import cmd_cancel, cmd_clear_lock, cmd_list, cmd_status, cmd_webhooks
 from .running import (
@@ -40,6 +42,7 @@ from .running import (
     cmd_start,
     cmd_watch,
 )
+from .stats import cmd_stats
 
 __all__ = ["build_parser", "main"]
 
@@ -60,6 +63,7 @@ COMMANDS: dict[str, Command] = {
     "cancel": cmd_cancel,
     "status": cmd_status,
     "list": cmd_list,
+    "stats": cmd_stats,
     "clear-lock": cmd_clear_lock,
     "webhooks": cmd_webhooks,
 }
@@ -78,13 +82,15 @@ def main(argv: Sequence[str] | None = None) -> int:
         ctx = Context(
             workspace=Workspace.resolve(args.workspace, os.environ),
             env=os.environ,
-            progress=False if args.no_progress else None,
+            progress=False if args.no_progress or args.verbose else None,
             stale_after_s=_stale_after(args.stale_after, os.environ),
         )
+        log_file = check_log_file(args.log_file) if args.log_file else None
     except ImageBatchError as error:
         print(f"imagebatch: error: {describe(error)}", file=sys.stderr)
         return error.exit_code
-    return _run(ctx, args)
+    with logging_to(args.verbose, log_file, sys.stderr):
+        return _run(ctx, args)
 
 
 def _run(ctx: Context, args: argparse.Namespace) -> int:

@@ -13,6 +13,7 @@ import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
 
+from ..eventlog import EventLog
 from ..events import Event, JobFinished, JobInterrupted
 from ..handle import JobHandle
 from ..records import JobRecord
@@ -32,11 +33,13 @@ async def follow_to_end(ctx: Context, handle: JobHandle) -> tuple[JobRecord, flo
     seconds this took."""
     ctx.current_job = handle.id
     snapshot = await handle.snapshot()
+    log = EventLog()
+    log.load(snapshot)
     tally = Tally.from_snapshot(snapshot.job, snapshot.items, now=time.time(), seq=snapshot.seq)
     live = ctx.err.isatty() if ctx.progress is None else ctx.progress
     started = time.monotonic()
     with JobDisplay(tally, ctx.err, live=live) as display:
-        shown = asyncio.create_task(_show(handle.events(after=snapshot.seq), display))
+        shown = asyncio.create_task(_show(handle.events(after=snapshot.seq), display, log))
         ticker = asyncio.create_task(_tick(display)) if live else None
         waiter = asyncio.create_task(handle.wait())
         try:
@@ -53,11 +56,12 @@ async def follow_to_end(ctx: Context, handle: JobHandle) -> tuple[JobRecord, flo
     return job, time.monotonic() - started
 
 
-async def _show(events: AsyncGenerator[Event, None], display: JobDisplay) -> None:
-    """Feed the display until the job's run ends."""
+async def _show(events: AsyncGenerator[Event, None], display: JobDisplay, log: EventLog) -> None:
+    """Feed the display (and the log) until the job's run ends."""
     async with aclosing(events):
         async for event in events:
             display.handle(event)
+            log.handle(event)
             if isinstance(event, JobFinished | JobInterrupted):
                 return
 

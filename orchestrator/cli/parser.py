@@ -38,6 +38,15 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_detach(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--detach",
+        action="store_true",
+        help="run the job in a background process (output in the workspace's logs/), print "
+        "its id and return; `imagebatch watch JOB` follows it",
+    )
+
+
 def _add_json(parser: argparse.ArgumentParser, what: str) -> None:
     parser.add_argument("--json", action="store_true", help=f"print {what} as JSON")
 
@@ -63,6 +72,20 @@ def _common(default: Any) -> _Parser:
         help="seconds without a heartbeat after which another process's lock counts as "
         "abandoned (default $IMAGEBATCH_STALE_AFTER_S or 300)",
     )
+    common.add_argument(
+        "-v",
+        "--verbose",
+        action="count",
+        default=default,
+        help="log one timed line per job event and attempt to stderr (-vv: attempt starts too); "
+        "replaces the live display",
+    )
+    common.add_argument(
+        "--log-file",
+        default=default,
+        metavar="PATH",
+        help="append the same log lines to PATH (with or without -v)",
+    )
     return common
 
 
@@ -72,7 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
         description="Generate batches of images against slow, rate-limited, flaky image APIs.",
         parents=[_common(argparse.SUPPRESS)],
     )
-    parser.set_defaults(workspace=None, no_progress=False, stale_after=None)
+    parser.set_defaults(
+        workspace=None, no_progress=False, stale_after=None, verbose=0, log_file=None
+    )
     sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
     _add_running(sub)
     _add_following(sub)
@@ -111,8 +136,12 @@ def _add_running(sub: Subparsers) -> None:
             choices=("json", "jsonl", "text"),
             help="how to read SPEC (default: from its extension; needed for -)",
         )
+        if name == "run":
+            _add_detach(with_spec)
         _add_overrides(with_spec)
-    _command(sub, "start", "run a created job").add_argument("job", help="job id")
+    start = _command(sub, "start", "run a created job")
+    start.add_argument("job", help="job id")
+    _add_detach(start)
     resume = _command(sub, "resume", "continue an interrupted job (or every one)")
     resume.add_argument("job", nargs="?", help="job id (default: every interrupted job)")
     retry = _command(
@@ -138,6 +167,10 @@ def _add_following(sub: Subparsers) -> None:
         sub, "webhooks", "list a job's webhook messages that were not delivered", "them"
     )
     webhooks.add_argument("job", help="job id")
+    stats = _command(
+        sub, "stats", "success, retries, failures, latency, pace and cost; stuck jobs", "the stats"
+    )
+    stats.add_argument("job", nargs="?", help="job id (default: every job of the workspace)")
     _command(sub, "clear-lock", "remove a key's lock by hand", "").add_argument(
         "key", help="job key"
     )

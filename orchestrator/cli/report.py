@@ -80,6 +80,8 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
         "id": item.id,
         "status": str(item.status),
         "prompt": item.prompt,
+        "final_prompt": item.prompt_sent,
+        "priority": item.priority,
         "attempts": item.attempt_count,
         "retries": sum(1 for attempt in item.attempts if attempt.retry),
         "error": item.error.model_dump() if item.error else None,
@@ -182,13 +184,7 @@ def status_text(
         f"{format_duration(job.run_time(time.time()))} run"
         f" · cost {job_cost(job, items)}",
     ]
-    if (budget := job.config.limits.budget_usd) is not None:
-        line = f"budget {format_usd(budget)}: {format_usd(job.cost_usd)} spent"
-        if job.uncertain_usd:
-            line += f", {format_usd(job.uncertain_usd)} possibly billed (stopped in flight)"
-        if job.reserved_usd:
-            line += f", {format_usd(job.reserved_usd)} reserved by images in flight"
-        head.append(line)
+    head += _budget_lines(job)
     if job.config.webhook is not None:
         kept = (
             f" · {undelivered} not delivered: `imagebatch webhooks {job.id}`" if undelivered else ""
@@ -197,6 +193,24 @@ def status_text(
     if job.status not in JOB_TERMINAL and not live:
         verb = "resume" if job.started_at else "start"
         head.append(f"no process is running it: `imagebatch {verb} {job.id}` continues it")
+    return "\n".join(head + _item_lines(items, workspace))
+
+
+def _budget_lines(job: JobRecord) -> list[str]:
+    """`budget $1.00: $0.42 spent, ...`, for a job with a budget."""
+    budget = job.config.limits.budget_usd
+    if budget is None:
+        return []
+    line = f"budget {format_usd(budget)}: {format_usd(job.cost_usd)} spent"
+    if job.uncertain_usd:
+        line += f", {format_usd(job.uncertain_usd)} possibly billed (stopped in flight)"
+    if job.reserved_usd:
+        line += f", {format_usd(job.reserved_usd)} reserved by images in flight"
+    return [line]
+
+
+def _item_lines(items: list[ItemRecord], workspace: Workspace) -> list[str]:
+    """One line per item (and the prompt sent, when a preset changed it)."""
     width = max(len(item.id) for item in items) if items else 4
     rows = []
     for item in items:
@@ -210,7 +224,9 @@ def status_text(
         cost = f"${item.cost_usd:.3f}" if item.cost_usd is not None else "-"
         attempts = f"{item.attempt_count:>2} att"
         rows.append(f"  {item.id:<{width}}  {item.status:<9}  {attempts}  {cost:>7}  {note}")
-    return "\n".join(head + rows)
+        if item.prompt_sent != item.prompt:
+            rows.append(f"  {'':<{width}}  sent: {item.prompt_sent}")
+    return rows
 
 
 def jobs_table(jobs: list[JobRecord]) -> str:

@@ -17,6 +17,7 @@ from ..records import JobRecord
 from ..service import Orchestrator
 from ..states import JOB_TERMINAL
 from .context import Context, opened, print_result, spec_from_args, status_json, with_overrides
+from .detach import detach
 from .live import follow_to_end
 from .report import exit_code, job_json
 
@@ -54,6 +55,11 @@ async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
     spec = spec_from_args(ctx, args)
     estimate = await asyncio.to_thread(estimate_spec, spec)
     async with opened(ctx) as orchestrator:
+        if args.detach:
+            handle = await orchestrator.create(spec)
+            ctx.accepted()
+            ctx.note(estimate.line())
+            return await detach(ctx, handle, args)
         handle = await orchestrator.submit(spec)
         ctx.accepted()
         ctx.note(f"job {handle.id}: {len(spec.items)} images with {spec.provider}")
@@ -112,6 +118,8 @@ async def cmd_create(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_start(ctx: Context, args: argparse.Namespace) -> int:
     async with opened(ctx, must_exist=True) as orchestrator:
+        if args.detach:
+            return await detach(ctx, orchestrator.handle(args.job), args)
         handle = await orchestrator.start(args.job)
         return await _report_end(ctx, handle, args.json)
 

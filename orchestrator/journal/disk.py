@@ -110,10 +110,11 @@ class DiskJournal:
     # --------------------------------------------------------------- creating
 
     def create_job(
-        self, spec: JobSpec, *, lock: bool = False
+        self, spec: JobSpec, *, lock: bool = False, prompts: Mapping[str, str] | None = None
     ) -> tuple[JobRecord, LockOwner | None]:
         """Record a new job and its items as pending; with `lock`, take its key's lock in the
-        same transaction (so a refused run leaves no job behind).
+        same transaction (so a refused run leaves no job behind). `prompts` are the prompts the
+        items are sent, by item id (`presets.final_prompts`); without them, their own.
 
         Refused (`KeyConflictError`) while the key's newest job is unfinished (running it again
         would pay twice for what it finished: resume it or cancel it) or a live process holds
@@ -132,7 +133,10 @@ class DiskJournal:
         with self.store.writing():
             self._check_key_free(spec.key)
             owner = self.locks.acquire(spec.key, job_id) if lock else None
-            items = [_new_item(spec, job_id, n, item.id, now) for n, item in enumerate(spec.items)]
+            items = [
+                _new_item(spec, job_id, n, now, (prompts or {}).get(item.id))
+                for n, item in enumerate(spec.items)
+            ]
             self.store.add_job(job, items)
             seq = self.store.last_seq() + 1
             event = JobCreated(seq=seq, ts=now, job_id=job_id, status=job.status, total=job.total)
@@ -284,13 +288,17 @@ def _cancelled(item: ItemRecord, now: float) -> Change:
     return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
 
 
-def _new_item(spec: JobSpec, job_id: str, index: int, item_id: str, now: float) -> ItemRecord:
+def _new_item(
+    spec: JobSpec, job_id: str, index: int, now: float, final_prompt: str | None
+) -> ItemRecord:
     item = spec.items[index]
     return ItemRecord(
         job_id=job_id,
-        id=item_id,
+        id=item.id,
         index=index,
         prompt=item.prompt,
+        final_prompt=final_prompt,
+        priority=item.priority,
         params=spec.params_for(item),
         references=item.references,
         created_at=now,

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, ParamSpec, Protocol, TypeVar
@@ -113,9 +113,9 @@ class Journal:
     # --------------------------------------------------------------- writes
 
     async def create_job(
-        self, spec: JobSpec, *, lock: bool = False
+        self, spec: JobSpec, *, lock: bool = False, prompts: Mapping[str, str] | None = None
     ) -> tuple[JobRecord, LockOwner | None]:
-        return await self.write(self.disk.create_job, spec, lock=lock)
+        return await self.write(self.disk.create_job, spec, lock=lock, prompts=prompts)
 
     async def request_cancel(self, job_id: str) -> JobRecord:
         return await self.write(self.disk.request_cancel, job_id)

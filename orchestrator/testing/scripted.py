@@ -52,6 +52,8 @@ class Call:
     job_id: str
     at: float
     """The running loop's time when the call was made (virtual under looptime)."""
+    prompt: str = ""
+    """The prompt the provider was sent."""
 
 
 @dataclass
@@ -101,7 +103,8 @@ class ScriptedProvider:
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """Record the call, wait `latency_s`, then give this attempt's scripted outcome."""
         at = asyncio.get_running_loop().time()
-        self.calls.append(Call(request.item_id, request.attempt, request.job_id, at))
+        call = Call(request.item_id, request.attempt, request.job_id, at, request.prompt)
+        self.calls.append(call)
         outcomes = self.script.get(request.item_id, ())
         index = len(self.calls_for(request.item_id, request.job_id)) - 1
         outcome = outcomes[index] if index < len(outcomes) else "ok"

@@ -13,6 +13,7 @@ import pytest
 from orchestrator.errors import ContentRejectedError, UnavailableError
 from orchestrator.events import Event, ItemCompleted, ItemFailed, ItemRetrying
 from orchestrator.handle import JobHandle
+from orchestrator.items import ItemWork
 from orchestrator.states import ItemStatus, JobStatus
 from orchestrator.testing.scripted import ScriptedProvider, make_spec, next_event
 
@@ -164,3 +165,28 @@ async def test_retry_and_run_starts_a_finished_job_here(
     assert len(provider.calls_for("i1")) == 2
     assert (await job.retry_and_run()).ids == []  # nothing failed: nothing starts
     assert not await job.running_here()
+
+
+async def test_a_retry_that_lands_while_the_failed_attempt_is_winding_down_is_not_lost(
+    make_orchestrator: MakeOrchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The retry is committed (and heard by the runner) before the item's failed task has
+    ended: the runner starts the item again once that task is over, instead of dropping it."""
+    release = asyncio.Event()
+    run = ItemWork.run
+
+    async def slow_to_end(self: ItemWork, item_id: str, *, due: bool = False) -> float | None:
+        result = await run(self, item_id, due=due)
+        if item_id == "i0" and not release.is_set():
+            await release.wait()  # the task stays the runner's until the test lets it go
+        return result
+
+    monkeypatch.setattr(ItemWork, "run", slow_to_end)
+    provider, job = await started_job(make_orchestrator)
+    assert await job.retry(["i0"]) == ["i0"]
+    await asyncio.sleep(1.0)  # the runner hears the retry while i0's first task is still there
+    release.set()
+    await next_event(job, completed("i0"))
+    assert len(provider.calls_for("i0")) == 2
+    provider.gate.set()
+    assert (await job.wait()).status == JobStatus.COMPLETED

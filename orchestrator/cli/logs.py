@@ -1,0 +1,65 @@
+"""`-v/--verbose` and `--log-file`: where the `imagebatch` logger's lines go for one command.
+
+The lines themselves come from `orchestrator.eventlog` (one per job event and attempt). `-v`
+sends them to stderr, `-vv` adds attempt starts, `--log-file PATH` appends them to PATH (with
+or without `-v`). The handlers are removed when the command ends, so a program that calls
+`main()` twice gets no line twice.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TextIO
+
+from ..errors import ConfigError
+from ..eventlog import LOGGER
+
+__all__ = ["FORMAT", "check_log_file", "logging_to"]
+
+FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(message)s"
+DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
+
+
+def check_log_file(path: str) -> Path:
+    """The log file's path, if a line could be appended there; else a `ConfigError` (before
+    anything is written: the file is only made when the first line comes)."""
+    target = Path(path).expanduser()
+    folder = target.parent if str(target.parent) else Path(".")
+    if target.is_dir():
+        raise ConfigError(f"--log-file: {path} is a folder; name a file in it")
+    if not folder.is_dir():
+        raise ConfigError(f"--log-file: the folder {folder} does not exist; create it first")
+    writable = os.access(target, os.W_OK) if target.exists() else os.access(folder, os.W_OK)
+    if not writable:
+        raise ConfigError(f"--log-file: {path} cannot be written; choose another path")
+    return target
+
+
+@contextlib.contextmanager
+def logging_to(verbose: int, log_file: Path | None, err: TextIO) -> Iterator[None]:
+    """Send the `imagebatch` logger's lines where the flags say, for the `with` block."""
+    handlers: list[logging.Handler] = []
+    if verbose:
+        handlers.append(logging.StreamHandler(err))
+    if log_file is not None:
+        handlers.append(logging.FileHandler(log_file, encoding="utf-8", delay=True))
+    formatter = logging.Formatter(FORMAT, DATE_FORMAT)
+    for handler in handlers:
+        handler.setFormatter(formatter)
+        LOGGER.addHandler(handler)
+    level, propagate = LOGGER.level, LOGGER.propagate
+    if handlers:
+        LOGGER.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+        LOGGER.propagate = False  # our lines once, not again through a root handler
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            LOGGER.removeHandler(handler)
+            handler.close()
+        LOGGER.setLevel(level)
+        LOGGER.propagate = propagate
