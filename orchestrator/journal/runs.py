@@ -28,7 +28,7 @@ from ..events import (
 from ..locks import LockOwner, lock_slot
 from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..states import ITEM_TERMINAL, ItemStatus
-from ..wording import format_usd
+from .budget import MAYBE_BILLED, WAIT_FOR_BUDGET, over_budget, released
 from .commit import Change, attempt_ended, attempt_started
 from .disk import DiskJournal
 
@@ -99,13 +99,13 @@ class RunJournal:
 
     def _recovered(self, item: ItemRecord) -> Change:
         now = self.journal._now()
-        released = _released(item, maybe_billed=True)  # the process died: it may have been billed
+        freed = released(item, maybe_billed=True)  # the process died: it may have been billed
         if item.cancel_requested:
             attempts = attempt_ended(item, now, "cancelled")
-            fields = {"attempts": attempts, **released}
+            fields = {"attempts": attempts, **freed}
             return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
         attempts = attempt_ended(item, now, "interrupted")
-        fields = {"attempts": attempts, **released}
+        fields = {"attempts": attempts, **freed}
         return Change(item, ItemReset, ItemStatus.PENDING, fields, {"reason": "interrupted"})
 
     def start_attempt(
@@ -130,7 +130,7 @@ class RunJournal:
             job, item = self._view(item_id)
             if item.status != ItemStatus.PENDING:
                 return None
-            over = _over_budget(job, reserve_usd) if with_attempt else None
+            over = over_budget(job, reserve_usd) if with_attempt else None
             if job.cancel_requested or job.cancelled or item.cancel_requested:
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, {"retry_at": None})
             elif over == WAIT_FOR_BUDGET:
@@ -172,7 +172,7 @@ class RunJournal:
                 "revised_prompt": image.revised_prompt,
                 "cached_from": image.cached_from,
                 "error": None,
-                **_released(item, maybe_billed=image.cost_usd is None),
+                **released(item, maybe_billed=image.cost_usd is None),
             }
             payload = {
                 "bytes": image.bytes,
@@ -217,16 +217,16 @@ class RunJournal:
             if item.status in ITEM_TERMINAL:  # cancelled at once meanwhile: it stays so
                 return item
             attempts = attempt_ended(item, now, "error", error, retry_after=retry_after)
-            released = _released(item, maybe_billed=error.kind in MAYBE_BILLED)
+            freed = released(item, maybe_billed=error.kind in MAYBE_BILLED)
             if job.cancel_requested or job.cancelled or item.cancel_requested:
-                fields = {"attempts": attempts, "error": error, "retry_at": None, **released}
+                fields = {"attempts": attempts, "error": error, "retry_at": None, **freed}
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
             else:
                 fields = {
                     "attempts": attempts,
                     "error": error,
                     "retry_at": now + delay_s,
-                    **released,
+                    **freed,
                 }
                 payload = {
                     "kind": error.kind,
@@ -250,7 +250,7 @@ class RunJournal:
                 "attempts": attempt_ended(item, now, "error", error),
                 "error": error,
                 "retry_at": None,
-                **_released(item, maybe_billed=error.kind in MAYBE_BILLED),
+                **released(item, maybe_billed=error.kind in MAYBE_BILLED),
             }
             payload = {"kind": error.kind, "message": error.message}
             done = self.journal._commit(
@@ -265,16 +265,16 @@ class RunJournal:
         now = self.journal._now()
         with self.store.writing():
             job, item = self._view(item_id)
-            released = _released(item, maybe_billed=True)  # stopped in flight: it may be billed
+            freed = released(item, maybe_billed=True)  # stopped in flight: it may be billed
             if cancelled and item.status in _STOPPABLE:
                 fields = {
                     "attempts": attempt_ended(item, now, "cancelled"),
                     "retry_at": None,
-                    **released,
+                    **freed,
                 }
                 change = Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
             elif not cancelled and item.status == ItemStatus.RUNNING:
-                fields = {"attempts": attempt_ended(item, now, "interrupted"), **released}
+                fields = {"attempts": attempt_ended(item, now, "interrupted"), **freed}
                 payload = {"reason": "interrupted"}
                 change = Change(item, ItemReset, ItemStatus.PENDING, fields, payload)
             else:
@@ -317,35 +317,3 @@ class RunJournal:
             self.journal.fence(job, self.lease)  # raises LeaseLostError naming the new holder
         assert item is not None  # run_view raises NotFoundError for an unknown item
         return job, item
-
-
-WAIT_FOR_BUDGET: Literal["wait"] = "wait"
-MAYBE_BILLED = frozenset({"timeout", "bad_response"})
-"""Errors after which the provider may have billed the attempt: its reservation stays taken."""
-
-
-def _over_budget(job: JobRecord, reserve_usd: float | None) -> ErrorInfo | Literal["wait"] | None:
-    """Whether an attempt reserving `reserve_usd` may start: None (yes), `"wait"` (once
-    attempts in flight give back their reservations), or why the item cannot start at all."""
-    budget = job.config.limits.budget_usd
-    if budget is None or reserve_usd is None:
-        return None
-    taken = job.cost_usd + job.uncertain_usd + job.reserved_usd
-    if taken + reserve_usd <= budget + 1e-9:
-        return None
-    if job.reserved_usd > 1e-9:
-        return WAIT_FOR_BUDGET
-    message = (
-        f"not started: its {format_usd(reserve_usd)} would take spending past the budget of "
-        f"{format_usd(budget)} ({format_usd(taken)} spent or possibly billed)"
-    )
-    return ErrorInfo(kind="budget", message=message)
-
-
-def _released(item: ItemRecord, *, maybe_billed: bool) -> dict[str, float]:
-    """The fields that close the item's reservation: given back, or kept as possibly billed."""
-    if not item.reserved_usd:
-        return {}
-    if maybe_billed:
-        return {"reserved_usd": 0.0, "uncertain_usd": item.uncertain_usd + item.reserved_usd}
-    return {"reserved_usd": 0.0}
