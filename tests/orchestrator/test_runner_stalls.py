@@ -97,5 +97,7 @@ async def test_post_processing_leaves_the_event_loop_free(
         job = await orch.submit(spec)
         assert (await job.wait()).status == JobStatus.COMPLETED
     # On the loop, one image alone would stall it for about `one_image_s`; in the stage's
-    # workers (started off the loop too) the loop keeps turning.
-    assert stalls.longest < one_image_s / 4, (stalls.longest, one_image_s)
+    # workers (started off the loop too) the loop keeps turning. Half of it, not less: the
+    # suite's other worker and the stage's processes share two cores, and the OS may pause
+    # the loop's thread for a few tens of milliseconds on its own.
+    assert stalls.longest < one_image_s / 2, (stalls.longest, one_image_s)
