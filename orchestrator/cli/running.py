@@ -172,21 +172,18 @@ async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     async with opened(ctx, must_exist=True) as orchestrator:
         handle = orchestrator.handle(args.job)
         job = await handle.status()
-        elsewhere = await handle.runner_live()
-        if not elsewhere:
-            await orchestrator.preflight(job)  # a missing key must not strand reset items
-        reset = await handle.retry(items)
-        if not reset:
+        retried = await handle.retry_and_run(items)  # checked first: a missing key resets nothing
+        if not retried.ids:
             return await _nothing_to_retry(ctx, handle, job, args.json)
-        noun = "item" if len(reset) == 1 else "items"
-        ctx.note(f"job {job.id}: retrying {len(reset)} {noun}: {', '.join(reset)}")
-        if elsewhere:
+        noun = "item" if len(retried.ids) == 1 else "items"
+        ctx.note(f"job {job.id}: retrying {len(retried.ids)} {noun}: {', '.join(retried.ids)}")
+        if not retried.here:
             ctx.say(
                 f"job {job.id}: the process running it starts them now; "
                 f"`imagebatch watch {job.id}` follows it"
             )
             return 0
-        return await _report_end(ctx, await orchestrator.start(job.id), args.json)
+        return await _report_end(ctx, handle, args.json)
 
 
 async def _nothing_to_retry(ctx: Context, handle: JobHandle, job: JobRecord, as_json: bool) -> int:
