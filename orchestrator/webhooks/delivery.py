@@ -52,8 +52,9 @@ class Poster:
         """Tries made for the message being delivered now."""
         self.last_error = ""
         """Why the last failed try failed."""
-        self.failing = asyncio.Event()
-        """Set while the receiver's last answer was a failure (cleared when it takes one)."""
+        self.down = asyncio.Event()
+        """Set when a message ran out of tries, cleared when the receiver takes one: a receiver
+        that is down, not one that failed a try or two."""
 
     def __repr__(self) -> str:  # never the key
         return f"<Poster {self.url} tries={self.tries}>"
@@ -65,13 +66,13 @@ class Poster:
             self.tries += 1
             error, retry_after = await self._try(message)
             if error is None:
-                self.failing.clear()
+                self.down.clear()
                 return True
             self.last_error = error
-            self.failing.set()
             delay = next_delay(self.tries, self.settings, self.rng, retry_after)
             _log.info("webhook %s try %d failed: %s", message.id, self.tries, error)
             if delay is None:
+                self.down.set()
                 return False
             await self.clock.sleep(delay)
 

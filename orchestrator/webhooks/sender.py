@@ -92,6 +92,9 @@ class WebhookSender:
         """Messages kept in the journal as undelivered by this run."""
         self._maker: MessageMaker | None = None
         self._current: _Queued | None = None
+        self._overflow: list[_Queued] = []
+        """Messages that found the queue full, until the journal has them (a follower
+        cancelled while keeping them leaves them here for `stop`)."""
         self._session: aiohttp.ClientSession | None = None
         self._poster: Poster | None = None
         self._tasks: list[asyncio.Task[None]] = []
@@ -141,6 +144,7 @@ class WebhookSender:
                 await self._drain()
         finally:
             await _cancelled(poster)
+            await self._keep_overflow()
             await self._keep_left()
             if self._session is not None:
                 await self._session.close()
@@ -154,13 +158,14 @@ class WebhookSender:
                 )
 
     async def _drain(self) -> None:
-        """Wait until the queue is sent, `drain_s` runs out, or a try fails: a receiver that
-        fails now would only keep the command waiting; its messages are kept for later."""
+        """Wait until the queue is sent, `drain_s` runs out, or the receiver is down (a message
+        ran out of tries): the rest would only keep the command waiting; they are kept for
+        later. A try or two that failed are tried again within `drain_s`."""
         assert self._poster is not None
-        failing = self._poster.failing
-        if failing.is_set():
+        down = self._poster.down
+        if down.is_set():
             return
-        waits = [asyncio.ensure_future(self.queue.join()), asyncio.ensure_future(failing.wait())]
+        waits = [asyncio.ensure_future(self.queue.join()), asyncio.ensure_future(down.wait())]
         try:
             await asyncio.wait(
                 waits, timeout=self.settings.drain_s, return_when=asyncio.FIRST_COMPLETED
@@ -186,7 +191,13 @@ class WebhookSender:
             try:
                 self.queue.put_nowait(_Queued(message))
             except asyncio.QueueFull:
-                await self._keep([_Queued(message)], 0, QUEUE_FULL)
+                self._overflow.append(_Queued(message))
+        await self._keep_overflow()
+
+    async def _keep_overflow(self) -> None:
+        if self._overflow:
+            await self._keep(list(self._overflow), 0, QUEUE_FULL)  # by id: twice is harmless
+            self._overflow.clear()
 
     async def _post(self) -> None:
         assert self._poster is not None
@@ -233,8 +244,8 @@ class WebhookSender:
         ]
         for record in records:
             _log.debug("webhook %s not delivered: %s", record.message.id, error)
-        self.kept += len(records)
         await self.journal.keep_undelivered(records)
+        self.kept += len(records)
 
 
 async def _cancelled(task: asyncio.Task[None] | None) -> None:

@@ -100,7 +100,9 @@ async def test_every_event_type_arrives_signed(hooked: MakeHooked, secret: str) 
 
 async def test_failed_tries_are_retried_with_the_same_id(hooked: MakeHooked, secret: str) -> None:
     async with receiver(secret, answers=[500, 500]) as hook:
-        orchestrator = hooked(ScriptedProvider())
+        # backoffs long enough that the one-image job ends while its first message waits to be
+        # tried again: the tries left go out while the run drains its queue
+        orchestrator = hooked(ScriptedProvider(), base_s=0.2, cap_s=0.4)
         spec = with_webhook(make_spec(1), hook.url, ("job.started", "job.finished"))
         job = await orchestrator.submit(spec)
         await job.wait()
@@ -153,6 +155,9 @@ async def test_a_dead_receiver_leaves_its_events_kept(hooked: MakeHooked, secret
     kept = await job.undelivered_webhooks()
     assert [k.message.type for k in kept] == ["item.completed", "item.completed", "job.finished"]
     assert (kept[0].message.id, kept[0].tries, kept[0].last_error) == (first, 5, "HTTP 500")
+    # a receiver that let a message run out of tries is down: the run does not wait out
+    # `drain_s` on it, and the last message is kept untried
+    assert (kept[2].tries, kept[2].last_error) == (0, "the run stopped before it was delivered")
     assert {got.id for got in hook.received} <= {k.message.id for k in kept}
 
 
