@@ -18,6 +18,7 @@ from .errors import ConfigError
 from .events import Event, JobFinished, JobInterrupted
 from .follow import follow
 from .records import ItemRecord, JobRecord, JobSnapshot
+from .references import dependents_of
 from .states import JOB_TERMINAL, ItemStatus
 from .tally import Tally
 from .webhooks.models import UndeliveredWebhook
@@ -123,8 +124,12 @@ class JobHandle:
         """Cancel these items (unknown ids are an error); returns those that were unfinished."""
         return await (await self._orchestrator.ready()).cancel_items(self.id, list(item_ids))
 
-    async def retry(self, item_ids: list[str] | None = None) -> list[str]:
-        """Put failed and cancelled items (these, or all) back to pending with fresh attempts.
+    async def retry(
+        self, item_ids: list[str] | None = None, *, with_dependents: bool = False
+    ) -> list[str]:
+        """Put failed and cancelled items (these, or all) back to pending with fresh attempts;
+        `with_dependents` adds the failed and cancelled items that reference them (directly or
+        through others), so they are drawn again from the new image.
 
         A process running the job starts them; otherwise `Orchestrator.start` does. Returns the
         ids put back; an unknown id or one that did not fail is a `ConfigError`.
@@ -140,20 +145,33 @@ class JobHandle:
                         f"item {item_id!r} is {known[item_id].status}; only failed or "
                         "cancelled items can be retried"
                     )
+            if with_dependents:
+                more = dependents_of(snapshot.items, item_ids)
+                item_ids = [*item_ids, *(i for i in more if known[i].status in _RETRYABLE)]
         return await (await self._orchestrator.ready()).request_retry(self.id, item_ids)
+
+    async def dependents(self, item_ids: list[str], *, retryable: bool = True) -> list[str]:
+        """The items that reference these (directly or through others), in job order; with
+        `retryable`, only the failed and cancelled ones (what `with_dependents` adds)."""
+        items = await self.items()
+        status = {item.id: item.status for item in items}
+        found = dependents_of(items, item_ids)
+        return [i for i in found if not retryable or status[i] in _RETRYABLE]
 
     async def retry_failed(self) -> list[str]:
         """Retry every failed and cancelled item."""
         return await self.retry(None)
 
-    async def retry_and_run(self, item_ids: list[str] | None = None) -> Retried:
+    async def retry_and_run(
+        self, item_ids: list[str] | None = None, *, with_dependents: bool = False
+    ) -> Retried:
         """Retry these items (None: every failed and cancelled one) and see that they run: the
         process running the job starts them; when none does, the job starts here (checked
         first, so a missing key leaves the items as they were)."""
         elsewhere = await self.runner_live()
         if not elsewhere:
             await self._orchestrator.preflight(await self.status())
-        reset = await self.retry(item_ids)
+        reset = await self.retry(item_ids, with_dependents=with_dependents)
         if reset and not elsewhere:
             await self._orchestrator.start(self.id)
         return Retried(reset, here=bool(reset) and not elsewhere)

@@ -38,12 +38,19 @@ from .stages import PostStage, store_raw
 from .states import ItemStatus
 from .storage import Workspace, sha256_hex
 
-__all__ = ["ItemWork", "build_request"]
+__all__ = ["Blocked", "ItemWork", "build_request"]
 
 T = TypeVar("T")
 BUDGET_POLL_S = 0.5
 """How soon an item the budget held back looks again (an attempt in flight may give back its
 reservation meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Blocked:
+    """The item waits for these items (its references) to end before it can start."""
+
+    on: tuple[str, ...]
 
 
 @dataclass
@@ -67,11 +74,11 @@ class ItemWork:
     auth_error: AuthError | None = field(default=None)
     """Once the provider refuses the key, the run's other items fail without a call."""
 
-    async def run(self, item_id: str, *, due: bool = False) -> float | None:
+    async def run(self, item_id: str, *, due: bool = False) -> float | Blocked | None:
         """Take the item as far as it goes now: None when it has reached an end (or needs
-        nothing), else the seconds to wait before its next attempt (a backoff: the caller
-        waits without holding anything, then calls again with `due`). A failure is data,
-        never an exception here."""
+        nothing), `Blocked` while items it references are unfinished, else the seconds to
+        wait before its next attempt (a backoff: the caller waits without holding anything,
+        then calls again with `due`). A failure is data, never an exception here."""
         try:
             item = await self.verbs.item(item_id)
             if item.status != ItemStatus.PENDING:
@@ -81,8 +88,8 @@ class ItemWork:
                 if wait > 0:
                     return wait
             after = await self._step(item)
-            if isinstance(after, float):
-                return after  # waiting for the budget: no attempt was made
+            if isinstance(after, float | Blocked):
+                return after  # waiting for the budget or a reference: no attempt was made
             if after is None or after.status != ItemStatus.PENDING:
                 return None
             return max(0.0, (after.retry_at or 0.0) - self.clock.time())
@@ -96,9 +103,10 @@ class ItemWork:
         """Record that this run stopped the item: cancelled, or back to pending (resumable)."""
         await self.verbs.stop(item_id, cancelled=cancelled)
 
-    async def _step(self, item: ItemRecord) -> ItemRecord | float | None:
-        """One step further; the item to go on with, None when there is nothing left, or the
-        seconds to wait before trying again (the budget is held by attempts in flight)."""
+    async def _step(self, item: ItemRecord) -> ItemRecord | float | Blocked | None:
+        """One step further; the item to go on with, None when there is nothing left, what it
+        waits for, or the seconds to wait before trying again (the budget is held by attempts
+        in flight)."""
         intact = bool(item.raw_path) and await asyncio.to_thread(self._raw_intact, item)
         if intact:
             started = await self.verbs.start_postprocess(item.id)
@@ -108,10 +116,31 @@ class ItemWork:
         if self.auth_error is not None:
             await self._refused_earlier(item.id)
             return None
-        return await self._attempt(item)
+        references = await self._references(item)
+        if not isinstance(references, list):
+            return references
+        return await self._attempt(item, references)
 
-    async def _attempt(self, item: ItemRecord) -> ItemRecord | float | None:
-        request = await build_request(item)  # a reference that is gone fails before any call
+    async def _references(self, item: ItemRecord) -> list[Path] | Blocked | None:
+        """The images of the items it references, once all are completed; `Blocked` while
+        some are not; None when one failed or was cancelled (the item fails unattempted)."""
+        paths, unfinished = [], []
+        for dep_id in item.depends_on:
+            dep = await self.verbs.item(dep_id)
+            if dep.status in (ItemStatus.FAILED, ItemStatus.CANCELLED):
+                said = f" ({dep.error.message})" if dep.error is not None else ""
+                message = f"not attempted: the item it references, {dep.id}, {dep.status}{said}"
+                await self.verbs.fail(item.id, ErrorInfo(kind="reference", message=message))
+                return None
+            if dep.status != ItemStatus.COMPLETED or dep.raw_path is None:
+                unfinished.append(dep.id)
+            else:
+                paths.append(self.workspace.absolute(dep.raw_path))
+        return Blocked(tuple(unfinished)) if unfinished else paths
+
+    async def _attempt(self, item: ItemRecord, from_items: list[Path]) -> ItemRecord | float | None:
+        # a reference that is gone fails before any call
+        request = await build_request(item, from_items)
         key = None
         if self.cache is not None and self.config.cache:
             model = getattr(self.provider, "model", None) or self.config.model
@@ -230,13 +259,12 @@ class ItemWork:
         return item.raw_sha256 is not None and sha256_hex(data) == item.raw_sha256
 
 
-async def build_request(item: ItemRecord) -> GenerateRequest:
-    """The provider request for the item's next attempt (reference files read off the loop)."""
+async def build_request(item: ItemRecord, from_items: list[Path] | None = None) -> GenerateRequest:
+    """The provider request for the item's next attempt: the images of the items it references
+    first (the anchor first), then its reference files, read off the loop."""
+    paths = [*(from_items or ()), *(Path(p) for p in item.references)]
     references = tuple(
-        [
-            await asyncio.to_thread(_read_reference, Path(p), n)
-            for n, p in enumerate(item.references)
-        ]
+        [await asyncio.to_thread(_read_reference, path, n) for n, path in enumerate(paths)]
     )
     return GenerateRequest(
         job_id=item.job_id,

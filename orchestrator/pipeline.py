@@ -28,7 +28,7 @@ from .clock import Clock, SystemClock
 from .errors import LeaseLostError
 from .events import ItemReset, JobCancelRequested
 from .follow import follow
-from .items import ItemWork
+from .items import Blocked, ItemWork
 from .journal import Journal, Run
 from .lanes import Lane
 from .pauses import PauseWatch
@@ -81,7 +81,7 @@ class Runner:
         self.pauses = PauseWatch()
         self.work = self._item_work(run, job, workspace, provider, lane, post)
         self.work.cache = cache
-        self.tasks: dict[str, asyncio.Task[float | None]] = {}
+        self.tasks: dict[str, asyncio.Task[float | Blocked | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
         self.active_limit = max(2 * job.config.limits.concurrency, 4)
         self.backlog: deque[str] = deque()
@@ -96,6 +96,10 @@ class Runner:
         self.due: set[str] = set()
         """Items whose backoff the runner has waited out (the journal's `retry_at` is in wall
         time, the wait was on the loop's clock)."""
+        self.blocked: dict[str, tuple[str, ...]] = {}
+        """Items waiting for items they reference to end here, and which."""
+        self.waiters: dict[str, set[str]] = {}
+        """For an item others wait for: those items (they look again when it ends)."""
         self.changed = asyncio.Event()
 
     def _item_work(
@@ -157,7 +161,7 @@ class Runner:
     async def _until_done(self, started: float) -> JobRecord:
         """Wait until no item is active, waiting or queued and nothing came back to pending."""
         while True:
-            while self.tasks or self.timers or self.backlog:
+            while self.tasks or self.timers or self.backlog or self.blocked:
                 await self.changed.wait()
                 self.changed.clear()
                 self._raise_failures()
@@ -175,7 +179,7 @@ class Runner:
 
     def _spawn(self, item_id: str) -> None:
         """Work on the item now, or queue it until a place is free; once only."""
-        if item_id in self.tasks or item_id in self.timers or item_id in self.backlog:
+        if self._here(item_id):
             return
         if len(self.tasks) >= self.active_limit:
             self.backlog.append(item_id)
@@ -186,21 +190,53 @@ class Runner:
         self.tasks[item_id] = task
         task.add_done_callback(functools.partial(self._ended, item_id))
 
-    def _ended(self, item_id: str, task: asyncio.Task[float | None]) -> None:
-        """An item's task is over: wait out its backoff, or free its place for the next."""
+    def _here(self, item_id: str) -> bool:
+        """The item is active, waiting or queued in this run."""
+        return any(
+            item_id in place for place in (self.tasks, self.timers, self.backlog, self.blocked)
+        )
+
+    def _ended(self, item_id: str, task: asyncio.Task[float | Blocked | None]) -> None:
+        """An item's task is over: wait out its backoff or its references, or free its place
+        for the next; the items waiting for it look again."""
         self.changed.set()
         if _raised(task):
             return  # kept in `tasks`: `_raise_failures` stops the run with it
         del self.tasks[item_id]
         wait = None if task.cancelled() else task.result()
-        if wait is not None:
+        if isinstance(wait, Blocked):
+            self._park(item_id, wait.on)
+        elif wait is not None:
             loop = asyncio.get_running_loop()
             self.timers[item_id] = loop.call_later(wait, self._due, item_id)
-        elif item_id in self.again:
-            self.again.discard(item_id)
-            self._spawn(item_id)
+        else:
+            if item_id in self.again:
+                self.again.discard(item_id)
+                self._spawn(item_id)
+            self._wake(item_id)
         while self.backlog and len(self.tasks) < self.active_limit:
             self._spawn(self.backlog.popleft())
+
+    def _park(self, item_id: str, on: tuple[str, ...]) -> None:
+        """Hold the item until one of the items it waits for ends here. One that does not run
+        here (another process retried it, say) is looked at again every poll."""
+        self.blocked[item_id] = on
+        here = [dep for dep in on if self._here(dep)]
+        for dep in here:
+            self.waiters.setdefault(dep, set()).add(item_id)
+        if not here:
+            poll_s = self.settings.request_poll_s
+            asyncio.get_running_loop().call_later(poll_s, self._unpark, item_id)
+
+    def _wake(self, item_id: str) -> None:
+        """The item ended: the items waiting for it look again."""
+        for waiter in sorted(self.waiters.pop(item_id, ())):
+            self._unpark(waiter)
+
+    def _unpark(self, item_id: str) -> None:
+        if self.blocked.pop(item_id, None) is not None:
+            self._spawn(item_id)
+            self.changed.set()
 
     def _due(self, item_id: str) -> None:
         """An item's backoff is over: it goes now (or first in line)."""
@@ -209,7 +245,7 @@ class Runner:
         self._spawn(item_id)
         self.changed.set()
 
-    async def _run_item(self, item_id: str, due: bool) -> float | None:
+    async def _run_item(self, item_id: str, due: bool) -> float | Blocked | None:
         try:
             return await self.work.run(item_id, due=due)
         except asyncio.CancelledError:
@@ -223,12 +259,15 @@ class Runner:
             timer.cancel()
         if item_id in self.backlog:
             self.backlog.remove(item_id)
+        self.blocked.pop(item_id, None)
         self.changed.set()
 
     async def _stop_all(self) -> None:
         for item_id in list(self.timers):
             self._drop(item_id)
         self.backlog.clear()
+        self.blocked.clear()
+        self.waiters.clear()
         self.again.clear()  # nothing starts again while the run stops
         await _cancel_all(list(self.tasks.values()))
 
@@ -249,7 +288,7 @@ class Runner:
         """Stop these items (all, if none is named); the journal has cancelled the rest."""
         if not item_ids:
             self.backlog.clear()
-            item_ids = [*self.tasks, *self.timers]
+            item_ids = [*self.tasks, *self.timers, *self.blocked]
         self.cancelling.update(item_ids)
         for item_id in item_ids:
             if item_id in self.tasks:

@@ -18,6 +18,7 @@ from .imaging import inspect_image
 from .presets import final_prompts
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
+from .references import dependencies, is_url, outside_refs
 from .spec import JobConfig, JobSpec
 from .webhooks.addresses import check_url
 from .webhooks.signing import load_secret
@@ -54,14 +55,18 @@ def check_spec(
     prompts = final_prompts(spec, env)
     provider = provider_for(spec.config, env, providers)
     _check_model(spec.config, provider)
+    ids = {item.id for item in spec.items}
+    waits = dependencies(spec.items, spec.consistency, spec.anchor)
     for index, item in enumerate(spec.items):
-        if item.references and not provider.capabilities.supports_references:
+        if (item.references or waits[item.id]) and not provider.capabilities.supports_references:
+            where = f"items[{index}].references" if item.references else "consistency"
             raise ConfigError(
-                f"items[{index}].references: provider {spec.provider!r} does not take "
-                "reference images; remove them or choose another provider"
+                f"{where}: provider {spec.provider!r} (model {spec.model or 'default'}) does "
+                "not take reference images; remove them or choose another provider or model"
             )
-        for ref in item.references:
-            _check_reference(Path(ref), f"items[{index}].references")
+        for ref in outside_refs(item, ids):
+            if not is_url(ref):  # a URL is checked when it is fetched
+                _check_reference(Path(ref), f"items[{index}].references")
         params = spec.params_for(item).model_dump()
         prompt = prompts[item.id]
         request = GenerateRequest(job_id="check", item_id=item.id, prompt=prompt, **params)
@@ -102,6 +107,11 @@ def _check_model(config: JobConfig, provider: Provider) -> None:
 
 
 def _check_reference(path: Path, where: str) -> None:
+    if not path.is_file():
+        raise ConfigError(
+            f"{where}: {str(path)!r} is neither an item id of this job nor a file; give an "
+            "item's id, an http(s) URL or the path of an image file"
+        )
     try:
         inspect_image(path.read_bytes())
     except (OSError, BadResponseError) as error:

@@ -58,6 +58,9 @@ class ItemRecord(_Record):
     prompt: str
     params: Params = Params()
     references: tuple[str, ...] = ()
+    """Reference image files (absolute paths; URLs were fetched into the workspace)."""
+    depends_on: tuple[str, ...] = ()
+    """Items this one waits for and is sent the images of (the anchor first)."""
     priority: int = 0
     """Higher starts first within the job; ties keep `index` order."""
     status: ItemStatus = ItemStatus.PENDING

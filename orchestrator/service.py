@@ -34,6 +34,7 @@ from .pipeline import PipelineSettings, Runner
 from .preflight import check_spec, check_webhook, provider_for
 from .providers.base import ProviderFactory
 from .records import JobRecord
+from .reference_urls import fetch_urls, keep_fetched
 from .spec import JobConfig, JobSpec
 from .stages import PostStage
 from .states import JOB_TERMINAL
@@ -153,18 +154,28 @@ class Orchestrator:
     async def create(self, spec: JobSpec) -> JobHandle:
         """Check the spec and record the job as pending; nothing runs. Nothing is written, not
         even the workspace folder, if the spec is refused."""
-        prompts = await asyncio.to_thread(check_spec, spec, self.env, self.providers)
-        await check_webhook(spec.config, self.env)
+        spec, prompts = await self._checked(spec)
         job, _ = await (await self.ready()).create_job(spec, prompts=prompts)
         return self.handle(job.id)
 
     async def submit(self, spec: JobSpec) -> JobHandle:
         """Check the spec, record the job holding its key's lock, and start running it here."""
-        prompts = await asyncio.to_thread(check_spec, spec, self.env, self.providers)
-        await check_webhook(spec.config, self.env)
+        spec, prompts = await self._checked(spec)
         job, owner = await (await self.ready()).create_job(spec, lock=True, prompts=prompts)
         assert owner is not None
         return self._launch(job, owner)
+
+    async def _checked(self, spec: JobSpec) -> tuple[JobSpec, dict[str, str]]:
+        """The spec checked, with its reference URLs fetched into the workspace (kept by
+        content hash; written only once every check passed), and the prompts to send."""
+        prompts = await asyncio.to_thread(check_spec, spec, self.env, self.providers)
+        await check_webhook(spec.config, self.env)
+        fetched = await fetch_urls(spec, self.env)
+        if fetched:
+            await self.ready()
+            folder = self.workspace.references_dir
+            spec = await asyncio.to_thread(keep_fetched, spec, fetched, folder)
+        return spec, prompts
 
     async def start(self, job_id: str) -> JobHandle:
         """Run a recorded (or interrupted) job here; returns at once while it runs.

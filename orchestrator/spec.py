@@ -23,6 +23,7 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .references import graph_problem
 from .webhooks.models import WebhookSpec
 
 __all__ = [
@@ -91,8 +92,9 @@ class ItemSpec(Params):
     """1-64 letters, digits, `-`, `_`, `.`; unique in the job; becomes a file name."""
     prompt: str = Field(min_length=1, max_length=32000)
     """What to draw."""
-    references: tuple[str, ...] = ()
-    """Paths of reference images (relative to the spec file) for providers that take them."""
+    references: tuple[str, ...] = Field(default=(), max_length=16)
+    """Reference images for providers that take them: ids of other items (this one waits for
+    them and is sent their images), http(s) URLs, or file paths relative to the spec file."""
     preset: str | None = None
     """This item's prompt preset, instead of `defaults.preset` (`none`: no preset)."""
     priority: StrictInt = Field(default=0, ge=-1_000_000, le=1_000_000)
@@ -181,8 +183,11 @@ class JobConfig(_Model):
     defaults: Defaults = Defaults()
     limits: Limits = Limits()
     output: OutputSpec = OutputSpec()
-    consistency: str = "none"
-    """Character consistency across items. Only `none` is supported yet."""
+    consistency: Literal["none", "first-as-reference"] = "none"
+    """`first-as-reference`: the anchor is generated first and sent as a reference image with
+    every other item (the same character on every page)."""
+    anchor: str | None = None
+    """The item the others take as reference (`first-as-reference`); none: the first item."""
     cache: StrictBool = True
     """Reuse the image of an identical request from an earlier job (free, no call); false
     always asks the provider (`--no-cache`)."""
@@ -194,13 +199,6 @@ class JobConfig(_Model):
     def _key_shape(cls, value: str) -> str:
         if not KEY_PATTERN.match(value):
             raise ValueError("key must be 1-128 letters, digits, '-', '_', '.' or ':'")
-        return value
-
-    @field_validator("consistency")
-    @classmethod
-    def _consistency_not_yet(cls, value: str) -> str:
-        if value != "none":
-            raise ValueError(f"consistency {value!r} is not supported yet; use 'none'")
         return value
 
 
@@ -222,6 +220,9 @@ class JobSpec(JobConfig):
                     "ids become file names, so make them differ in more than case"
                 )
             seen[folded] = item.id
+        problem = graph_problem(self.items, self.consistency, self.anchor)
+        if problem is not None:
+            raise ValueError(problem)
         return self
 
     def params_for(self, item: ItemSpec) -> Params:
@@ -269,7 +270,12 @@ def format_validation_error(error: ValidationError, source: str) -> str:
         message = "must not be empty; add at least one entry"
     more = len(problems) - 1
     suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
+    if not where and _NAMES_FIELD.match(message):
+        return f"{source}: {message}{suffix}"  # a whole-spec check that names its field
     return f"{source}: {where or 'spec'}: {message}{suffix}"
+
+
+_NAMES_FIELD = re.compile(r"^(items\[\d+\]\.[a-z_]+|anchor):")
 
 
 def _format_loc(loc: tuple[int | str, ...]) -> str:

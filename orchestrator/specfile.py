@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
 from .errors import ConfigError
+from .references import is_url
 from .spec import JobSpec, parse_spec
 
 __all__ = ["MAX_SPEC_BYTES", "SpecFormat", "load_spec"]
@@ -177,17 +178,23 @@ def _slug(text: str) -> str:
 
 
 def _resolve_references(spec: JobSpec, base: Path) -> JobSpec:
+    """File references made absolute (relative to the spec file); item ids and URLs stay."""
     if not any(item.references for item in spec.items):
         return spec
+    ids = {item.id for item in spec.items}
     items = []
     for index, item in enumerate(spec.items):
         resolved = []
         for ref in item.references:
+            if ref in ids or is_url(ref):
+                resolved.append(ref)
+                continue
             ref_path = (base / ref).resolve()
             if not ref_path.is_file():
                 raise ConfigError(
-                    f"items[{index}].references: {ref!r} is not a file; "
-                    "give a path relative to the spec file"
+                    f"items[{index}].references: {ref!r} is neither an item id of this job nor "
+                    "a file; give an item's id, an http(s) URL or a path relative to the spec "
+                    "file"
                 )
             resolved.append(str(ref_path))
         items.append(item.model_copy(update={"references": tuple(resolved)}))

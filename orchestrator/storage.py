@@ -91,6 +91,11 @@ class Workspace:
         return self.root / "cache"
 
     @property
+    def references_dir(self) -> Path:
+        """Reference images fetched from URLs, by content hash."""
+        return self.root / "references"
+
+    @property
     def images_dir(self) -> Path:
         return self.root / "images"
 

@@ -47,6 +47,7 @@ REASONS: dict[str, str] = {
     "interrupted": "process stopped",
     "postprocess": "post-process failed",
     "budget": "over budget",
+    "reference": "reference failed",
 }
 
 INTERRUPTIONS = {

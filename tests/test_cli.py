@@ -134,7 +134,33 @@ BAD_SPECS: dict[str, tuple[str, Any, str]] = {
     "consistency": (
         "spec.json",
         {"key": "a", "consistency": "first_image", "items": [{"id": "a", "prompt": "x"}]},
-        "not supported yet",
+        "consistency: Input should be 'none' or 'first-as-reference'",
+    ),
+    "reference": (
+        "spec.json",
+        {"key": "a", "items": [{"id": "a", "prompt": "x", "references": ["hero"]}]},
+        "items[0].references: 'hero' is neither an item id of this job nor a file",
+    ),
+    "reference circle": (
+        "spec.json",
+        {
+            "key": "a",
+            "items": [
+                {"id": "a", "prompt": "x", "references": ["b"]},
+                {"id": "b", "prompt": "y", "references": ["a"]},
+            ],
+        },
+        "items[0].references: the references go round in a circle (a -> b -> a)",
+    ),
+    "anchor": (
+        "spec.json",
+        {
+            "key": "a",
+            "consistency": "first-as-reference",
+            "anchor": "nobody",
+            "items": [{"id": "a", "prompt": "x"}],
+        },
+        "anchor: 'nobody' is not an item id of this job",
     ),
 }
 

@@ -17,8 +17,9 @@ __all__ = ["cancel_items", "cancel_job", "open_in_viewer", "resume", "retry"]
 
 async def retry(handle: JobHandle, item_ids: list[str] | None) -> str:
     """Retry these items (None: every failed and cancelled one); start the job here if no
-    process runs it. Raises `ConfigError` for an item that did not fail."""
-    retried = await handle.retry_and_run(item_ids)
+    process runs it, with the failed images that reference them (they failed because these
+    did). Raises `ConfigError` for an item that did not fail."""
+    retried = await handle.retry_and_run(item_ids, with_dependents=True)
     if not retried.ids:
         return "nothing to retry: no image failed or was cancelled"
     what = retried.ids[0] if len(retried.ids) == 1 else f"{len(retried.ids)} images"

@@ -4,6 +4,7 @@ open, the spec they read with the command line's flags over it, and how a job's 
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import sys
 from collections.abc import AsyncIterator, Mapping
@@ -49,6 +50,20 @@ class Context:
 
     def note(self, text: str) -> None:
         print(text, file=self.err, flush=True)
+
+    def interactive(self) -> bool:
+        """A person is at the terminal: questions can be asked."""
+        return sys.stdin.isatty() and self.err.isatty()
+
+    async def ask(self, question: str, *, default: bool) -> bool:
+        """Ask a yes/no question on the terminal (read off the event loop); Enter takes the
+        default, end of input says no."""
+        print(question, end=" ", file=self.err, flush=True)
+        answer = await asyncio.to_thread(sys.stdin.readline)
+        if not answer:
+            return False
+        answer = answer.strip().lower()
+        return default if not answer else answer in ("y", "yes")
 
     def accepted(self) -> None:
         """The input was accepted: print the remarks kept for this moment."""

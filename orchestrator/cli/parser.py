@@ -149,6 +149,11 @@ def _add_running(sub: Subparsers) -> None:
     )
     retry.add_argument("job", help="job id")
     retry.add_argument("--items", help="only these item ids, comma-separated")
+    retry.add_argument(
+        "--with-dependents",
+        action="store_true",
+        help="also the failed items that reference them (asked on a terminal)",
+    )
 
 
 def _add_following(sub: Subparsers) -> None:

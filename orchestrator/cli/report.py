@@ -82,6 +82,8 @@ def item_json(item: ItemRecord, workspace: Workspace) -> dict[str, Any]:
         "prompt": item.prompt,
         "final_prompt": item.prompt_sent,
         "priority": item.priority,
+        "depends_on": list(item.depends_on),
+        "references": list(item.references),
         "attempts": item.attempt_count,
         "retries": sum(1 for attempt in item.attempts if attempt.retry),
         "error": item.error.model_dump() if item.error else None,

@@ -172,7 +172,9 @@ async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
     async with opened(ctx, must_exist=True) as orchestrator:
         handle = orchestrator.handle(args.job)
         job = await handle.status()
-        retried = await handle.retry_and_run(items)  # checked first: a missing key resets nothing
+        with_dependents = args.with_dependents or await _dependents_too(ctx, handle, items)
+        # checked first: a missing key resets nothing
+        retried = await handle.retry_and_run(items, with_dependents=with_dependents)
         if not retried.ids:
             return await _nothing_to_retry(ctx, handle, job, args.json)
         noun = "item" if len(retried.ids) == 1 else "items"
@@ -184,6 +186,22 @@ async def cmd_retry(ctx: Context, args: argparse.Namespace) -> int:
             )
             return 0
         return await _report_end(ctx, handle, args.json)
+
+
+async def _dependents_too(ctx: Context, handle: JobHandle, items: list[str] | None) -> bool:
+    """Whether the failed items that reference the named ones go too: asked on a terminal,
+    else said (`--with-dependents` takes them)."""
+    if not items:
+        return False  # every failed item goes anyway
+    waiting = await handle.dependents(items)
+    if not waiting:
+        return False
+    noun = "item references" if len(waiting) == 1 else "items reference"
+    said = f"{len(waiting)} failed or cancelled {noun} {', '.join(items)}: {', '.join(waiting)}"
+    if ctx.interactive():
+        return await ctx.ask(f"{said}; retry them too? [Y/n]", default=True)
+    ctx.note(f"job {handle.id}: {said}; `--with-dependents` retries them too")
+    return False
 
 
 async def _nothing_to_retry(ctx: Context, handle: JobHandle, job: JobRecord, as_json: bool) -> int:

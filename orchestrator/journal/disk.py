@@ -31,6 +31,7 @@ from ..events import (
 )
 from ..locks import KeyLocks, LockOwner, lost_message
 from ..records import ItemRecord, JobRecord, JobSnapshot
+from ..references import dependencies
 from ..spec import JobSpec
 from ..states import ITEM_TERMINAL, JOB_TERMINAL, ItemStatus
 from ..webhooks.models import UndeliveredWebhook
@@ -133,8 +134,9 @@ class DiskJournal:
         with self.store.writing():
             self._check_key_free(spec.key)
             owner = self.locks.acquire(spec.key, job_id) if lock else None
+            waits = dependencies(spec.items, spec.consistency, spec.anchor)
             items = [
-                _new_item(spec, job_id, n, now, (prompts or {}).get(item.id))
+                _new_item(spec, job_id, n, now, (prompts or {}).get(item.id), waits[item.id])
                 for n, item in enumerate(spec.items)
             ]
             self.store.add_job(job, items)
@@ -289,7 +291,12 @@ def _cancelled(item: ItemRecord, now: float) -> Change:
 
 
 def _new_item(
-    spec: JobSpec, job_id: str, index: int, now: float, final_prompt: str | None
+    spec: JobSpec,
+    job_id: str,
+    index: int,
+    now: float,
+    final_prompt: str | None,
+    depends_on: tuple[str, ...],
 ) -> ItemRecord:
     item = spec.items[index]
     return ItemRecord(
@@ -300,7 +307,8 @@ def _new_item(
         final_prompt=final_prompt,
         priority=item.priority,
         params=spec.params_for(item),
-        references=item.references,
+        references=tuple(ref for ref in item.references if ref not in depends_on),
+        depends_on=depends_on,
         created_at=now,
         updated_at=now,
     )

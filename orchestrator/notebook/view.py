@@ -289,8 +289,10 @@ class BatchView:
 
     async def retry(self, item_ids: list[str] | None = None) -> str:
         """What Retry does (None: Retry failed): retry these items, by the process running the
-        job or else here; returns what it did, in words."""
-        retried = await (await self.ready()).retry_and_run(item_ids)
+        job or else here, with the failed images that reference them (they failed because
+        these did); returns what it did, in words."""
+        handle = await self.ready()
+        retried = await handle.retry_and_run(item_ids, with_dependents=True)
         self._retried += retried.ids
         self._follow()
         if not retried.ids:

@@ -1,6 +1,10 @@
 """The mock provider's pictures: a seeded gradient, a few shapes, the prompt, the item id and a
 thumbnail of the reference, drawn with Pillow. Pure functions of their arguments, run in a worker
 thread.
+
+A reference shows the way a real model's would: the gradient takes the reference's colours
+(the average of its top half above, of its bottom half below), so every page drawn from one
+anchor shares its palette, and a test can tell which reference an image was drawn from.
 """
 
 from __future__ import annotations
@@ -16,7 +20,7 @@ from PIL import Image, ImageDraw, ImageFont, ImageOps
 from ..errors import BadResponseError, InvalidRequestError
 from ..imaging import load_image
 
-__all__ = ["draw_png", "seeded_random"]
+__all__ = ["draw_png", "palette", "seeded_random"]
 
 Colour = tuple[int, int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
@@ -52,14 +56,17 @@ def draw_png(
     rng = seeded_random(seed)
     mask = _gradient(size)
     top, bottom = _colour(rng), _colour(rng)
+    ref = _load_reference(reference) if reference is not None else None
+    if ref is not None:
+        top, bottom = palette(ref)
     image = Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
     _shapes(ImageDraw.Draw(image), rng, size)
     overlay = Image.new("RGBA", size, (0, 0, 0, 0))
     _caption(ImageDraw.Draw(overlay), prompt, size)
     _label(ImageDraw.Draw(overlay), label, size)
     image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
-    if reference is not None:
-        _paste_reference(image, reference)
+    if ref is not None:
+        _paste_reference(image, ref)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
@@ -105,12 +112,24 @@ def _label(draw: ImageDraw.ImageDraw, label: str, size: tuple[int, int]) -> None
     draw.text((px // 2, px // 2), label, font=font, fill=_INK)
 
 
-def _paste_reference(image: Image.Image, reference: bytes) -> None:
-    """A white-framed thumbnail of the reference in the top-right corner."""
+def palette(image: Image.Image) -> tuple[Colour, Colour]:
+    """The average colours of the image's top half and bottom half."""
+    small = image.convert("RGB").resize((1, 2), Image.Resampling.BOX)
+    top, bottom = small.getpixel((0, 0)), small.getpixel((0, 1))
+    assert isinstance(top, tuple) and isinstance(bottom, tuple)
+    return (top[0], top[1], top[2]), (bottom[0], bottom[1], bottom[2])
+
+
+def _load_reference(reference: bytes) -> Image.Image:
     try:
-        thumb = load_image(reference).convert("RGB")
+        return load_image(reference).convert("RGB")
     except BadResponseError as error:
         raise InvalidRequestError(f"mock: the reference image is unusable ({error})") from None
+
+
+def _paste_reference(image: Image.Image, reference: Image.Image) -> None:
+    """A white-framed thumbnail of the reference in the top-right corner."""
+    thumb = reference.copy()
     side = max(8, min(image.size) // 4)
     thumb.thumbnail((side, side))
     pad = max(2, side // 24)

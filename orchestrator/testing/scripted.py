@@ -54,6 +54,8 @@ class Call:
     """The running loop's time when the call was made (virtual under looptime)."""
     prompt: str = ""
     """The prompt the provider was sent."""
+    references: tuple[bytes, ...] = ()
+    """The reference images it was sent, in order."""
 
 
 @dataclass
@@ -75,12 +77,14 @@ class ScriptedProvider:
     on_answer: Callable[[], object] | None = None
     """Called (soon after) every time an `ok` answer is returned: lets a test cancel then."""
     image: bytes = field(default_factory=png_bytes)
-    """The bytes every `ok` answer carries."""
+    """The bytes every `ok` answer carries, unless `images` names the item."""
+    images: Mapping[str, bytes] = field(default_factory=dict)
+    """Per item id, the bytes its `ok` answers carry instead of `image`."""
     price_usd: float | None = None
     """The listed price of one image, for budgets (None: unknown, so a budget is refused)."""
     name: str = "scripted"
     capabilities: Capabilities = field(
-        default_factory=lambda: Capabilities(default_model="scripted-1")
+        default_factory=lambda: Capabilities(default_model="scripted-1", supports_references=True)
     )
 
     def __call__(self, config: ProviderConfig) -> ScriptedProvider:
@@ -103,7 +107,8 @@ class ScriptedProvider:
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """Record the call, wait `latency_s`, then give this attempt's scripted outcome."""
         at = asyncio.get_running_loop().time()
-        call = Call(request.item_id, request.attempt, request.job_id, at, request.prompt)
+        refs = tuple(ref.data for ref in request.references)
+        call = Call(request.item_id, request.attempt, request.job_id, at, request.prompt, refs)
         self.calls.append(call)
         outcomes = self.script.get(request.item_id, ())
         index = len(self.calls_for(request.item_id, request.job_id)) - 1
@@ -122,7 +127,8 @@ class ScriptedProvider:
             await self.gate.wait()
         if self.on_answer is not None:
             asyncio.get_running_loop().call_soon(self.on_answer)
-        return GeneratedImage(data=self.image, mime_type="image/png", model="s", cost_usd=0.01)
+        data = self.images.get(request.item_id, self.image)
+        return GeneratedImage(data=data, mime_type="image/png", model="s", cost_usd=0.01)
 
     async def aclose(self) -> None:
         """Nothing to release."""

@@ -8,6 +8,7 @@ import asyncio
 import base64
 import io
 import time
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
@@ -17,6 +18,7 @@ from nbclient import NotebookClient
 from PIL import Image
 
 from orchestrator import ItemStatus, JobStatus, Orchestrator, Workspace
+from orchestrator.providers.mock_drawing import palette
 
 NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 CELL_TIMEOUT_S = 60
@@ -156,16 +158,25 @@ def test_story_draws_the_character_first_and_gives_it_to_every_page(
         "medium: $0.034 an image; estimated cost: $0.24 for 7 images "
         "(openai gpt-image-1.5, from the price table)"
     ) in text
-    assert "6 pages completed, $0.00 spent" in text
-    assert "ConfigError: " in text and "consistency 'first-as-reference' is not supported" in text
-    jobs = sorted(journal(tmp_path).values(), key=lambda pair: pair[0].created_at)
-    [(hero, [sheet]), (book, pages)] = jobs
-    assert hero.status == book.status == JobStatus.COMPLETED
-    hero_file = tmp_path / "ws" / (sheet.image_path or "")
+    assert "7 images completed, $0.00 spent" in text
+    assert "ConfigError: the spec: items[0].references: the references go round" in text
+    [(book, items)] = journal(tmp_path).values()
+    assert book.status == JobStatus.COMPLETED and book.config.anchor == "pip"
+    by_id = {item.id: item for item in items}
+    sheet, pages = by_id.pop("pip"), list(by_id.values())
     assert [page.id for page in pages] == [f"page-{n}" for n in range(1, 7)]
-    assert {page.references for page in pages} == {(str(hero_file),)}
-    assert all(page.status == ItemStatus.COMPLETED for page in pages)
-    assert [image.size for image in run.images()[:2]] == [(256, 256), (3 * 206 + 6, 2 * 236 + 6)]
+    assert {page.depends_on for page in pages} == {("pip",)} and sheet.depends_on == ()
+    assert all(item.status == ItemStatus.COMPLETED for item in items)
+    assert sheet.finished_at is not None
+    assert all(page.attempts[0].started_at >= sheet.finished_at for page in pages)
+    assert "the character sheet was done" in text and "page-3 waited for: ('pip',)" in text
+    # every page was drawn from the sheet: it carries the sheet's colours
+    sheet_colours = palette(Image.open(tmp_path / "ws" / (sheet.raw_path or "")))
+    for page in pages:
+        with Image.open(tmp_path / "ws" / (page.raw_path or "")) as drawn:
+            top_row = [drawn.getpixel((x, 0)) for x in range(drawn.width)]
+        assert Counter(top_row).most_common(1)[0][0] == sheet_colours[0], page.id
+    assert run.images()[0].size == (4 * 206 + 6, 2 * 236 + 6)
 
 
 def test_real_providers_run_offline_on_the_fake_server_and_say_so(

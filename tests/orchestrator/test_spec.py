@@ -169,7 +169,8 @@ def test_references_are_resolved_relative_to_the_spec(tmp_path: Path) -> None:
 
 def test_missing_reference_is_an_error(tmp_path: Path) -> None:
     data = _spec(items=[{"id": "a", "prompt": "x", "references": ["gone.png"]}])
-    with pytest.raises(ConfigError, match=r"items\[0\]\.references: 'gone.png' is not a file"):
+    message = r"items\[0\]\.references: 'gone.png' is neither an item id of this job nor a file"
+    with pytest.raises(ConfigError, match=message):
         load_spec(_write(tmp_path, "s.json", json.dumps(data)))
 
 
@@ -453,16 +454,9 @@ def test_auto_size_is_allowed() -> None:
     assert parse_spec(_spec(defaults={"size": "auto"}), "s").defaults.size == "auto"
 
 
-@pytest.mark.parametrize(
-    ("extra", "field"),
-    [
-        ({"consistency": "first_image"}, "consistency"),
-    ],
-)
-def test_not_supported_yet(extra: dict[str, Any], field: str) -> None:
-    message = _error(_spec(**extra))
-    assert field in message
-    assert "not supported yet" in message
+def test_an_unknown_consistency_names_the_choices() -> None:
+    message = _error(_spec(consistency="first_image"))
+    assert "consistency: Input should be 'none' or 'first-as-reference'" in message
 
 
 def test_a_budget_is_a_positive_number() -> None:

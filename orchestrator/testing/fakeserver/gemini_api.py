@@ -240,7 +240,7 @@ async def models(request: web.Request) -> web.Response:
     except BadArgument as bad:
         return error(400, "INVALID_ARGUMENT", str(bad))
     endpoint = "imagen.predict" if ask.imagen else "gemini.generateContent"
-    ticket = state.admit(endpoint, ask.prompt, ask.model, len(ask.references))
+    ticket = state.admit(endpoint, ask.prompt, ask.model, ask.references)
     denied = _auth_failure(state, request)
     if denied is not None:
         state.record(ticket, Fault.AUTH)

@@ -207,7 +207,7 @@ async def _serve(
         ask = parse_ask(params, refs)
     except BadParameter as bad:
         return error(400, str(bad), "invalid_request_error", "invalid_value", bad.param)
-    ticket = state.admit(endpoint, ask.prompt, ask.model, len(refs))
+    ticket = state.admit(endpoint, ask.prompt, ask.model, refs)
     denied = _auth_failure(state, request)
     if denied is not None:
         state.record(ticket, Fault.AUTH)

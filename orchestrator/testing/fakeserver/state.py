@@ -41,6 +41,8 @@ class FakeStats:
     faults: Counter[str] = field(default_factory=Counter)
     references: dict[str, list[int]] = field(default_factory=dict)
     """Reference images received per request, per prompt."""
+    reference_sha256: dict[str, list[tuple[str, ...]]] = field(default_factory=dict)
+    """The SHA-256 of each reference image received, per request, per prompt."""
     abandoned: int = 0
     """Requests the client gave up on (disconnected) before the server answered."""
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
@@ -75,9 +77,12 @@ class ServerState:
         self.closing = asyncio.Event()
         self.files: dict[str, tuple[bytes, str]] = {}
 
-    def admit(self, endpoint: str, prompt: str, model: str, references: int) -> Ticket:
+    def admit(self, endpoint: str, prompt: str, model: str, refs: list[bytes]) -> Ticket:
         """Count a request; the ticket says which request for this prompt it is (1: the first)."""
         stats = self.stats
+        references = len(refs)
+        hashes = tuple(hashlib.sha256(ref).hexdigest() for ref in refs)
+        stats.reference_sha256.setdefault(prompt, []).append(hashes)
         stats.requests += 1
         stats.by_endpoint[endpoint] += 1
         stats.by_prompt[prompt] += 1
