@@ -47,6 +47,8 @@ class ItemRow:
     cost_usd: float | None = None
     cached: bool = False
     """The image came without a paid call of its own (a result-cache hit)."""
+    waits_for: tuple[str, ...] = ()
+    """The items it references: while pending, it waits for them."""
 
     @classmethod
     def of(cls, item: ItemRecord) -> ItemRow:
@@ -66,7 +68,17 @@ class ItemRow:
             cost_usd=item.cost_usd,
             cached=item.cached_from is not None
             or (item.status == ItemStatus.COMPLETED and not paid),
+            waits_for=item.depends_on,
         )
+
+    @property
+    def note(self) -> str:
+        """Why it failed in words, or what it waits for while pending."""
+        if self.error_kind:
+            return reason(self.error_kind)
+        if self.status == ItemStatus.PENDING and self.waits_for:
+            return f"after {', '.join(self.waits_for)}"
+        return ""
 
     def cells(self) -> tuple[str, ...]:
         """The row's texts, in the table's column order (the status is coloured there)."""
@@ -76,7 +88,7 @@ class ItemRow:
             str(self.status),
             str(self.attempts),
             format_latency(self.latency_s),
-            reason(self.error_kind),
+            self.note,
             cost,
             "yes" if self.cached else "",
         )

@@ -14,7 +14,7 @@ import ipywidgets as widgets
 from ..feed import ItemRow
 from ..states import ItemStatus, JobStatus
 from ..tally import Tally
-from ..wording import counts_line, format_cost, format_latency, pace_line, reason
+from ..wording import counts_line, format_cost, format_latency, pace_line
 
 __all__ = ["STATUS_COLOURS", "ItemCard", "JobHeader"]
 
@@ -118,7 +118,7 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
         self.status.style.text_color = colour
         self.layout.border = f"2px solid {colour}"
         self.detail.value = _detail(row)
-        self.error.value = reason(row.error_kind)
+        self.error.value = row.note
         self.message.value = _cut(row.error, MESSAGE_CHARS)
         for label in (self.error, self.message):
             label.layout.display = None if label.value else "none"  # no blank lines

@@ -98,3 +98,24 @@ def test_an_attempt_in_flight_at_the_snapshot_gets_its_latency_when_it_ends() ->
     )
     (row,) = feed.take().rows
     assert row.latency_s == 2.5
+
+
+def test_a_page_says_what_it_waits_for_then_why_it_failed() -> None:
+    feed = JobFeed("j")
+    shot = snapshot(2)
+    shot.items[1] = shot.items[1].model_copy(update={"depends_on": ("i0",)})
+    feed.load(shot, now=T0)
+    assert feed.rows["i1"].cells()[4] == "after i0" and feed.rows["i0"].cells()[4] == ""
+    feed.apply(
+        ItemFailed(
+            seq=11,
+            ts=T0 + 1,
+            job_id="j",
+            item_id="i1",
+            status="failed",
+            kind="reference",
+            message="not attempted: the item it references, i0, failed",
+        )
+    )
+    [row] = feed.take().rows
+    assert row.cells()[4] == "reference failed"
