@@ -70,13 +70,16 @@ class Tally:
     last_seq: int = 0
     finished: bool = False
     """The runner reported the job's end (or an interrupt)."""
+    budget_usd: float | None = None
+    """The job's spending cap (`limits.budget_usd`), if it has one."""
 
     @classmethod
     def from_snapshot(
         cls, job: JobRecord, items: list[ItemRecord], *, now: float, seq: int = 0
     ) -> Tally:
         """The tally of `job` as its records stand; events up to `seq` are already in it."""
-        tally = cls(job_id=job.id, total=len(items), since=now, last_seq=seq)
+        budget = job.config.limits.budget_usd
+        tally = cls(job_id=job.id, total=len(items), since=now, last_seq=seq, budget_usd=budget)
         for item in items:
             tally.statuses[item.id] = item.status
             tally.attempts += len(item.attempts)

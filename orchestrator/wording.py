@@ -152,13 +152,15 @@ def counts_line(tally: Tally, now: float) -> str:
 
 
 def pace_line(tally: Tally, now: float) -> str:
-    """`12.0 images/min · ETA 1m05s · cost $0.42`, and why nothing moves when something waits."""
+    """`12.0 images/min · ETA 1m05s · cost $0.42 of a $1.00 budget`, and why nothing moves
+    when something waits."""
     rate = tally.images_per_minute(now)
     eta = tally.eta_s(now)
     parts = [
         f"{rate:.1f} images/min" if rate is not None else "images/min: -",
         "all done" if tally.done == tally.total else f"ETA {_eta(eta)}",
-        f"cost {format_cost(tally.cost_usd, tally.unpriced)}",
+        f"cost {format_cost(tally.cost_usd, tally.unpriced)}"
+        + (f" of a {format_usd(tally.budget_usd)} budget" if tally.budget_usd is not None else ""),
     ]
     limit = tally.rate_limit_wait(now)
     if limit > 0:

@@ -7,6 +7,7 @@ from orchestrator.events import ItemCompleted, ItemFailed, ItemGenerated, ItemSt
 from orchestrator.feed import JobFeed
 from orchestrator.records import AttemptRecord
 from orchestrator.spec import JobConfig
+from orchestrator.wording import pace_line
 
 T0 = 1_700_000_000.0
 
@@ -119,3 +120,18 @@ def test_a_page_says_what_it_waits_for_then_why_it_failed() -> None:
     )
     [row] = feed.take().rows
     assert row.cells()[4] == "reference failed"
+
+
+def test_the_pace_line_shows_the_budget_when_the_job_has_one() -> None:
+    shot = snapshot(2)
+    limits = shot.job.config.limits.model_copy(update={"budget_usd": 1.0})
+    config = shot.job.config.model_copy(update={"limits": limits})
+    with_budget = JobSnapshot(
+        job=shot.job.model_copy(update={"config": config}), items=shot.items, seq=10
+    )
+    feed = JobFeed("j")
+    feed.load(with_budget, now=T0)
+    assert feed.tally is not None
+    assert pace_line(feed.tally, T0).endswith("cost $0.00 of a $1.00 budget")
+    feed.load(shot, now=T0)
+    assert feed.tally is not None and "budget" not in pace_line(feed.tally, T0)
