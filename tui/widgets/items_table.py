@@ -31,7 +31,7 @@ from ..formats import STATUS_STYLES
 __all__ = ["COLUMNS", "FILTERS", "ItemsTable"]
 
 COLUMNS = ("id", "status", "attempts", "latency", "error", "cost", "cached")
-LABELS = ("image", "status", "tries", "latency", "error", "cost", "cached")
+LABELS = ("image", "status", "tries", "latency", "why", "cost", "cached")
 WIDTHS = (12, 9, 5, 7, 20, 6, 6)
 TOTAL_WIDTH = sum(WIDTHS) + 2 * len(WIDTHS)
 FILTERS: tuple[str | None, ...] = (None, *(str(status) for status in ItemStatus))
