@@ -208,8 +208,9 @@ def postprocess(
         icc = raw.info.get("icc_profile") if raw.mode in {"RGB", "RGBA"} else None
         upright = ImageOps.exif_transpose(raw)
     image = _fit(_to_output_mode(upright, output.format), output)
-    atomic_write(image_path, _encode(image, output.format, output.quality, icc))
-    atomic_write(thumb_path, _thumbnail(image, output.thumbnail_px))
+    # both can be made again from the raw file, which is durable: no fsync (see atomic_write)
+    atomic_write(image_path, _encode(image, output.format, output.quality, icc), durable=False)
+    atomic_write(thumb_path, _thumbnail(image, output.thumbnail_px), durable=False)
     return Processed(
         image_path=image_path, thumb_path=thumb_path, width=image.width, height=image.height
     )

@@ -142,26 +142,32 @@ class Workspace:
         return self.root.joinpath(*pure.parts)
 
 
-def atomic_write(path: Path, data: bytes) -> None:
+def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never half.
 
     Parent folders are created. The bytes go to a temporary file in the same folder, are
     flushed to disk, then renamed over `path`; the folder is synced so the rename survives a
     crash. On any failure the temporary file is removed and the error re-raised.
+
+    `durable=False` skips both syncs, for files that can be made again from a durable one
+    (a processed image and its thumbnail, from the raw image): a killed process still leaves
+    the old file or the new one, and only a power cut can lose the new one.
     """
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as handle:  # created 0o666 less the umask, as any new file
             handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+            if durable:
+                handle.flush()
+                os.fsync(handle.fileno())
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
             tmp.unlink()
         raise
-    _fsync_dir(path.parent)
+    if durable:
+        _fsync_dir(path.parent)
 
 
 def remove_stale_tmp(folder: Path, alive: Callable[[int], bool]) -> list[Path]:

@@ -166,3 +166,29 @@ def test_atomic_write_names_its_temporary_file_after_its_process(
     monkeypatch.setattr(os, "replace", spy)
     atomic_write(tmp_path / "x.png", b"data")
     assert seen and f".x.png.{os.getpid()}." in seen[0]
+
+
+def test_only_durable_writes_are_synced(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    atomic_write(tmp_path / "raw.png", b"paid for")
+    assert len(synced) == 2  # the file, then its folder
+    atomic_write(tmp_path / "thumb.webp", b"made again from the raw file", durable=False)
+    assert len(synced) == 2
+    assert (tmp_path / "thumb.webp").read_bytes() == b"made again from the raw file"
+    assert [p.name for p in tmp_path.iterdir() if p.name.endswith(".tmp")] == []
+
+
+def test_post_processing_syncs_nothing_it_can_make_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from orchestrator.imaging import postprocess
+    from orchestrator.spec import OutputSpec
+    from orchestrator.testing.scripted import png_bytes
+
+    raw = tmp_path / "raw.png"
+    raw.write_bytes(png_bytes())
+    synced: list[int] = []
+    monkeypatch.setattr(os, "fsync", synced.append)
+    done = postprocess(raw, tmp_path / "a.jpg", tmp_path / "thumbs" / "a.webp", OutputSpec())
+    assert done.image_path.is_file() and done.thumb_path.is_file() and synced == []
