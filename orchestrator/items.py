@@ -99,6 +99,30 @@ class ItemWork:
             await self.verbs.fail(item_id, error_info(error))
             return None
 
+    async def remake_missing(self, completed: list[ItemRecord]) -> list[str]:
+        """Post-process again, from the raw image, the completed items whose processed image
+        or thumbnail is gone or empty (they are written without fsync: a power cut can lose
+        them); returns their ids. The paths are the same, so the journal has nothing to say."""
+        missing = await asyncio.to_thread(self._missing_outputs, completed)
+        for item in missing:
+            if await asyncio.to_thread(self._raw_intact, item):
+                await self.post.process(
+                    self.workspace.absolute(item.raw_path or ""),
+                    self.workspace.absolute(item.image_path or ""),
+                    self.workspace.absolute(item.thumb_path or ""),
+                    self.config.output,
+                )
+        return [item.id for item in missing]
+
+    def _missing_outputs(self, completed: list[ItemRecord]) -> list[ItemRecord]:
+        def lost(rel: str | None) -> bool:
+            try:
+                return rel is not None and self.workspace.absolute(rel).stat().st_size == 0
+            except OSError:
+                return True
+
+        return [item for item in completed if lost(item.image_path) or lost(item.thumb_path)]
+
     async def stopped(self, item_id: str, *, cancelled: bool) -> None:
         """Record that this run stopped the item: cancelled, or back to pending (resumable)."""
         await self.verbs.stop(item_id, cancelled=cancelled)

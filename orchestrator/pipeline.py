@@ -136,7 +136,10 @@ class Runner:
         requests = asyncio.create_task(self._follow_requests(snapshot.seq), name="requests")
         try:
             self._queue_pending(snapshot.items)
+            done = [item for item in snapshot.items if item.status == ItemStatus.COMPLETED]
             del snapshot  # ids are queued; the records are not kept for the whole run
+            await self.work.remake_missing(done)  # while the pending items go
+            del done
             job = await self._until_done(started)
         except LeaseLostError:
             await self._stop_all()

@@ -320,3 +320,24 @@ def test_interrupted_and_cancelled_attempts_do_not_use_up_tries() -> None:
     )
     assert _attempts_made(item) == 2
     assert _attempts_made(item.model_copy(update={"attempts_before_retry": 1})) == 1
+
+
+async def test_a_processed_image_lost_since_is_made_again_from_the_raw_one(
+    make_orchestrator: MakeOrchestrator, workspace: Workspace
+) -> None:
+    provider = ScriptedProvider({"i2": [ContentRejectedError("refused")]})
+    orchestrator = make_orchestrator(provider)
+    job = await orchestrator.submit(make_spec(3))
+    assert (await job.wait()).status == JobStatus.PARTIAL
+    first, second = await job.item("i0"), await job.item("i1")
+    assert first.image_path and first.thumb_path and second.image_path
+    image, thumb = workspace.absolute(first.image_path), workspace.absolute(first.thumb_path)
+    kept = workspace.absolute(second.image_path).stat().st_mtime_ns
+    made = image.read_bytes()
+    image.unlink()  # as a power cut can leave them: gone, or there but empty
+    thumb.write_bytes(b"")
+    await job.retry_and_run(["i2"])  # any run of the job looks
+    assert (await job.wait()).status == JobStatus.COMPLETED
+    assert image.read_bytes() == made and thumb.stat().st_size > 0
+    assert workspace.absolute(second.image_path).stat().st_mtime_ns == kept  # left alone
+    assert len(provider.calls_for("i0")) == 1  # from the raw file: no call
