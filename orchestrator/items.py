@@ -13,7 +13,7 @@ import random
 from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any, Literal, TypeVar
 
 from .cache import CachedImage, ResultCache, request_key
 from .clock import Clock
@@ -31,6 +31,7 @@ from .journal import WAIT_FOR_BUDGET, ProcessedImage, RawImage, Run, error_info
 from .lanes import Lane
 from .pauses import PauseWatch, attempt_timeout
 from .providers.base import GeneratedImage, GenerateRequest, Provider, Reference
+from .quota import SharedQuota
 from .records import ErrorInfo, ItemRecord
 from .retry import RetryPolicy, next_delay
 from .spec import JobConfig
@@ -38,12 +39,22 @@ from .stages import PostStage, store_raw
 from .states import ItemStatus
 from .storage import Workspace, sha256_hex
 
-__all__ = ["Blocked", "ItemWork", "build_request"]
+__all__ = ["Blocked", "ItemWork", "Quota", "build_request"]
 
 T = TypeVar("T")
 BUDGET_POLL_S = 0.5
 """How soon an item the budget held back looks again (an attempt in flight may give back its
 reservation meanwhile)."""
+
+
+@dataclass(frozen=True)
+class Quota:
+    """The workspace's shared start rate, and this run's place in it."""
+
+    shared: SharedQuota
+    key: str
+    """The provider, model and key it counts starts under."""
+    rate_per_minute: float
 
 
 @dataclass(frozen=True)
@@ -69,6 +80,8 @@ class ItemWork:
     rng: random.Random
     cache: ResultCache | None = None
     """The workspace's result cache (used unless the job's `cache` is off)."""
+    quota: Quota | None = None
+    """The start rate shared with the other processes on the workspace, if the job has one."""
     cache_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
     """Lookups one at a time, in the order items come: each reaches the lane in turn."""
     auth_error: AuthError | None = field(default=None)
@@ -178,7 +191,7 @@ class ItemWork:
             if self.auth_error is not None:  # refused while this item waited for its turn
                 await self._refused_earlier(item.id)
                 return None
-            started = await self.verbs.start_attempt(item.id, self._reservation(request))
+            started = await self._start(item.id, request)
             if started == WAIT_FOR_BUDGET:
                 return BUDGET_POLL_S
             if started is None:
@@ -207,6 +220,16 @@ class ItemWork:
         else:
             await processing
         return None
+
+    async def _start(
+        self, item_id: str, request: GenerateRequest
+    ) -> ItemRecord | Literal["wait"] | None:
+        """Record the attempt (what `start_attempt` returns), once the workspace's shared
+        start rate lets it go: the other processes' starts count too."""
+        if self.quota is not None:
+            quota = self.quota
+            await quota.shared.start(quota.key, quota.rate_per_minute)
+        return await self.verbs.start_attempt(item_id, self._reservation(request))
 
     def _reservation(self, request: GenerateRequest) -> float | None:
         """What the attempt reserves of a budget: its image's listed price (see `listed_price`)."""

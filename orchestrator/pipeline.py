@@ -28,7 +28,7 @@ from .clock import Clock, SystemClock
 from .errors import LeaseLostError
 from .events import ItemReset, JobCancelRequested
 from .follow import follow
-from .items import Blocked, ItemWork
+from .items import Blocked, ItemWork, Quota
 from .journal import Journal, Run
 from .lanes import Lane
 from .pauses import PauseWatch
@@ -53,6 +53,9 @@ class PipelineSettings:
     """How often the event log is read for requests from other processes."""
     seed: int | None = None
     """Seed of the backoff jitter; none draws one."""
+    shared_quota: bool = True
+    """Keep a job's `rate_per_minute` across every process on the workspace (see `quota`),
+    not only within this one."""
 
 
 class Runner:
@@ -72,6 +75,7 @@ class Runner:
         clock: Clock | None = None,
         settings: PipelineSettings | None = None,
         cache: ResultCache | None = None,
+        quota: Quota | None = None,
     ) -> None:
         settings = settings or PipelineSettings()
         self.journal, self.run_verbs, self.bus = journal, run, bus
@@ -81,6 +85,7 @@ class Runner:
         self.pauses = PauseWatch()
         self.work = self._item_work(run, job, workspace, provider, lane, post)
         self.work.cache = cache
+        self.work.quota = quota
         self.tasks: dict[str, asyncio.Task[float | Blocked | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
         self.active_limit = max(2 * job.config.limits.concurrency, 4)

@@ -27,12 +27,14 @@ from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import ConfigError
 from .handle import JobHandle
+from .items import Quota
 from .journal import Journal
 from .lanes import Lane, Lanes
 from .locks import LockOwner, keep_alive, pid_alive
 from .pipeline import PipelineSettings, Runner
 from .preflight import check_spec, check_webhook, provider_for
 from .providers.base import ProviderFactory
+from .quota import QUOTA_FILE, SharedQuota
 from .records import JobRecord
 from .reference_urls import fetch_urls, keep_fetched
 from .spec import JobConfig, JobSpec
@@ -77,6 +79,7 @@ class Orchestrator:
         """Images of earlier identical requests (opened on first use)."""
         self.webhooks = webhooks or DeliverySettings()
         """How jobs' webhook messages are tried and queued."""
+        self._shared_quota: SharedQuota | None = None
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
         self._opening = asyncio.Lock()
 
@@ -120,6 +123,8 @@ class Orchestrator:
             await asyncio.wait(tasks)
         self.post.close()
         await asyncio.to_thread(self.cache.close)
+        if self._shared_quota is not None:
+            await asyncio.to_thread(self._shared_quota.close)
         if "journal" in self.__dict__:
             await asyncio.to_thread(self.journal.close)
 
@@ -262,6 +267,7 @@ class Orchestrator:
                         clock=self.clock,
                         settings=self.settings,
                         cache=self.cache,
+                        quota=self._quota(job.config),
                     )
                     guard = keep_alive(self.journal, owner, self.heartbeat_s, self.clock)
                     return await _run_guarded(runner.run(), guard)
@@ -269,6 +275,17 @@ class Orchestrator:
                 await provider.aclose()
         finally:
             await _quietly(self.journal.release(owner))
+
+    def _quota(self, config: JobConfig) -> Quota | None:
+        """The job's share of the workspace's start rate, if it has a rate to keep."""
+        rate = config.limits.rate_per_minute
+        if rate is None or not self.settings.shared_quota:
+            return None
+        if self._shared_quota is None:
+            self._shared_quota = SharedQuota(self.workspace.root / QUOTA_FILE)
+        fingerprint = _key_fingerprint(config.provider, self.env)
+        key = f"{config.provider}|{config.model or ''}|{fingerprint}"
+        return Quota(self._shared_quota, key, rate)
 
     @contextlib.contextmanager
     def _lane(self, config: JobConfig) -> Iterator[Lane]:

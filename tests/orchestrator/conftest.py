@@ -31,7 +31,10 @@ def new_orchestrator(
     in threads unless `post=` says otherwise; `settings` override the `PipelineSettings`."""
     orchestrator = Orchestrator(
         workspace,
-        settings=PipelineSettings(**{"seed": 1, "request_poll_s": 0.05, **settings}),
+        # the shared quota paces by the wall clock: its own tests turn it on
+        settings=PipelineSettings(
+            **{"seed": 1, "request_poll_s": 0.05, "shared_quota": False, **settings}
+        ),
         providers={"scripted": provider},
         post=post or PostStage(2, processes=False),
     )
