@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal, TypeVar
 
+from .attempts import Blocked, Quota, attempts_made, build_request
 from .cache import CachedImage, ResultCache, request_key
 from .clock import Clock
 from .errors import (
@@ -26,12 +27,10 @@ from .errors import (
     RateLimitedError,
 )
 from .estimate import listed_price
-from .imaging import inspect_image
 from .journal import WAIT_FOR_BUDGET, ProcessedImage, RawImage, Run, error_info
 from .lanes import Lane
 from .pauses import PauseWatch, attempt_timeout
-from .providers.base import GeneratedImage, GenerateRequest, Provider, Reference
-from .quota import SharedQuota
+from .providers.base import GeneratedImage, GenerateRequest, Provider
 from .records import ErrorInfo, ItemRecord
 from .retry import RetryPolicy, next_delay
 from .spec import JobConfig
@@ -39,29 +38,12 @@ from .stages import PostStage, store_raw
 from .states import ItemStatus
 from .storage import Workspace, sha256_hex
 
-__all__ = ["Blocked", "ItemWork", "Quota", "build_request"]
+__all__ = ["ItemWork"]
 
 T = TypeVar("T")
 BUDGET_POLL_S = 0.5
 """How soon an item the budget held back looks again (an attempt in flight may give back its
 reservation meanwhile)."""
-
-
-@dataclass(frozen=True)
-class Quota:
-    """The workspace's shared start rate, and this run's place in it."""
-
-    shared: SharedQuota
-    key: str
-    """The provider, model and key it counts starts under."""
-    rate_per_minute: float
-
-
-@dataclass(frozen=True)
-class Blocked:
-    """The item waits for these items (its references) to end before it can start."""
-
-    on: tuple[str, ...]
 
 
 @dataclass
@@ -264,7 +246,7 @@ class ItemWork:
         info = error_info(error)
         if isinstance(error, AuthError):
             self.auth_error = error
-        delay = next_delay(_attempts_made(item), error, self.policy, self.rng)
+        delay = next_delay(attempts_made(item), error, self.policy, self.rng)
         if isinstance(error, RateLimitedError):
             wait = error.retry_after if error.retry_after is not None else delay or 0.0
             self.lane.cool_down(min(wait, self.policy.max_retry_after_s))
@@ -304,36 +286,6 @@ class ItemWork:
         except OSError:
             return False
         return item.raw_sha256 is not None and sha256_hex(data) == item.raw_sha256
-
-
-async def build_request(item: ItemRecord, from_items: list[Path] | None = None) -> GenerateRequest:
-    """The provider request for the item's next attempt: the images of the items it references
-    first (the anchor first), then its reference files, read off the loop."""
-    paths = [*(from_items or ()), *(Path(p) for p in item.references)]
-    references = tuple(
-        [await asyncio.to_thread(_read_reference, path, n) for n, path in enumerate(paths)]
-    )
-    return GenerateRequest(
-        job_id=item.job_id,
-        item_id=item.id,
-        prompt=item.prompt_sent,
-        attempt=item.attempt_count + 1,
-        references=references,
-        **item.params.model_dump(),
-    )
-
-
-def _attempts_made(item: ItemRecord) -> int:
-    """Attempts that count against `max_attempts`: since the last explicit retry, and not those
-    cut short by an interrupt or a cancel (stopping a run must not use up an item's tries)."""
-    since_retry = item.attempts[item.attempts_before_retry :]
-    return sum(1 for attempt in since_retry if attempt.outcome not in ("interrupted", "cancelled"))
-
-
-def _read_reference(path: Path, number: int) -> Reference:
-    data = path.read_bytes()
-    info = inspect_image(data)
-    return Reference(data=data, mime_type=info.mime_type, name=f"ref-{number}.{info.ext}")
 
 
 async def _finish_before_cancel(work: Coroutine[Any, Any, T]) -> T:

@@ -22,13 +22,14 @@ from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from .attempts import Blocked, Quota
 from .bus import EventBus
 from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import LeaseLostError
 from .events import ItemReset, JobCancelRequested
 from .follow import follow
-from .items import Blocked, ItemWork, Quota
+from .items import ItemWork
 from .journal import Journal, Run
 from .lanes import Lane
 from .pauses import PauseWatch

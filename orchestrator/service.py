@@ -22,12 +22,12 @@ from collections.abc import Coroutine, Iterator, Mapping
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
+from .attempts import Quota
 from .bus import EventBus
 from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import ConfigError
 from .handle import JobHandle
-from .items import Quota
 from .journal import Journal
 from .lanes import Lane, Lanes
 from .locks import LockOwner, keep_alive, pid_alive

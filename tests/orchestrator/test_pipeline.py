@@ -7,6 +7,7 @@ import asyncio
 
 import pytest
 
+from orchestrator.attempts import attempts_made
 from orchestrator.errors import (
     AuthError,
     ContentRejectedError,
@@ -15,7 +16,6 @@ from orchestrator.errors import (
     UnavailableError,
 )
 from orchestrator.events import ItemCompleted, ItemRetrying, JobCreated, JobFinished
-from orchestrator.items import _attempts_made
 from orchestrator.journal import RawImage
 from orchestrator.records import AttemptRecord, ItemRecord
 from orchestrator.stages import PostStage
@@ -318,8 +318,8 @@ def test_interrupted_and_cancelled_attempts_do_not_use_up_tries() -> None:
     item = ItemRecord(
         job_id="j", id="i", index=0, prompt="p", attempts=attempts, created_at=0, updated_at=0
     )
-    assert _attempts_made(item) == 2
-    assert _attempts_made(item.model_copy(update={"attempts_before_retry": 1})) == 1
+    assert attempts_made(item) == 2
+    assert attempts_made(item.model_copy(update={"attempts_before_retry": 1})) == 1
 
 
 async def test_a_processed_image_lost_since_is_made_again_from_the_raw_one(
