@@ -196,11 +196,16 @@ def _thumbnail(image: Image.Image, longest: int) -> bytes:
 
 
 def postprocess(
-    raw_path: Path, image_path: Path, thumb_path: Path, output: OutputSpec
+    raw_path: Path,
+    image_path: Path,
+    thumb_path: Path,
+    output: OutputSpec,
+    root: Path | None = None,
 ) -> Processed:
     """Write the processed image and its thumbnail from the raw file, which is left untouched.
 
-    Raises `BadResponseError` if the raw file is not a decodable image within the limits.
+    Raises `BadResponseError` if the raw file is not a decodable image within the limits,
+    `PermissionError` if a folder below `root` (the workspace) is a symbolic link.
     """
     data = raw_path.read_bytes()
     _check_size(data, MAX_IMAGE_BYTES)
@@ -209,8 +214,9 @@ def postprocess(
         upright = ImageOps.exif_transpose(raw)
     image = _fit(_to_output_mode(upright, output.format), output)
     # both can be made again from the raw file, which is durable: no fsync (see atomic_write)
-    atomic_write(image_path, _encode(image, output.format, output.quality, icc), durable=False)
-    atomic_write(thumb_path, _thumbnail(image, output.thumbnail_px), durable=False)
+    encoded = _encode(image, output.format, output.quality, icc)
+    atomic_write(image_path, encoded, durable=False, root=root)
+    atomic_write(thumb_path, _thumbnail(image, output.thumbnail_px), durable=False, root=root)
     return Processed(
         image_path=image_path, thumb_path=thumb_path, width=image.width, height=image.height
     )

@@ -106,6 +106,7 @@ class ItemWork:
                     self.workspace.absolute(item.image_path or ""),
                     self.workspace.absolute(item.thumb_path or ""),
                     self.config.output,
+                    root=self.workspace.root,
                 )
         return [item.id for item in missing]
 
@@ -266,6 +267,7 @@ class ItemWork:
                 self.workspace.thumb_path(job_id, item.id),
                 self.config.output,
                 pixels=pixels,
+                root=self.workspace.root,
             )
         except (BadResponseError, OSError, ValueError) as error:
             info = ErrorInfo(kind="postprocess", message=f"post-processing failed: {error}")

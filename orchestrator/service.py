@@ -19,6 +19,7 @@ import contextlib
 import functools
 import hashlib
 from collections.abc import Coroutine, Iterator, Mapping
+from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
@@ -40,7 +41,7 @@ from .reference_urls import fetch_urls, keep_fetched
 from .spec import JobConfig, JobSpec
 from .stages import PostStage
 from .states import JOB_TERMINAL
-from .storage import Workspace, remove_stale_tmp
+from .storage import Workspace, make_folders, remove_stale_tmp
 from .webhooks.policy import DeliverySettings
 
 if TYPE_CHECKING:
@@ -251,6 +252,7 @@ class Orchestrator:
         try:
             # a killed run's half-written files go; the lock says no live writer of ours is left
             folder = self.workspace.job_dir(job.id)
+            await asyncio.to_thread(self._job_folders, folder)  # before anything is paid
             await asyncio.to_thread(remove_stale_tmp, folder, pid_alive)
             provider = provider_for(job.config, self.env, self.providers)
             try:
@@ -275,6 +277,15 @@ class Orchestrator:
                 await provider.aclose()
         finally:
             await _quietly(self.journal.release(owner))
+
+    def _job_folders(self, folder: Path) -> None:
+        """Make the job's folders, or raise `ConfigError` if a symbolic link was planted on
+        the way (it would take the images outside the workspace)."""
+        try:
+            for sub in ("raw", "thumbs"):
+                make_folders(self.workspace.root, folder / sub)
+        except PermissionError as error:
+            raise ConfigError(str(error)) from None
 
     def _quota(self, config: JobConfig) -> Quota | None:
         """The job's share of the workspace's start rate, if it has a rate to keep."""

@@ -56,7 +56,7 @@ def _check_and_write(
     """One trip to a thread: the bytes checked to be one real image, then written."""
     info = inspect_image(data)
     path = workspace.raw_path(job_id, item_id, info.ext)
-    atomic_write(path, data)
+    atomic_write(path, data, root=workspace.root)
     return info, path
 
 
@@ -140,17 +140,19 @@ class PostStage:
         output: OutputSpec,
         *,
         pixels: int | None = None,
+        root: Path | None = None,
     ) -> Processed:
         """Write the processed image and the thumbnail; raises what `postprocess` raises.
 
         `pixels` is the raw image's width times height, if known: a small image is done in a
-        thread. Unknown counts as large."""
+        thread. Unknown counts as large. With `root` (the workspace), no symbolic link below it
+        is followed."""
         loop = asyncio.get_running_loop()
         small = pixels is not None and pixels <= SMALL_PIXELS
         try:
             pool = self._small_executor() if small else await self._large_executor()
             return await loop.run_in_executor(
-                pool, postprocess, raw, image_path, thumb_path, output
+                pool, postprocess, raw, image_path, thumb_path, output, root
             )
         except BrokenProcessPool:
             self.close()  # a worker died (out of memory?): the next image gets a fresh pool

@@ -17,13 +17,21 @@ import contextlib
 import hashlib
 import os
 import secrets
+import stat
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
 from .errors import ConfigError
 
-__all__ = ["ENV_VAR", "Workspace", "atomic_write", "remove_stale_tmp", "sha256_hex"]
+__all__ = [
+    "ENV_VAR",
+    "Workspace",
+    "atomic_write",
+    "make_folders",
+    "remove_stale_tmp",
+    "sha256_hex",
+]
 
 ENV_VAR = "IMAGEBATCH_WORKSPACE"
 DEFAULT_DIR = ".imagebatch"
@@ -142,18 +150,47 @@ class Workspace:
         return self.root.joinpath(*pure.parts)
 
 
-def atomic_write(path: Path, data: bytes, *, durable: bool = True) -> None:
+def make_folders(root: Path, folder: Path) -> None:
+    """Create `folder` and the folders above it, up to `root`, refusing any that is a symbolic
+    link or not a folder: a link planted at `images/<job>` or `raw/` would take the writes
+    that follow outside the workspace. `root` itself may be a link (a workspace kept
+    elsewhere)."""
+    current = root
+    for part in folder.relative_to(root).parts:
+        current = current / part
+        try:
+            found = os.lstat(current)
+        except FileNotFoundError:
+            with contextlib.suppress(FileExistsError):
+                os.mkdir(current)
+            found = os.lstat(current)
+        if not stat.S_ISDIR(found.st_mode):  # lstat: a link to a folder is a link
+            kind = "a symbolic link" if stat.S_ISLNK(found.st_mode) else "not a folder"
+            raise PermissionError(
+                f"{current} is {kind}; imagebatch writes only inside its workspace "
+                f"{root}: remove it and run again"
+            )
+
+
+def atomic_write(
+    path: Path, data: bytes, *, durable: bool = True, root: Path | None = None
+) -> None:
     """Write `data` to `path` so that readers see the old file or the new one, never half.
 
     Parent folders are created. The bytes go to a temporary file in the same folder, are
     flushed to disk, then renamed over `path`; the folder is synced so the rename survives a
     crash. On any failure the temporary file is removed and the error re-raised.
 
-    `durable=False` skips both syncs, for files that can be made again from a durable one
-    (a processed image and its thumbnail, from the raw image): a killed process still leaves
-    the old file or the new one, and only a power cut can lose the new one.
+    With `root` (the workspace), the folders from there down are made by `make_folders`,
+    so no symbolic link on the way is followed. `durable=False` skips both syncs, for files
+    that can be made again from a durable one (a processed image and its thumbnail, from the
+    raw image): a killed process still leaves the old file or the new one, and only a power
+    cut can lose the new one.
     """
-    path.parent.mkdir(parents=True, exist_ok=True)
+    if root is None:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    else:
+        make_folders(root, path.parent)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as handle:  # created 0o666 less the umask, as any new file

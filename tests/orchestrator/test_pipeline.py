@@ -4,12 +4,14 @@ timeouts, permanent errors, interrupts and cancels. Timers run on looptime's vir
 from __future__ import annotations
 
 import asyncio
+from pathlib import Path
 
 import pytest
 
 from orchestrator.attempts import attempts_made
 from orchestrator.errors import (
     AuthError,
+    ConfigError,
     ContentRejectedError,
     KeyConflictError,
     RateLimitedError,
@@ -341,3 +343,23 @@ async def test_a_processed_image_lost_since_is_made_again_from_the_raw_one(
     assert image.read_bytes() == made and thumb.stat().st_size > 0
     assert workspace.absolute(second.image_path).stat().st_mtime_ns == kept  # left alone
     assert len(provider.calls_for("i0")) == 1  # from the raw file: no call
+
+
+async def test_a_link_planted_in_the_job_folder_stops_the_run_before_any_call(
+    make_orchestrator: MakeOrchestrator, workspace: Workspace, tmp_path: Path
+) -> None:
+    provider = ScriptedProvider()
+    orchestrator = make_orchestrator(provider)
+    job = await orchestrator.create(make_spec(2))
+    outside = tmp_path / "outside"
+    outside.mkdir()
+    workspace.images_dir.mkdir(parents=True, exist_ok=True)
+    workspace.job_dir(job.id).symlink_to(outside)
+    await orchestrator.start(job.id)
+    with pytest.raises(ConfigError, match="is a symbolic link; imagebatch writes only inside"):
+        await job.wait()
+    assert provider.calls == [] and list(outside.iterdir()) == []
+    assert (await job.status()).status == JobStatus.PENDING  # remove the link, start again
+    workspace.job_dir(job.id).unlink()
+    await orchestrator.start(job.id)
+    assert (await job.wait()).status == JobStatus.COMPLETED

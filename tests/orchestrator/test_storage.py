@@ -192,3 +192,24 @@ def test_post_processing_syncs_nothing_it_can_make_again(
     monkeypatch.setattr(os, "fsync", synced.append)
     done = postprocess(raw, tmp_path / "a.jpg", tmp_path / "thumbs" / "a.webp", OutputSpec())
     assert done.image_path.is_file() and done.thumb_path.is_file() and synced == []
+
+
+def test_a_planted_link_below_the_workspace_is_never_followed(tmp_path: Path) -> None:
+    from orchestrator.storage import make_folders
+
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    outside.mkdir()
+    (root / "images").mkdir(parents=True)
+    (root / "images" / "job-1").symlink_to(outside)
+    with pytest.raises(PermissionError, match=r"job-1 is a symbolic link; imagebatch writes"):
+        atomic_write(root / "images" / "job-1" / "raw" / "a.png", b"paid for", root=root)
+    with pytest.raises(PermissionError, match="is a symbolic link"):
+        make_folders(root, root / "images" / "job-1" / "thumbs")
+    (root / "images" / "file").write_bytes(b"")
+    with pytest.raises(PermissionError, match="is not a folder"):
+        make_folders(root, root / "images" / "file" / "raw")
+    assert list(outside.iterdir()) == []
+    # the workspace itself may be a link to where it is kept
+    (tmp_path / "alias").symlink_to(root)
+    atomic_write(tmp_path / "alias" / "images" / "job-2" / "a.png", b"ok", root=tmp_path / "alias")
+    assert (root / "images" / "job-2" / "a.png").read_bytes() == b"ok"
