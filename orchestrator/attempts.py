@@ -7,10 +7,11 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
-from .imaging import inspect_image
+from .imaging import MAX_IMAGE_BYTES, inspect_image
 from .providers.base import GenerateRequest, Reference
 from .quota import SharedQuota
 from .records import ItemRecord
+from .storage import read_regular
 
 __all__ = ["Blocked", "Quota", "attempts_made", "build_request"]
 
@@ -57,6 +58,6 @@ def attempts_made(item: ItemRecord) -> int:
 
 
 def _read_reference(path: Path, number: int) -> Reference:
-    data = path.read_bytes()
+    data = read_regular(path, MAX_IMAGE_BYTES)
     info = inspect_image(data)
     return Reference(data=data, mime_type=info.mime_type, name=f"ref-{number}.{info.ext}")

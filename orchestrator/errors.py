@@ -46,6 +46,7 @@ __all__ = [
     "RetryableError",
     "TransitionError",
     "UnavailableError",
+    "UnusableFileError",
     "redact",
 ]
 
@@ -94,6 +95,13 @@ class KeyConflictError(_UserFacing):
         self.job_id = job_id
         self.live = live
         """A live process holds the key (else the key's job is unfinished and resumable)."""
+
+
+class UnusableFileError(ImageBatchError):
+    """A file imagebatch was to read is not a regular file it may read whole: a pipe or a
+    device (reading it could wait forever), or larger than the limit."""
+
+    kind = "unusable_file"
 
 
 class JournalError(ImageBatchError):

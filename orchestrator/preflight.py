@@ -12,14 +12,15 @@ from __future__ import annotations
 from collections.abc import Mapping
 from pathlib import Path
 
-from .errors import BadResponseError, ConfigError
+from .errors import BadResponseError, ConfigError, UnusableFileError
 from .estimate import listed_price
-from .imaging import inspect_image
+from .imaging import MAX_IMAGE_BYTES, inspect_image
 from .presets import final_prompts
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
 from .references import dependencies, is_url, outside_refs
 from .spec import JobConfig, JobSpec
+from .storage import read_regular
 from .webhooks.addresses import check_url
 from .webhooks.signing import load_secret
 
@@ -113,6 +114,6 @@ def _check_reference(path: Path, where: str) -> None:
             "item's id, an http(s) URL or the path of an image file"
         )
     try:
-        inspect_image(path.read_bytes())
-    except (OSError, BadResponseError) as error:
+        inspect_image(read_regular(path, MAX_IMAGE_BYTES))
+    except (OSError, BadResponseError, UnusableFileError) as error:
         raise ConfigError(f"{where}: {path.name} is not a usable image ({error})") from None

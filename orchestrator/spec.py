@@ -110,6 +110,17 @@ class ItemSpec(Params):
             )
         return value
 
+    @field_validator("references")
+    @classmethod
+    def _references_shape(cls, value: tuple[str, ...]) -> tuple[str, ...]:
+        for ref in value:
+            if not ref.strip() or "\x00" in ref or len(ref) > 4096:
+                raise ValueError(
+                    "each reference must be an item id, an http(s) URL or a file path: "
+                    "not empty, at most 4096 characters, no NUL character"
+                )
+        return value
+
     @field_validator("prompt")
     @classmethod
     def _prompt_not_blank(cls, value: str) -> str:

@@ -88,9 +88,16 @@ def _format_of(path: Path) -> SpecFormat:
 def _read_file(path: Path) -> bytes:
     """The file's bytes; a regular file over the limit is refused before it is read."""
     try:
-        with path.open("rb") as file:
-            info = os.fstat(file.fileno())
-            if stat.S_ISREG(info.st_mode) and info.st_size > MAX_SPEC_BYTES:
+        # O_NONBLOCK: opening a FIFO waits for a writer, forever and deaf to signals
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        with os.fdopen(fd, "rb") as file:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise ConfigError(
+                    f"{path}: not a regular file (a pipe, a device or a folder); give the path "
+                    "of a spec file, or - to read standard input"
+                )
+            if info.st_size > MAX_SPEC_BYTES:
                 raise _too_big(str(path))
             return _read_at_most(file, str(path))
     except FileNotFoundError:

@@ -22,13 +22,14 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from .errors import ConfigError
+from .errors import ConfigError, UnusableFileError
 
 __all__ = [
     "ENV_VAR",
     "Workspace",
     "atomic_write",
     "make_folders",
+    "read_regular",
     "remove_stale_tmp",
     "sha256_hex",
 ]
@@ -148,6 +149,21 @@ class Workspace:
         ):
             raise ValueError(f"{rel!r} is not a path inside the workspace")
         return self.root.joinpath(*pure.parts)
+
+
+def read_regular(path: Path, limit: int) -> bytes:
+    """A regular file's bytes, read only if it is one and holds at most `limit` bytes; else
+    `UnusableFileError`. Opened without blocking: a FIFO put in a file's place would wait for
+    a writer forever, deaf to signals."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    with os.fdopen(fd, "rb") as file:
+        info = os.fstat(fd)
+        if not stat.S_ISREG(info.st_mode):
+            raise UnusableFileError(f"{path.name} is not a regular file (a pipe or a device?)")
+        data = file.read(limit + 1)
+    if len(data) > limit or info.st_size > limit:
+        raise UnusableFileError(f"{path.name} is larger than {limit // (1024 * 1024)} MB")
+    return data
 
 
 def make_folders(root: Path, folder: Path) -> None:

@@ -48,6 +48,7 @@ REASONS: dict[str, str] = {
     "postprocess": "post-process failed",
     "budget": "over budget",
     "reference": "reference failed",
+    "unusable_file": "reference unusable",
 }
 
 INTERRUPTIONS = {

@@ -363,3 +363,27 @@ async def test_a_link_planted_in_the_job_folder_stops_the_run_before_any_call(
     workspace.job_dir(job.id).unlink()
     await orchestrator.start(job.id)
     assert (await job.wait()).status == JobStatus.COMPLETED
+
+
+async def test_a_reference_swapped_for_a_fifo_fails_its_item_instead_of_hanging(
+    make_orchestrator: MakeOrchestrator, tmp_path: Path
+) -> None:
+    import os
+
+    from orchestrator.spec import parse_spec
+
+    ref = tmp_path / "ref.png"
+    ref.write_bytes(png_bytes())
+    data = make_spec(2).model_dump(mode="json")
+    data["items"][0]["references"] = [str(ref)]
+    provider = ScriptedProvider()
+    orchestrator = make_orchestrator(provider)
+    job = await orchestrator.create(parse_spec(data, "test"))
+    ref.unlink()
+    os.mkfifo(ref)  # after the checks, before the run: reading it would wait forever
+    await orchestrator.start(job.id)
+    assert (await job.wait()).status == JobStatus.PARTIAL
+    failed = await job.item("i0")
+    assert failed.error is not None and failed.error.kind == "unusable_file"
+    assert failed.error.message == "ref.png is not a regular file (a pipe or a device?)"
+    assert [call.item_id for call in provider.calls] == ["i1"]

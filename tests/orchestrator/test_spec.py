@@ -594,3 +594,32 @@ def test_ids_differing_only_in_case_are_refused() -> None:
     data = {"key": "k", "items": [{"id": "Page-1", "prompt": "x"}, {"id": "page-1", "prompt": "y"}]}
     with pytest.raises(ConfigError, match="only in case"):
         parse_spec(data, "s.json")
+
+
+def test_a_fifo_given_as_the_spec_is_refused_at_once(tmp_path: Path) -> None:
+    import os
+    import threading
+
+    fifo = tmp_path / "spec.json"
+    os.mkfifo(fifo)
+    said: list[str] = []
+
+    def load() -> None:
+        with pytest.raises(ConfigError) as caught:
+            load_spec(fifo)
+        said.append(str(caught.value))
+
+    reader = threading.Thread(target=load, daemon=True)
+    reader.start()
+    reader.join(timeout=20)  # before the fix it waited for a writer forever
+    assert not reader.is_alive(), "reading a FIFO must not wait for a writer"
+    assert said == [
+        f"{fifo}: not a regular file (a pipe, a device or a folder); give the path of a spec "
+        "file, or - to read standard input"
+    ]
+
+
+@pytest.mark.parametrize("ref", ["a\x00b.png", "", " ", "x" * 4097])
+def test_a_reference_that_cannot_be_a_path_is_refused(ref: str) -> None:
+    message = _error(_spec(items=[{"id": "a", "prompt": "x", "references": [ref]}]))
+    assert message.startswith("spec.json: items[0].references: each reference must be")
