@@ -32,7 +32,10 @@ __all__ = [
 ]
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
-MAX_PIXELS = 50_000_000
+MAX_PIXELS = 4096 * 4096
+"""The largest image accepted, from a provider or as a reference: image APIs make at most about
+4K x 4K (16.8 million pixels, 64 MB decoded as RGBA). A 49-megapixel answer would take the
+process near a gigabyte to decode; it is refused as a bad response before it is decoded."""
 
 # Pillow's format name -> (our name, mime type, extension). MPO is a JPEG with extra frames
 # (many phone cameras write it); Pillow's JPEG reader returns it as its own format.

@@ -224,3 +224,21 @@ def test_leaves_no_temp_files(tmp_path: Path) -> None:
     run(tmp_path, encode(Image.new("RGB", (50, 50)), "PNG"))
     assert sorted(p.name for p in (tmp_path / "out").iterdir()) == ["item.img"]
     assert sorted(p.name for p in (tmp_path / "t").iterdir()) == ["item.webp"]
+
+
+def test_an_image_larger_than_any_image_api_makes_is_refused_before_decoding() -> None:
+    import io
+
+    from PIL import Image
+
+    from orchestrator.errors import BadResponseError
+    from orchestrator.imaging import MAX_PIXELS
+
+    buffer = io.BytesIO()
+    Image.new("L", (7000, 7000)).save(buffer, "PNG")  # 49 megapixels, a small file
+    with pytest.raises(BadResponseError):
+        inspect_image(buffer.getvalue())
+    assert MAX_PIXELS == 4096 * 4096
+    buffer = io.BytesIO()
+    Image.new("L", (4096, 4096)).save(buffer, "PNG")
+    assert inspect_image(buffer.getvalue()).width == 4096
