@@ -47,6 +47,9 @@ MODELS = (
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 IMAGEN_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 MAX_REFERENCES = 14
+MAX_ANSWER_BYTES = 96 * 1024 * 1024
+"""The largest answer read: a 50 MB image in base64 (67 MB) with its JSON around it. A longer
+(or endless) body is cut off there, a bad response, instead of filling the memory."""
 RATIO_TOLERANCE = 0.05
 """How far (relative) a size may be from the aspect ratio it is sent as; 1408x768 is 16:9."""
 
@@ -162,7 +165,14 @@ class GeminiProvider:
         body = self._imagen_body(request) if self.imagen else self._gemini_body(request)
         try:
             payload = await self._post(body)
-        except (_HttpStatus, aiohttp.ClientError, TimeoutError, ValueError) as error:
+        except (
+            _HttpStatus,
+            _TooLarge,
+            aiohttp.ClientError,
+            TimeoutError,
+            ValueError,
+            RecursionError,  # JSON nested deeper than the parser goes
+        ) as error:
             failure = self._auth.note(_translate(error, self._key.get_secret_value()))
         else:
             return self._image_from(payload)
@@ -210,9 +220,15 @@ class GeminiProvider:
     async def _post(self, body: dict[str, Any]) -> Any:
         headers = {"x-goog-api-key": self._key.get_secret_value()}
         async with self._http().post(self._url, json=body, headers=headers) as reply:
-            raw = await reply.read()
+            if (reply.content_length or 0) > MAX_ANSWER_BYTES:
+                raise _TooLarge()
+            raw = bytearray()
+            async for chunk in reply.content.iter_chunked(1 << 16):
+                raw += chunk
+                if len(raw) > MAX_ANSWER_BYTES:
+                    raise _TooLarge()
             if reply.status >= 400:
-                raise _HttpStatus(reply.status, reply.headers, raw)
+                raise _HttpStatus(reply.status, reply.headers, bytes(raw))
         return json.loads(raw)
 
     def _image_from(self, payload: Any) -> GeneratedImage:
@@ -236,6 +252,10 @@ class GeminiProvider:
         )
 
 
+class _TooLarge(Exception):
+    """The answer's body passed `MAX_ANSWER_BYTES`."""
+
+
 def _translate(error: Exception, key: str) -> ProviderError:
     """The one place transport and HTTP failures become the project's errors."""
     if isinstance(error, _HttpStatus):
@@ -246,6 +266,9 @@ def _translate(error: Exception, key: str) -> ProviderError:
         if reason in ("API_KEY_INVALID", "UNAUTHENTICATED", "PERMISSION_DENIED"):
             return AuthError(text)
         return status_error(status, text, retry_after=retry_after)
+    if isinstance(error, _TooLarge):
+        limit = MAX_ANSWER_BYTES // (1024 * 1024)
+        return BadResponseError(f"gemini: the answer is larger than {limit} MB; not read further")
     if isinstance(error, aiohttp.ServerTimeoutError | TimeoutError):
         return AttemptTimeoutError("gemini: the request timed out (aiohttp's own timeout)")
     if isinstance(error, aiohttp.ClientPayloadError):
