@@ -99,6 +99,8 @@ class ItemRecord(_Record):
     """`job/item` whose paid image this one reuses (a result-cache hit: no call, no cost)."""
     cancel_requested: bool = False
     """Someone asked to cancel this running item; the runner stops it (or recovery does)."""
+    crashes: int = 0
+    """Runs that died (killed, crashed) while it was in flight, since its last retry."""
 
     @property
     def prompt_sent(self) -> str:

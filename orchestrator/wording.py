@@ -49,6 +49,7 @@ REASONS: dict[str, str] = {
     "budget": "over budget",
     "reference": "reference failed",
     "unusable_file": "reference unusable",
+    "crash_loop": "crashed the process",
 }
 
 INTERRUPTIONS = {

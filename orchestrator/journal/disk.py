@@ -229,7 +229,12 @@ class DiskJournal:
                     item,
                     ItemReset,
                     ItemStatus.PENDING,
-                    {"error": None, "retry_at": None, "attempts_before_retry": item.attempt_count},
+                    {
+                        "error": None,
+                        "retry_at": None,
+                        "attempts_before_retry": item.attempt_count,
+                        "crashes": 0,
+                    },
                     {"reason": "retry"},
                 )
                 for item in items

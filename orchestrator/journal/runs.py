@@ -35,6 +35,8 @@ from .disk import DiskJournal
 __all__ = ["ProcessedImage", "RawImage", "RunJournal"]
 
 _STOPPABLE = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
+CRASH_LIMIT = 3
+"""Runs that may die with an item in flight before it ends failed ("crash loop")."""
 
 
 @dataclass(frozen=True)
@@ -104,8 +106,19 @@ class RunJournal:
             attempts = attempt_ended(item, now, "cancelled")
             fields = {"attempts": attempts, **freed}
             return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
+        crashes = item.crashes + 1
+        if crashes >= CRASH_LIMIT:  # it may be what kills the process: not tried again
+            error = ErrorInfo(
+                kind="crash_loop",
+                message=f"the process died {crashes} times while this image was in flight; "
+                "not tried again (retry it to try once more)",
+            )
+            attempts = attempt_ended(item, now, "error", error)
+            fields = {"attempts": attempts, "crashes": crashes, "error": error, **freed}
+            said = {"kind": error.kind, "message": error.message}
+            return Change(item, ItemFailed, ItemStatus.FAILED, fields, said)
         attempts = attempt_ended(item, now, "interrupted")
-        fields = {"attempts": attempts, **freed}
+        fields = {"attempts": attempts, "crashes": crashes, **freed}
         return Change(item, ItemReset, ItemStatus.PENDING, fields, {"reason": "interrupted"})
 
     def start_attempt(
