@@ -1,11 +1,11 @@
-"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`)."""
+"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`, `startup`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import core, tui
+from . import core, startup, tui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tui.add_arguments(tui_parser)
     tui_parser.set_defaults(handler=tui.main)
+    startup_parser = commands.add_parser(
+        "startup",
+        help="start to first request and last answer to exit of `imagebatch run` (openai)",
+        description=startup.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    startup.add_arguments(startup_parser)
+    startup_parser.set_defaults(handler=startup.main)
     return parser
 
 

@@ -17,25 +17,63 @@ A `JobHandle` holds any job of the workspace, run here, by another process or no
 
 from __future__ import annotations
 
-from .errors import (
-    ConfigError,
-    ImageBatchError,
-    KeyConflictError,
-    LeaseLostError,
-    NotFoundError,
-    PermanentError,
-    ProviderError,
-    RetryableError,
-)
-from .events import Event, EventType
-from .handle import JobHandle
-from .records import ItemRecord, JobRecord, JobSnapshot
-from .service import Orchestrator
-from .spec import JobSpec, parse_spec
-from .specfile import load_spec
-from .states import ItemStatus, JobStatus
-from .storage import Workspace
-from .tally import Tally
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .errors import (
+        ConfigError,
+        ImageBatchError,
+        KeyConflictError,
+        LeaseLostError,
+        NotFoundError,
+        PermanentError,
+        ProviderError,
+        RetryableError,
+    )
+    from .events import Event, EventType
+    from .handle import JobHandle
+    from .records import ItemRecord, JobRecord, JobSnapshot
+    from .service import Orchestrator
+    from .spec import JobSpec, parse_spec
+    from .specfile import load_spec
+    from .states import ItemStatus, JobStatus
+    from .storage import Workspace
+    from .tally import Tally
+
+# Each name is imported on first use, so `import orchestrator.cli` (and `imagebatch --help`)
+# does not load the whole library.
+_HOMES = {
+    "ConfigError": ".errors",
+    "ImageBatchError": ".errors",
+    "KeyConflictError": ".errors",
+    "LeaseLostError": ".errors",
+    "NotFoundError": ".errors",
+    "PermanentError": ".errors",
+    "ProviderError": ".errors",
+    "RetryableError": ".errors",
+    "Event": ".events",
+    "EventType": ".events",
+    "JobHandle": ".handle",
+    "ItemRecord": ".records",
+    "JobRecord": ".records",
+    "JobSnapshot": ".records",
+    "Orchestrator": ".service",
+    "JobSpec": ".spec",
+    "parse_spec": ".spec",
+    "load_spec": ".specfile",
+    "ItemStatus": ".states",
+    "JobStatus": ".states",
+    "Workspace": ".storage",
+    "Tally": ".tally",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name], __name__), name)
+
 
 __all__ = [
     "ConfigError",

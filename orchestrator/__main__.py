@@ -1,7 +1,6 @@
-"""`python -m orchestrator` runs the imagebatch command line."""
+"""`python -m orchestrator` runs the imagebatch command line (and leaves at once when done)."""
 
-import sys
+from .cli.leave import entry
 
-from .cli import main
-
-sys.exit(main())
+if __name__ == "__main__":
+    entry()

@@ -18,31 +18,21 @@ by SIGTERM (either way the job stays resumable).
 from __future__ import annotations
 
 import argparse
-import asyncio
+import importlib
 import os
 import signal
 import sys
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from ..errors import ConfigError, ImageBatchError
 from ..storage import Workspace
-from .context import Context
 from .hints import describe
-from .logs import check_log_file, logging_to
 from .parser import build_parser
-from .reading import cmd_cancel, cmd_clear_lock, cmd_list, cmd_status, cmd_webhooks
-from .running import (
-    cmd_create,
-    cmd_demo,
-    cmd_estimate,
-    cmd_resume,
-    cmd_retry,
-    cmd_run,
-    cmd_start,
-    cmd_watch,
-)
-from .stats import cmd_stats
+
+if TYPE_CHECKING:
+    from .context import Context
 
 __all__ = ["build_parser", "main"]
 
@@ -50,23 +40,32 @@ EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
 STALE_ENV = "IMAGEBATCH_STALE_AFTER_S"
 
-Command = Callable[[Context, argparse.Namespace], Awaitable[int]]
-COMMANDS: dict[str, Command] = {
-    "run": cmd_run,
-    "demo": cmd_demo,
-    "create": cmd_create,
-    "estimate": cmd_estimate,
-    "start": cmd_start,
-    "resume": cmd_resume,
-    "retry": cmd_retry,
-    "watch": cmd_watch,
-    "cancel": cmd_cancel,
-    "status": cmd_status,
-    "list": cmd_list,
-    "stats": cmd_stats,
-    "clear-lock": cmd_clear_lock,
-    "webhooks": cmd_webhooks,
+Command = Callable[["Context", argparse.Namespace], Awaitable[int]]
+COMMANDS: dict[str, str] = {
+    "run": "running:cmd_run",
+    "demo": "running:cmd_demo",
+    "create": "running:cmd_create",
+    "estimate": "running:cmd_estimate",
+    "start": "running:cmd_start",
+    "resume": "running:cmd_resume",
+    "retry": "running:cmd_retry",
+    "watch": "running:cmd_watch",
+    "cancel": "reading:cmd_cancel",
+    "status": "reading:cmd_status",
+    "list": "reading:cmd_list",
+    "stats": "stats:cmd_stats",
+    "clear-lock": "reading:cmd_clear_lock",
+    "webhooks": "reading:cmd_webhooks",
 }
+"""Where each command's function lives, imported only for that command: `--help` loads none
+of them, and no command loads a provider's SDK before it builds the provider."""
+
+
+def command(name: str) -> Command:
+    """The function of the command `name`, imported now."""
+    module, _, function = COMMANDS[name].partition(":")
+    found: Command = getattr(importlib.import_module(f".{module}", __name__), function)
+    return found
 
 
 def main(argv: Sequence[str] | None = None) -> int:
@@ -78,6 +77,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return code
     if args.command == "tui":
         return _run_tui(args)  # Textual runs its own event loop
+    from .context import Context
+    from .logs import check_log_file, logging_to
+
     try:
         ctx = Context(
             workspace=Workspace.resolve(args.workspace, os.environ),
@@ -94,6 +96,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 
 
 def _run(ctx: Context, args: argparse.Namespace) -> int:
+    import asyncio
+
     try:
         return asyncio.run(_dispatch(ctx, args))
     except ImageBatchError as error:
@@ -141,6 +145,8 @@ def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:
 
 async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
     """Run the command; SIGTERM stops it the way Ctrl-C does (asyncio.run handles SIGINT)."""
+    import asyncio
+
     task = asyncio.current_task()
     assert task is not None
 
@@ -149,4 +155,4 @@ async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
         task.cancel()
 
     asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
-    return await COMMANDS[args.command](ctx, args)
+    return await command(args.command)(ctx, args)

@@ -13,9 +13,8 @@ import asyncio
 import base64
 import json
 import math
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from ..costs import flat_prices, image_price, usage_cost
@@ -31,6 +30,13 @@ from ..errors import (
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 from .gemini_payloads import gemini_image, google_error, imagen_image
 from .http import AuthLatch, options_error, read_key, safe_message, status_error
+from .sdk import BackgroundImport
+
+if TYPE_CHECKING:
+    import aiohttp
+
+SDK = BackgroundImport("aiohttp", package="aiohttp", provider="gemini")
+"""aiohttp, its HTTP client: imported in a thread from the moment the provider is built."""
 
 __all__ = ["DEFAULT_MODEL", "GeminiOptions", "GeminiProvider"]
 
@@ -129,6 +135,7 @@ class GeminiProvider:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._auth = AuthLatch()
+        SDK.start()
 
     def __repr__(self) -> str:
         return f"GeminiProvider(model={self.model!r}, url={self._url!r})"
@@ -163,8 +170,11 @@ class GeminiProvider:
         """One image for `request`, or a `ProviderError`. Safe to cancel."""
         self._auth.check()
         body = self._imagen_body(request) if self.imagen else self._gemini_body(request)
+        session = await self._http()
+        import aiohttp  # imported by `_http()`: a lookup in sys.modules
+
         try:
-            payload = await self._post(body)
+            payload = await self._post(session, body)
         except (
             _HttpStatus,
             _TooLarge,
@@ -207,7 +217,12 @@ class GeminiProvider:
         parameters = {k: v for k, v in parameters.items() if v is not None}
         return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
 
-    def _http(self) -> aiohttp.ClientSession:
+    async def _http(self) -> aiohttp.ClientSession:
+        """The session, made on the first call once aiohttp's import (begun in `__init__`) is
+        done; the wait is off the event loop."""
+        await SDK.ready()
+        import aiohttp  # imported by now
+
         loop = asyncio.get_running_loop()
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError("GeminiProvider is bound to another event loop; build one per loop")
@@ -217,9 +232,9 @@ class GeminiProvider:
             self._session = aiohttp.ClientSession(timeout=timeout)
         return self._session
 
-    async def _post(self, body: dict[str, Any]) -> Any:
+    async def _post(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Any:
         headers = {"x-goog-api-key": self._key.get_secret_value()}
-        async with self._http().post(self._url, json=body, headers=headers) as reply:
+        async with session.post(self._url, json=body, headers=headers) as reply:
             if (reply.content_length or 0) > MAX_ANSWER_BYTES:
                 raise _TooLarge()
             raw = bytearray()
@@ -258,6 +273,8 @@ class _TooLarge(Exception):
 
 def _translate(error: Exception, key: str) -> ProviderError:
     """The one place transport and HTTP failures become the project's errors."""
+    import aiohttp  # imported already: the request was sent with it
+
     if isinstance(error, _HttpStatus):
         status, reason, message, retry_after = google_error(error.status, error.headers, error.body)
         text = f"gemini: {status} {reason}: {safe_message(message, [key])}"

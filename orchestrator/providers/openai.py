@@ -7,15 +7,17 @@ per-attempt timeout (the orchestrator cuts attempts). The key comes from `OPENAI
 environment mapping the provider is given, never from a spec, and appears in no message.
 Every SDK exception is translated by `openai_errors.translate`; once the key is refused, later
 calls fail at once with the same `AuthError` instead of spending requests.
+
+The SDK (about a second to import) is imported in a thread started when the provider is built,
+and awaited by the first request (`sdk.BackgroundImport`); aiohttp only when an image comes as a
+URL. So the default model, the options and the checks cost no SDK import.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
-import aiohttp
-import openai
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from ..costs import TokenUsage, flat_prices, image_price, usage_cost
@@ -24,12 +26,18 @@ from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 from .http import AuthLatch, check_image_bytes, decode_image, options_error, read_key
 from .openai_errors import translate
 from .openai_models import MODELS, ModelRule, rule_for
+from .sdk import BackgroundImport
+
+if TYPE_CHECKING:
+    import aiohttp
+    import openai
 
 __all__ = ["DEFAULT_MODEL", "OpenAIOptions", "OpenAIProvider"]
 
 DEFAULT_MODEL = "gpt-image-1.5"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KEY_VARIABLE = "OPENAI_API_KEY"
+SDK = BackgroundImport("openai", package="openai", provider="openai")
 MAX_URL_IMAGE_BYTES = 64 * 1024 * 1024
 DOWNLOAD_PAUSES_S = (0.5, 2.0)
 """Pauses between fetches of an image URL that failed (the image is already paid for)."""
@@ -110,6 +118,7 @@ class OpenAIProvider:
         self._session: aiohttp.ClientSession | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
         self._auth = AuthLatch()
+        SDK.start()
 
     def __repr__(self) -> str:
         return f"OpenAIProvider(model={self.model!r}, base_url={self._base_url!r})"
@@ -125,8 +134,11 @@ class OpenAIProvider:
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """One image for `request`, or a `ProviderError`. Safe to cancel."""
         self._auth.check()
+        client = await self._sdk()
+        import openai  # loaded by `_sdk()`: a lookup in sys.modules
+
         try:
-            response = await self._call(request)
+            response = await self._call(client, request)
         except (openai.OpenAIError, ValueError) as error:
             failure = self._auth.note(translate(error, self._key.get_secret_value()))
         else:
@@ -142,7 +154,12 @@ class OpenAIProvider:
         if session is not None:
             await session.close()
 
-    def _sdk(self) -> openai.AsyncOpenAI:
+    async def _sdk(self) -> openai.AsyncOpenAI:
+        """The client, built on the first call, once the SDK's import (begun in `__init__`) is
+        done; the wait is off the event loop."""
+        await SDK.ready()
+        import openai  # imported by now: a lookup in sys.modules
+
         loop = asyncio.get_running_loop()
         if self._loop is not None and self._loop is not loop:
             raise RuntimeError("OpenAIProvider is bound to another event loop; build one per loop")
@@ -158,9 +175,13 @@ class OpenAIProvider:
             )
         return self._client
 
-    async def _call(self, request: GenerateRequest) -> openai.types.ImagesResponse:
+    async def _call(
+        self, client: openai.AsyncOpenAI, request: GenerateRequest
+    ) -> openai.types.ImagesResponse:
+        import openai  # loaded before the client was built
+
         kwargs = self._parameters(request)
-        images = self._sdk().images
+        images = client.images
         if request.references:
             files = [(ref.name, ref.data, ref.mime_type) for ref in request.references]
             result: Any = await images.edit(image=files if len(files) > 1 else files[0], **kwargs)
@@ -233,6 +254,8 @@ class OpenAIProvider:
         if not url.startswith(("https://", "http://")):
             raise BadResponseError("openai: the image URL is not http(s)")
         if self._session is None:
+            import aiohttp  # only images sent as URLs need it (DALL-E's default)
+
             self._session = aiohttp.ClientSession()
         for pause in DOWNLOAD_PAUSES_S:
             try:
@@ -242,6 +265,8 @@ class OpenAIProvider:
         return await self._fetch(url)
 
     async def _fetch(self, url: str) -> bytes:
+        import aiohttp  # imported by `_download`, which made the session
+
         assert self._session is not None
         try:
             async with self._session.get(url) as reply:

@@ -13,7 +13,7 @@ Messages are scrubbed of the key; no SDK type leaves the OpenAI provider.
 
 from __future__ import annotations
 
-import openai
+from typing import TYPE_CHECKING
 
 from ..errors import (
     AttemptTimeoutError,
@@ -25,6 +25,9 @@ from ..errors import (
 )
 from .http import parse_retry_after, safe_message, status_error
 
+if TYPE_CHECKING:
+    import openai
+
 __all__ = ["translate"]
 
 _REJECTED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
@@ -32,6 +35,8 @@ _REJECTED_CODES = frozenset({"moderation_blocked", "content_policy_violation"})
 
 def translate(error: Exception, key: str) -> ProviderError:
     """The one place SDK exceptions become the project's errors. Nothing here holds the key."""
+    import openai  # imported already: `error` came from it (and this module loads without it)
+
     if isinstance(error, openai.APITimeoutError):
         return AttemptTimeoutError("openai: the request timed out (the SDK's own timeout)")
     if isinstance(error, openai.APIConnectionError):

@@ -1,0 +1,41 @@
+"""Leaving the `imagebatch` program at once when its command is done.
+
+After the last image is recorded, a normal interpreter exit still joins the post-processing
+pool's threads and worker processes, stops the fork server, runs every module's clean-up and
+frees every object: half a second or more that nobody waits for. By then the command has closed
+what holds data (the journal and the result cache in `Orchestrator.aclose`, the log file in
+`logging_to`), so `exit_now` flushes the standard streams and the logging handlers and ends the
+process with `os._exit`. Pool workers and the fork server notice their parent is gone and leave
+(`stages._leave_with`).
+
+Only the program's entry point (`entry`, and `python -m orchestrator`) calls it: `main()`, which
+tests and embedding code call, returns normally.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+import os
+import sys
+from collections.abc import Sequence
+from typing import NoReturn
+
+__all__ = ["entry", "exit_now"]
+
+
+def entry(argv: Sequence[str] | None = None) -> NoReturn:
+    """The `imagebatch` program: run the command, then leave without tearing the interpreter
+    down. A usage error or `--help` (SystemExit) and a crash leave the ordinary way."""
+    from . import main
+
+    exit_now(main(argv))
+
+
+def exit_now(code: int) -> NoReturn:
+    """Flush stdout, stderr and the logging handlers, then end the process with `code`."""
+    logging.shutdown()
+    for stream in (sys.stdout, sys.stderr):
+        with contextlib.suppress(OSError, ValueError):  # a reader that left, or a closed stream
+            stream.flush()
+    os._exit(code)
