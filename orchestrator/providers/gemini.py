@@ -29,7 +29,14 @@ from ..errors import (
 )
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 from .gemini_payloads import gemini_image, google_error, imagen_image
-from .http import AuthLatch, options_error, read_key, safe_message, status_error
+from .http import (
+    MAX_ANSWER_BYTES,
+    AuthLatch,
+    options_error,
+    read_key,
+    safe_message,
+    status_error,
+)
 from .sdk import BackgroundImport
 
 if TYPE_CHECKING:
@@ -53,9 +60,6 @@ MODELS = (
 GEMINI_RATIOS = ("1:1", "2:3", "3:2", "3:4", "4:3", "4:5", "5:4", "9:16", "16:9", "21:9")
 IMAGEN_RATIOS = ("1:1", "3:4", "4:3", "9:16", "16:9")
 MAX_REFERENCES = 14
-MAX_ANSWER_BYTES = 96 * 1024 * 1024
-"""The largest answer read: a 50 MB image in base64 (67 MB) with its JSON around it. A longer
-(or endless) body is cut off there, a bad response, instead of filling the memory."""
 RATIO_TOLERANCE = 0.05
 """How far (relative) a size may be from the aspect ratio it is sent as; 1408x768 is 16:9."""
 

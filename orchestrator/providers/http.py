@@ -30,6 +30,7 @@ from ..errors import (
 )
 
 __all__ = [
+    "MAX_ANSWER_BYTES",
     "AuthLatch",
     "check_image_bytes",
     "decode_image",
@@ -41,6 +42,11 @@ __all__ = [
     "sniff_mime",
     "status_error",
 ]
+
+MAX_ANSWER_BYTES = 96 * 1024 * 1024
+"""The largest answer body a provider's reply is read to: a 50 MB image in base64 (67 MB) with
+its JSON around it. A longer (or endless) body is cut off there: a bad response, not the
+machine's memory."""
 
 MAX_MESSAGE_CHARS = 300
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ms|h|m|s)")

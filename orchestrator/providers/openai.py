@@ -23,7 +23,15 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..costs import TokenUsage, flat_prices, image_price, usage_cost
 from ..errors import BadResponseError, ConfigError, UnavailableError
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
-from .http import AuthLatch, check_image_bytes, decode_image, options_error, read_key
+from .capped import AnswerTooLarge, capped_client
+from .http import (
+    MAX_ANSWER_BYTES,
+    AuthLatch,
+    check_image_bytes,
+    decode_image,
+    options_error,
+    read_key,
+)
 from .openai_errors import translate
 from .openai_models import MODELS, ModelRule, rule_for
 from .sdk import BackgroundImport
@@ -139,7 +147,7 @@ class OpenAIProvider:
 
         try:
             response = await self._call(client, request)
-        except (openai.OpenAIError, ValueError) as error:
+        except (openai.OpenAIError, ValueError, AnswerTooLarge, RecursionError) as error:
             failure = self._auth.note(translate(error, self._key.get_secret_value()))
         else:
             return await self._image_from(response, request)
@@ -172,6 +180,7 @@ class OpenAIProvider:
                 base_url=self._base_url,
                 max_retries=0,
                 timeout=self.options.timeout_s,
+                http_client=capped_client(MAX_ANSWER_BYTES),
             )
         return self._client
 

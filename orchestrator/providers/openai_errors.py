@@ -5,7 +5,9 @@
     APIStatusError  400, moderation codes   ContentRejectedError
                     insufficient_quota      AuthError (billing; retrying won't help)
                     any other status        `http.status_error`: 429, 5xx, 401/403, other 4xx
-    APIResponseValidationError, ValueError  BadResponseError
+    APIResponseValidationError, ValueError, RecursionError (JSON nested too deep)
+                                            BadResponseError
+    an answer over the cap (`capped`)       BadResponseError
     anything else                           UnavailableError
 
 Messages are scrubbed of the key; no SDK type leaves the OpenAI provider.
@@ -23,6 +25,7 @@ from ..errors import (
     ProviderError,
     UnavailableError,
 )
+from .capped import AnswerTooLarge
 from .http import parse_retry_after, safe_message, status_error
 
 if TYPE_CHECKING:
@@ -39,12 +42,15 @@ def translate(error: Exception, key: str) -> ProviderError:
 
     if isinstance(error, openai.APITimeoutError):
         return AttemptTimeoutError("openai: the request timed out (the SDK's own timeout)")
+    for too_large in (error, error.__cause__):  # read with a cap (see `capped`)
+        if isinstance(too_large, AnswerTooLarge):
+            return BadResponseError(f"openai: {too_large}")
     if isinstance(error, openai.APIConnectionError):
         cause = type(error.__cause__).__name__ if error.__cause__ else "no answer"
         return UnavailableError(f"openai: connection failed ({cause})")
     if isinstance(error, openai.APIStatusError):
         return _status_failure(error, key)
-    if isinstance(error, openai.APIResponseValidationError | ValueError):
+    if isinstance(error, openai.APIResponseValidationError | ValueError | RecursionError):
         return BadResponseError("openai: the response is not valid JSON of the expected shape")
     return UnavailableError(f"openai: {type(error).__name__}: {safe_message(error, [key])}")
 

@@ -1,5 +1,6 @@
-"""Answers no real image API sends, from a server on 127.0.0.1 posing as Gemini: a body that
-never ends, one far too large, JSON nested past the parser. Each is a clear bad response for
+"""Answers no real image API sends, from a server on 127.0.0.1 posing as Gemini or as OpenAI
+(through the real `openai` SDK): a body that never ends, one far too large, JSON nested past the
+parser. Each is a clear bad response for
 the item, read with a cap, never an internal error or the machine's memory."""
 
 from __future__ import annotations
@@ -12,7 +13,9 @@ from aiohttp import web
 
 from orchestrator.errors import BadResponseError
 from orchestrator.providers.base import ProviderConfig
-from orchestrator.providers.gemini import MAX_ANSWER_BYTES, GeminiProvider
+from orchestrator.providers.gemini import GeminiProvider
+from orchestrator.providers.http import MAX_ANSWER_BYTES
+from orchestrator.providers.openai import OpenAIProvider
 
 from .conftest import request
 
@@ -35,8 +38,19 @@ async def nested(request: web.Request) -> web.Response:
     return web.Response(body=b"[" * 200_000 + b"]" * 200_000, content_type="application/json")
 
 
+async def huge_without_length(request: web.Request) -> web.StreamResponse:
+    reply = web.StreamResponse(headers={"Content-Type": "application/json"})
+    await reply.prepare(request)
+    for _ in range(MAX_ANSWER_BYTES // (1 << 20) + 2):
+        await reply.write(b" " * (1 << 20))
+    await reply.write_eof()
+    return reply
+
+
 @asynccontextmanager
-async def gemini_posing(answer: Callable[..., object]) -> AsyncIterator[GeminiProvider]:
+async def posing(
+    answer: Callable[..., object], name: str = "gemini"
+) -> AsyncIterator[GeminiProvider | OpenAIProvider]:
     app = web.Application()
     app.router.add_post("/{tail:.*}", answer)  # type: ignore[arg-type]
     runner = web.AppRunner(app)
@@ -44,8 +58,14 @@ async def gemini_posing(answer: Callable[..., object]) -> AsyncIterator[GeminiPr
     site = web.TCPSite(runner, "127.0.0.1", 0)
     await site.start()
     port = site._server.sockets[0].getsockname()[1]  # type: ignore[union-attr]
-    env = {"GEMINI_API_KEY": "k-test", "GEMINI_BASE_URL": f"http://127.0.0.1:{port}"}
-    provider = GeminiProvider(ProviderConfig(env=env))
+    base = f"http://127.0.0.1:{port}"
+    provider: GeminiProvider | OpenAIProvider
+    if name == "gemini":
+        env = {"GEMINI_API_KEY": "k-test", "GEMINI_BASE_URL": base}
+        provider = GeminiProvider(ProviderConfig(env=env))
+    else:
+        env = {"OPENAI_API_KEY": "sk-test", "OPENAI_BASE_URL": f"{base}/v1"}
+        provider = OpenAIProvider(ProviderConfig(env=env, model="gpt-image-1"))
     try:
         yield provider
     finally:
@@ -62,7 +82,25 @@ async def gemini_posing(answer: Callable[..., object]) -> AsyncIterator[GeminiPr
     ],
 )
 async def test_a_hostile_answer_is_a_bad_response(answer: Callable[..., object], said: str) -> None:
-    async with gemini_posing(answer) as provider:
+    async with posing(answer) as provider:
         with pytest.raises(BadResponseError) as caught:
             await provider.generate(request())
     assert str(caught.value) == f"gemini: {said}"
+
+
+@pytest.mark.parametrize(
+    ("answer", "said"),
+    [
+        (endless, "the answer is larger than 96 MB; not read further"),
+        (huge, "the answer is larger than 96 MB; not read further"),
+        (huge_without_length, "the answer is larger than 96 MB; not read further"),
+        (nested, "the response is not valid JSON of the expected shape"),
+    ],
+)
+async def test_the_openai_sdk_reads_a_hostile_answer_with_a_cap(
+    answer: Callable[..., object], said: str
+) -> None:
+    async with posing(answer, "openai") as provider:
+        with pytest.raises(BadResponseError) as caught:
+            await provider.generate(request())
+    assert str(caught.value) == f"openai: {said}"

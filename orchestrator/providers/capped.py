@@ -1,0 +1,72 @@
+"""Answers read with a cap: an httpx transport for the OpenAI SDK that stops reading a body once
+it passes a size, so an endless or huge answer is a bad response, not the machine's memory.
+
+```python
+client = openai.AsyncOpenAI(http_client=capped_client(MAX_ANSWER_BYTES), ...)
+```
+
+The SDK reads a whole body before it parses it; the cap is checked on the `Content-Length`
+header first, then while the bytes arrive. Going over raises `AnswerTooLarge`, which the SDK
+wraps as a connection error (`translate` looks at its cause). httpx is imported by the caller's
+SDK already; this module takes the one the SDK was built on (`httpx`, or `httpx2` in newer
+releases) when a client is made, untyped for that reason.
+"""
+
+from __future__ import annotations
+
+import importlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+__all__ = ["AnswerTooLarge", "capped_client"]
+
+
+class AnswerTooLarge(Exception):
+    """An answer's body passed the cap."""
+
+    def __init__(self, limit: int) -> None:
+        super().__init__(f"the answer is larger than {limit // (1024 * 1024)} MB; not read further")
+        self.limit = limit
+
+
+def capped_client(limit: int, **options: Any) -> Any:
+    """The OpenAI SDK's default async client (its timeouts and pool limits), over a transport
+    that reads at most `limit` bytes of any answer."""
+    import openai
+
+    client_class = openai.DefaultAsyncHttpxClient.__mro__[1]  # the AsyncClient it extends
+    httpx: Any = importlib.import_module(client_class.__module__.split(".")[0])
+
+    class CappedStream(httpx.AsyncByteStream):  # type: ignore[misc]
+        def __init__(self, inner: Any) -> None:
+            self.inner = inner
+
+        async def __aiter__(self) -> AsyncIterator[bytes]:
+            total = 0
+            async for chunk in self.inner:
+                total += len(chunk)
+                if total > limit:
+                    raise AnswerTooLarge(limit)
+                yield chunk
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    class CappedTransport(httpx.AsyncBaseTransport):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: Any) -> Any:
+            response = await self.inner.handle_async_request(request)
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                await response.aclose()
+                raise AnswerTooLarge(limit)
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = CappedStream(response.stream)
+            return response
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    return openai.DefaultAsyncHttpxClient(transport=CappedTransport(), **options)
