@@ -25,6 +25,7 @@ from .events import (
     ItemReset,
     ItemRetrying,
     ItemStarted,
+    JobConcurrency,
     JobFinished,
     JobInterrupted,
     JobStarted,
@@ -70,6 +71,8 @@ class EventLog:
                 )  # fmt: skip
             case JobInterrupted(reason=reason, run_s=run_s):
                 self.logger.warning("job %s stopped (%s) after %.2fs", event.job_id, reason, run_s)
+            case JobConcurrency(limit=limit):
+                self.logger.info("job %s concurrency now %d (auto)", event.job_id, limit)
 
     def _item(self, event: Event, item_id: str) -> None:
         key = (event.job_id, item_id)

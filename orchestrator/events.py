@@ -29,6 +29,7 @@ __all__ = [
     "ItemRetrying",
     "ItemStarted",
     "JobCancelRequested",
+    "JobConcurrency",
     "JobCreated",
     "JobFinished",
     "JobInterrupted",
@@ -43,6 +44,8 @@ class EventType(StrEnum):
     JOB_FINISHED = "job.finished"
     JOB_INTERRUPTED = "job.interrupted"
     JOB_CANCEL_REQUESTED = "job.cancel_requested"
+    JOB_CONCURRENCY = "job.concurrency"
+    """An adaptive job's concurrency limit changed."""
     ITEM_STARTED = "item.started"
     ITEM_GENERATED = "item.generated"
     ITEM_RETRYING = "item.retrying"
@@ -95,6 +98,13 @@ class JobCancelRequested(_Event):
     type: Literal[EventType.JOB_CANCEL_REQUESTED] = EventType.JOB_CANCEL_REQUESTED
     item_ids: tuple[str, ...] = ()
     """The items to cancel; empty means the whole job."""
+
+
+class JobConcurrency(_Event):
+    type: Literal[EventType.JOB_CONCURRENCY] = EventType.JOB_CONCURRENCY
+    limit: int
+    """Attempts the job's provider lane lets run at once now (`concurrency: "auto"` learns it
+    from the provider's 429s); recorded when it changes, at most about once a second."""
 
 
 class ItemStarted(_Event):
@@ -154,6 +164,7 @@ Event = Annotated[
     | JobFinished
     | JobInterrupted
     | JobCancelRequested
+    | JobConcurrency
     | ItemStarted
     | ItemGenerated
     | ItemRetrying

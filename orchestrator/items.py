@@ -28,7 +28,7 @@ from .errors import (
 )
 from .estimate import listed_price
 from .journal import WAIT_FOR_BUDGET, ProcessedImage, RawImage, Run, error_info
-from .lanes import Lane
+from .lanes import Lane, Turn
 from .pauses import PauseWatch, attempt_timeout
 from .providers.base import GeneratedImage, GenerateRequest, Provider
 from .records import ErrorInfo, ItemRecord
@@ -170,7 +170,7 @@ class ItemWork:
             if hit is not None and hit.job_id != item.job_id:
                 await self._from_cache(item, hit)
                 return None
-        async with self.lane.turn():
+        async with self.lane.turn() as turn:
             if self.auth_error is not None:  # refused while this item waited for its turn
                 await self._refused_earlier(item.id)
                 return None
@@ -186,16 +186,17 @@ class ItemWork:
             except TimeoutError:
                 timeout = self.config.limits.timeout_s
                 error = AttemptTimeoutError(f"no answer in {timeout:g}s")
-                return await self._attempt_failed(started, error)
+                return await self._attempt_failed(started, error, turn)
             except ProviderError as error:
-                return await self._attempt_failed(started, error)
+                return await self._attempt_failed(started, error, turn)
+            turn.succeeded()
             # Paid for: stored and recorded before this turn ends (so before the lane sends
             # another paid request), even if a cancel lands meanwhile: both as one step, so a
             # cancel that lands while the bytes are written does not leave them unrecorded.
             try:
                 recorded, raw = await _finish_before_cancel(self._keep(item, image))
             except BadResponseError as error:
-                return await self._attempt_failed(started, error)
+                return await self._attempt_failed(started, error, turn)
         processing = self._postprocess(recorded, pixels=raw.width * raw.height)
         if key is not None and self.cache is not None:
             keeping = self.cache.keep(key, image, job_id=item.job_id, item_id=item.id)
@@ -243,14 +244,16 @@ class ItemWork:
         message = f"not attempted: the provider refused the key earlier ({self.auth_error})"
         await self.verbs.fail(item_id, ErrorInfo(kind="auth", message=message))
 
-    async def _attempt_failed(self, item: ItemRecord, error: ProviderError) -> ItemRecord | None:
+    async def _attempt_failed(
+        self, item: ItemRecord, error: ProviderError, turn: Turn
+    ) -> ItemRecord | None:
         info = error_info(error)
         if isinstance(error, AuthError):
             self.auth_error = error
         delay = next_delay(attempts_made(item), error, self.policy, self.rng)
-        if isinstance(error, RateLimitedError):
+        if isinstance(error, RateLimitedError):  # the lane cools down (and an adaptive one shrinks)
             wait = error.retry_after if error.retry_after is not None else delay or 0.0
-            self.lane.cool_down(min(wait, self.policy.max_retry_after_s))
+            turn.rate_limited(min(wait, self.policy.max_retry_after_s))
         if delay is None:
             await self.verbs.fail(item.id, info)
             return None

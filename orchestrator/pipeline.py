@@ -15,6 +15,7 @@ Cancellation is recorded, then re-raised: an interrupt leaves the job resumable.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import functools
 import random
 from collections import deque
@@ -31,7 +32,7 @@ from .events import ItemReset, JobCancelRequested
 from .follow import follow
 from .items import ItemWork
 from .journal import Journal, Run
-from .lanes import Lane
+from .lanes import Lane, report_concurrency
 from .pauses import PauseWatch
 from .providers.base import Provider
 from .records import ItemRecord, JobRecord
@@ -57,6 +58,8 @@ class PipelineSettings:
     shared_quota: bool = True
     """Keep a job's `rate_per_minute` across every process on the workspace (see `quota`),
     not only within this one."""
+    concurrency_report_s: float = 1.0
+    """How often at most an adaptive job's concurrency limit is recorded (the latest then)."""
 
 
 class Runner:
@@ -89,7 +92,7 @@ class Runner:
         self.work.quota = quota
         self.tasks: dict[str, asyncio.Task[float | Blocked | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
-        self.active_limit = max(2 * job.config.limits.concurrency, 4)
+        self.active_limit = max(2 * job.config.limits.most_in_flight, 4)
         self.backlog: deque[str] = deque()
         """Items ready to go once a place among the active ones is free."""
         self.timers: dict[str, asyncio.TimerHandle] = {}
@@ -140,6 +143,7 @@ class Runner:
         started = self.clock.monotonic()
         self.pauses.start()
         requests = asyncio.create_task(self._follow_requests(snapshot.seq), name="requests")
+        helpers = [requests, *self._reporters()]
         try:
             self._queue_pending(snapshot.items)
             done = [item for item in snapshot.items if item.status == ItemStatus.COMPLETED]
@@ -157,8 +161,20 @@ class Runner:
             raise
         finally:
             self.pauses.stop()
-            await _cancel_all([requests])
+            await _cancel_all(helpers)
         return job
+
+    def _reporters(self) -> list[asyncio.Task[None]]:
+        """An adaptive job records its lane's limit as it changes (others know theirs)."""
+        if not self.work.config.limits.adaptive:
+            return []
+        every_s = self.settings.concurrency_report_s
+        reporting = report_concurrency(self.work.lane, self._record_limit, every_s=every_s)
+        return [asyncio.create_task(reporting, name="concurrency")]
+
+    async def _record_limit(self, limit: int) -> None:
+        with contextlib.suppress(LeaseLostError):  # the items' own verbs stop the run
+            await self.run_verbs.record_concurrency(limit)
 
     def _queue_pending(self, items: list[ItemRecord]) -> None:
         """Start the pending items, highest priority first, ties in the spec's order (the

@@ -144,6 +144,9 @@ class JobRecord(_Record):
     """Seconds runners have worked on the job, over every run that ended (a resume adds to it)."""
     run_started_at: float | None = None
     """When the current (or last) run began, wall-clock time."""
+    concurrency: int | None = None
+    """An adaptive job's concurrency limit (`concurrency: "auto"`), as its runner last recorded
+    it; None before its first run."""
 
     def run_time(self, now: float) -> float:
         """Seconds runners have worked on the job, the run going on now included."""

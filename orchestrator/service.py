@@ -302,12 +302,15 @@ class Orchestrator:
     def _lane(self, config: JobConfig) -> Iterator[Lane]:
         """The lane of the job's provider and key while the job runs."""
         key = (config.provider, config.model, _key_fingerprint(config.provider, self.env))
-        concurrency, rate = config.limits.concurrency, config.limits.rate_per_minute
-        lane = self.lanes.get(key, concurrency=concurrency, rate_per_minute=rate)
+        limits = config.limits
+        concurrency, rate, adaptive = limits.most_in_flight, limits.rate_per_minute, limits.adaptive
+        lane = self.lanes.get(key, concurrency=concurrency, rate_per_minute=rate, adaptive=adaptive)
         try:
             yield lane
         finally:
-            self.lanes.release(key, concurrency=concurrency, rate_per_minute=rate)
+            self.lanes.release(
+                key, concurrency=concurrency, rate_per_minute=rate, adaptive=adaptive
+            )
 
 
 def _key_fingerprint(provider: str, env: Mapping[str, str]) -> str:

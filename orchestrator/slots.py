@@ -1,8 +1,10 @@
-"""`Slots`: a fixed number of places, handed out first come, first served, with no polling.
+"""`Slots`: a number of places, handed out first come, first served, with no polling.
 
 Waiters are futures in a first-in-first-out queue; a release hands its place straight to the next
-waiter. A waiter that is cancelled passes on a place it was handed just as it was cancelled, and
-`CancelledError` always propagates. Not thread-safe: use it from one event loop at a time.
+waiter. The number of places can change at any time (`set_limit`): a lower one takes no place
+back from its holder. A waiter that is cancelled passes on a place it was handed just as it was
+cancelled, and `CancelledError` always propagates. Not thread-safe: use it from one event loop at
+a time.
 """
 
 from __future__ import annotations
@@ -35,6 +37,14 @@ class Slots:
             if future.done() and not future.cancelled():
                 self.release()  # handed a slot just as the cancel came: pass it on
             raise
+
+    def set_limit(self, limit: int) -> None:
+        """Hand out `limit` slots from now on. More: those waiting take them at once. Fewer: no
+        slot is taken back; none is handed out until enough are released."""
+        if limit < 1:
+            raise ValueError(f"limit must be at least 1, not {limit}")
+        self.limit = limit
+        self.hand_over()
 
     def release(self) -> None:
         self.taken -= 1

@@ -3,10 +3,10 @@
 A `Tally` starts from a snapshot of the job and its items (`Tally.from_snapshot`) and then takes
 the job's events in order (`apply`). The CLI's live line, its summary, the TUI and the notebook
 widgets read the same numbers from it: counts by status, attempts, retries, cost so far, how many
-images wait for a retry, how long the provider's rate limit holds them, images per minute and
-the time left. An event it has already seen (by sequence number) is ignored, so a follower that
-resynchronises from a snapshot and then replays the log counts nothing twice. Pure: no I/O, and
-the time is always passed in.
+images wait for a retry, how long the provider's rate limit holds them, images per minute, the
+time left and an adaptive job's concurrency limit. An event it has already seen (by sequence
+number) is ignored, so a follower that resynchronises from a snapshot and then replays the log
+counts nothing twice. Pure: no I/O, and the time is always passed in.
 """
 
 from __future__ import annotations
@@ -22,6 +22,7 @@ from .events import (
     ItemReset,
     ItemRetrying,
     ItemStarted,
+    JobConcurrency,
     JobFinished,
     JobInterrupted,
     JobStarted,
@@ -72,14 +73,27 @@ class Tally:
     """The runner reported the job's end (or an interrupt)."""
     budget_usd: float | None = None
     """The job's spending cap (`limits.budget_usd`), if it has one."""
+    concurrency: int | None = None
+    """An adaptive job's concurrency limit now (`concurrency: "auto"`); None until its runner
+    records one, and for a fixed concurrency (the spec's)."""
+    max_concurrency: int | None = None
+    """An adaptive job's maximum concurrency; None for a fixed concurrency."""
 
     @classmethod
     def from_snapshot(
         cls, job: JobRecord, items: list[ItemRecord], *, now: float, seq: int = 0
     ) -> Tally:
         """The tally of `job` as its records stand; events up to `seq` are already in it."""
-        budget = job.config.limits.budget_usd
-        tally = cls(job_id=job.id, total=len(items), since=now, last_seq=seq, budget_usd=budget)
+        limits = job.config.limits
+        tally = cls(
+            job_id=job.id,
+            total=len(items),
+            since=now,
+            last_seq=seq,
+            budget_usd=limits.budget_usd,
+            concurrency=job.concurrency if limits.adaptive else None,
+            max_concurrency=limits.most_in_flight if limits.adaptive else None,
+        )
         for item in items:
             tally.statuses[item.id] = item.status
             tally.attempts += len(item.attempts)
@@ -155,6 +169,8 @@ class Tally:
                 self.finished = True
             elif isinstance(event, JobStarted):
                 self.finished = False
+            elif isinstance(event, JobConcurrency):
+                self.concurrency = event.limit
             return
         self._apply_item(event, event.item_id)
 

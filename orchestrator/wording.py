@@ -16,6 +16,7 @@ from .events import (
     ItemRetrying,
     ItemStarted,
     JobCancelRequested,
+    JobConcurrency,
     JobCreated,
     JobFinished,
     JobInterrupted,
@@ -26,6 +27,7 @@ from .tally import Tally
 
 __all__ = [
     "REASONS",
+    "concurrency_text",
     "counts_line",
     "event_line",
     "format_cost",
@@ -117,6 +119,8 @@ def _job_text(event: Event) -> str:
             return f"job {INTERRUPTIONS[why]}"
         case JobCancelRequested(item_ids=ids):
             return f"cancel requested for {', '.join(ids) if ids else 'the job'}"
+        case JobConcurrency(limit=limit):
+            return f"concurrency now {limit} (auto)"
     return ""
 
 
@@ -138,9 +142,20 @@ def _item_text(event: Event) -> str:
     return ""
 
 
+def concurrency_text(limit: int | None, maximum: int) -> str:
+    """An adaptive job's limit: `concurrency 8 (auto, at most 32)`, or `concurrency auto (at
+    most 32)` before its runner has recorded one."""
+    if limit is None:
+        return f"concurrency auto (at most {maximum})"
+    return f"concurrency {limit} (auto, at most {maximum})"
+
+
 def counts_line(tally: Tally, now: float) -> str:
-    """`8 completed · 3 running · 1 saving · 2 waiting · 1 failed · 4 retries`."""
+    """`8 completed · 3 running · 1 saving · 2 waiting · 1 failed · 4 retries`, and an
+    adaptive job's limit after the running ones (`concurrency 8 (auto, at most 32)`)."""
     parts = [f"{tally.count(ItemStatus.COMPLETED)} completed", f"{len(tally.in_flight)} running"]
+    if tally.max_concurrency is not None:
+        parts.append(concurrency_text(tally.concurrency, tally.max_concurrency))
     optional = (
         (tally.saving, "saving"),
         (tally.count(ItemStatus.PENDING), "pending"),

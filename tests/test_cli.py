@@ -195,6 +195,9 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
     ("flags", "expected"),
     [
         (["--concurrency", "0"], "limits.concurrency"),
+        (["--concurrency", "auto", "--max-concurrency", "65"], "limits.max_concurrency"),
+        (["--concurrency", "3", "--max-concurrency", "8"], "max_concurrency goes only with"),
+        (["--max-concurrency", "8"], "max_concurrency goes only with"),
         (["--max-attempts", "0"], "limits.max_attempts"),
         (["--timeout", "-1"], "limits.timeout_s"),
         (["--rate", "0"], "limits.rate_per_minute"),
@@ -209,6 +212,22 @@ def test_bad_override_is_one_line_and_writes_nothing(
     line = one_line_error(inproc(ws, "run", str(write_spec(tmp_path)), *flags))
     assert expected in line
     assert not ws.exists()
+
+
+def test_status_shows_an_adaptive_jobs_concurrency_limit(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=6)
+    ok(inproc(ws, "run", str(spec), "--concurrency", "auto", "--max-concurrency", "8"))
+    job = status(ws)["job"]
+    assert job["concurrency_auto"] is True and job["max_concurrency"] == 8
+    assert isinstance(job["concurrency"], int) and 1 <= job["concurrency"] <= 8
+    text = ok(inproc(ws, "status"))
+    assert f"concurrency {job['concurrency']} (auto, at most 8) when it last ran" in text
+    fixed = write_spec(tmp_path, "fixed.json", items=2, key="fixed")
+    ok(inproc(ws, "run", str(fixed), "--concurrency", "3"))
+    job = status(ws)["job"]
+    assert (job["concurrency"], job["concurrency_auto"], job["max_concurrency"]) == (3, False, 3)
+    assert "concurrency" not in ok(inproc(ws, "status"))
 
 
 def test_bad_demo_override_writes_nothing(tmp_path: Path) -> None:

@@ -131,9 +131,9 @@ def test_a_spec_on_standard_input_runs_with_format_json(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("extra", "field"),
     [
-        ({"limits": {"concurrency": "3"}}, "spec.json: limits.concurrency"),
-        ({"defaults": {"size": "64x64", "seed": True}}, "spec.json: defaults.seed"),
-        ({"provider_options": {**FAST, "seed": True}}, "provider_options.seed"),
+        ({"limits": {"concurrency": "3"}}, "spec.json: limits.concurrency: concurrency must be"),
+        ({"defaults": {"size": "64x64", "seed": True}}, "spec.json: defaults.seed: Input should"),
+        ({"provider_options": {**FAST, "seed": True}}, "provider_options.seed: Input should"),
     ],
 )
 def test_loose_numbers_are_refused_naming_the_field(
@@ -141,4 +141,4 @@ def test_loose_numbers_are_refused_naming_the_field(
 ) -> None:
     name = write(tmp_path, "spec.json", spec_data(**extra))
     line = refused(cli(tmp_path, "run", name), tmp_path)
-    assert f"{field}: Input should be a valid integer" in line
+    assert field in line and ("a valid integer" in line or "a whole number" in line)

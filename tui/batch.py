@@ -121,7 +121,10 @@ def _set_common(data: dict[str, Any], form: BatchForm) -> None:
     if form.model.strip():
         data["model"] = form.model.strip()
     if form.concurrency.strip():
-        data.setdefault("limits", {})["concurrency"] = _number(form.concurrency)
+        limits = data.setdefault("limits", {})
+        limits["concurrency"] = _number(form.concurrency)
+        if limits["concurrency"] != "auto":
+            limits.pop("max_concurrency", None)  # a fixed number has no maximum
     if form.size.strip():
         data.setdefault("defaults", {})["size"] = form.size.strip()
     if form.options.strip():

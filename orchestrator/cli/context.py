@@ -112,6 +112,7 @@ def with_overrides(ctx: Context, spec: JobSpec, args: argparse.Namespace) -> Job
         provider=args.provider,
         model=args.model,
         concurrency=args.concurrency,
+        max_concurrency=args.max_concurrency,
         rate_per_minute=args.rate,
         timeout_s=args.timeout,
         max_attempts=args.max_attempts,

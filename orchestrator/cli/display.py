@@ -23,7 +23,7 @@ from rich.text import Text
 from ..events import Event, ItemCancelled, ItemCompleted, ItemFailed, ItemRetrying
 from ..states import ItemStatus
 from ..tally import Tally
-from ..wording import format_cost, format_duration
+from ..wording import concurrency_text, format_cost, format_duration
 
 __all__ = ["JobDisplay", "format_cost", "format_duration"]
 
@@ -128,6 +128,8 @@ class JobDisplay:
         """What the items are doing: done, at the provider, being saved, waiting, failed."""
         tally = self.tally
         parts = [f"{tally.count(ItemStatus.COMPLETED)} done", f"{len(tally.in_flight)} running"]
+        if tally.max_concurrency is not None:
+            parts.append(concurrency_text(tally.concurrency, tally.max_concurrency))
         if tally.saving:
             parts.append(f"{tally.saving} saving")
         waiting = tally.waiting(now)

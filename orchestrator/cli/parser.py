@@ -19,7 +19,17 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("override the spec")
     group.add_argument("--provider", help="provider name: mock, openai, gemini or a plugin's")
     group.add_argument("--model", help="provider model")
-    group.add_argument("--concurrency", type=int, help="attempts in flight at once (default 5)")
+    group.add_argument(
+        "--concurrency",
+        type=_concurrency,
+        help="attempts in flight at once (default 5), or 'auto' to learn it from the provider's "
+        "429s",
+    )
+    group.add_argument(
+        "--max-concurrency",
+        type=int,
+        help="with --concurrency auto: the most attempts in flight it may grow to (default 32)",
+    )
     group.add_argument("--rate", type=float, help="attempt starts per minute, spaced evenly")
     group.add_argument("--timeout", type=float, help="seconds one attempt may take (default 120)")
     group.add_argument("--max-attempts", type=int, help="attempts per item (default 3)")
@@ -36,6 +46,15 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
         default=None,
         help="send a model name the provider does not list (a new model, a plugin's)",
     )
+
+
+def _concurrency(text: str) -> int | str:
+    if text == "auto":
+        return text
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is neither a whole number nor 'auto'") from None
 
 
 def _add_detach(parser: argparse.ArgumentParser) -> None:

@@ -16,7 +16,7 @@ from ..records import ItemRecord, JobRecord
 from ..states import JOB_TERMINAL, ItemStatus, JobStatus
 from ..storage import Workspace
 from ..webhooks.models import UndeliveredWebhook, WebhookSpec
-from ..wording import format_cost, format_duration, format_usd
+from ..wording import concurrency_text, format_cost, format_duration, format_usd
 
 __all__ = [
     "exit_code",
@@ -50,6 +50,9 @@ def exit_code(job: JobRecord) -> int:
 
 
 def job_json(job: JobRecord, workspace: Workspace) -> dict[str, Any]:
+    """A job as `status --json` and `list --json` show it. `concurrency` is the limit now: an
+    adaptive job's as its runner last recorded it (null before it ran), else the spec's."""
+    limits = job.config.limits
     return {
         "id": job.id,
         "key": job.key,
@@ -67,6 +70,9 @@ def job_json(job: JobRecord, workspace: Workspace) -> dict[str, Any]:
         "reserved_usd": job.reserved_usd,
         "uncertain_usd": job.uncertain_usd,
         "run_s": job.run_s,
+        "concurrency": job.concurrency if limits.adaptive else limits.concurrency,
+        "concurrency_auto": limits.adaptive,
+        "max_concurrency": limits.most_in_flight,
         "cancelled": job.cancelled,
         "images_dir": str(workspace.job_dir(job.id)),
     }
@@ -187,6 +193,10 @@ def status_text(
         f" · cost {job_cost(job, items)}",
     ]
     head += _budget_lines(job)
+    limits = job.config.limits
+    if limits.adaptive:
+        then = "" if job.active or job.concurrency is None else " when it last ran"
+        head.append(concurrency_text(job.concurrency, limits.most_in_flight) + then)
     if job.config.webhook is not None:
         kept = (
             f" · {undelivered} not delivered: `imagebatch webhooks {job.id}`" if undelivered else ""

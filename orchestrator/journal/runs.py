@@ -21,6 +21,7 @@ from ..events import (
     ItemReset,
     ItemRetrying,
     ItemStarted,
+    JobConcurrency,
     JobFinished,
     JobInterrupted,
     JobStarted,
@@ -313,6 +314,18 @@ class RunJournal:
                 event, payload["reason"] = JobInterrupted, reason
             fields = {"active": False, "run_s": total}
             done = self.journal._commit(job, [], job_fields=fields, job_event=(event, payload))
+        self.journal._published(done.events)
+        return done.job
+
+    def record_concurrency(self, limit: int) -> JobRecord:
+        """The job's adaptive concurrency limit is now `limit`: kept on the job, with an event.
+        Nothing is written once the run has finished (no event after the job's last)."""
+        with self.store.writing():
+            job = self._job()
+            if not job.active:
+                return job
+            fields, event = {"concurrency": limit}, (JobConcurrency, {"limit": limit})
+            done = self.journal._commit(job, [], job_fields=fields, job_event=event)
         self.journal._published(done.events)
         return done.job
 

@@ -34,7 +34,7 @@ WorkspaceLike = Workspace | str | os.PathLike[str] | None
 Job = str | JobHandle | BatchView
 """A job: its id, its handle, or a view of it."""
 
-LIMITS = ("concurrency", "rate_per_minute", "timeout_s", "max_attempts")
+LIMITS = ("concurrency", "max_concurrency", "rate_per_minute", "timeout_s", "max_attempts")
 TOP_LEVEL = ("key", "name", "provider", "model", "provider_options", "allow_unknown_model")
 
 _orchestrators: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, Orchestrator]]
@@ -68,10 +68,11 @@ def orchestrator_for(workspace: WorkspaceLike = None) -> Orchestrator:
 
 def batch_spec(spec: SpecLike, **options: Any) -> JobSpec:
     """`spec` made a `JobSpec`, with `options` over it: `key`, `name`, `provider`, `model`,
-    `provider_options`, `allow_unknown_model`, the limits (`concurrency`, `rate_per_minute`,
-    `timeout_s`, `max_attempts`), `size` (every item's default) and `output` (a dict merged
-    into the spec's). A `provider` other than the spec's drops the spec's `provider_options` and
-    `model` (they were written for its own provider) unless given too. Blocking (reads a file).
+    `provider_options`, `allow_unknown_model`, the limits (`concurrency`, a number or `"auto"`,
+    `max_concurrency`, `rate_per_minute`, `timeout_s`, `max_attempts`), `size` (every item's
+    default) and `output` (a dict merged into the spec's). A `provider` other than the spec's
+    drops the spec's `provider_options` and `model` (they were written for its own provider)
+    unless given too. Blocking (reads a file).
     """
     unknown = sorted(set(options) - {*LIMITS, *TOP_LEVEL, "size", "output"})
     if unknown:
@@ -88,6 +89,8 @@ def batch_spec(spec: SpecLike, **options: Any) -> JobSpec:
     for name in LIMITS:
         if options.get(name) is not None:
             data["limits"][name] = options[name]
+    if options.get("concurrency") not in (None, "auto"):
+        data["limits"]["max_concurrency"] = None  # a fixed number has no maximum
     if options.get("size") is not None:
         data["defaults"]["size"] = options["size"]
     if options.get("output") is not None:

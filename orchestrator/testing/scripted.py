@@ -23,7 +23,7 @@ from dataclasses import dataclass, field
 
 from PIL import Image
 
-from ..errors import ProviderError
+from ..errors import ProviderError, RateLimitedError
 from ..events import Event
 from ..handle import JobHandle
 from ..providers.base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
@@ -82,6 +82,14 @@ class ScriptedProvider:
     """Per item id, the bytes its `ok` answers carry instead of `image`."""
     price_usd: float | None = None
     """The listed price of one image, for budgets (None: unknown, so a budget is refused)."""
+    max_concurrent: int | None = None
+    """A hidden cap, as a provider's concurrency limit: a call made while this many are under
+    way is answered 429 at once, asking to wait `cap_retry_after_s` (None: it names no wait)."""
+    cap_retry_after_s: float | None = 1.0
+    under_way: int = 0
+    """Calls under way now (those the cap did not refuse)."""
+    peak: int = 0
+    """The most calls under way at once."""
     name: str = "scripted"
     capabilities: Capabilities = field(
         default_factory=lambda: Capabilities(default_model="scripted-1", supports_references=True)
@@ -105,7 +113,8 @@ class ScriptedProvider:
         ]
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
-        """Record the call, wait `latency_s`, then give this attempt's scripted outcome."""
+        """Record the call, wait `latency_s`, then give this attempt's scripted outcome (a 429 at
+        once instead, when `max_concurrent` calls are under way)."""
         at = asyncio.get_running_loop().time()
         refs = tuple(ref.data for ref in request.references)
         call = Call(request.item_id, request.attempt, request.job_id, at, request.prompt, refs)
@@ -113,6 +122,16 @@ class ScriptedProvider:
         outcomes = self.script.get(request.item_id, ())
         index = len(self.calls_for(request.item_id, request.job_id)) - 1
         outcome = outcomes[index] if index < len(outcomes) else "ok"
+        if self.max_concurrent is not None and self.under_way >= self.max_concurrent:
+            raise RateLimitedError("over the concurrency cap", retry_after=self.cap_retry_after_s)
+        self.under_way += 1
+        self.peak = max(self.peak, self.under_way)
+        try:
+            return await self._answer(request, outcome)
+        finally:
+            self.under_way -= 1
+
+    async def _answer(self, request: GenerateRequest, outcome: Outcome) -> GeneratedImage:
         if self.latency_s:
             await asyncio.sleep(self.latency_s)
             for _ in range(3):

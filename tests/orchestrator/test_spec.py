@@ -41,6 +41,44 @@ def _write(tmp_path: Path, name: str, text: str) -> Path:
 # ------------------------------------------------------------------ file formats
 
 
+def test_concurrency_auto_takes_a_maximum() -> None:
+    items = [{"id": "a", "prompt": "x"}]
+    auto = parse_spec({"key": "k", "items": items, "limits": {"concurrency": "auto"}}, "s")
+    assert auto.limits.adaptive and auto.limits.most_in_flight == 32
+    limits = {"concurrency": "auto", "max_concurrency": 12}
+    capped = parse_spec({"key": "k", "items": items, "limits": limits}, "s")
+    assert capped.limits.most_in_flight == 12
+    fixed = apply_overrides(capped, concurrency=4)  # a fixed number drops auto's maximum
+    assert (fixed.limits.concurrency, fixed.limits.max_concurrency) == (4, None)
+    assert not fixed.limits.adaptive and fixed.limits.most_in_flight == 4
+    assert apply_overrides(fixed, concurrency="auto").limits.most_in_flight == 32
+
+
+@pytest.mark.parametrize(
+    ("limits", "expected"),
+    [
+        ({"concurrency": "Auto"}, "limits.concurrency: concurrency must be a whole number"),
+        ({"concurrency": "8"}, "limits.concurrency: concurrency must be a whole number"),
+        ({"concurrency": True}, "limits.concurrency: concurrency must be a whole number"),
+        ({"concurrency": 3.0}, "limits.concurrency: concurrency must be a whole number"),
+        ({"concurrency": 65}, "from 1 to 64, or 'auto'"),
+        ({"concurrency": "auto", "max_concurrency": 1}, "limits.max_concurrency: "),
+        ({"concurrency": "auto", "max_concurrency": 99}, "from 2 to 64"),
+        ({"concurrency": "auto", "max_concurrency": 8.0}, "limits.max_concurrency: "),
+        ({"concurrency": 5, "max_concurrency": 8}, "max_concurrency goes only with"),
+        ({"max_concurrency": 8}, "limits: max_concurrency goes only with"),
+    ],
+)
+def test_bad_concurrency_is_one_line_naming_the_field(
+    limits: dict[str, Any], expected: str
+) -> None:
+    spec = {"key": "k", "items": [{"id": "a", "prompt": "x"}], "limits": limits}
+    with pytest.raises(ConfigError) as caught:
+        parse_spec(spec, "spec.json")
+    message = str(caught.value)
+    assert expected in message and "\n" not in message and "more problem" not in message
+
+
 def test_json_file(tmp_path: Path) -> None:
     data = _spec(
         name="Story one",
@@ -409,9 +447,6 @@ def test_bad_limits(limits: dict[str, Any], field: str) -> None:
 @pytest.mark.parametrize(
     ("section", "value", "field", "kind"),
     [
-        ("limits", {"concurrency": "3"}, "limits.concurrency", "integer"),
-        ("limits", {"concurrency": True}, "limits.concurrency", "integer"),
-        ("limits", {"concurrency": 3.0}, "limits.concurrency", "integer"),
         ("limits", {"max_attempts": "2"}, "limits.max_attempts", "integer"),
         ("limits", {"timeout_s": "5"}, "limits.timeout_s", "number"),
         ("limits", {"timeout_s": True}, "limits.timeout_s", "number"),
@@ -561,10 +596,13 @@ def test_overrides_are_validated(override: dict[str, Any], field: str) -> None:
 
 @pytest.mark.parametrize(
     ("override", "field"),
-    [({"concurrency": "3"}, "limits.concurrency"), ({"timeout_s": True}, "limits.timeout_s")],
+    [
+        ({"concurrency": "3"}, "limits.concurrency: concurrency must be a whole number"),
+        ({"timeout_s": True}, "limits.timeout_s: Input should be a valid"),
+    ],
 )
 def test_overrides_are_strict_too(override: dict[str, Any], field: str) -> None:
-    with pytest.raises(ConfigError, match=rf"^command line: {field}: Input should be a valid"):
+    with pytest.raises(ConfigError, match=rf"^command line: {field}"):
         apply_overrides(_base(), **override)
 
 

@@ -24,8 +24,8 @@ def test_prompts_one_per_line_with_images_per_prompt() -> None:
     ("form", "field", "words"),
     [
         (BatchForm(prompts=""), "prompts", "must not be empty"),
-        (BatchForm(prompts="a", concurrency="0"), "concurrency", "greater than or equal to 1"),
-        (BatchForm(prompts="a", concurrency="many"), "concurrency", "valid integer"),
+        (BatchForm(prompts="a", concurrency="0"), "concurrency", "from 1 to 64, or 'auto'"),
+        (BatchForm(prompts="a", concurrency="many"), "concurrency", "a whole number"),
         (BatchForm(prompts="a", size="big"), "size", "1024x1024"),
         (BatchForm(prompts="a", options="{seed: 1}"), "options", "not valid JSON"),
         (BatchForm(prompts="a", options="[1]"), "options", "JSON object"),

@@ -58,7 +58,7 @@ async def test_a_refused_value_is_shown_on_its_field_and_nothing_starts(
         await pilot.press("ctrl+s")
         error = form.query_one("#concurrency-error", Static)
         await until(pilot, lambda: "concurrency" in str(error.content), "the error is shown")
-        assert "less than or equal to 64" in str(error.content)
+        assert "from 1 to 64, or 'auto'" in str(error.content)
         assert form.query_one("#concurrency", Input).has_class("-error")
         assert app.screen is form  # still on the form
         assert await app.session.orchestrator.jobs() == []  # type: ignore[union-attr]

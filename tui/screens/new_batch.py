@@ -57,7 +57,7 @@ class NewBatchScreen(Screen[str | None]):
             yield from _field(
                 "concurrency",
                 "Concurrency",
-                Input(placeholder="5 (or the spec file's)", id="concurrency"),
+                Input(placeholder="5 or auto (or the spec file's)", id="concurrency"),
             )
             yield from _field(
                 "size", "Size", Input(placeholder="WIDTHxHEIGHT, e.g. 1024x1024", id="size")

@@ -35,6 +35,7 @@ async def _stats(request: web.Request) -> web.Response:
             "successes": dict(stats.successes),
             "faults": dict(stats.faults),
             "abandoned": stats.abandoned,
+            "peak_concurrent": stats.peak_concurrent,
             "duplicates": stats.duplicates(),
         }
     )

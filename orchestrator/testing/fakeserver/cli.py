@@ -42,6 +42,11 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
         parser.add_argument(flag, dest=dest, type=float, default=0.0, help=f"{text} (0-1)")
     parser.add_argument("--retry-after", type=float, default=1.0, help="seconds a 429 asks for")
     parser.add_argument("--burst-429", type=int, default=0, help="answer the first N requests 429")
+    parser.add_argument(
+        "--max-concurrent",
+        type=int,
+        help="a hidden cap: answer 429 to a request while N others are being answered",
+    )
     parser.add_argument("--hang-s", type=float, default=3600.0, help="longest hang, in seconds")
     parser.add_argument("--reject-pattern", help="regex: matching prompts are refused (safety)")
     parser.add_argument(
@@ -84,6 +89,7 @@ def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
         latency_s=args.latency,
         retry_after_s=args.retry_after,
         burst_429=args.burst_429,
+        max_concurrent=args.max_concurrent,
         hang_s=args.hang_s,
         reject_pattern=args.reject_pattern,
         require_key=require_key,

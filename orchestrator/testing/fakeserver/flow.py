@@ -60,7 +60,20 @@ def malformed_json() -> web.Response:
 
 
 async def respond(state: ServerState, ticket: Ticket, api: Api) -> web.Response:
-    """Answer an admitted request: a drawn fault, or (after the latency) an image."""
+    """Answer an admitted request: 429 over the concurrency cap, a drawn fault, or (after the
+    latency) an image."""
+    if state.over_cap():
+        state.record(ticket, Fault.RATE_LIMITED)
+        return api.rate_limited(state.options.retry_after_s)
+    state.under_way += 1
+    state.stats.peak_concurrent = max(state.stats.peak_concurrent, state.under_way)
+    try:
+        return await _answer(state, ticket, api)
+    finally:
+        state.under_way -= 1
+
+
+async def _answer(state: ServerState, ticket: Ticket, api: Api) -> web.Response:
     fault = state.fault_for(ticket)
     if fault is Fault.RATE_LIMITED:
         state.record(ticket, fault)

@@ -27,6 +27,9 @@ class FakeServerOptions(BaseModel):
     """Wait a 429 asks for: `Retry-After`, and `retry-after-ms` or `RetryInfo`."""
     burst_429: int = Field(default=0, ge=0)
     """The first N requests of the server's life are answered 429."""
+    max_concurrent: int | None = Field(default=None, ge=1)
+    """A hidden concurrency cap: a request that comes while this many are being answered is
+    answered 429 at once (as a provider's per-key limit is); None: no cap."""
     rate_500: Rate = 0.0
     """Share of requests answered 500 with the API's server-error body."""
     rate_hang: Rate = 0.0

@@ -45,6 +45,8 @@ class FakeStats:
     """The SHA-256 of each reference image received, per request, per prompt."""
     abandoned: int = 0
     """Requests the client gave up on (disconnected) before the server answered."""
+    peak_concurrent: int = 0
+    """The most requests being answered at once (those `max_concurrent` let through)."""
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
     """The last requests: endpoint, prompt, model, size, references, outcome."""
 
@@ -76,6 +78,13 @@ class ServerState:
         self.stats = FakeStats()
         self.closing = asyncio.Event()
         self.files: dict[str, tuple[bytes, str]] = {}
+        self.under_way = 0
+        """Requests being answered now (past the concurrency cap)."""
+
+    def over_cap(self) -> bool:
+        """`max_concurrent` requests are being answered already."""
+        cap = self.options.max_concurrent
+        return cap is not None and self.under_way >= cap
 
     def admit(self, endpoint: str, prompt: str, model: str, refs: list[bytes]) -> Ticket:
         """Count a request; the ticket says which request for this prompt it is (1: the first)."""
