@@ -19,9 +19,6 @@ import contextlib
 import functools
 import random
 from collections import deque
-from collections.abc import Coroutine
-from dataclasses import dataclass
-from typing import Any
 
 from .attempts import Blocked, Quota
 from .bus import EventBus
@@ -37,29 +34,12 @@ from .pauses import PauseWatch
 from .providers.base import Provider
 from .records import ItemRecord, JobRecord
 from .retry import RetryPolicy
+from .runner_parts import PipelineSettings, cancel_all, raised, shielded
 from .stages import PostStage
 from .states import ItemStatus
 from .storage import Workspace
 
 __all__ = ["PipelineSettings", "Runner"]
-
-
-@dataclass(frozen=True)
-class PipelineSettings:
-    """How the runner behaves beyond the job's own limits."""
-
-    retry_base_s: float = 1.0
-    """First backoff ceiling; doubles per attempt (full jitter)."""
-    retry_cap_s: float = 60.0
-    request_poll_s: float = 0.25
-    """How often the event log is read for requests from other processes."""
-    seed: int | None = None
-    """Seed of the backoff jitter; none draws one."""
-    shared_quota: bool = True
-    """Keep a job's `rate_per_minute` across every process on the workspace (see `quota`),
-    not only within this one."""
-    concurrency_report_s: float = 1.0
-    """How often at most an adaptive job's concurrency limit is recorded (the latest then)."""
 
 
 class Runner:
@@ -157,11 +137,11 @@ class Runner:
         except BaseException:
             await self._stop_all()
             run_s = self.clock.monotonic() - started
-            await _shielded(self.run_verbs.finish(run_s, interrupted=True))
+            await shielded(self.run_verbs.finish(run_s, interrupted=True))
             raise
         finally:
             self.pauses.stop()
-            await _cancel_all(helpers)
+            await cancel_all(helpers)
         return job
 
     def _reporters(self) -> list[asyncio.Task[None]]:
@@ -199,7 +179,7 @@ class Runner:
 
     def _raise_failures(self) -> None:
         for task in list(self.tasks.values()):
-            if task.done() and _raised(task):
+            if task.done() and raised(task):
                 raise task.exception()  # type: ignore[misc]
 
     def _spawn(self, item_id: str) -> None:
@@ -225,7 +205,7 @@ class Runner:
         """An item's task is over: wait out its backoff or its references, or free its place
         for the next; the items waiting for it look again."""
         self.changed.set()
-        if _raised(task):
+        if raised(task):
             return  # kept in `tasks`: `_raise_failures` stops the run with it
         del self.tasks[item_id]
         wait = None if task.cancelled() else task.result()
@@ -274,7 +254,7 @@ class Runner:
         try:
             return await self.work.run(item_id, due=due)
         except asyncio.CancelledError:
-            await _shielded(self.work.stopped(item_id, cancelled=item_id in self.cancelling))
+            await shielded(self.work.stopped(item_id, cancelled=item_id in self.cancelling))
             raise
 
     def _drop(self, item_id: str) -> None:
@@ -294,7 +274,7 @@ class Runner:
         self.blocked.clear()
         self.waiters.clear()
         self.again.clear()  # nothing starts again while the run stops
-        await _cancel_all(list(self.tasks.values()))
+        await cancel_all(list(self.tasks.values()))
 
     async def _follow_requests(self, after: int) -> None:
         """Carry out cancels and retries that anyone commits while this job runs."""
@@ -320,29 +300,3 @@ class Runner:
                 self.tasks[item_id].cancel()
             else:
                 self._drop(item_id)
-
-
-def _raised(task: asyncio.Task[Any]) -> bool:
-    return not task.cancelled() and task.exception() is not None
-
-
-async def _shielded(work: Coroutine[Any, Any, Any]) -> None:
-    """Record something even while being cancelled; a lost lease means there is nothing to do."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except LeaseLostError:
-        return
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-    if task.done() and not task.cancelled():
-        error = task.exception()
-        if error is not None and not isinstance(error, LeaseLostError):
-            raise error
-
-
-async def _cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
-    for task in tasks:
-        task.cancel()
-    if tasks:
-        await asyncio.wait(tasks)
