@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 from typing import Protocol
 
 from aiohttp import web
@@ -60,13 +61,29 @@ def malformed_json() -> web.Response:
 
 
 async def respond(state: ServerState, ticket: Ticket, api: Api) -> web.Response:
-    """Answer an admitted request: a drawn fault, or (after the latency) an image."""
-    fault = state.fault_for(ticket)
-    if fault is Fault.RATE_LIMITED:
-        state.record(ticket, fault)
-        return api.rate_limited(state.options.retry_after_s)
-    if state.options.latency_s:
-        await asyncio.sleep(state.options.latency_s)
+    """Answer an admitted request: a drawn fault, a 429 from the hidden limits, or (after the
+    latency) an image. The log entry notes when the answer went out (or the client left)."""
+    try:
+        fault = state.fault_for(ticket)
+        if fault is Fault.RATE_LIMITED:
+            state.record(ticket, fault)
+            return api.rate_limited(state.options.retry_after_s)
+        wait = state.gate.refuse(state.options)
+        if wait is not None:
+            state.record(ticket, Fault.RATE_LIMITED)
+            return api.rate_limited(wait)
+        try:
+            return await _work(state, ticket, api, fault)
+        finally:
+            state.gate.leave()
+    finally:
+        ticket.entry["answered"] = time.time()
+
+
+async def _work(state: ServerState, ticket: Ticket, api: Api, fault: Fault | None) -> web.Response:
+    latency = state.latency_for(ticket)
+    if latency:
+        await asyncio.sleep(latency)
     if fault is Fault.HANG:
         state.record(ticket, fault)
         await state.hang()
