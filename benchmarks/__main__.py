@@ -1,11 +1,11 @@
-"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`)."""
+"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`, `speed`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import core, tui
+from . import core, speed, tui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -30,6 +30,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     tui.add_arguments(tui_parser)
     tui_parser.set_defaults(handler=tui.main)
+    speed_parser = commands.add_parser(
+        "speed",
+        help="makespan of whole batches as a ratio to the bound the provider allows",
+        description=speed.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    speed.add_arguments(speed_parser)
+    speed_parser.set_defaults(handler=speed.main)
     return parser
 
 
