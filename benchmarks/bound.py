@@ -37,12 +37,21 @@ def lower_bound(
     return bound
 
 
-def fifo_makespan(latencies: Sequence[float], slots: int) -> float:
+def fifo_makespan(
+    latencies: Sequence[float],
+    slots: int,
+    *,
+    rate_per_minute: float | None = None,
+    burst: int = 1,
+) -> float:
     """The makespan of an ideal scheduler with no overhead that starts items in order, each on the
-    first slot free: what a perfect orchestrator that cannot know latencies ahead reaches."""
+    first slot free and no sooner than the rate allows (`burst` at once, then one per interval):
+    what a perfect orchestrator that cannot know latencies ahead reaches."""
+    interval = 0.0 if rate_per_minute is None else 60.0 / rate_per_minute
     free = [0.0] * slots
-    for latency in latencies:
-        heapq.heappush(free, heapq.heappop(free) + latency)
+    for index, latency in enumerate(latencies):
+        start = max(heapq.heappop(free), max(index - burst + 1, 0) * interval)
+        heapq.heappush(free, start + latency)
     return max(free)
 
 

@@ -139,7 +139,7 @@ SCENARIOS: tuple[Scenario, ...] = (
         model_s=0.02,
         baselines=False,
     ),
-    dataclasses.replace(_HTTP, seeds=3),
+    dataclasses.replace(_HTTP, seeds=2),
     Scenario(
         "faults",
         "HTTP: 5% 5xx + 1% hangs past the timeout",

@@ -34,8 +34,9 @@ def ratios_table(results: Sequence[ScenarioResult]) -> str:
     for result in results:
         first = result.first_image_s
         lines.append(
-            f"| {result.scenario.about} ({_seeds(result)}) | {_ratio(result.span)} "
-            f"| {_ratio(result.process)} | {_ratio(result.fixed)} | {_ratio(result.bare)} "
+            f"| {result.scenario.about} ({_seeds(result)}) "
+            f"| {_made(result, result.span, 'imagebatch')} | {_ratio(result.process)} "
+            f"| {_made(result, result.fixed, 'fixed')} | {_made(result, result.bare, 'bare')} "
             f"| {_ratio(result.calls_per_image)} | {_count(result.rate_limited)} "
             f"| {_percent(result.utilisation)} | {'-' if first is None else f'{first:.2f} s'} |"
         )
@@ -145,6 +146,14 @@ def _at_least(metric: str, value: float | None, limit: float) -> Row:
     shown = "-" if value is None else f"{value:.2f}"
     passed = None if value is None else value >= limit
     return Row(metric=metric, value=shown, target=f">= {limit:g}", passed=passed)
+
+
+def _made(result: ScenarioResult, ratio: float | None, variant: str) -> str:
+    """The ratio, and how many images the variant made when it did not make them all."""
+    images, wanted = result.images(variant), result.scenario.items
+    if ratio is None or images is None or images >= wanted:
+        return _ratio(ratio)
+    return f"{ratio:.2f} ({images:.0f}/{wanted} images)"
 
 
 def _seeds(result: ScenarioResult) -> str:

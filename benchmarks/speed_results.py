@@ -71,7 +71,14 @@ def seed_result(scenario: Scenario, seed: int, outcomes: list[Outcome]) -> SeedR
     return SeedResult(
         seed=seed,
         bound_s=scenario.bound(seed),
-        fifo_s=fifo_makespan(latencies, slots),
+        fifo_s=fifo_makespan(
+            latencies,
+            slots,
+            rate_per_minute=scenario.per_minute(
+                scenario.quota_per_model_min or scenario.rate_per_model_min
+            ),
+            burst=scenario.quota_burst,
+        ),
         fixed_ideal_s=fixed_batch_makespan(latencies, slots),
         measures={outcome.variant: measure(outcome.calls) for outcome in outcomes},
         process_s=ours.exited - ours.spawned,
@@ -123,9 +130,14 @@ class ScenarioResult:
     def rate_limited(self) -> float | None:
         return self.mean(lambda seed: float(seed.imagebatch.rate_limited))
 
-    @property
-    def images(self) -> float | None:
-        return self.mean(lambda seed: float(seed.imagebatch.images))
+    def images(self, variant: str = "imagebatch") -> float | None:
+        """Images made, mean over seeds."""
+
+        def made(seed: SeedResult) -> float | None:
+            found = seed.measures.get(variant)
+            return None if found is None else float(found.images)
+
+        return self.mean(made)
 
     @property
     def utilisation(self) -> float | None:
