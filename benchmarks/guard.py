@@ -9,6 +9,7 @@ absolute time.
 
 from __future__ import annotations
 
+import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -39,15 +40,15 @@ class GuardFigures:
 
 
 async def run_guard(folder: Path, seed: int = 1, scenario: Scenario = GUARD) -> GuardFigures:
-    """Run the miniature in `folder` (a workspace and the baseline's images go there)."""
+    """Run the miniature in `folder` (made; a workspace and the baseline's images go there)."""
+    images = folder / "baseline"
+    await asyncio.to_thread(images.mkdir, parents=True)
     spec = parse_spec(spec_data(scenario, seed), scenario.name)
     async with Orchestrator(Workspace(folder / "workspace")) as orchestrator:
         job = await orchestrator.create(spec)
         await orchestrator.start(job.id)
         await job.wait()
         ours = measure(calls_from_items(await job.items()))
-    images = folder / "baseline"
-    images.mkdir()
     call = mock_caller(scenario, seed, images)
     fixed = measure(await fixed_batches(call, scenario.items, scenario.slots))
     bound = scenario.bound(seed)
