@@ -8,13 +8,13 @@
 Against the mock they call `MockProvider.generate` (the very draws imagebatch's mock gets);
 over HTTP they call the real `openai` SDK (`AsyncOpenAI`, its defaults: two retries that honour
 Retry-After, the scenario's timeout). Each image is written to a file, as an app would. They
-run in a child process (`python -m benchmarks speed --child baseline ...`), which prints the
-calls it made as JSON.
+run in one child process (`python -m benchmarks speed --child baseline`) for the whole run: it
+imports once, takes orders (scenario, seed, variants, server) as JSON lines on stdin, and
+answers each with the calls it made, as JSON in a file the order names.
 """
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import base64
 import json
@@ -24,6 +24,7 @@ import time
 from collections.abc import Awaitable, Callable
 from contextlib import AsyncExitStack
 from pathlib import Path
+from typing import Any
 
 from orchestrator.errors import ProviderError
 from orchestrator.providers.base import GenerateRequest, ProviderConfig
@@ -118,22 +119,35 @@ async def _http_caller(
     return call
 
 
-async def _run(args: argparse.Namespace) -> dict[str, list[list[object]]]:
-    scenario = Scenario(**json.loads(args.scenario))
-    results: dict[str, list[list[object]]] = {}
-    with tempfile.TemporaryDirectory(prefix="imagebatch-baseline-") as folder:
-        async with AsyncExitStack() as stack:
-            if args.url:
-                call = await _http_caller(scenario, args.seed, args.url, Path(folder), stack)
-            else:
-                call = mock_caller(scenario, args.seed, Path(folder))
-            print("ready", flush=True)
-            await asyncio.to_thread(sys.stdin.readline)  # "go": the parent starts the clock
-            chosen = [name for name in VARIANTS if name in args.variants.split(",")]
-            done = await asyncio.gather(*(_variant(name, call, scenario) for name in chosen))
-            for name, calls in zip(chosen, done, strict=True):
-                results[name] = [call.as_json() for call in calls]
-    return results
+async def _serve(folder: Path) -> None:
+    """Take orders from stdin, one JSON line each, until it closes; run each order at once (the
+    mock's orders overlap); when one is done, write its calls to the order's `answer` file as
+    JSON and print the order's id."""
+    print("ready", flush=True)
+    running: set[asyncio.Task[None]] = set()
+    while line := await asyncio.to_thread(sys.stdin.readline):
+        running.add(asyncio.create_task(_fill(json.loads(line), folder)))
+    await asyncio.gather(*running)
+
+
+async def _fill(order: dict[str, Any], folder: Path) -> None:
+    scenario, seed, url = Scenario(**order["scenario"]), order["seed"], order.get("url")
+    images = folder / str(order["id"])
+    await asyncio.to_thread(images.mkdir)
+    async with AsyncExitStack() as stack:
+        if url:
+            call = await _http_caller(scenario, seed, url, images, stack)
+        else:
+            call = mock_caller(scenario, seed, images)
+        names = [name for name in VARIANTS if name in order["variants"]]
+        done = await asyncio.gather(*(_variant(name, call, scenario) for name in names))
+    calls = {
+        name: [call.as_json() for call in found] for name, found in zip(names, done, strict=True)
+    }
+    # The calls go to a file: a pipe the parent is not reading could fill and block this loop.
+    answer = Path(order["answer"])
+    await asyncio.to_thread(answer.write_text, json.dumps(calls), encoding="utf-8")
+    print(order["id"], flush=True)
 
 
 async def _variant(name: str, call: Caller, scenario: Scenario) -> list[Call]:
@@ -142,7 +156,8 @@ async def _variant(name: str, call: Caller, scenario: Scenario) -> list[Call]:
     return await behind_semaphore(call, scenario.items, scenario.slots)
 
 
-def child_main(args: argparse.Namespace) -> int:
-    """Run the baselines named in `--variants` at once; print their calls as one JSON line."""
-    print(json.dumps(asyncio.run(_run(args))), flush=True)
+def child_main() -> int:
+    """The baseline child: serve orders until stdin closes."""
+    with tempfile.TemporaryDirectory(prefix="imagebatch-baseline-") as folder:
+        asyncio.run(_serve(Path(folder)))
     return 0

@@ -32,7 +32,7 @@ from . import baselines, report, speed_report
 from .chart import draw_chart
 from .speed_plan import QUICK, SCENARIOS, Scenario
 from .speed_results import ScenarioResult, seed_result
-from .speed_runs import run_seed, spec_data
+from .speed_runs import BaselineChild, Pending, run_seed, spec_data
 
 __all__ = ["add_arguments", "main"]
 
@@ -44,8 +44,9 @@ METHOD = (
     "exit). baseline = fixed batches of C under `asyncio.gather`; bare SDK = every item "
     "gathered behind `asyncio.Semaphore(C)`, no journal (both: span). imagebatch runs the real "
     "CLI (`imagebatch run SPEC --no-progress`) in a fresh workspace; on the mock, its calls are "
-    "the journal's attempts (each ends once its image is stored and recorded), and both "
-    "baselines run in one child process at the same time as imagebatch (they mostly sleep). "
+    "the journal's attempts (each ends once its image is stored and recorded), and a seed's "
+    "baselines run in a child process from the start of imagebatch's run of that seed, "
+    "possibly alongside later seeds (they only sleep: the mock's latency is a timer). "
     "Over HTTP every variant runs alone against its own fake server, whose log gives every "
     "request's arrival and answer. ideal in-order = the makespan of a scheduler with no "
     "overhead starting items in order on the first free slot: the best any orchestrator that "
@@ -69,22 +70,25 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--title", default=DEFAULT_TITLE, help="heading of the appended section")
     parser.add_argument("--chart", type=Path, metavar="PNG", help="draw the ratios chart here")
-    # A baseline child: runs the baselines of one seed and prints their calls as JSON.
+    # The baseline child: runs baselines as told on stdin and prints their calls as JSON.
     parser.add_argument("--child", choices=["baseline"], help=argparse.SUPPRESS)
-    parser.add_argument("--scenario", help=argparse.SUPPRESS)
-    parser.add_argument("--seed", type=int, default=1, help=argparse.SUPPRESS)
-    parser.add_argument("--variants", default="fixed,bare", help=argparse.SUPPRESS)
-    parser.add_argument("--url", help=argparse.SUPPRESS)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.child == "baseline":
-        return baselines.child_main(args)
+        return baselines.child_main()
     run = report.describe_run()  # the load average before our own work adds to it
     started = time.perf_counter()
     scenarios, notes = _chosen(args)
     import_openai_s = _import_openai_s()
-    results = [_run_scenario(scenario, args.seeds) for scenario in scenarios]
+    with BaselineChild() as child:
+        runs = [_run_scenario(scenario, args.seeds, child) for scenario in scenarios]
+        results = [
+            ScenarioResult(
+                scenario, [seed_result(scenario, p.seed, p.outcomes(child)) for p in seeds]
+            )
+            for scenario, seeds in zip(scenarios, runs, strict=True)
+        ]
     notes.append(f"The whole harness took {time.perf_counter() - started:.0f} s.")
     body = "\n\n".join([speed_report.render(results, import_openai_s, notes), METHOD])
     print(f"{report.render_run(run)}\n\n{body}")
@@ -97,22 +101,24 @@ def main(args: argparse.Namespace) -> int:
     return 0
 
 
-def _run_scenario(scenario: Scenario, seeds: int | None) -> ScenarioResult:
-    results = []
+def _run_scenario(scenario: Scenario, seeds: int | None, child: BaselineChild) -> list[Pending]:
+    """imagebatch on each seed (its baselines may still be running when this returns)."""
+    runs = []
     for seed in range(1, (seeds or scenario.seeds) + 1):
         print(f"speed: {scenario.name}, seed {seed} ...", end=" ", file=sys.stderr, flush=True)
         clock = time.perf_counter()
         with tempfile.TemporaryDirectory(prefix="imagebatch-speed-") as folder:
-            outcomes = run_seed(scenario, seed, Path(folder))
-        result = seed_result(scenario, seed, outcomes)
-        results.append(result)
-        ratio = result.process_s / result.bound_s
+            pending = run_seed(scenario, seed, Path(folder), child)
+        runs.append(pending)
+        ours = pending.ours
+        assert ours.exited is not None and ours.spawned is not None
+        ratio = (ours.exited - ours.spawned) / scenario.bound(seed)
         print(
             f"{time.perf_counter() - clock:.1f} s (process/LB {ratio:.3f})",
             file=sys.stderr,
             flush=True,
         )
-    return ScenarioResult(scenario, results)
+    return runs
 
 
 def _chosen(args: argparse.Namespace) -> tuple[list[Scenario], list[str]]:

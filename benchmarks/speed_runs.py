@@ -3,10 +3,10 @@
 - imagebatch: the real CLI (`imagebatch run SPEC --no-progress`) in a fresh process and a fresh
   workspace, timed from spawn to exit; its calls come from the fake server's log (HTTP) or the
   journal's attempts (mock). Several processes share one workspace in the `ten` scenario.
-- the baselines: one child process (`--child baseline`) that says `ready` once imported and
-  starts when told `go`. On the mock, both baselines run at the same time as imagebatch (all
-  three mostly sleep: the mock's latency is a timer); over HTTP, each variant runs alone
-  against a fresh fake server, so idle gaps are not disturbed.
+- the baselines: one child process for the whole run (`BaselineChild`). On the mock, a seed's
+  baselines start with imagebatch's run of it and may still run during the next seeds (they
+  only sleep: the mock's latency is a timer); over HTTP, each variant runs alone against a
+  fresh fake server, after imagebatch, so idle gaps are not disturbed.
 """
 
 from __future__ import annotations
@@ -15,8 +15,10 @@ import asyncio
 import dataclasses
 import json
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,7 +32,7 @@ from .report import REPO
 from .speed_plan import HTTP_MODEL, HTTP_SIZE, MOCK_SIZE, Scenario
 from .timeline import Call, calls_from_items, calls_from_log
 
-__all__ = ["Outcome", "run_seed", "spec_data"]
+__all__ = ["BaselineChild", "Outcome", "Pending", "run_seed", "spec_data"]
 
 LOG_SIZE = 200_000
 CHILD_TIMEOUT_S = 600.0
@@ -93,31 +95,41 @@ def server_options(scenario: Scenario, seed: int) -> FakeServerOptions:
     )
 
 
-def run_seed(scenario: Scenario, seed: int, folder: Path) -> list[Outcome]:
-    """Every variant of the scenario on this seed, imagebatch first."""
+@dataclass(frozen=True)
+class Pending:
+    """imagebatch's run of one seed, and its baselines: done, or still running in the child."""
+
+    seed: int
+    ours: Outcome
+    done: list[Outcome]
+    order: int | None
+    """The child's order running the baselines, if it still runs."""
+
+    def outcomes(self, child: BaselineChild) -> list[Outcome]:
+        """Every variant's outcome, imagebatch first (waits for the baselines if need be)."""
+        found = [self.ours, *self.done]
+        if self.order is not None:
+            found += [Outcome(name, calls) for name, calls in child.result(self.order).items()]
+        return found
+
+
+def run_seed(scenario: Scenario, seed: int, folder: Path, child: BaselineChild) -> Pending:
+    """imagebatch on this seed, and the baselines: over HTTP after it, each against its own
+    server; on the mock, started with it and left running in the child (they only sleep)."""
     if scenario.backend == "mock":
-        return _mock_seed(scenario, seed, folder)
-    outcomes = [_http_imagebatch(scenario, seed, folder)]
+        order = child.order(scenario, seed) if scenario.baselines else None
+        spawned = time.time()
+        cli = _start_cli(scenario, seed, folder, 0, {})
+        codes = (_wait(cli),)
+        exited = time.time()
+        items = asyncio.run(_journal_items(folder / "workspace"))
+        ours = Outcome("imagebatch", calls_from_items(items), spawned, exited, codes)
+        return Pending(seed, ours, [], order)
+    done = []
+    ours = _http_imagebatch(scenario, seed, folder)
     if scenario.baselines:
-        for variant in ("fixed", "bare"):
-            outcomes.append(_http_baseline(scenario, seed, variant, folder))
-    return outcomes
-
-
-def _mock_seed(scenario: Scenario, seed: int, folder: Path) -> list[Outcome]:
-    baseline = _start_baseline(scenario, seed, "fixed,bare", None) if scenario.baselines else None
-    spawned = time.time()
-    cli = _start_cli(scenario, seed, folder, 0, {})
-    if baseline is not None:
-        _go(baseline)
-    codes = (_wait(cli),)
-    exited = time.time()
-    items = asyncio.run(_journal_items(folder / "workspace"))
-    outcomes = [Outcome("imagebatch", calls_from_items(items), spawned, exited, codes)]
-    if baseline is not None:
-        found = _finish_baseline(baseline)
-        outcomes += [Outcome(name, calls) for name, calls in found.items()]
-    return outcomes
+        done = [_http_baseline(scenario, seed, variant, child) for variant in ("fixed", "bare")]
+    return Pending(seed, ours, done, None)
 
 
 def _http_imagebatch(scenario: Scenario, seed: int, folder: Path) -> Outcome:
@@ -131,11 +143,9 @@ def _http_imagebatch(scenario: Scenario, seed: int, folder: Path) -> Outcome:
     return Outcome("imagebatch", calls_from_log(log), spawned, exited, codes)
 
 
-def _http_baseline(scenario: Scenario, seed: int, variant: str, folder: Path) -> Outcome:
+def _http_baseline(scenario: Scenario, seed: int, variant: str, child: BaselineChild) -> Outcome:
     with ServerThread(server_options(scenario, seed)) as thread:
-        child = _start_baseline(scenario, seed, variant, thread.server.url)
-        _go(child)
-        _finish_baseline(child)
+        child.result(child.order(scenario, seed, (variant,), thread.server.url))
         log = thread.call(thread.log())
     return Outcome(variant, calls_from_log(log))
 
@@ -172,41 +182,82 @@ def _wait(process: subprocess.Popen[bytes]) -> int:
     return process.wait(timeout=CHILD_TIMEOUT_S)
 
 
-def _start_baseline(
-    scenario: Scenario, seed: int, variants: str, url: str | None
-) -> subprocess.Popen[str]:
-    """A baseline child, imported and ready: it starts when told `go`."""
-    command = [sys.executable, "-m", "benchmarks", "speed", "--child", "baseline"]
-    command += ["--scenario", json.dumps(dataclasses.asdict(scenario)), "--seed", str(seed)]
-    command += ["--variants", variants] + (["--url", url] if url else [])
-    child = subprocess.Popen(
-        command,
-        cwd=REPO,
-        stdin=subprocess.PIPE,
-        stdout=subprocess.PIPE,
-        text=True,
-        env=_clean_env({}),
-    )
-    assert child.stdout is not None
-    if child.stdout.readline().strip() != "ready":
-        child.kill()
-        raise RuntimeError("speed: the baseline child did not start")
-    return child
+class BaselineChild:
+    """The baseline child process (see `baselines`): orders go in as JSON lines; each order's
+    calls come back in a file, its id on a line when it is written."""
 
+    def __init__(self) -> None:
+        self._folder = Path(tempfile.mkdtemp(prefix="imagebatch-speed-answers-"))
+        self._process = subprocess.Popen(
+            [sys.executable, "-m", "benchmarks", "speed", "--child", "baseline"],
+            cwd=REPO,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            text=True,
+            env=_clean_env({}),
+        )
+        self._orders = 0
+        self._answered: set[int] = set()
+        if self._line() != "ready":
+            self.close()
+            raise RuntimeError("speed: the baseline child did not start")
 
-def _go(child: subprocess.Popen[str]) -> None:
-    stdin: IO[str] | None = child.stdin
-    assert stdin is not None
-    stdin.write("go\n")
-    stdin.flush()
+    def order(
+        self,
+        scenario: Scenario,
+        seed: int,
+        variants: tuple[str, ...] = ("fixed", "bare"),
+        url: str | None = None,
+    ) -> int:
+        """Start the baselines of `scenario` on `seed` (against `url`, else the mock) at once."""
+        self._orders += 1
+        order = {
+            "id": self._orders,
+            "scenario": dataclasses.asdict(scenario),
+            "seed": seed,
+            "variants": list(variants),
+            "url": url,
+            "answer": str(self._folder / f"{self._orders}.json"),
+        }
+        stdin: IO[str] | None = self._process.stdin
+        assert stdin is not None
+        stdin.write(json.dumps(order) + "\n")
+        stdin.flush()
+        return self._orders
 
+    def result(self, order: int) -> dict[str, list[Call]]:
+        """The calls of each variant of `order`, once it is done."""
+        while order not in self._answered:
+            self._answered.add(int(self._line()))
+        found: dict[str, list[list[Any]]] = json.loads(
+            (self._folder / f"{order}.json").read_text(encoding="utf-8")
+        )
+        return {name: [Call.from_json(call) for call in calls] for name, calls in found.items()}
 
-def _finish_baseline(child: subprocess.Popen[str]) -> dict[str, list[Call]]:
-    out, _ = child.communicate(timeout=CHILD_TIMEOUT_S)
-    if child.returncode != 0:
-        raise RuntimeError(f"speed: the baseline child failed ({child.returncode})")
-    found: dict[str, list[list[Any]]] = json.loads(out.strip().splitlines()[-1])
-    return {name: [Call.from_json(call) for call in calls] for name, calls in found.items()}
+    def _line(self) -> str:
+        stdout: IO[str] | None = self._process.stdout
+        assert stdout is not None
+        line = stdout.readline()
+        if not line:
+            raise RuntimeError(f"speed: the baseline child ended ({self._process.poll()})")
+        return line.strip()
+
+    def close(self) -> None:
+        """Let the child finish what it runs and end; remove the answers."""
+        if self._process.stdin is not None:
+            self._process.stdin.close()
+        try:
+            self._process.wait(timeout=CHILD_TIMEOUT_S)
+        finally:
+            if self._process.returncode is None:
+                self._process.kill()
+            shutil.rmtree(self._folder, ignore_errors=True)
+
+    def __enter__(self) -> BaselineChild:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 async def _journal_items(root: Path) -> list[ItemRecord]:
