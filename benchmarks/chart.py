@@ -1,8 +1,9 @@
 """The speed benchmark's chart: each scenario's ratios to the bound, as bars, drawn with Pillow.
 
 One group of bars per scenario (imagebatch's span and whole process, the fixed-batch baseline,
-the bare SDK), a line at 1.0 (the bound) and the value at the end of each bar. Bars longer
-than the axis are cut and marked with their value.
+the bare SDK), a line at 1.0 (the bound) and the value at the end of each bar, with the images
+made when a variant did not make them all (a short bar then means lost images, not speed).
+Bars longer than the axis are cut and marked with their value.
 """
 
 from __future__ import annotations
@@ -41,6 +42,7 @@ def draw_chart(results: Sequence[ScenarioResult], path: Path, title: str) -> Non
         top = TOP + index * group_h
         draw.text((12, top + 8), result.scenario.about, fill="black", font=small)
         values = (result.span, result.process, result.fixed, result.bare)
+        variants = ("imagebatch", "imagebatch", "fixed", "bare")
         for row, ((_, colour), value) in enumerate(zip(SERIES, values, strict=True)):
             if value is None:
                 continue
@@ -48,6 +50,9 @@ def draw_chart(results: Sequence[ScenarioResult], path: Path, title: str) -> Non
             length = min(value, AXIS_MAX) / AXIS_MAX * plot_w
             draw.rectangle((LABEL_W, y, LABEL_W + length, y + BAR_H - 2), fill=colour)
             mark = f"{value:.2f}" + (" >" if value > AXIS_MAX else "")
+            made, wanted = result.images(variants[row]), result.scenario.items
+            if made is not None and made < wanted:
+                mark += f" ({made:.0f}/{wanted} images)"
             draw.text((LABEL_W + length + 4, y - 1), mark, fill="black", font=small)
     _axis(draw, small, height, plot_w)
     path.parent.mkdir(parents=True, exist_ok=True)

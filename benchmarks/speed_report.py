@@ -136,14 +136,14 @@ def details(results: Sequence[ScenarioResult], import_openai_s: float) -> str:
     return "\n".join(lines)
 
 
-def _at_most(metric: str, value: float | None, limit: float, digits: int = 2) -> Row:
+def _at_most(metric: str, value: float | None, limit: float, digits: int = 3) -> Row:
     shown = "-" if value is None else f"{value:.{digits}f}"
     passed = None if value is None else value <= limit
     return Row(metric=metric, value=shown, target=f"<= {limit:g}", passed=passed)
 
 
 def _at_least(metric: str, value: float | None, limit: float) -> Row:
-    shown = "-" if value is None else f"{value:.2f}"
+    shown = "-" if value is None else f"{value:.3f}"
     passed = None if value is None else value >= limit
     return Row(metric=metric, value=shown, target=f">= {limit:g}", passed=passed)
 
