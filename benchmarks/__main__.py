@@ -1,11 +1,12 @@
-"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`, `startup`)."""
+"""`python -m benchmarks <name>`: one subcommand per benchmark (`core`, `tui`, `startup`,
+`speed`)."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
-from . import core, startup, tui
+from . import core, speed, startup, tui
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -38,6 +39,14 @@ def build_parser() -> argparse.ArgumentParser:
     )
     startup.add_arguments(startup_parser)
     startup_parser.set_defaults(handler=startup.main)
+    speed_parser = commands.add_parser(
+        "speed",
+        help="makespan of whole batches as a ratio to the bound the provider allows",
+        description=speed.__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
+    speed.add_arguments(speed_parser)
+    speed_parser.set_defaults(handler=speed.main)
     return parser
 
 

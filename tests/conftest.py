@@ -3,14 +3,13 @@
 from __future__ import annotations
 
 import asyncio
-import threading
 from collections.abc import Callable, Iterator
-from concurrent.futures import Future
 from typing import Any
 
 import pytest
 
-from orchestrator.testing.fakeserver import FakeServer, FakeServerOptions, start_fake_server
+from orchestrator.testing.fakeserver import FakeServer, FakeServerOptions
+from orchestrator.testing.fakeserver.thread import ServerThread
 
 ServeFakeApi = Callable[..., FakeServer]
 
@@ -22,34 +21,13 @@ def _no_implicit_event_loop() -> None:
     asyncio.set_event_loop(None)
 
 
-class _ServerThread:
-    """A fake server on its own event loop in a thread, for tests whose code under test runs in
-    subprocesses (the CLI) while the test itself is synchronous."""
-
-    def __init__(self, options: FakeServerOptions) -> None:
-        self._loop = asyncio.new_event_loop()
-        self._thread = threading.Thread(target=self._loop.run_forever, daemon=True)
-        self._thread.start()
-        self.server: FakeServer = self._call(start_fake_server(options))
-
-    def _call(self, coroutine: Any) -> Any:
-        future: Future[Any] = asyncio.run_coroutine_threadsafe(coroutine, self._loop)
-        return future.result(timeout=30)
-
-    def close(self) -> None:
-        self._call(self.server.close())
-        self._loop.call_soon_threadsafe(self._loop.stop)
-        self._thread.join(timeout=30)
-        self._loop.close()
-
-
 @pytest.fixture
 def serve_fake_api() -> Iterator[ServeFakeApi]:
     """`serve_fake_api(**options)`: a fake OpenAI / Gemini API on 127.0.0.1, closed afterwards."""
-    threads: list[_ServerThread] = []
+    threads: list[ServerThread] = []
 
     def serve(**options: Any) -> FakeServer:
-        thread = _ServerThread(FakeServerOptions(**options))
+        thread = ServerThread(FakeServerOptions(**options))
         threads.append(thread)
         return thread.server
 

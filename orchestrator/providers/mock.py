@@ -45,7 +45,6 @@ __all__ = ["MockOptions", "MockProvider"]
 DEFAULT_MODEL = "mock-1"
 DEFAULT_SIZE = (512, 512)
 HANG_S = 3600.0
-LOGNORMAL_SIGMA = 0.5
 Fault = Literal["429", "500", "hang", "reject", "bad_bytes"]
 
 
@@ -64,6 +63,8 @@ class MockOptions(BaseModel):
     """Mean time one attempt takes."""
     latency_distribution: Literal["fixed", "uniform", "exponential", "lognormal"] = "uniform"
     """How attempt times spread around the mean (`uniform` is 0 to twice the mean)."""
+    latency_sigma: StrictFloat = Field(default=0.5, gt=0, le=3)
+    """Shape of the `lognormal` spread: the standard deviation of the time's logarithm."""
     rate_429: StrictFloat = Field(default=0.0, ge=0, le=1)
     """Share of attempts answered with 429 (`RateLimitedError`)."""
     retry_after_s: StrictFloat = Field(default=1.0, ge=0)
@@ -162,9 +163,7 @@ class MockProvider:
 
     async def generate(self, request: GenerateRequest) -> GeneratedImage:
         """Wait the drawn latency, then raise the drawn fault or return a drawn PNG."""
-        rng = seeded_random(
-            f"{self.options.seed}|{request.item_id}|{request.prompt}|{request.attempt}"
-        )
+        rng = self._attempt_random(request)
         fault = self._roll_fault(rng)
         latency = self._draw_latency(rng)
         if fault == "hang":
@@ -186,6 +185,18 @@ class MockProvider:
     async def aclose(self) -> None:
         """Nothing to release: the mock holds no connections."""
 
+    def latency_of(self, request: GenerateRequest) -> float:
+        """Seconds the attempt `request` waits before its answer (a hang aside): benchmarks
+        compute the bound a job's latencies allow from the very draws the mock will make."""
+        rng = self._attempt_random(request)
+        self._roll_fault(rng)
+        return self._draw_latency(rng)
+
+    def _attempt_random(self, request: GenerateRequest) -> random.Random:
+        return seeded_random(
+            f"{self.options.seed}|{request.item_id}|{request.prompt}|{request.attempt}"
+        )
+
     def _roll_fault(self, rng: random.Random) -> Fault | None:
         roll = rng.random()
         for fault, rate in self.options.fault_rates():
@@ -203,8 +214,8 @@ class MockProvider:
             return rng.uniform(0, 2 * mean)
         if kind == "exponential":
             return rng.expovariate(1 / mean)
-        mu = math.log(mean) - LOGNORMAL_SIGMA**2 / 2
-        return rng.lognormvariate(mu, LOGNORMAL_SIGMA)
+        sigma = self.options.latency_sigma
+        return rng.lognormvariate(math.log(mean) - sigma**2 / 2, sigma)
 
     def _raise_fault(self, fault: Fault | None) -> None:
         if fault == "429":

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import io
+import math
+import statistics
 import time
 from typing import Any
 
@@ -211,6 +213,33 @@ async def test_latency_distributions(distribution: str, monkeypatch: pytest.Monk
     assert (len(set(slept)) == 1) == (distribution == "fixed")
 
 
+async def test_latency_sigma_shapes_the_lognormal_and_latency_of_tells_the_draw(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    slept: list[float] = []
+    real_sleep = asyncio.sleep
+
+    async def fake_sleep(delay: float) -> None:
+        slept.append(delay)
+        await real_sleep(0)
+
+    monkeypatch.setattr(asyncio, "sleep", fake_sleep)
+    options = {"latency_mean_s": 2.0, "latency_distribution": "lognormal", "rate_500": 0.3}
+    spreads = {}
+    for sigma in (0.2, 1.0):
+        provider = make(**options, latency_sigma=sigma)
+        requests = [request(item_id=f"i{n}", attempt=1 + n % 3) for n in range(400)]
+        told = [provider.latency_of(req) for req in requests]
+        slept.clear()
+        for req in requests:
+            await outcome(provider, req)
+        assert slept == told, "latency_of tells the very wait generate makes, faults or not"
+        logs = [math.log(delay) for delay in told]
+        spreads[sigma] = statistics.stdev(logs)
+        assert 1.7 < statistics.fmean(told) < 2.3
+    assert abs(spreads[0.2] - 0.2) < 0.03 and abs(spreads[1.0] - 1.0) < 0.12
+
+
 @pytest.mark.parametrize(
     ("options", "field"),
     [
@@ -218,6 +247,7 @@ async def test_latency_distributions(distribution: str, monkeypatch: pytest.Monk
         ({"colour": "red"}, "provider_options.colour"),
         ({"latency_distribution": "gaussian"}, "provider_options.latency_distribution"),
         ({"latency_mean_s": -1}, "provider_options.latency_mean_s"),
+        ({"latency_sigma": 0}, "provider_options.latency_sigma"),
         ({"reject_pattern": "(unclosed"}, "provider_options.reject_pattern"),
         ({"fail_first": {"page-1": -1}}, "provider_options.fail_first.page-1"),
         ({"rate_429": 0.6, "rate_500": 0.6}, "provider_options: the rate_* options add up"),

@@ -38,15 +38,24 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--port", type=_port, default=8089, help="port (default 8089; 0: any free)")
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
+    parser.add_argument(
+        "--latency-sigma",
+        type=float,
+        help="draw each prompt's latency from a lognormal of mean --latency and this shape",
+    )
+    parser.add_argument(
+        "--max-concurrent", type=int, help="hidden cap: 429 for requests above N in flight"
+    )
+    parser.add_argument(
+        "--quota-per-minute", type=float, help="request quota: 429 above this rate (token bucket)"
+    )
+    parser.add_argument(
+        "--quota-burst", type=int, default=1, help="requests the quota lets through at once"
+    )
     for flag, dest, text in _RATES:
         parser.add_argument(flag, dest=dest, type=float, default=0.0, help=f"{text} (0-1)")
     parser.add_argument("--retry-after", type=float, default=1.0, help="seconds a 429 asks for")
     parser.add_argument("--burst-429", type=int, default=0, help="answer the first N requests 429")
-    parser.add_argument(
-        "--max-concurrent",
-        type=int,
-        help="a hidden cap: answer 429 to a request while N others are being answered",
-    )
     parser.add_argument("--hang-s", type=float, default=3600.0, help="longest hang, in seconds")
     parser.add_argument("--reject-pattern", help="regex: matching prompts are refused (safety)")
     parser.add_argument(
@@ -87,9 +96,12 @@ def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
         raise ValueError(f"--require-key-env: environment variable {args.require_key_env} is empty")
     return FakeServerOptions(
         latency_s=args.latency,
+        latency_sigma=args.latency_sigma,
+        max_concurrent=args.max_concurrent,
+        quota_per_minute=args.quota_per_minute,
+        quota_burst=args.quota_burst,
         retry_after_s=args.retry_after,
         burst_429=args.burst_429,
-        max_concurrent=args.max_concurrent,
         hang_s=args.hang_s,
         reject_pattern=args.reject_pattern,
         require_key=require_key,

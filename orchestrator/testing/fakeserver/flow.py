@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import base64
 import secrets
+import time
 from typing import Protocol
 
 from aiohttp import web
@@ -60,26 +61,31 @@ def malformed_json() -> web.Response:
 
 
 async def respond(state: ServerState, ticket: Ticket, api: Api) -> web.Response:
-    """Answer an admitted request: 429 over the concurrency cap, a drawn fault, or (after the
-    latency) an image."""
-    if state.over_cap():
-        state.record(ticket, Fault.RATE_LIMITED)
-        return api.rate_limited(state.options.retry_after_s)
-    state.under_way += 1
-    state.stats.peak_concurrent = max(state.stats.peak_concurrent, state.under_way)
+    """Answer an admitted request: a drawn fault, a 429 from the hidden limits, or (after the
+    latency) an image. The log entry notes when the answer went out (or the client left)."""
     try:
-        return await _answer(state, ticket, api)
+        fault = state.fault_for(ticket)
+        if fault is Fault.RATE_LIMITED:
+            state.record(ticket, fault)
+            return api.rate_limited(state.options.retry_after_s)
+        wait = state.gate.refuse(state.options)
+        if wait is not None:
+            state.record(ticket, Fault.RATE_LIMITED)
+            return api.rate_limited(wait)
+        stats = state.stats
+        stats.peak_concurrent = max(stats.peak_concurrent, state.gate.in_flight)
+        try:
+            return await _work(state, ticket, api, fault)
+        finally:
+            state.gate.leave()
     finally:
-        state.under_way -= 1
+        ticket.entry["answered"] = time.time()
 
 
-async def _answer(state: ServerState, ticket: Ticket, api: Api) -> web.Response:
-    fault = state.fault_for(ticket)
-    if fault is Fault.RATE_LIMITED:
-        state.record(ticket, fault)
-        return api.rate_limited(state.options.retry_after_s)
-    if state.options.latency_s:
-        await asyncio.sleep(state.options.latency_s)
+async def _work(state: ServerState, ticket: Ticket, api: Api, fault: Fault | None) -> web.Response:
+    latency = state.latency_for(ticket)
+    if latency:
+        await asyncio.sleep(latency)
     if fault is Fault.HANG:
         state.record(ticket, fault)
         await state.hang()

@@ -20,7 +20,11 @@ class FakeServerOptions(BaseModel):
     model_config = ConfigDict(extra="forbid", frozen=True)
 
     latency_s: float = Field(default=0.0, ge=0.0, le=600.0)
-    """Delay before every answer that is not an auth error or a 429."""
+    """Delay before every answer that is not an auth error or a 429 (the mean, with a sigma)."""
+    latency_sigma: float | None = Field(default=None, ge=0.0, le=3.0)
+    """With it, each prompt's delay is drawn once from a lognormal of mean `latency_s` and this
+    shape, seeded by `seed` and the prompt (see `timing.prompt_latency`); without it, every
+    delay is `latency_s`."""
     rate_429: Rate = 0.0
     """Share of requests answered 429 (OpenAI `rate_limit_exceeded`, Google RESOURCE_EXHAUSTED)."""
     retry_after_s: float = Field(default=1.0, ge=0.0, le=3600.0)
@@ -28,8 +32,13 @@ class FakeServerOptions(BaseModel):
     burst_429: int = Field(default=0, ge=0)
     """The first N requests of the server's life are answered 429."""
     max_concurrent: int | None = Field(default=None, ge=1)
-    """A hidden concurrency cap: a request that comes while this many are being answered is
-    answered 429 at once (as a provider's per-key limit is); None: no cap."""
+    """A hidden concurrency cap: a request arriving while this many are being worked on gets
+    429 (with `retry_after_s`)."""
+    quota_per_minute: float | None = Field(default=None, gt=0.0)
+    """A request quota: a token bucket of `quota_burst` refilled at this rate; a request that
+    finds it empty gets 429 asking it to wait for the next token."""
+    quota_burst: int = Field(default=1, ge=1)
+    """How many requests the quota lets through at once after a quiet spell."""
     rate_500: Rate = 0.0
     """Share of requests answered 500 with the API's server-error body."""
     rate_hang: Rate = 0.0
@@ -50,7 +59,9 @@ class FakeServerOptions(BaseModel):
     echo_key: bool = False
     """A hostile server: auth errors quote the whole key received (for secret-canary tests)."""
     seed: int = 0
-    """Seed of the fault draws."""
+    """Seed of the fault and latency draws."""
+    log_size: int = Field(default=1000, ge=1)
+    """How many of the last requests `stats.log` keeps."""
 
     _reject_pattern_compiles = field_validator("reject_pattern")(check_regex)
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import re
+import time
 from collections import Counter, deque
 from dataclasses import dataclass, field
 from enum import StrEnum
@@ -13,6 +14,7 @@ from typing import Any
 from aiohttp import web
 
 from .options import FakeServerOptions
+from .timing import Gate, prompt_latency
 
 __all__ = ["STATE", "FakeStats", "Fault", "ServerState", "Ticket"]
 
@@ -48,7 +50,8 @@ class FakeStats:
     peak_concurrent: int = 0
     """The most requests being answered at once (those `max_concurrent` let through)."""
     log: deque[dict[str, Any]] = field(default_factory=lambda: deque(maxlen=1000))
-    """The last requests: endpoint, prompt, model, size, references, outcome."""
+    """The last requests (`log_size` of them): endpoint, prompt, model, references, outcome,
+    and the wall-clock times (`time.time()`) it `arrived` and was `answered`."""
 
     def duplicates(self) -> dict[str, int]:
         """Prompts that got more than one image: the thing that must never happen."""
@@ -75,16 +78,10 @@ class ServerState:
 
     def __init__(self, options: FakeServerOptions) -> None:
         self.options = options
-        self.stats = FakeStats()
+        self.stats = FakeStats(log=deque(maxlen=options.log_size))
+        self.gate = Gate()
         self.closing = asyncio.Event()
         self.files: dict[str, tuple[bytes, str]] = {}
-        self.under_way = 0
-        """Requests being answered now (past the concurrency cap)."""
-
-    def over_cap(self) -> bool:
-        """`max_concurrent` requests are being answered already."""
-        cap = self.options.max_concurrent
-        return cap is not None and self.under_way >= cap
 
     def admit(self, endpoint: str, prompt: str, model: str, refs: list[bytes]) -> Ticket:
         """Count a request; the ticket says which request for this prompt it is (1: the first)."""
@@ -102,9 +99,19 @@ class ServerState:
             "model": model,
             "references": references,
             "outcome": "pending",
+            "arrived": time.time(),
         }
         stats.log.append(entry)
         return Ticket(prompt=prompt, nth=stats.by_prompt[prompt], entry=entry)
+
+    def latency_for(self, ticket: Ticket) -> float:
+        """Seconds this request takes before its answer (noted in its log entry)."""
+        options = self.options
+        latency = options.latency_s
+        if options.latency_sigma is not None:
+            latency = prompt_latency(options.seed, ticket.prompt, latency, options.latency_sigma)
+        ticket.entry["latency_s"] = latency
+        return latency
 
     def key_problem(self, given: str | None) -> str | None:
         """`missing` or `wrong` when `require_key` is set and `given` does not match it."""
