@@ -72,6 +72,7 @@ def test_two_runs_of_one_key_started_together_one_runs(tmp_path: Path) -> None:
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_two_hundred_races_for_one_key(tmp_path: Path) -> None:
     for round_ in range(200):
         _race(tmp_path, round_)
@@ -116,6 +117,7 @@ def test_a_run_killed_at_random_moments_resumes_with_nothing_lost(tmp_path: Path
 
 
 @pytest.mark.slow
+@pytest.mark.timeout(3600)
 def test_two_hundred_random_kills_of_a_200_image_job(tmp_path: Path) -> None:
     for round_ in range(200):
         _kill_at_random_then_resume(tmp_path, round_, items=200)
