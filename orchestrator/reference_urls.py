@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING
 
 from .errors import BadResponseError, ConfigError
 from .imaging import MAX_IMAGE_BYTES, inspect_image
+from .providers.capped import AnswerTooLarge, read_at_most
 from .references import is_url, outside_refs
 from .spec import JobSpec
 from .storage import atomic_write, sha256_hex
@@ -101,22 +102,18 @@ async def _get(session: aiohttp.ClientSession, url: str, where: str) -> Fetched:
                 )
             if response.status != 200:
                 raise ConfigError(f"{where}: {url} answered HTTP {response.status}")
-            if (response.content_length or 0) > MAX_IMAGE_BYTES:
-                raise ConfigError(f"{where}: {url} is larger than {_mb(MAX_IMAGE_BYTES)}")
-            data = bytearray()
-            async for chunk in response.content.iter_chunked(1 << 16):
-                data += chunk
-                if len(data) > MAX_IMAGE_BYTES:
-                    raise ConfigError(f"{where}: {url} is larger than {_mb(MAX_IMAGE_BYTES)}")
+            data = await read_at_most(response, MAX_IMAGE_BYTES)
+    except AnswerTooLarge:
+        raise ConfigError(f"{where}: {url} is larger than {_mb(MAX_IMAGE_BYTES)}") from None
     except TimeoutError:
         raise ConfigError(f"{where}: {url} gave no image within {FETCH_TIMEOUT_S:g} s") from None
     except (aiohttp.ClientError, OSError) as error:
         raise ConfigError(f"{where}: {url} could not be fetched ({error})") from None
     try:
-        info = await asyncio.to_thread(inspect_image, bytes(data))
+        info = await asyncio.to_thread(inspect_image, data)
     except BadResponseError as error:
         raise ConfigError(f"{where}: {url} is not a usable image ({error})") from None
-    return Fetched(bytes(data), info.ext)
+    return Fetched(data, info.ext)
 
 
 def _mb(size: int) -> str:

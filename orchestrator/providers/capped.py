@@ -1,5 +1,6 @@
-"""Answers read with a cap: an httpx transport for the OpenAI SDK that stops reading a body once
-it passes a size, so an endless or huge answer is a bad response, not the machine's memory.
+"""Answers read with a cap, so an endless or huge body is a bad response, not the machine's
+memory: `read_at_most` for an aiohttp response (Gemini, image and reference URLs), and an httpx
+transport for the OpenAI SDK that stops reading a body once it passes the size.
 
 ```python
 client = openai.AsyncOpenAI(http_client=capped_client(MAX_ANSWER_BYTES), ...)
@@ -18,7 +19,7 @@ import importlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-__all__ = ["AnswerTooLarge", "capped_client"]
+__all__ = ["AnswerTooLarge", "capped_client", "read_at_most"]
 
 
 class AnswerTooLarge(Exception):
@@ -27,6 +28,20 @@ class AnswerTooLarge(Exception):
     def __init__(self, limit: int) -> None:
         super().__init__(f"the answer is larger than {limit // (1024 * 1024)} MB; not read further")
         self.limit = limit
+
+
+async def read_at_most(response: Any, limit: int) -> bytes:
+    """An aiohttp response's body, or `AnswerTooLarge` as soon as it passes `limit` bytes: its
+    `Content-Length` is checked first, then the bytes as they arrive, so a huge or endless body
+    is never held whole."""
+    if (response.content_length or 0) > limit:
+        raise AnswerTooLarge(limit)
+    body = bytearray()
+    async for chunk in response.content.iter_chunked(1 << 16):
+        body += chunk
+        if len(body) > limit:
+            raise AnswerTooLarge(limit)
+    return bytes(body)
 
 
 def capped_client(limit: int, **options: Any) -> Any:

@@ -28,6 +28,7 @@ from ..errors import (
     UnavailableError,
 )
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
+from .capped import AnswerTooLarge, read_at_most
 from .gemini_payloads import gemini_image, google_error, imagen_image
 from .http import (
     MAX_ANSWER_BYTES,
@@ -181,7 +182,7 @@ class GeminiProvider:
             payload = await self._post(session, body)
         except (
             _HttpStatus,
-            _TooLarge,
+            AnswerTooLarge,
             aiohttp.ClientError,
             TimeoutError,
             ValueError,
@@ -239,15 +240,9 @@ class GeminiProvider:
     async def _post(self, session: aiohttp.ClientSession, body: dict[str, Any]) -> Any:
         headers = {"x-goog-api-key": self._key.get_secret_value()}
         async with session.post(self._url, json=body, headers=headers) as reply:
-            if (reply.content_length or 0) > MAX_ANSWER_BYTES:
-                raise _TooLarge()
-            raw = bytearray()
-            async for chunk in reply.content.iter_chunked(1 << 16):
-                raw += chunk
-                if len(raw) > MAX_ANSWER_BYTES:
-                    raise _TooLarge()
+            raw = await read_at_most(reply, MAX_ANSWER_BYTES)
             if reply.status >= 400:
-                raise _HttpStatus(reply.status, reply.headers, bytes(raw))
+                raise _HttpStatus(reply.status, reply.headers, raw)
         return json.loads(raw)
 
     def _image_from(self, payload: Any) -> GeneratedImage:
@@ -271,10 +266,6 @@ class GeminiProvider:
         )
 
 
-class _TooLarge(Exception):
-    """The answer's body passed `MAX_ANSWER_BYTES`."""
-
-
 def _translate(error: Exception, key: str) -> ProviderError:
     """The one place transport and HTTP failures become the project's errors."""
     import aiohttp  # imported already: the request was sent with it
@@ -287,9 +278,8 @@ def _translate(error: Exception, key: str) -> ProviderError:
         if reason in ("API_KEY_INVALID", "UNAUTHENTICATED", "PERMISSION_DENIED"):
             return AuthError(text)
         return status_error(status, text, retry_after=retry_after)
-    if isinstance(error, _TooLarge):
-        limit = MAX_ANSWER_BYTES // (1024 * 1024)
-        return BadResponseError(f"gemini: the answer is larger than {limit} MB; not read further")
+    if isinstance(error, AnswerTooLarge):
+        return BadResponseError(f"gemini: {error}")
     if isinstance(error, aiohttp.ServerTimeoutError | TimeoutError):
         return AttemptTimeoutError("gemini: the request timed out (aiohttp's own timeout)")
     if isinstance(error, aiohttp.ClientPayloadError):

@@ -23,7 +23,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from ..costs import TokenUsage, flat_prices, image_price, usage_cost
 from ..errors import BadResponseError, ConfigError, UnavailableError
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
-from .capped import AnswerTooLarge, capped_client
+from .capped import AnswerTooLarge, capped_client, read_at_most
 from .http import (
     MAX_ANSWER_BYTES,
     AuthLatch,
@@ -281,12 +281,9 @@ class OpenAIProvider:
             async with self._session.get(url) as reply:
                 if reply.status != 200:
                     raise UnavailableError(f"openai: fetching the image URL gave {reply.status}")
-                body = bytearray()
-                async for chunk in reply.content.iter_chunked(1 << 16):
-                    body += chunk
-                    if len(body) > MAX_URL_IMAGE_BYTES:
-                        raise BadResponseError("openai: the image at the URL is too large")
-                return bytes(body)
+                return await read_at_most(reply, MAX_URL_IMAGE_BYTES)
+        except AnswerTooLarge:
+            raise BadResponseError("openai: the image at the URL is too large") from None
         except aiohttp.ClientError as error:
             raise UnavailableError(
                 f"openai: fetching the image URL failed ({type(error).__name__})"
