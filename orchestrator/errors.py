@@ -103,6 +103,11 @@ class UnusableFileError(ImageBatchError):
 
     kind = "unusable_file"
 
+    def __init__(self, message: str = "", *, too_large: bool = False) -> None:
+        super().__init__(message)
+        self.too_large = too_large
+        """It is a regular file, only larger than the limit."""
+
 
 class JournalError(ImageBatchError):
     """The journal refused a change or could not be read."""

@@ -8,16 +8,15 @@ bounded: a spec larger than `MAX_SPEC_BYTES` is refused before it is read.
 from __future__ import annotations
 
 import json
-import os
 import re
-import stat
 import sys
 from pathlib import Path
 from typing import Any, BinaryIO, Literal
 
-from .errors import ConfigError
+from .errors import ConfigError, UnusableFileError
 from .references import is_url
 from .spec import JobSpec, parse_spec
+from .storage import read_regular
 
 __all__ = ["MAX_SPEC_BYTES", "SpecFormat", "load_spec"]
 
@@ -88,18 +87,14 @@ def _format_of(path: Path) -> SpecFormat:
 def _read_file(path: Path) -> bytes:
     """The file's bytes; a regular file over the limit is refused before it is read."""
     try:
-        # O_NONBLOCK: opening a FIFO waits for a writer, forever and deaf to signals
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        with os.fdopen(fd, "rb") as file:
-            info = os.fstat(fd)
-            if not stat.S_ISREG(info.st_mode):
-                raise ConfigError(
-                    f"{path}: not a regular file (a pipe, a device or a folder); give the path "
-                    "of a spec file, or - to read standard input"
-                )
-            if info.st_size > MAX_SPEC_BYTES:
-                raise _too_big(str(path))
-            return _read_at_most(file, str(path))
+        return read_regular(path, MAX_SPEC_BYTES)  # never waits on a FIFO
+    except UnusableFileError as error:
+        if error.too_large:
+            raise _too_big(str(path)) from None
+        raise ConfigError(
+            f"{path}: not a regular file (a pipe, a device or a folder); give the path "
+            "of a spec file, or - to read standard input"
+        ) from None
     except FileNotFoundError:
         raise ConfigError(
             f"{path}: no such file; give the path of a .json, .jsonl or .txt spec"

@@ -162,7 +162,8 @@ def read_regular(path: Path, limit: int) -> bytes:
             raise UnusableFileError(f"{path.name} is not a regular file (a pipe or a device?)")
         data = file.read(limit + 1)
     if len(data) > limit or info.st_size > limit:
-        raise UnusableFileError(f"{path.name} is larger than {limit // (1024 * 1024)} MB")
+        message = f"{path.name} is larger than {limit // (1024 * 1024)} MB"
+        raise UnusableFileError(message, too_large=True)
     return data
 
 
