@@ -74,6 +74,8 @@ class Runner:
         """Items being worked on now: at most `active_limit` of them."""
         self.active_limit = max(2 * job.config.limits.most_in_flight, 4)
         self.backlog: deque[str] = deque()
+        self.queued: set[str] = set()
+        """The backlog's ids, to tell in constant time whether an item is in it."""
         """Items ready to go once a place among the active ones is free."""
         self.timers: dict[str, asyncio.TimerHandle] = {}
         """Items waiting out a backoff: nothing of theirs is held but a timer."""
@@ -188,6 +190,7 @@ class Runner:
             return
         if len(self.tasks) >= self.active_limit:
             self.backlog.append(item_id)
+            self.queued.add(item_id)
             return
         due = item_id in self.due
         self.due.discard(item_id)
@@ -198,7 +201,7 @@ class Runner:
     def _here(self, item_id: str) -> bool:
         """The item is active, waiting or queued in this run."""
         return any(
-            item_id in place for place in (self.tasks, self.timers, self.backlog, self.blocked)
+            item_id in place for place in (self.tasks, self.timers, self.queued, self.blocked)
         )
 
     def _ended(self, item_id: str, task: asyncio.Task[float | Blocked | None]) -> None:
@@ -220,7 +223,9 @@ class Runner:
                 self._spawn(item_id)
             self._wake(item_id)
         while self.backlog and len(self.tasks) < self.active_limit:
-            self._spawn(self.backlog.popleft())
+            next_id = self.backlog.popleft()
+            self.queued.discard(next_id)
+            self._spawn(next_id)
 
     def _park(self, item_id: str, on: tuple[str, ...]) -> None:
         """Hold the item until one of the items it waits for ends here. One that does not run
@@ -262,8 +267,9 @@ class Runner:
         timer = self.timers.pop(item_id, None)
         if timer is not None:
             timer.cancel()
-        if item_id in self.backlog:
+        if item_id in self.queued:
             self.backlog.remove(item_id)
+            self.queued.discard(item_id)
         self.blocked.pop(item_id, None)
         self.changed.set()
 
@@ -271,6 +277,7 @@ class Runner:
         for item_id in list(self.timers):
             self._drop(item_id)
         self.backlog.clear()
+        self.queued.clear()
         self.blocked.clear()
         self.waiters.clear()
         self.again.clear()  # nothing starts again while the run stops
@@ -293,6 +300,7 @@ class Runner:
         """Stop these items (all, if none is named); the journal has cancelled the rest."""
         if not item_ids:
             self.backlog.clear()
+            self.queued.clear()
             item_ids = [*self.tasks, *self.timers, *self.blocked]
         self.cancelling.update(item_ids)
         for item_id in item_ids:
