@@ -26,6 +26,9 @@ Colour = tuple[int, int, int]
 Font = ImageFont.FreeTypeFont | ImageFont.ImageFont
 _PANEL = (0, 0, 0, 150)
 _INK = (255, 255, 255, 255)
+MIN_TEXT_SIDE = 64
+"""A picture narrower than this gets no prompt and no id: the smallest font would not fit a
+readable line, and drawing text is most of the cost of a tiny picture."""
 
 
 def seeded_random(text: str) -> random.Random:
@@ -52,7 +55,8 @@ def _colour(rng: random.Random) -> Colour:
 def draw_png(
     *, seed: str, size: tuple[int, int], prompt: str, label: str, reference: bytes | None
 ) -> bytes:
-    """A gradient, a few shapes, the prompt, the item id and the reference's thumbnail."""
+    """A gradient, a few shapes, the prompt, the item id (on pictures of at least
+    `MIN_TEXT_SIDE` pixels a side) and the reference's thumbnail."""
     rng = seeded_random(seed)
     mask = _gradient(size)
     top, bottom = _colour(rng), _colour(rng)
@@ -61,10 +65,11 @@ def draw_png(
         top, bottom = palette(ref)
     image = Image.composite(Image.new("RGB", size, bottom), Image.new("RGB", size, top), mask)
     _shapes(ImageDraw.Draw(image), rng, size)
-    overlay = Image.new("RGBA", size, (0, 0, 0, 0))
-    _caption(ImageDraw.Draw(overlay), prompt, size)
-    _label(ImageDraw.Draw(overlay), label, size)
-    image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
+    if min(size) >= MIN_TEXT_SIDE:
+        overlay = Image.new("RGBA", size, (0, 0, 0, 0))
+        _caption(ImageDraw.Draw(overlay), prompt, size)
+        _label(ImageDraw.Draw(overlay), label, size)
+        image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
     if ref is not None:
         _paste_reference(image, ref)
     buffer = io.BytesIO()
