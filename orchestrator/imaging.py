@@ -29,6 +29,7 @@ __all__ = [
     "inspect_image",
     "load_image",
     "postprocess",
+    "process_bytes",
 ]
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -210,7 +211,17 @@ def postprocess(
     Raises `BadResponseError` if the raw file is not a decodable image within the limits,
     `PermissionError` if a folder below `root` (the workspace) is a symbolic link.
     """
-    data = raw_path.read_bytes()
+    return process_bytes(raw_path.read_bytes(), image_path, thumb_path, output, root)
+
+
+def process_bytes(
+    data: bytes,
+    image_path: Path,
+    thumb_path: Path,
+    output: OutputSpec,
+    root: Path | None = None,
+) -> Processed:
+    """`postprocess` for a raw image already in memory (the bytes just written to `raw/`)."""
     _check_size(data, MAX_IMAGE_BYTES)
     with load_image(data) as raw:
         icc = raw.info.get("icc_profile") if raw.mode in {"RGB", "RGBA"} else None

@@ -27,14 +27,15 @@ from .errors import (
     RateLimitedError,
 )
 from .estimate import listed_price
-from .journal import WAIT_FOR_BUDGET, ProcessedImage, RawImage, Run, error_info
+from .imaging import Processed
+from .journal import WAIT_FOR_BUDGET, ProcessedImage, Run, error_info
 from .lanes import Lane, Turn
 from .pauses import PauseWatch, attempt_timeout
 from .providers.base import GeneratedImage, GenerateRequest, Provider
 from .records import ErrorInfo, ItemRecord
 from .retry import RetryPolicy, next_delay
 from .spec import JobConfig
-from .stages import PostStage, store_raw
+from .stages import PostStage, Stored, store_raw
 from .states import ItemStatus
 from .storage import Workspace, sha256_hex
 
@@ -194,16 +195,30 @@ class ItemWork:
             # another paid request), even if a cancel lands meanwhile: both as one step, so a
             # cancel that lands while the bytes are written does not leave them unrecorded.
             try:
-                recorded, raw = await _finish_before_cancel(self._keep(item, image))
+                recorded, stored = await _finish_before_cancel(self._keep(item, image))
             except BadResponseError as error:
                 return await self._attempt_failed(started, error, turn)
-        processing = self._postprocess(recorded, pixels=raw.width * raw.height)
-        if key is not None and self.cache is not None:
-            keeping = self.cache.keep(key, image, job_id=item.job_id, item_id=item.id)
-            await asyncio.gather(keeping, processing)
-        else:
-            await processing
+        await self._after_keep(recorded, stored, key, image)
         return None
+
+    async def _after_keep(
+        self,
+        item: ItemRecord,
+        stored: Stored,
+        key: str | None = None,
+        image: GeneratedImage | None = None,
+    ) -> None:
+        """What is left once the paid image is recorded: its post-processing (unless it was
+        done as it was stored) and, with a `key`, the result cache's copy of `image`."""
+        work: list[Coroutine[Any, Any, object]] = []
+        if stored.failed is not None:
+            info = ErrorInfo(kind="postprocess", message=stored.failed)
+            work.append(self.verbs.fail(item.id, info))
+        elif stored.processed is None:
+            work.append(self._postprocess(item, pixels=stored.raw.width * stored.raw.height))
+        if key is not None and image is not None and self.cache is not None:
+            work.append(self.cache.keep(key, image, job_id=item.job_id, item_id=item.id))
+        await asyncio.gather(*work)
 
     async def _start(
         self, item_id: str, request: GenerateRequest
@@ -228,17 +243,21 @@ class ItemWork:
         if started is None:
             return  # cancelled meanwhile
         paid_by = f"{hit.job_id}/{hit.item_id}"
-        recorded, raw = await _finish_before_cancel(self._keep(started, hit.image, paid_by))
-        await self._postprocess(recorded, pixels=raw.width * raw.height)
+        recorded, stored = await _finish_before_cancel(self._keep(started, hit.image, paid_by))
+        await self._after_keep(recorded, stored)
 
     async def _keep(
         self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
-    ) -> tuple[ItemRecord, RawImage]:
-        """Store the paid image and record it; `BadResponseError` if it is no usable image."""
-        raw = await store_raw(self.workspace, item.job_id, item.id, image)
+    ) -> tuple[ItemRecord, Stored]:
+        """Store the paid image and record it (a small one post-processed and completed in
+        the same steps); `BadResponseError` if it is no usable image."""
+        output = self.config.output
+        stored = await store_raw(self.workspace, item.job_id, item.id, image, output)
+        raw = stored.raw
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)
-        return await self.verbs.record_image(item.id, raw), raw
+        processed = self._relative(stored.processed) if stored.processed else None
+        return await self.verbs.record_image(item.id, raw, processed), stored
 
     async def _refused_earlier(self, item_id: str) -> None:
         message = f"not attempted: the provider refused the key earlier ({self.auth_error})"
@@ -276,13 +295,16 @@ class ItemWork:
             info = ErrorInfo(kind="postprocess", message=f"post-processing failed: {error}")
             await self.verbs.fail(item.id, info)
             return
-        processed = ProcessedImage(
+        await self.verbs.complete(item.id, self._relative(done))
+
+    def _relative(self, done: Processed) -> ProcessedImage:
+        """What the journal keeps of post-processing: paths relative to the workspace."""
+        return ProcessedImage(
             image_path=self.workspace.relative(done.image_path),
             thumb_path=self.workspace.relative(done.thumb_path),
             width=done.width,
             height=done.height,
         )
-        await self.verbs.complete(item.id, processed)
 
     def _raw_intact(self, item: ItemRecord) -> bool:
         assert item.raw_path is not None

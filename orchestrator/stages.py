@@ -19,24 +19,46 @@ import threading
 import time
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadResponseError
-from .imaging import ImageInfo, Processed, inspect_image, postprocess
+from .imaging import ImageInfo, Processed, inspect_image, postprocess, process_bytes
 from .journal import RawImage
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace, atomic_write, sha256_hex
 
-__all__ = ["PostStage", "store_raw"]
+__all__ = ["PostStage", "Stored", "store_raw"]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A paid image written to `raw/`, and, if it was small, its post-processing's outcome."""
+
+    raw: RawImage
+    processed: Processed | None = None
+    """Set when the image was small and was post-processed in the same trip."""
+    failed: str | None = None
+    """Why that post-processing failed (the raw image is kept all the same)."""
 
 
 async def store_raw(
-    workspace: Workspace, job_id: str, item_id: str, image: GeneratedImage
-) -> RawImage:
-    """Check and write the paid image; raises `BadResponseError` if it is no usable image."""
-    info, path = await asyncio.to_thread(_check_and_write, workspace, job_id, item_id, image.data)
-    return RawImage(
+    workspace: Workspace,
+    job_id: str,
+    item_id: str,
+    image: GeneratedImage,
+    output: OutputSpec | None = None,
+) -> Stored:
+    """Check and write the paid image; raises `BadResponseError` if it is no usable image.
+
+    With `output`, an image of at most `SMALL_PIXELS` is post-processed in the same trip to a
+    thread, from the bytes in memory: for a small image the trip costs more than the work."""
+    stored = await asyncio.to_thread(
+        _check_and_write, workspace, job_id, item_id, image.data, output
+    )
+    info, path, processed, failed = stored
+    raw = RawImage(
         path=workspace.relative(path),
         sha256=sha256_hex(image.data),
         mime_type=info.mime_type,
@@ -48,16 +70,26 @@ async def store_raw(
         cost_usd=image.cost_usd,
         revised_prompt=image.revised_prompt,
     )
+    return Stored(raw, processed, failed)
 
 
 def _check_and_write(
-    workspace: Workspace, job_id: str, item_id: str, data: bytes
-) -> tuple[ImageInfo, Path]:
-    """One trip to a thread: the bytes checked to be one real image, then written."""
+    workspace: Workspace, job_id: str, item_id: str, data: bytes, output: OutputSpec | None
+) -> tuple[ImageInfo, Path, Processed | None, str | None]:
+    """One trip to a thread: the bytes checked to be one real image, then written; a small
+    one is post-processed too."""
     info = inspect_image(data)
     path = workspace.raw_path(job_id, item_id, info.ext)
     atomic_write(path, data, root=workspace.root)
-    return info, path
+    if output is None or info.width * info.height > SMALL_PIXELS:
+        return info, path, None, None
+    image_path = workspace.image_path(job_id, item_id, output.format)
+    thumb_path = workspace.thumb_path(job_id, item_id)
+    try:
+        processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
+    except (BadResponseError, OSError, ValueError) as error:
+        return info, path, None, f"post-processing failed: {error}"
+    return info, path, processed, None
 
 
 WATCH_PARENT_S = 1.0

@@ -181,8 +181,10 @@ class Run:
     async def start_postprocess(self, item_id: str) -> ItemRecord | None:
         return await self._journal.write(self._verbs.start_postprocess, item_id)
 
-    async def record_image(self, item_id: str, image: RawImage) -> ItemRecord:
-        return await self._journal.write(self._verbs.record_image, item_id, image)
+    async def record_image(
+        self, item_id: str, image: RawImage, processed: ProcessedImage | None = None
+    ) -> ItemRecord:
+        return await self._journal.write(self._verbs.record_image, item_id, image, processed)
 
     async def complete(self, item_id: str, processed: ProcessedImage) -> ItemRecord:
         return await self._journal.write(self._verbs.complete, item_id, processed)

@@ -10,14 +10,11 @@ runner does next: `start_attempt` and `retry_later` turn an item with a cancel r
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
 from typing import Any, Literal
 
 from ..events import (
     ItemCancelled,
-    ItemCompleted,
     ItemFailed,
-    ItemGenerated,
     ItemReset,
     ItemRetrying,
     ItemStarted,
@@ -32,41 +29,13 @@ from ..states import ITEM_TERMINAL, ItemStatus
 from .budget import MAYBE_BILLED, WAIT_FOR_BUDGET, over_budget, released
 from .commit import Change, attempt_ended, attempt_started
 from .disk import DiskJournal
+from .images import ProcessedImage, RawImage, completed, generated
 
 __all__ = ["ProcessedImage", "RawImage", "RunJournal"]
 
 _STOPPABLE = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
 CRASH_LIMIT = 3
 """Runs that may die with an item in flight before it ends failed ("crash loop")."""
-
-
-@dataclass(frozen=True)
-class RawImage:
-    """A paid image as received, written to disk: what the journal keeps of it."""
-
-    path: str
-    """Relative to the workspace."""
-    sha256: str
-    mime_type: str
-    bytes: int
-    width: int
-    height: int
-    model: str
-    usage: dict[str, Any] | None = None
-    cost_usd: float | None = None
-    revised_prompt: str | None = None
-    cached_from: str | None = None
-    """`job/item` that paid for this image, when it came from the result cache."""
-
-
-@dataclass(frozen=True)
-class ProcessedImage:
-    """Where post-processing wrote the image and its thumbnail (relative to the workspace)."""
-
-    image_path: str
-    thumb_path: str
-    width: int
-    height: int
 
 
 class RunJournal:
@@ -169,34 +138,21 @@ class RunJournal:
         updated = done.items[0]
         return updated if updated.status == ItemStatus.RUNNING else None
 
-    def record_image(self, item_id: str, image: RawImage) -> ItemRecord:
+    def record_image(
+        self, item_id: str, image: RawImage, processed: ProcessedImage | None = None
+    ) -> ItemRecord:
         """The paid image is on disk: close the attempt as ok and keep where the image is. A
-        result-cache hit has no attempt to close: it is recorded with what paid for it."""
-        now = self.journal._now()
+        result-cache hit has no attempt to close: it is recorded with what paid for it. With
+        `processed` (a small image, post-processed at once) the item completes in the same
+        transaction, and both events are published."""
         with self.store.writing():
             job, item = self._view(item_id)
-            fields = {
-                "attempts": attempt_ended(item, now, "ok", cost_usd=image.cost_usd),
-                "raw_path": image.path,
-                "raw_sha256": image.sha256,
-                "mime_type": image.mime_type,
-                "model": image.model,
-                "usage": image.usage,
-                "cost_usd": image.cost_usd,
-                "revised_prompt": image.revised_prompt,
-                "cached_from": image.cached_from,
-                "error": None,
-                **released(item, maybe_billed=image.cost_usd is None),
-            }
-            payload = {
-                "bytes": image.bytes,
-                "width": image.width,
-                "height": image.height,
-                "cost_usd": image.cost_usd,
-                "cached": image.cached_from is not None,
-            }
-            done = self.journal._commit(job, [Change(item, ItemGenerated, None, fields, payload)])
-        self.journal._published(done.events)
+            done = self.journal._commit(job, [generated(item, image, self.journal._now())])
+            events = done.events
+            if processed is not None and done.items[0].status not in ITEM_TERMINAL:
+                done = self.journal._commit(done.job, [completed(done.items[0], processed)])
+                events = [*events, *done.events]
+        self.journal._published(events)
         return done.items[0]
 
     def complete(self, item_id: str, processed: ProcessedImage) -> ItemRecord:
@@ -206,16 +162,7 @@ class RunJournal:
             job, item = self._view(item_id)
             if item.status in ITEM_TERMINAL:
                 return item
-            fields = {
-                "image_path": processed.image_path,
-                "thumb_path": processed.thumb_path,
-                "width": processed.width,
-                "height": processed.height,
-                "error": None,
-            }
-            payload = {"image_path": processed.image_path}
-            change = Change(item, ItemCompleted, ItemStatus.COMPLETED, fields, payload)
-            done = self.journal._commit(job, [change])
+            done = self.journal._commit(job, [completed(item, processed)])
         self.journal._published(done.events)
         return done.items[0]
 

@@ -79,6 +79,8 @@ class Store:
                 f"the journal in {self.directory} was written by an older imagebatch (format "
                 "1); finish its jobs with that version, or move the workspace aside"
             )
+        if self._current_format() == FORMAT:
+            return  # no write: a process paused inside a transaction does not block a reader
         with self.writing():
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
@@ -88,6 +90,14 @@ class Store:
                 self.put_json("format", FORMAT)
             elif found != FORMAT:
                 raise JournalError(f"the journal in {self.directory} has format {found}")
+
+    def _current_format(self) -> Any:
+        """The journal's format, read without taking the write lock; None for a new one."""
+        try:
+            with self.reading():
+                return self.get_json("format")
+        except sqlite3.OperationalError:  # no tables yet
+            return None
 
     def close(self) -> None:
         """Close every thread's connection (each must be idle)."""

@@ -268,7 +268,7 @@ async def test_events_are_ordered_and_published(make_orchestrator: MakeOrchestra
 async def test_an_image_answered_as_the_run_is_interrupted_is_still_recorded(
     make_orchestrator: MakeOrchestrator,
 ) -> None:
-    provider = ScriptedProvider()
+    provider = ScriptedProvider(image=png_bytes(320, 240))  # large: post-processed apart
     orch = make_orchestrator(provider)
     job = await orch.create(make_spec(1))
     provider.on_answer = lambda: orch.task_of(job.id).cancel()  # type: ignore[union-attr]
@@ -281,10 +281,27 @@ async def test_an_image_answered_as_the_run_is_interrupted_is_still_recorded(
     assert len(provider.calls) == 1  # resumed by post-processing the kept image
 
 
+async def test_a_small_image_answered_as_the_run_is_interrupted_is_finished(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    """A small image is stored, post-processed and recorded as one step: an interrupt that
+    lands as it arrives waits for that step, so the item ends completed, paid once."""
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    job = await orch.create(make_spec(1))
+    provider.on_answer = lambda: orch.task_of(job.id).cancel()  # type: ignore[union-attr]
+    await orch.start(job.id)
+    assert (await job.wait()).status == JobStatus.COMPLETED
+    item = (await job.items())[0]
+    assert item.status == ItemStatus.COMPLETED and item.image_path and item.thumb_path
+    assert orch.workspace.absolute(item.image_path).is_file()
+    assert len(provider.calls) == 1
+
+
 async def test_an_image_answered_as_a_cancel_lands_is_kept_and_not_paid_again(
     make_orchestrator: MakeOrchestrator,
 ) -> None:
-    provider = ScriptedProvider()
+    provider = ScriptedProvider(image=png_bytes(320, 240))  # large: post-processed apart
     orch = make_orchestrator(provider)
     job = await orch.create(make_spec(1))
     provider.on_answer = lambda: asyncio.ensure_future(job.cancel())
