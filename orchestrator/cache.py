@@ -10,18 +10,18 @@ Two items of one job that ask the same are two images (that is how a spec asks f
 only a later job's identical request is a hit. A hit costs nothing and makes no call. The cache
 is a saving, never a source of failure: an entry that cannot be read or written is a miss.
 `lookup` and `keep` run the disk work on the cache's own thread (one SQLite connection,
-opened once); `get` and `put` are the blocking calls underneath.
+opened once); `get` and `put` are the blocking calls underneath. Entries kept while the thread
+writes others are written next, all in one transaction (as the journal groups its commits).
 """
 
 from __future__ import annotations
 
 import asyncio
-import functools
 import hashlib
 import json
 import threading
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -71,22 +71,47 @@ class ResultCache:
         self._cache: diskcache.Cache | None = None
         self._lock = threading.Lock()
         self._thread: ThreadPoolExecutor | None = None
+        self._pending: dict[str, dict[str, Any]] = {}
+        """Entries waiting for the next batch."""
+        self._batch: Future[bool] | None = None
+        """The batch that will write `_pending`, once submitted and not yet started."""
 
     async def lookup(self, key: str) -> CachedImage | None:
         """`get` on the cache's thread."""
         return await self._on_thread(self.get, key)
 
     async def keep(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
-        """`put` on the cache's thread."""
-        return await self._on_thread(
-            functools.partial(self.put, job_id=job_id, item_id=item_id), key, image
-        )
+        """`put` on the cache's thread, grouped with the entries kept meanwhile."""
+        with self._lock:
+            self._pending[key] = _value(image, job_id, item_id)
+            batch = self._batch
+            if batch is None:
+                batch = self._batch = self._executor().submit(self._write_pending)
+        return await asyncio.wrap_future(batch)
+
+    def _write_pending(self) -> bool:
+        """Write every entry waiting, in one transaction; False if they could not be."""
+        with self._lock:
+            entries, self._pending = self._pending, {}
+            self._batch = None
+        try:
+            cache = self._opened()
+            with cache.transact():
+                for key, value in entries.items():
+                    cache.set(key, value)
+        except Exception:  # a full or read-only disk: the job goes on without the saving
+            return False
+        return True
+
+    def _executor(self) -> ThreadPoolExecutor:
+        """The cache's thread (call with `_lock` held)."""
+        if self._thread is None:
+            self._thread = ThreadPoolExecutor(1, thread_name_prefix="result-cache")
+        return self._thread
 
     async def _on_thread(self, call: Callable[..., T], *args: Any) -> T:
         with self._lock:
-            if self._thread is None:
-                self._thread = ThreadPoolExecutor(1, thread_name_prefix="result-cache")
-            thread = self._thread
+            thread = self._executor()
         return await asyncio.get_running_loop().run_in_executor(thread, call, *args)
 
     def _opened(self) -> diskcache.Cache:
@@ -97,8 +122,11 @@ class ResultCache:
 
     def get(self, key: str) -> CachedImage | None:
         """The image stored under `key`, or None (a miss, or an entry that cannot be read)."""
+        with self._lock:
+            value = self._pending.get(key)
         try:
-            value = self._opened().get(key)
+            if value is None:
+                value = self._opened().get(key)
         except Exception:  # a damaged entry is a miss, never a failed item
             return None
         if not isinstance(value, dict):
@@ -118,22 +146,19 @@ class ResultCache:
 
     def put(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
         """Keep `image` under `key` (replacing what was there); False if it could not be."""
-        value = {
-            "data": image.data,
-            "mime_type": image.mime_type,
-            "model": image.model,
-            "revised_prompt": image.revised_prompt,
-            "job_id": job_id,
-            "item_id": item_id,
-        }
         try:
-            self._opened().set(key, value)
+            self._opened().set(key, _value(image, job_id, item_id))
         except Exception:  # a full or read-only disk: the job goes on without the saving
             return False
         return True
 
     def close(self) -> None:
-        """Close the cache's connections (its thread's and this thread's) and end its thread."""
+        """Close the cache's connections (its thread's and this thread's) and end its thread,
+        once what was kept is written."""
+        with self._lock:
+            batch = self._batch
+        if batch is not None:
+            batch.result()
         with self._lock:
             thread, self._thread = self._thread, None
             cache, self._cache = self._cache, None
@@ -145,3 +170,15 @@ class ResultCache:
             thread.submit(cache.close).result()  # diskcache keeps one connection per thread
             thread.shutdown(wait=True)
         cache.close()
+
+
+def _value(image: GeneratedImage, job_id: str, item_id: str) -> dict[str, Any]:
+    """What an entry holds: the image as sent and the item that paid for it."""
+    return {
+        "data": image.data,
+        "mime_type": image.mime_type,
+        "model": image.model,
+        "revised_prompt": image.revised_prompt,
+        "job_id": job_id,
+        "item_id": item_id,
+    }
