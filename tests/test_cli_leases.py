@@ -6,7 +6,12 @@ from __future__ import annotations
 
 import json
 import signal
+import sqlite3
+import subprocess
+import time
 from pathlib import Path
+
+from orchestrator.journal.store import DATABASE
 
 from .cli_helpers import (
     cli,
@@ -106,7 +111,7 @@ def test_a_paused_runner_taken_over_writes_nothing_when_it_wakes(tmp_path: Path)
     with stopped_at_end(start_cli(ws, "--stale-after", "3", "run", str(spec), log=log)) as old:
         job = wait_for("the job", lambda: only_job_id(ws), old)
         wait_for("a running item", lambda: running_items(ws, job), old)
-        old.send_signal(signal.SIGSTOP)  # a laptop lid, a debugger: alive, silent
+        _pause_between_writes(old, ws)  # a laptop lid, a debugger: alive, silent
         try:
             # once its heartbeat is stale, another process takes the job over and finishes it
             wait_for("the lock to go stale", lambda: _heartbeat_age(ws) > 3.5)
@@ -156,6 +161,24 @@ def test_sigkill_loses_at_most_the_images_in_flight(
     served = sum(server.stats.successes.values())
     recorded = _raw_count(ws, job)
     assert served - recorded <= 4, (served, recorded)  # concurrency 4
+
+
+def _pause_between_writes(proc: subprocess.Popen[str], ws: Path) -> None:
+    """SIGSTOP `proc` at a moment it holds no journal transaction. (One paused inside a
+    transaction keeps every other writer waiting until it goes on: SQLite's write lock.)"""
+    for _ in range(100):
+        proc.send_signal(signal.SIGSTOP)
+        probe = sqlite3.connect(ws / "journal" / DATABASE, timeout=0, isolation_level=None)
+        try:
+            probe.execute("BEGIN IMMEDIATE")
+            probe.execute("ROLLBACK")
+            return
+        except sqlite3.OperationalError:
+            proc.send_signal(signal.SIGCONT)
+            time.sleep(0.05)
+        finally:
+            probe.close()
+    raise AssertionError("the runner never left its journal transaction")
 
 
 def _heartbeat_age(ws: Path) -> float:
