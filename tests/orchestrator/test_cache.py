@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import hashlib
+import threading
 from pathlib import Path
 
 from orchestrator.cache import ResultCache, request_key
 from orchestrator.events import ItemGenerated
-from orchestrator.providers.base import GenerateRequest, Reference
+from orchestrator.providers.base import GeneratedImage, GenerateRequest, Reference
 from orchestrator.spec import parse_spec
 from orchestrator.states import JobStatus
 from orchestrator.testing.scripted import ScriptedProvider, make_spec, png_bytes
@@ -104,3 +106,38 @@ def test_the_cache_is_size_limited(tmp_path: Path) -> None:
         assert cache._opened().size_limit == 10_000
     finally:
         cache.close()
+
+
+async def test_entries_kept_while_others_are_written_go_in_one_transaction(
+    tmp_path: Path,
+) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    held = threading.Event()
+    release = threading.Event()
+    transactions = 0
+    opened = cache._opened()
+    real_transact = opened.transact
+
+    def counting_transact(*args: object, **kwargs: object) -> object:
+        nonlocal transactions
+        transactions += 1
+        held.set()
+        release.wait(5)
+        return real_transact()
+
+    opened.transact = counting_transact  # type: ignore[method-assign]
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    first = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0"))
+    await asyncio.to_thread(held.wait, 5)  # the first entry is being written
+    rest = [
+        asyncio.ensure_future(cache.keep(f"k{n}", image, job_id="j", item_id=f"i{n}"))
+        for n in range(1, 6)
+    ]
+    await asyncio.sleep(0)
+    hit = await asyncio.to_thread(cache.get, "k3")  # waiting entries are hits already
+    release.set()
+    assert await asyncio.gather(first, *rest) == [True] * 6
+    assert transactions == 2  # the five that waited were written together
+    assert hit is not None and hit.item_id == "i3"
+    assert all(cache.get(f"k{n}") is not None for n in range(6))
+    cache.close()
