@@ -31,7 +31,7 @@ from .imaging import Processed
 from .journal import WAIT_FOR_BUDGET, ProcessedImage, Run, error_info
 from .lanes import Lane, Turn
 from .pauses import PauseWatch, attempt_timeout
-from .providers.base import GeneratedImage, GenerateRequest, Provider
+from .providers.base import GeneratedImage, GenerateRequest, Provider, until_ready
 from .records import ErrorInfo, ItemRecord
 from .retry import RetryPolicy, next_delay
 from .spec import JobConfig
@@ -171,6 +171,9 @@ class ItemWork:
             if hit is not None and hit.job_id != item.job_id:
                 await self._from_cache(item, hit)
                 return None
+        # Turns are taken once the provider can send (its SDK loaded): the turns paced while
+        # it loads would all go out together when it is, a burst the provider answers with 429.
+        await until_ready(self.provider)
         async with self.lane.turn() as turn:
             if self.auth_error is not None:  # refused while this item waited for its turn
                 await self._refused_earlier(item.id)

@@ -22,6 +22,7 @@ __all__ = [
     "ProviderConfig",
     "ProviderFactory",
     "Reference",
+    "until_ready",
 ]
 
 _SNAPSHOT = re.compile(r"-\d{4}-\d{2}-\d{2}$")
@@ -120,6 +121,14 @@ class Provider(Protocol):
     async def aclose(self) -> None:
         """Release connections. Called once, on the loop the provider was built on."""
         ...
+
+
+async def until_ready(provider: Provider) -> None:
+    """Wait until `provider` can send a request. A provider that loads its SDK in the
+    background says so with an optional `async ready()`; the others are ready at once."""
+    ready = getattr(provider, "ready", None)
+    if ready is not None:
+        await ready()
 
 
 class ProviderFactory(Protocol):

@@ -222,6 +222,10 @@ class GeminiProvider:
         parameters = {k: v for k, v in parameters.items() if v is not None}
         return {"instances": [{"prompt": request.prompt}], "parameters": parameters}
 
+    async def ready(self) -> None:
+        """Once aiohttp is imported and the session made: a request can go out."""
+        await self._http()
+
     async def _http(self) -> aiohttp.ClientSession:
         """The session, made on the first call once aiohttp's import (begun in `__init__`) is
         done; the wait is off the event loop."""

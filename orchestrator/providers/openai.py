@@ -162,6 +162,10 @@ class OpenAIProvider:
         if session is not None:
             await session.close()
 
+    async def ready(self) -> None:
+        """Once the SDK is imported and the client built: a request can go out."""
+        await self._sdk()
+
     async def _sdk(self) -> openai.AsyncOpenAI:
         """The client, built on the first call, once the SDK's import (begun in `__init__`) is
         done; the wait is off the event loop."""

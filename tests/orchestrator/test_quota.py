@@ -5,6 +5,7 @@ spans they allow are several times any scheduling delay."""
 
 from __future__ import annotations
 
+import asyncio
 import itertools
 import multiprocessing
 import time
@@ -13,11 +14,14 @@ from pathlib import Path
 import pytest
 
 from orchestrator.pipeline import PipelineSettings
+from orchestrator.providers.base import GeneratedImage, GenerateRequest
 from orchestrator.quota import QUOTA_FILE, SharedQuota
 from orchestrator.service import Orchestrator
 from orchestrator.spec import parse_spec
+from orchestrator.stages import PostStage
 from orchestrator.states import JobStatus
 from orchestrator.storage import Workspace
+from orchestrator.testing.scripted import ScriptedProvider, make_spec
 
 
 def test_starts_are_spaced_by_the_rate_across_instances(tmp_path: Path) -> None:
@@ -119,3 +123,39 @@ async def test_two_orchestrators_on_one_workspace_keep_one_rate_together(
         assert span >= 11 * 0.5 - 0.3, starts
     else:  # each keeps 120/min on its own: they overlap, the pair goes twice as fast
         assert span < 11 * 0.5 - 1.0, starts
+
+
+class _SlowToLoad(ScriptedProvider):
+    """A provider whose SDK takes 1.5 s to load from its first use: every call waits for it,
+    as the real ones wait for their SDK's import; `ready()` says when it is loaded."""
+
+    loading: asyncio.Task[None] | None = None
+
+    async def ready(self) -> None:
+        if self.loading is None:
+            self.loading = asyncio.ensure_future(asyncio.sleep(1.5))
+        await self.loading
+
+    async def generate(self, request: GenerateRequest) -> GeneratedImage:
+        await self.ready()
+        return await super().generate(request)
+
+
+async def test_starts_are_taken_once_the_provider_can_send(tmp_path: Path) -> None:
+    """Starts reserved while the SDK loads would all go out together when it is loaded: a
+    burst the provider answers with 429s. They are reserved once it is ready."""
+    provider = _SlowToLoad()
+    orchestrator = Orchestrator(
+        Workspace(tmp_path / "ws"),
+        settings=PipelineSettings(seed=1, shared_quota=True),
+        providers={"scripted": provider},
+        post=PostStage(2, processes=False),
+    )
+    try:
+        job = await orchestrator.submit(make_spec(5, concurrency=5, rate_per_minute=120))
+        assert (await job.wait()).status == JobStatus.COMPLETED
+    finally:
+        await orchestrator.aclose()
+    calls = sorted(call.at for call in provider.calls)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(calls)]
+    assert min(gaps) >= 0.5 - 0.1, gaps  # 120/min: half a second apart, none bunched
