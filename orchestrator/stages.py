@@ -29,7 +29,12 @@ from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace, atomic_write, sha256_hex
 
-__all__ = ["PostStage", "Stored", "store_raw"]
+__all__ = ["INLINE_PIXELS", "SMALL_PIXELS", "PostStage", "Stored", "store_raw"]
+
+SMALL_PIXELS = 256 * 256
+"""Raw images of at most this many pixels are post-processed in a thread, not a process."""
+INLINE_PIXELS = 64 * 64
+"""Raw images of at most this many pixels are post-processed as they are stored, in one trip."""
 
 
 @dataclass(frozen=True)
@@ -52,8 +57,9 @@ async def store_raw(
 ) -> Stored:
     """Check and write the paid image; raises `BadResponseError` if it is no usable image.
 
-    With `output`, an image of at most `SMALL_PIXELS` is post-processed in the same trip to a
-    thread, from the bytes in memory: for a small image the trip costs more than the work."""
+    With `output`, an image of at most `INLINE_PIXELS` is post-processed in the same trip to a
+    thread, from the bytes in memory: for so small an image a trip of its own costs more than
+    the work. (A larger one is not: the slot would wait for its encoding.)"""
     stored = await asyncio.to_thread(
         _check_and_write, workspace, job_id, item_id, image.data, output
     )
@@ -81,7 +87,7 @@ def _check_and_write(
     info = inspect_image(data)
     path = workspace.raw_path(job_id, item_id, info.ext)
     atomic_write(path, data, root=workspace.root)
-    if output is None or info.width * info.height > SMALL_PIXELS:
+    if output is None or info.width * info.height > INLINE_PIXELS:
         return info, path, None, None
     image_path = workspace.image_path(job_id, item_id, output.format)
     thumb_path = workspace.thumb_path(job_id, item_id)
@@ -93,8 +99,6 @@ def _check_and_write(
 
 
 WATCH_PARENT_S = 1.0
-SMALL_PIXELS = 256 * 256
-"""Raw images of at most this many pixels are post-processed in a thread, not a process."""
 
 
 def _leave_with(parent: int) -> None:
