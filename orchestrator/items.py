@@ -8,15 +8,13 @@ lease. A paid image is always recorded, even when a cancel lands as it arrives.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import random
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal, TypeVar
+from typing import Literal
 
 from .attempts import Blocked, Quota, attempts_made, build_request
-from .cache import CachedImage, ResultCache, request_key
+from .cache import ResultCache, request_key
 from .clock import Clock
 from .errors import (
     AttemptTimeoutError,
@@ -27,28 +25,27 @@ from .errors import (
     RateLimitedError,
 )
 from .estimate import listed_price
-from .imaging import Processed
-from .journal import WAIT_FOR_BUDGET, ProcessedImage, Run, error_info
+from .journal import WAIT_FOR_BUDGET, Run, error_info
+from .keeping import ImageKeeping, finish_before_cancel
 from .lanes import Lane, Turn
 from .pauses import PauseWatch, attempt_timeout
-from .providers.base import GeneratedImage, GenerateRequest, Provider, until_ready
+from .providers.base import GenerateRequest, Provider, until_ready
 from .records import ErrorInfo, ItemRecord
 from .retry import RetryPolicy, next_delay
 from .spec import JobConfig
-from .stages import PostStage, Stored, store_raw
+from .stages import PostStage
 from .states import ItemStatus
-from .storage import Workspace, sha256_hex
+from .storage import Workspace
 
 __all__ = ["ItemWork"]
 
-T = TypeVar("T")
 BUDGET_POLL_S = 0.5
 """How soon an item the budget held back looks again (an attempt in flight may give back its
 reservation meanwhile)."""
 
 
 @dataclass
-class ItemWork:
+class ItemWork(ImageKeeping):
     """What every item of one run shares: its verbs, provider, lane, stages and retry policy."""
 
     verbs: Run
@@ -94,31 +91,6 @@ class ItemWork:
         except Exception as error:  # a bug or a disk error fails this item, not the batch
             await self.verbs.fail(item_id, error_info(error))
             return None
-
-    async def remake_missing(self, completed: list[ItemRecord]) -> list[str]:
-        """Post-process again, from the raw image, the completed items whose processed image
-        or thumbnail is gone or empty (they are written without fsync: a power cut can lose
-        them); returns their ids. The paths are the same, so the journal has nothing to say."""
-        missing = await asyncio.to_thread(self._missing_outputs, completed)
-        for item in missing:
-            if await asyncio.to_thread(self._raw_intact, item):
-                await self.post.process(
-                    self.workspace.absolute(item.raw_path or ""),
-                    self.workspace.absolute(item.image_path or ""),
-                    self.workspace.absolute(item.thumb_path or ""),
-                    self.config.output,
-                    root=self.workspace.root,
-                )
-        return [item.id for item in missing]
-
-    def _missing_outputs(self, completed: list[ItemRecord]) -> list[ItemRecord]:
-        def lost(rel: str | None) -> bool:
-            try:
-                return rel is not None and self.workspace.absolute(rel).stat().st_size == 0
-            except OSError:
-                return True
-
-        return [item for item in completed if lost(item.image_path) or lost(item.thumb_path)]
 
     async def stopped(self, item_id: str, *, cancelled: bool) -> None:
         """Record that this run stopped the item: cancelled, or back to pending (resumable)."""
@@ -198,30 +170,11 @@ class ItemWork:
             # another paid request), even if a cancel lands meanwhile: both as one step, so a
             # cancel that lands while the bytes are written does not leave them unrecorded.
             try:
-                recorded, stored = await _finish_before_cancel(self._keep(item, image))
+                recorded, stored = await finish_before_cancel(self._keep(item, image))
             except BadResponseError as error:
                 return await self._attempt_failed(started, error, turn)
         await self._after_keep(recorded, stored, key, image)
         return None
-
-    async def _after_keep(
-        self,
-        item: ItemRecord,
-        stored: Stored,
-        key: str | None = None,
-        image: GeneratedImage | None = None,
-    ) -> None:
-        """What is left once the paid image is recorded: its post-processing (unless it was
-        done as it was stored) and, with a `key`, the result cache's copy of `image`."""
-        work: list[Coroutine[Any, Any, object]] = []
-        if stored.failed is not None:
-            info = ErrorInfo(kind="postprocess", message=stored.failed)
-            work.append(self.verbs.fail(item.id, info))
-        elif stored.processed is None:
-            work.append(self._postprocess(item, pixels=stored.raw.width * stored.raw.height))
-        if key is not None and image is not None and self.cache is not None:
-            work.append(self.cache.keep(key, image, job_id=item.job_id, item_id=item.id))
-        await asyncio.gather(*work)
 
     async def _start(
         self, item_id: str, request: GenerateRequest
@@ -238,29 +191,6 @@ class ItemWork:
         if self.config.limits.budget_usd is None:
             return None
         return listed_price(self.provider, self.config, request)
-
-    async def _from_cache(self, item: ItemRecord, hit: CachedImage) -> None:
-        """An earlier job paid for this very request: its image, stored and processed as
-        this item's, with no call and no attempt."""
-        started = await self.verbs.start_postprocess(item.id)
-        if started is None:
-            return  # cancelled meanwhile
-        paid_by = f"{hit.job_id}/{hit.item_id}"
-        recorded, stored = await _finish_before_cancel(self._keep(started, hit.image, paid_by))
-        await self._after_keep(recorded, stored)
-
-    async def _keep(
-        self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
-    ) -> tuple[ItemRecord, Stored]:
-        """Store the paid image and record it (a small one post-processed and completed in
-        the same steps); `BadResponseError` if it is no usable image."""
-        output = self.config.output
-        stored = await store_raw(self.workspace, item.job_id, item.id, image, output)
-        raw = stored.raw
-        if cached_from is not None:
-            raw = dataclasses.replace(raw, cached_from=cached_from)
-        processed = self._relative(stored.processed) if stored.processed else None
-        return await self.verbs.record_image(item.id, raw, processed), stored
 
     async def _refused_earlier(self, item_id: str) -> None:
         message = f"not attempted: the provider refused the key earlier ({self.auth_error})"
@@ -281,50 +211,3 @@ class ItemWork:
             return None
         updated = await self.verbs.retry_later(item.id, info, delay, error.retry_after)
         return updated if updated.status == ItemStatus.PENDING else None
-
-    async def _postprocess(self, item: ItemRecord, *, pixels: int | None = None) -> None:
-        assert item.raw_path is not None
-        job_id, fmt = item.job_id, self.config.output.format
-        try:
-            done = await self.post.process(
-                self.workspace.absolute(item.raw_path),
-                self.workspace.image_path(job_id, item.id, fmt),
-                self.workspace.thumb_path(job_id, item.id),
-                self.config.output,
-                pixels=pixels,
-                root=self.workspace.root,
-            )
-        except (BadResponseError, OSError, ValueError) as error:
-            info = ErrorInfo(kind="postprocess", message=f"post-processing failed: {error}")
-            await self.verbs.fail(item.id, info)
-            return
-        await self.verbs.complete(item.id, self._relative(done))
-
-    def _relative(self, done: Processed) -> ProcessedImage:
-        """What the journal keeps of post-processing: paths relative to the workspace."""
-        return ProcessedImage(
-            image_path=self.workspace.relative(done.image_path),
-            thumb_path=self.workspace.relative(done.thumb_path),
-            width=done.width,
-            height=done.height,
-        )
-
-    def _raw_intact(self, item: ItemRecord) -> bool:
-        assert item.raw_path is not None
-        try:
-            data = self.workspace.absolute(item.raw_path).read_bytes()
-        except OSError:
-            return False
-        return item.raw_sha256 is not None and sha256_hex(data) == item.raw_sha256
-
-
-async def _finish_before_cancel(work: Coroutine[Any, Any, T]) -> T:
-    """Await `work` to its end even if this task is cancelled meanwhile, then re-raise that."""
-    task = asyncio.ensure_future(work)
-    try:
-        return await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        if not task.cancelled():
-            task.exception()  # seen: a lost lease meanwhile changes nothing about stopping
-        raise
