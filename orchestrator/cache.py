@@ -20,7 +20,6 @@ import asyncio
 import hashlib
 import json
 import threading
-from collections.abc import Callable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -75,10 +74,26 @@ class ResultCache:
         """Entries waiting for the next batch."""
         self._batch: Future[bool] | None = None
         """The batch that will write `_pending`, once submitted and not yet started."""
+        self._asked: list[str] = []
+        """Keys looked up, waiting for the next trip to the cache's thread."""
+        self._answers: Future[dict[str, CachedImage | None]] | None = None
+        """The trip that will answer `_asked`, once submitted and not yet started."""
 
     async def lookup(self, key: str) -> CachedImage | None:
-        """`get` on the cache's thread."""
-        return await self._on_thread(self.get, key)
+        """`get` on the cache's thread; the lookups asked while it is busy are answered in one
+        trip, and their callers go on in the order they asked."""
+        with self._lock:
+            self._asked.append(key)
+            answers = self._answers
+            if answers is None:
+                answers = self._answers = self._executor().submit(self._answer_asked)
+        return (await asyncio.wrap_future(answers))[key]
+
+    def _answer_asked(self) -> dict[str, CachedImage | None]:
+        with self._lock:
+            keys, self._asked = self._asked, []
+            self._answers = None
+        return {key: self.get(key) for key in keys}
 
     async def keep(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
         """`put` on the cache's thread, grouped with the entries kept meanwhile."""
@@ -108,11 +123,6 @@ class ResultCache:
         if self._thread is None:
             self._thread = ThreadPoolExecutor(1, thread_name_prefix="result-cache")
         return self._thread
-
-    async def _on_thread(self, call: Callable[..., T], *args: Any) -> T:
-        with self._lock:
-            thread = self._executor()
-        return await asyncio.get_running_loop().run_in_executor(thread, call, *args)
 
     def _opened(self) -> diskcache.Cache:
         with self._lock:

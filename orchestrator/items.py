@@ -62,8 +62,6 @@ class ItemWork(ImageKeeping):
     """The workspace's result cache (used unless the job's `cache` is off)."""
     quota: Quota | None = None
     """The start rate shared with the other processes on the workspace, if the job has one."""
-    cache_turns: asyncio.Lock = field(default_factory=asyncio.Lock)
-    """Lookups one at a time, in the order items come: each reaches the lane in turn."""
     auth_error: AuthError | None = field(default=None)
     """Once the provider refuses the key, the run's other items fail without a call."""
 
@@ -138,8 +136,7 @@ class ItemWork(ImageKeeping):
         if self.cache is not None and self.config.cache:
             model = getattr(self.provider, "model", None) or self.config.model
             key = request_key(self.config.provider, model, request)
-            async with self.cache_turns:
-                hit = await self.cache.lookup(key)
+            hit = await self.cache.lookup(key)  # answered in the order asked
             if hit is not None and hit.job_id != item.job_id:
                 await self._from_cache(item, hit)
                 return None

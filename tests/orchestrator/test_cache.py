@@ -141,3 +141,37 @@ async def test_entries_kept_while_others_are_written_go_in_one_transaction(
     assert hit is not None and hit.item_id == "i3"
     assert all(cache.get(f"k{n}") is not None for n in range(6))
     cache.close()
+
+
+async def test_lookups_asked_while_the_cache_is_busy_are_answered_in_one_trip_in_order(
+    tmp_path: Path,
+) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    assert cache.put("k2", image, job_id="j", item_id="i2")
+    trips = 0
+    answer = cache._answer_asked
+
+    def counting() -> dict[str, object]:
+        nonlocal trips
+        trips += 1
+        return answer()  # type: ignore[return-value]
+
+    cache._answer_asked = counting  # type: ignore[method-assign]
+    release = threading.Event()
+    with cache._lock:
+        busy = cache._executor().submit(release.wait, 5)  # the thread is busy meanwhile
+    went_on: list[str] = []
+
+    async def look(key: str) -> None:
+        hit = await cache.lookup(key)
+        went_on.append(f"{key}:{'hit' if hit else 'miss'}")
+
+    asking = [asyncio.ensure_future(look(f"k{n}")) for n in range(5)]
+    await asyncio.sleep(0.05)
+    release.set()
+    await asyncio.gather(*asking)
+    assert busy.result() is True
+    assert trips == 1  # five lookups, one trip to the cache's thread
+    assert went_on == ["k0:miss", "k1:miss", "k2:hit", "k3:miss", "k4:miss"]  # in asked order
+    cache.close()
