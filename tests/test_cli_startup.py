@@ -151,3 +151,13 @@ def test_usage_errors_still_leave_the_ordinary_way(tmp_path: Path) -> None:
     )
     assert done.returncode == 2
     assert "interpreter torn down" in done.stdout
+
+
+def test_help_loads_no_pydantic_and_no_fake_server() -> None:
+    """`imagebatch --help` builds every command's parser, the fake server's flags included;
+    none of it needs pydantic or the server, whose import alone took half a second."""
+    script = LOADED.replace(
+        repr(SDKS), repr(("pydantic", "orchestrator.testing.fakeserver.options"))
+    )
+    result = _python(script, "--help")
+    assert result["loaded"] == [], result

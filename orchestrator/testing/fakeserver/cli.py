@@ -11,10 +11,11 @@ import argparse
 import ipaddress
 import os
 import sys
+from typing import TYPE_CHECKING
 
-from pydantic import ValidationError
-
-from .options import FakeServerOptions
+if TYPE_CHECKING:  # pydantic and the options load only when the server is started: the flags
+    # are added to every `imagebatch` parser, and `run` or `--help` should not pay for them
+    from .options import FakeServerOptions
 
 __all__ = ["add_fake_server_arguments", "options_from_args", "run_fake_server_command"]
 
@@ -91,6 +92,8 @@ def _port(text: str) -> int:
 
 def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
     """The server options the parsed flags ask for (raises `ValidationError` on bad values)."""
+    from .options import FakeServerOptions
+
     require_key = os.environ.get(args.require_key_env) if args.require_key_env else None
     if args.require_key_env and not require_key:
         raise ValueError(f"--require-key-env: environment variable {args.require_key_env} is empty")
@@ -112,6 +115,8 @@ def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
 
 def run_fake_server_command(args: argparse.Namespace) -> int:
     """Serve until Ctrl-C or SIGTERM. 0 when stopped, 2 for bad flags, 1 if it cannot bind."""
+    from pydantic import ValidationError
+
     from .app import serve_forever
 
     try:
