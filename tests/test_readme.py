@@ -109,6 +109,7 @@ def test_the_readme_has_what_a_newcomer_needs_first() -> None:
     assert "pip install -e '.[test]' && pytest" in first
 
 
+@pytest.mark.timeout(600)  # some forty commands, each a fresh interpreter: slow on busy cores
 def test_every_shell_command_in_the_readme_runs_as_shown(shell: Shell) -> None:
     # The real APIs are out of reach: the keys the README exports are placeholders, and the
     # providers' base URLs point at the README's own fake server.
