@@ -40,3 +40,15 @@ def test_start_detach_runs_a_created_job(tmp_path: Path) -> None:
     assert status(ws, job)["job"]["status"] == "completed"
     again = one_line_error(cli(ws, "start", job, "--detach"))
     assert "has finished" in again
+
+
+def test_a_link_planted_at_the_log_is_refused_not_followed(tmp_path: Path) -> None:
+    ws, outside = tmp_path / "ws", tmp_path / "outside"
+    outside.write_bytes(b"not yours")
+    spec = write_spec(tmp_path, items=1)
+    job = ok(cli(ws, "create", str(spec))).strip()
+    (ws / "logs").mkdir()
+    (ws / "logs" / f"{job}.log").symlink_to(outside)
+    refused = one_line_error(cli(ws, "start", job, "--detach"))
+    assert f"{job}.log" in refused
+    assert outside.read_bytes() == b"not yours"
