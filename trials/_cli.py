@@ -22,9 +22,11 @@ __all__ = [
     "Outcome",
     "base_env",
     "cli",
+    "error_line",
     "in_parallel",
     "one_line",
     "snapshot",
+    "spread",
     "write_spec",
 ]
 
@@ -93,10 +95,25 @@ def in_parallel(work: Iterable[T], run: Callable[[T], R], workers: int = 3) -> l
         return list(pool.map(run, work))
 
 
+def spread(things: list[T], count: int) -> list[T]:
+    """`count` of `things`, spread evenly over the list (all of them if `count` is larger)."""
+    count = min(count, len(things))
+    return [things[index * len(things) // count] for index in range(count)]
+
+
 def one_line(err: str) -> str | None:
     """The one line a refused command printed on stderr, or None if it printed a traceback,
     nothing, or several lines."""
     lines = [line for line in err.splitlines() if line.strip()]
+    if len(lines) != 1 or "Traceback" in err:
+        return None
+    return lines[0]
+
+
+def error_line(err: str) -> str | None:
+    """The one `imagebatch: error:` line of a command that may have said other things first
+    (`run` names the job before it starts it), or None if there is a traceback or not one."""
+    lines = [line for line in err.splitlines() if line.startswith("imagebatch: error:")]
     if len(lines) != 1 or "Traceback" in err:
         return None
     return lines[0]

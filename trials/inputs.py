@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from ._cli import FAST, base_env, cli, in_parallel, one_line, snapshot
+from ._cli import FAST, base_env, cli, in_parallel, one_line, snapshot, spread
 from .registry import Result, Rounds, trial
 
 GOOD_ITEM = {"id": "a", "prompt": "a lighthouse"}
@@ -150,11 +150,6 @@ def _big(folder: Path) -> str | None:
     return _try(folder, Case("100 MB spec", None, "larger than", file="big.json"))
 
 
-def _spread(cases: list[Case], count: int) -> list[Case]:
-    """`count` of the cases, spread evenly over the corpus (all of them in the full rounds)."""
-    return [cases[index * len(cases) // count] for index in range(min(count, len(cases)))]
-
-
 @trial(
     "bad specs",
     "a corpus of at least 30 malformed inputs: each exit 2 with a one-line reason naming the "
@@ -162,7 +157,7 @@ def _spread(cases: list[Case], count: int) -> list[Case]:
 )
 def bad_specs(rounds: Rounds) -> Result:
     folders = []
-    for index, case in enumerate(_spread(CASES, rounds.count(15, len(CASES)))):
+    for index, case in enumerate(spread(CASES, rounds.count(15, len(CASES)))):
         folder = rounds.folder / f"case-{index:02d}"
         folder.mkdir()
         folders.append((folder, case))
