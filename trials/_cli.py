@@ -11,6 +11,8 @@ import signal
 import stat
 import subprocess
 import sys
+import tempfile
+import threading
 from collections.abc import Callable, Iterable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -22,6 +24,7 @@ __all__ = [
     "Outcome",
     "base_env",
     "cli",
+    "cli_measured",
     "error_line",
     "in_parallel",
     "one_line",
@@ -87,6 +90,35 @@ def cli(
         os.killpg(proc.pid, signal.SIGKILL)
         out, err = proc.communicate()
         return Outcome(None, out, err)
+
+
+def cli_measured(
+    ws: Path, *args: str, env: Mapping[str, str], timeout: float = TIMEOUT_S
+) -> tuple[Outcome, int]:
+    """`cli`, and the peak resident memory of its process in bytes (its own `ru_maxrss`)."""
+    command = [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "--no-progress"]
+    with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
+        proc = subprocess.Popen(
+            [*command, *args],
+            stdin=subprocess.DEVNULL,
+            stdout=out,
+            stderr=err,
+            env=dict(env),
+            start_new_session=True,
+        )
+        timer = threading.Timer(timeout, os.killpg, (proc.pid, signal.SIGKILL))
+        timer.start()
+        try:
+            _, status, usage = os.wait4(proc.pid, 0)
+        finally:
+            timer.cancel()
+        proc.returncode = code = os.waitstatus_to_exitcode(status)
+        texts = []
+        for file in (out, err):
+            file.seek(0)
+            texts.append(file.read().decode("utf-8", "replace"))
+    hung = code == -signal.SIGKILL
+    return Outcome(None if hung else code, *texts), usage.ru_maxrss * 1024
 
 
 def in_parallel(work: Iterable[T], run: Callable[[T], R], workers: int = 3) -> list[R]:
