@@ -78,12 +78,11 @@ def _jobs(
 
     ended = in_parallel(runs, run)
     env = base_env(**common)
-    for command in (["list", "--json"], ["status", "--json"], ["stats", "--json"]):
-        ended.append(cli(ws, *command, env=env))
+    reads = [["list", "--json"], ["status", "--json"], ["stats", "--json"]]
     for name, _, _ in runs:
         for job in _job_ids(ws, env, name):
-            ended.append(cli(ws, "webhooks", job, "--json", env=env))
-            ended.append(cli(ws, "status", job, env=env))
+            reads += [["webhooks", job, "--json"], ["status", job]]
+    ended += in_parallel(reads, lambda command: cli(ws, *command, env=env))
     return ended
 
 

@@ -195,8 +195,8 @@ def _try_special(case: Path, special: Special) -> str | None:
     "reference: 0 files written outside the workspace; no hang; exit 2 with a reason",
 )
 def hostile_disk(rounds: Rounds) -> Result:
-    plants = spread(PLANTS, rounds.count(8, len(PLANTS)))
-    specials = spread(SPECIALS, rounds.count(4, len(SPECIALS)))
+    plants = spread(PLANTS, rounds.count(7, len(PLANTS)))
+    specials = spread(SPECIALS, rounds.count(3, len(SPECIALS)))
     with serving(lambda path: Answer(body=png())) as served:
         work = [(rounds.folder / f"plant-{n:02d}", p) for n, p in enumerate(plants)]
         for folder, _ in work:

@@ -157,7 +157,7 @@ def _big(folder: Path) -> str | None:
 )
 def bad_specs(rounds: Rounds) -> Result:
     folders = []
-    for index, case in enumerate(spread(CASES, rounds.count(15, len(CASES)))):
+    for index, case in enumerate(spread(CASES, rounds.count(10, len(CASES)))):
         folder = rounds.folder / f"case-{index:02d}"
         folder.mkdir()
         folders.append((folder, case))

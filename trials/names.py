@@ -119,7 +119,7 @@ def _in_ws(path: str) -> bool:
 )
 def traversal_names(rounds: Rounds) -> Result:
     cases = [(field, name) for name in CORPUS for field in ("id", "key")]
-    chosen = spread(cases, rounds.count(12, len(cases)))
+    chosen = spread(cases, rounds.count(8, len(cases)))
     work = [
         (rounds.folder / f"case-{n:02d}", field, name) for n, (field, name) in enumerate(chosen)
     ]

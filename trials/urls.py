@@ -86,7 +86,6 @@ def _refused(case: Path, url: str, field: str, served: Served) -> str | None:
     """Without ALLOW: `url` as the reference or the webhook is refused, nothing written,
     nothing sent."""
     case.mkdir()
-    asked = len(served.requests)
     reference, hook = (url, None) if field == "reference" else (None, url)
     spec = _spec(case, reference, hook)
     env = base_env(TRIAL_WEBHOOK_SECRET=SECRET)
@@ -98,9 +97,10 @@ def _refused(case: Path, url: str, field: str, served: Served) -> str | None:
         problems.append(f"exit {ended.code}: {ended.err.strip()[-200:]!r}")
     if os.path.lexists(case / "ws"):
         problems.append("the workspace was written")
-    if len(served.requests) != asked:  # the others' runs never reach it either
+    path = "/" + url.rsplit("/", 1)[-1]
+    if any(request[1] == path for request in served.requests):
         problems.append("the local server was called")
-    return f"{field} {url}: {'; '.join(problems)}" if problems else None
+    return f"not refused: {field} {url}: {'; '.join(problems)}" if problems else None
 
 
 def _allowed(case: Path, url: str, field: str, served: Served) -> str | None:
@@ -136,6 +136,11 @@ def _redirect(case: Path, field: str, served: Served) -> str | None:
     return f"{field} redirect: {'; '.join(problems)}" if problems else None
 
 
+def _numbered(target: Target, port: str, n: int) -> str:
+    """The target's URL with a path of its own, to tell whether this one reached the server."""
+    return target.url.format(port=port).replace("/r.png", f"/refused-{n}.png")
+
+
 def _answers(path: str) -> Answer:
     if path.startswith("/redirect/"):
         where = "/internal/" + path.rsplit("/", 1)[1]
@@ -155,26 +160,28 @@ def internal_urls(rounds: Rounds) -> Result:
     reachable = [(t, f) for t, f in cases if f in t.reaches]
     with serving(_answers) as served:
         port = served.url.rsplit(":", 1)[1]
-        work = [
-            (rounds.folder / f"case-{n:02d}", t.url.format(port=port), f, served)
+        refusals = [
+            partial(_refused, rounds.folder / f"case-{n:02d}", _numbered(t, port, n), f, served)
             for n, (t, f) in enumerate(chosen)
         ]
-        failures = in_parallel(work, lambda args: _refused(*args))
-        refused = len(work) - sum(1 for f in failures if f)
-        work2 = [
-            (rounds.folder / f"allowed-{n:02d}", t.url.format(port=port), f, served)
-            for n, (t, f) in enumerate(spread(reachable, rounds.count(2, len(reachable))))
+        allowed_ones = spread(reachable, rounds.count(1, len(reachable)))
+        allowances = [
+            partial(
+                _allowed, rounds.folder / f"allowed-{n:02d}", t.url.format(port=port), f, served
+            )
+            for n, (t, f) in enumerate(allowed_ones)
         ]
-        work3 = [(rounds.folder / f"redirect-{f}", f, served) for f in BOTH]
-        calls = [partial(_allowed, *args) for args in work2]
-        calls += [partial(_redirect, *args) for args in work3]
-        failures += in_parallel(calls, lambda call: call(), workers=4)
+        redirects = [partial(_redirect, rounds.folder / f"redirect-{f}", f, served) for f in BOTH]
+        calls = redirects[::-1] + allowances + refusals  # the longest (a webhook's) first
+        failures = in_parallel(calls, lambda call: call())
         followed = sum(r[1].startswith("/internal") for r in served.requests)
     failed = [failure for failure in failures if failure]
-    allowed = len(work2) - sum(1 for f in failures if f and f.startswith("allowed"))
+    refused = len(refusals) - sum(1 for f in failed if f.startswith("not refused"))
+    allowed = len(allowances) - sum(1 for f in failed if f.startswith("allowed"))
     return Result(
-        f"{refused}/{len(work)} internal URLs refused before any request (of {len(cases)}); "
-        f"{allowed}/{len(work2)} loopback ones allowed with {ALLOW}=1; "
+        f"{refused}/{len(refusals)} internal URLs refused before any request (of {len(cases)}); "
+        f"{allowed}/{len(allowances)} loopback ones allowed with {ALLOW}=1 (and both redirect "
+        "first hops); "
         f"redirects to internal followed: {followed}",
         passed=not failed,
         details=tuple(failed),
