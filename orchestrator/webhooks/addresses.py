@@ -2,9 +2,10 @@
 
 A host that resolves to a loopback, private, link-local, unspecified, multicast, reserved or
 shared (carrier-grade NAT) address, or to an IPv6 one that carries such an IPv4 address
-(mapped, 6to4, Teredo), is refused: only global addresses are called. So a spec cannot point imagebatch at the machine it runs on or the network
-behind it (a cloud metadata service, a router), unless `IMAGEBATCH_ALLOW_LOCAL_URLS=1` is set
-(a local receiver, tests). A provider's own configured base URL is trusted and not checked here.
+(mapped, 6to4, Teredo), is refused: only global addresses are called. So a spec cannot point
+imagebatch at the machine it runs on or the network behind it (a cloud metadata service, a
+router), unless `IMAGEBATCH_ALLOW_LOCAL_URLS=1` is set (a local receiver, tests). A provider's
+own configured base URL is trusted and not checked here.
 
 The host is resolved off the event loop (`loop.getaddrinfo`); checked when a job is checked, and
 again before each delivery, since DNS can change in between.
