@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 from ._cli import base_env, cli, cli_measured, in_parallel, write_spec
 from ._hostile_api import KINDS, hostile_api
@@ -28,27 +29,29 @@ REASONS = {
 }
 """What each poison's recorded reason must say."""
 PROVIDERS = {
-    "openai": ("gpt-image-1", lambda url: {"OPENAI_BASE_URL": url + "/v1"}),
-    "gemini": ("gemini-2.5-flash-image", lambda url: {"GEMINI_BASE_URL": url}),
+    "openai": ("gpt-image-1", "OPENAI_BASE_URL", "/v1"),
+    "gemini": ("gemini-2.5-flash-image", "GEMINI_BASE_URL", ""),
 }
+"""Each provider's model, and where its base URL goes (with what after the server's)."""
+Items = dict[str, dict[str, Any]]
 
 
-def _job(folder: Path, provider: str, url: str, kinds: list[str]) -> tuple[int | None, int, dict]:
+def _job(folder: Path, provider: str, url: str, kinds: list[str]) -> tuple[int | None, int, Items]:
     """Run one job whose items ask for `kinds`; its exit code, peak memory and items."""
     folder.mkdir()
-    model, base = PROVIDERS[provider]
+    model, variable, tail = PROVIDERS[provider]
     items = [{"id": f"{kind}-{n}", "prompt": f"a {kind} picture"} for n, kind in enumerate(kinds)]
     limits = {"max_attempts": 1, "concurrency": 4, "timeout_s": 60}
     spec = {"key": provider, "provider": provider, "model": model, "items": items, "limits": limits}
     path = write_spec(folder, "spec.json", spec)
-    env = base_env(OPENAI_API_KEY="sk-trial", GEMINI_API_KEY="trial", **base(url))
+    env = base_env(OPENAI_API_KEY="sk-trial", GEMINI_API_KEY="trial", **{variable: url + tail})
     ended, peak = cli_measured(folder / "ws", "run", str(path), env=env, timeout=120)
     shown = cli(folder / "ws", "status", "--json", env=env)
     records = json.loads(shown.out)["items"] if shown.code == 0 else []
     return ended.code, peak, {item["id"]: item for item in records}
 
 
-def _check(provider: str, code: int | None, items: dict, growth: int) -> list[str]:
+def _check(provider: str, code: int | None, items: Items, growth: int) -> list[str]:
     problems = []
     if code != 3:
         problems.append(f"{provider}: exit {code} (3, partial, expected)")
@@ -99,7 +102,7 @@ def _round(folder: Path, url: str, kinds: list[str], worst: dict[str, int]) -> l
     """One job of good answers and one of poisoned ones per provider, two at a time."""
     runs = [(p, poisoned) for p in PROVIDERS for poisoned in (False, True)]
 
-    def run(pair: tuple[str, bool]) -> tuple[int | None, int, dict]:
+    def run(pair: tuple[str, bool]) -> tuple[int | None, int, Items]:
         provider, poisoned = pair
         asked = kinds if poisoned else ["good"] * len(kinds)
         return _job(folder / f"{provider}-{poisoned}", provider, url, asked)

@@ -259,7 +259,9 @@ def test_fetched_references_are_kept_without_following_a_planted_link(tmp_path: 
     root.mkdir()
     (root / "references").symlink_to(outside)
     url = "https://example.com/a.png"
-    spec = parse_spec({"key": "k", "items": [{"id": "a", "prompt": "x", "references": [url]}]}, "spec")
+    spec = parse_spec(
+        {"key": "k", "items": [{"id": "a", "prompt": "x", "references": [url]}]}, "spec"
+    )
     with pytest.raises(PermissionError, match="references is a symbolic link"):
         keep_fetched(spec, {url: Fetched(b"png bytes", "png")}, root / "references")
     assert list(outside.iterdir()) == []
