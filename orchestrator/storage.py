@@ -97,8 +97,8 @@ class Workspace:
             raise ConfigError(f"workspace {root}: cannot use it ({reason})") from None
 
     def _refuse_links(self) -> None:
-        """`ConfigError` if a symbolic link stands at one of the workspace's fixed places, or a
-        file where a folder belongs."""
+        """`ConfigError` if a symbolic link stands at one of the workspace's fixed places, a
+        file where a folder belongs, or anything but a file (a FIFO) where a database does."""
         for place in _PLACES:
             try:
                 mode = os.lstat(self.root / place).st_mode
@@ -111,6 +111,8 @@ class Workspace:
                 )
             if place in _FOLDERS and not stat.S_ISDIR(mode):
                 raise ConfigError(f"workspace {self.root}: {place} is a file, not a folder")
+            if place not in _FOLDERS and not stat.S_ISREG(mode):  # a FIFO: SQLite fails on it
+                raise ConfigError(f"workspace {self.root}: {place} is not a regular file")
 
     @property
     def journal_dir(self) -> Path:

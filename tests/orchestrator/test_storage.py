@@ -265,3 +265,16 @@ def test_fetched_references_are_kept_without_following_a_planted_link(tmp_path: 
     with pytest.raises(PermissionError, match="references is a symbolic link"):
         keep_fetched(spec, {url: Fetched(b"png bytes", "png")}, root / "references")
     assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("place", ["journal/journal.sqlite3", "quota.sqlite", "cache/cache.db"])
+def test_a_fifo_in_place_of_a_database_is_refused(tmp_path: Path, place: str) -> None:
+    """SQLite fails on a FIFO with "disk I/O error" (the journal's: a traceback), so it is
+    refused first, as a link is."""
+    from orchestrator.errors import ConfigError
+
+    root = tmp_path / "ws"
+    (root / place).parent.mkdir(parents=True)
+    os.mkfifo(root / place)
+    with pytest.raises(ConfigError, match=f"{place} is not a regular file"):
+        Workspace(root).prepare()
