@@ -5,6 +5,7 @@ follows the job to its end."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .cli_helpers import cli, ok, one_line_error, status, write_spec
@@ -52,3 +53,13 @@ def test_a_link_planted_at_the_log_is_refused_not_followed(tmp_path: Path) -> No
     refused = one_line_error(cli(ws, "start", job, "--detach"))
     assert f"{job}.log" in refused
     assert outside.read_bytes() == b"not yours"
+
+
+def test_a_fifo_planted_at_the_log_is_refused_not_waited_on(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=1)
+    job = ok(cli(ws, "create", str(spec))).strip()
+    (ws / "logs").mkdir()
+    os.mkfifo(ws / "logs" / f"{job}.log")
+    refused = one_line_error(cli(ws, "start", job, "--detach"))  # before, it hung here
+    assert f"{job}.log" in refused

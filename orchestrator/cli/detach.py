@@ -13,6 +13,7 @@ import argparse
 import asyncio
 import json
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -76,15 +77,19 @@ def _command(ctx: Context, args: argparse.Namespace, job_id: str) -> list[str]:
 def _spawn(command: list[str], root: Path, log: Path) -> subprocess.Popen[bytes]:
     """Start `command` in a session of its own, its output appended to `log` (below the
     workspace `root`: no symbolic link on the way, or at the log itself, is followed)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
     try:
         make_folders(root, log.parent)
-        fd = os.open(log, os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW, 0o666)
+        fd = os.open(log, flags, 0o666)  # O_NONBLOCK: a FIFO there fails (ENXIO), never waits
     except PermissionError as error:  # make_folders: a link on the way, said in full
         raise ConfigError(str(error)) from None
-    except OSError as error:  # ELOOP: a link planted at the log itself
+    except OSError as error:  # ELOOP: a link planted at the log itself; ENXIO: a FIFO
         raise ConfigError(
             f"cannot write {log} ({error.strerror}); remove it and run again"
         ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO with a reader, a device
+        os.close(fd)
+        raise ConfigError(f"cannot write {log}: not a regular file; remove it and run again")
     with open(fd, "ab") as out:
         return subprocess.Popen(
             command,
