@@ -11,6 +11,7 @@ reference's place after the job was created), must be refused, never waited on."
 from __future__ import annotations
 
 import os
+import stat
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -36,6 +37,8 @@ class Plant:
     where: str
     """Relative to the workspace; `{job}` is the job's id (planted after `create`)."""
     folder: bool
+    fifo: bool = False
+    """A FIFO in the place (rather than a link): never waited on."""
     """A link to a folder (else to a file)."""
 
 
@@ -58,6 +61,11 @@ PLANTS = [
     Plant("images/{job}/raw/a.png", folder=False),
     Plant("images/{job}/a.jpg", folder=False),
     Plant("images/{job}/thumbs/a.webp", folder=False),
+    Plant("journal/journal.sqlite3", folder=False, fifo=True),
+    Plant("quota.sqlite", folder=False, fifo=True),
+    Plant("cache/cache.db", folder=False, fifo=True),
+    Plant("logs/{job}.log", folder=False, fifo=True),
+    Plant("images/{job}/raw/a.png", folder=False, fifo=True),
 ]
 SENTINEL_BYTES = b"sentinel: nothing may write here\n"
 
@@ -73,14 +81,17 @@ def _spec(case: Path, url: str) -> Path:
     return write_spec(case, "spec.json", spec)
 
 
-def _plant(ws: Path, where: str, folder: bool, sentinel: Path) -> None:
+def _plant(ws: Path, where: str, plant: Plant, sentinel: Path) -> None:
     link = ws / where
     link.parent.mkdir(parents=True, exist_ok=True)
     if link.is_dir() and not link.is_symlink():
         link.rmdir()  # made empty by `create`
     elif os.path.lexists(link):
         link.unlink()
-    os.symlink(sentinel / ("folder" if folder else "file"), link)
+    if plant.fifo:
+        os.mkfifo(link)
+    else:
+        os.symlink(sentinel / ("folder" if plant.folder else "file"), link)
 
 
 def _run_with_plant(case: Path, plant: Plant, url: str) -> tuple[Outcome, str]:
@@ -91,13 +102,13 @@ def _run_with_plant(case: Path, plant: Plant, url: str) -> tuple[Outcome, str]:
     env = base_env(IMAGEBATCH_ALLOW_LOCAL_URLS="1")
     sentinel = case / "sentinel"
     if "{job}" not in plant.where:
-        _plant(ws, plant.where, plant.folder, sentinel)
+        _plant(ws, plant.where, plant, sentinel)
         if plant.where == "logs":
             return cli(ws, "run", str(spec), "--detach", env=env, timeout=TIMEOUT_S), ""
         return cli(ws, "run", str(spec), env=env, timeout=TIMEOUT_S), ""
     created = cli(ws, "create", str(spec), env=env, timeout=TIMEOUT_S)
     job = created.out.strip().splitlines()[0] if created.code == 0 else "?"
-    _plant(ws, plant.where.format(job=job), plant.folder, sentinel)
+    _plant(ws, plant.where.format(job=job), plant, sentinel)
     detach = ["--detach"] if plant.where.startswith("logs") else []
     return cli(ws, "start", job, *detach, env=env, timeout=TIMEOUT_S), job
 
@@ -119,9 +130,10 @@ def _try_plant(case: Path, plant: Plant, url: str) -> str | None:
             problems.append(f"refused without a one-line reason: {ended.err[-300:]!r}")
     elif ended.code != 0 or "Traceback" in ended.err:
         problems.append(f"exit {ended.code}: {ended.err.strip()[-300:]!r}")
-    elif os.path.islink(link):
-        problems.append("ran with the link left in place")
-    return f"link at {plant.where}: {'; '.join(problems)}" if problems else None
+    elif os.path.islink(link) or (plant.fifo and stat.S_ISFIFO(os.lstat(link).st_mode)):
+        problems.append("ran with the link or FIFO left in place")
+    what = "FIFO" if plant.fifo else "link"
+    return f"{what} at {plant.where}: {'; '.join(problems)}" if problems else None
 
 
 @dataclass(frozen=True)
