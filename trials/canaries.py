@@ -59,8 +59,8 @@ def _spec(folder: Path, name: str, provider: str, hook: str, count: int) -> Path
 def _jobs(
     folder: Path, canaries: dict[str, str], urls: tuple[str, str, str], count: int
 ) -> list[Outcome]:
-    """Three jobs on one workspace at once: OpenAI with 429s and 500s, OpenAI against a server
-    that refuses the key and quotes it, Gemini against a port nobody listens on."""
+    """Four jobs on one workspace at once: OpenAI with 429s and 500s, OpenAI and Gemini against
+    a server that refuses the key and quotes it whole, Gemini against a port nobody listens on."""
     ws = folder / "ws"
     hook, flaky, strict = urls
     common = {**canaries, "IMAGEBATCH_ALLOW_LOCAL_URLS": "1"}
@@ -68,6 +68,7 @@ def _jobs(
         ("flaky", "openai", {"OPENAI_BASE_URL": flaky + "/v1"}),
         ("refused", "openai", {"OPENAI_BASE_URL": strict + "/v1"}),
         ("unreachable", "gemini", {"GEMINI_BASE_URL": "http://127.0.0.1:9"}),
+        ("refusedg", "gemini", {"GEMINI_BASE_URL": strict}),
     ]
 
     def run(entry: tuple[str, str, dict[str, str]]) -> Outcome:
@@ -76,7 +77,7 @@ def _jobs(
         log = ["-vv", "--log-file", str(folder / "imagebatch.log")]
         return cli(ws, *log, "run", str(spec), env=base_env(**common, **extra), timeout=90)
 
-    ended = in_parallel(runs, run)
+    ended = in_parallel(runs, run, workers=len(runs))
     env = base_env(**common)
     reads = [["list", "--json"], ["status", "--json"], ["stats", "--json"]]
     for name, _, _ in runs:
@@ -132,9 +133,9 @@ def canary_secrets(rounds: Rounds) -> Result:
         for where, data in hay.items()
         if form in data
     ]
-    codes = [outcome.code for outcome in ended[:3]]
+    codes = [outcome.code for outcome in ended[:4]]
     problems = list(leaks)
-    if codes[0] not in (0, 3) or codes[1] not in (3, 4) or codes[2] not in (3, 4) or not hooks:
+    if codes[0] not in (0, 3) or any(code not in (3, 4) for code in codes[1:]) or not hooks:
         problems.append(f"the jobs did not fail as planned: exits {codes}, {len(hooks)} webhooks")
     return Result(
         f"{len(leaks)} occurrences of 3 canaries (raw, base64, URL-encoded) in {len(hay)} files, "

@@ -222,7 +222,8 @@ def hostile_disk(rounds: Rounds) -> Result:
     through = sum("written through" in failure for failure in failed)
     hung = sum("hung" in failure for failure in failed)
     return Result(
-        f"{len(plants)} planted links ({len(PLANTS)} places), {len(specials)} pipes/devices: "
+        f"{len(plants)} links and FIFOs planted (of {len(PLANTS)}), {len(specials)} pipes/devices "
+        "as spec or reference: "
         f"{through} wrote outside, {hung} hung, {len(failed)} failed in all",
         passed=not failed,
         details=tuple(failed),

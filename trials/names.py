@@ -123,13 +123,14 @@ def traversal_names(rounds: Rounds) -> Result:
     work = [
         (rounds.folder / f"case-{n:02d}", field, name) for n, (field, name) in enumerate(chosen)
     ]
-    failures = [f for f in in_parallel(work, lambda args: _try(*args)) if f]
-    failures += [f for f in [_links_at_targets(rounds.folder / "targets")] if f]
+    names_failed = [f for f in in_parallel(work, lambda args: _try(*args)) if f]
+    targets_failed = [f for f in [_links_at_targets(rounds.folder / "targets")] if f]
+    failures = names_failed + targets_failed
     outside = sum("outside" in failure for failure in failures)
     return Result(
-        f"{len(chosen) + 1 - len(failures)}/{len(chosen) + 1} hostile ids and keys (of "
-        f"{len(cases)}) and links at the targets refused with exit 2 naming the field or kept "
-        f"inside; {outside} wrote outside",
+        f"{len(chosen) - len(names_failed)}/{len(chosen)} hostile ids and keys (of {len(cases)}) "
+        f"refused with exit 2 naming the field, or kept inside; links at the target files "
+        f"{'replaced' if not targets_failed else 'FOLLOWED or failed'}; {outside} wrote outside",
         passed=not failures,
         details=tuple(failures),
     )
