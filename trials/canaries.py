@@ -113,7 +113,7 @@ def _files(folder: Path) -> list[Path]:
 )
 def canary_secrets(rounds: Rounds) -> Result:
     folder = rounds.folder
-    count = rounds.count(6, 30)
+    count = rounds.count(4, 30)
     canaries = _canaries()
     flaky = FakeServerOptions(rate_429=0.2, rate_500=0.2, retry_after_s=0.1, echo_key=True)
     strict = FakeServerOptions(require_key=RIGHT_KEY, echo_key=True)
