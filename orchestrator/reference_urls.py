@@ -79,7 +79,7 @@ def keep_fetched(spec: JobSpec, fetched: Mapping[str, Fetched], folder: Path) ->
     for url, image in fetched.items():
         path = folder / f"{sha256_hex(image.data)}.{image.ext}"
         if not path.is_file():
-            atomic_write(path, image.data)
+            atomic_write(path, image.data, root=folder.parent)  # no link followed on the way
         paths[url] = str(path)
     items = tuple(
         item.model_copy(update={"references": tuple(paths.get(r, r) for r in item.references)})

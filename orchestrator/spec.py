@@ -73,7 +73,7 @@ class Params(_Model):
     @field_validator("size")
     @classmethod
     def _size_shape(cls, value: str | None) -> str | None:
-        if value is None or value == "auto" or SIZE_PATTERN.match(value):
+        if value is None or value == "auto" or SIZE_PATTERN.fullmatch(value):
             return value
         raise ValueError("size must look like 1024x1024 (WIDTHxHEIGHT) or be 'auto'")
 
@@ -103,7 +103,7 @@ class ItemSpec(Params):
     @field_validator("id")
     @classmethod
     def _id_shape(cls, value: str) -> str:
-        if not ITEM_ID_PATTERN.match(value) or ".." in value or value.startswith("."):
+        if not ITEM_ID_PATTERN.fullmatch(value) or ".." in value or value.startswith("."):
             raise ValueError(
                 "item id must be 1-64 letters, digits, '-', '_' or '.', "
                 "not start with '.' and not contain '..'"
@@ -216,7 +216,7 @@ class OutputSpec(_Model):
     def _box_shape(cls, value: str | None) -> str | None:
         if value is None:
             return value
-        if not SIZE_PATTERN.match(value):
+        if not SIZE_PATTERN.fullmatch(value):
             raise ValueError("max_size must look like 1024x768 (WIDTHxHEIGHT)")
         width, height = (int(side) for side in value.split("x"))
         if max(width, height) > MAX_OUTPUT_SIDE or width * height > MAX_OUTPUT_PIXELS:
@@ -260,7 +260,7 @@ class JobConfig(_Model):
     @field_validator("key")
     @classmethod
     def _key_shape(cls, value: str) -> str:
-        if not KEY_PATTERN.match(value):
+        if not KEY_PATTERN.fullmatch(value):
             raise ValueError("key must be 1-128 letters, digits, '-', '_', '.' or ':'")
         return value
 

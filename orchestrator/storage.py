@@ -36,6 +36,13 @@ __all__ = [
 
 ENV_VAR = "IMAGEBATCH_WORKSPACE"
 DEFAULT_DIR = ".imagebatch"
+_FOLDERS = ("journal", "cache", "images", "references", "logs")
+_DATABASES = ("journal/journal.sqlite3", "cache/cache.db", "quota.sqlite")
+_PLACES = _FOLDERS + tuple(
+    f"{db}{tail}" for db in _DATABASES for tail in ("", "-wal", "-shm", "-journal")
+)
+"""What the workspace keeps at fixed places. SQLite, diskcache and `open` follow a link planted
+at any of them, so `prepare` refuses the workspace while one is there."""
 
 
 def _check_name(name: str, what: str) -> str:
@@ -84,12 +91,28 @@ class Workspace:
             )
         try:
             root.mkdir(exist_ok=True)
-            for sub in (self.journal_dir, self.images_dir):
-                if sub.exists() and not sub.is_dir():
-                    raise ConfigError(f"workspace {root}: {sub.name} is a file, not a folder")
+            self._refuse_links()
         except OSError as error:
             reason = error.strerror or type(error).__name__
             raise ConfigError(f"workspace {root}: cannot use it ({reason})") from None
+
+    def _refuse_links(self) -> None:
+        """`ConfigError` if a symbolic link stands at one of the workspace's fixed places, a
+        file where a folder belongs, or anything but a file (a FIFO) where a database does."""
+        for place in _PLACES:
+            try:
+                mode = os.lstat(self.root / place).st_mode
+            except FileNotFoundError:
+                continue
+            if stat.S_ISLNK(mode):
+                raise ConfigError(
+                    f"workspace {self.root}: {place} is a symbolic link; imagebatch writes only "
+                    "inside its workspace: remove it and run again"
+                )
+            if place in _FOLDERS and not stat.S_ISDIR(mode):
+                raise ConfigError(f"workspace {self.root}: {place} is a file, not a folder")
+            if place not in _FOLDERS and not stat.S_ISREG(mode):  # a FIFO: SQLite fails on it
+                raise ConfigError(f"workspace {self.root}: {place} is not a regular file")
 
     @property
     def journal_dir(self) -> Path:

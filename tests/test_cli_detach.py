@@ -5,6 +5,7 @@ follows the job to its end."""
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 from .cli_helpers import cli, ok, one_line_error, status, write_spec
@@ -40,3 +41,25 @@ def test_start_detach_runs_a_created_job(tmp_path: Path) -> None:
     assert status(ws, job)["job"]["status"] == "completed"
     again = one_line_error(cli(ws, "start", job, "--detach"))
     assert "has finished" in again
+
+
+def test_a_link_planted_at_the_log_is_refused_not_followed(tmp_path: Path) -> None:
+    ws, outside = tmp_path / "ws", tmp_path / "outside"
+    outside.write_bytes(b"not yours")
+    spec = write_spec(tmp_path, items=1)
+    job = ok(cli(ws, "create", str(spec))).strip()
+    (ws / "logs").mkdir()
+    (ws / "logs" / f"{job}.log").symlink_to(outside)
+    refused = one_line_error(cli(ws, "start", job, "--detach"))
+    assert f"{job}.log" in refused
+    assert outside.read_bytes() == b"not yours"
+
+
+def test_a_fifo_planted_at_the_log_is_refused_not_waited_on(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=1)
+    job = ok(cli(ws, "create", str(spec))).strip()
+    (ws / "logs").mkdir()
+    os.mkfifo(ws / "logs" / f"{job}.log")
+    refused = one_line_error(cli(ws, "start", job, "--detach"))  # before, it hung here
+    assert f"{job}.log" in refused

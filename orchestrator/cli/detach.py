@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -19,7 +21,7 @@ from pathlib import Path
 from ..errors import ConfigError
 from ..handle import JobHandle
 from ..states import JOB_TERMINAL
-from ..storage import Workspace
+from ..storage import Workspace, make_folders
 from .context import Context
 from .report import job_json
 
@@ -45,7 +47,7 @@ async def detach(ctx: Context, handle: JobHandle, args: argparse.Namespace) -> i
         )
     await handle.orchestrator.preflight(job)  # a missing key: said here, not in a log file
     log = log_path(ctx.workspace, job.id)
-    proc = await asyncio.to_thread(_spawn, _command(ctx, args, job.id), log)
+    proc = await asyncio.to_thread(_spawn, _command(ctx, args, job.id), ctx.workspace.root, log)
     code = await _taken_up(handle, proc)
     if code is not None:
         ctx.note(f"job {job.id}: the background process stopped (exit {code}); see {log}")
@@ -72,10 +74,23 @@ def _command(ctx: Context, args: argparse.Namespace, job_id: str) -> list[str]:
     return [*command, "start", job_id]
 
 
-def _spawn(command: list[str], log: Path) -> subprocess.Popen[bytes]:
-    """Start `command` in a session of its own, its output appended to `log`."""
-    log.parent.mkdir(parents=True, exist_ok=True)
-    with open(log, "ab") as out:
+def _spawn(command: list[str], root: Path, log: Path) -> subprocess.Popen[bytes]:
+    """Start `command` in a session of its own, its output appended to `log` (below the
+    workspace `root`: no symbolic link on the way, or at the log itself, is followed)."""
+    flags = os.O_WRONLY | os.O_APPEND | os.O_CREAT | os.O_NOFOLLOW | os.O_NONBLOCK
+    try:
+        make_folders(root, log.parent)
+        fd = os.open(log, flags, 0o666)  # O_NONBLOCK: a FIFO there fails (ENXIO), never waits
+    except PermissionError as error:  # make_folders: a link on the way, said in full
+        raise ConfigError(str(error)) from None
+    except OSError as error:  # ELOOP: a link planted at the log itself; ENXIO: a FIFO
+        raise ConfigError(
+            f"cannot write {log} ({error.strerror}); remove it and run again"
+        ) from None
+    if not stat.S_ISREG(os.fstat(fd).st_mode):  # a FIFO with a reader, a device
+        os.close(fd)
+        raise ConfigError(f"cannot write {log}: not a regular file; remove it and run again")
+    with open(fd, "ab") as out:
         return subprocess.Popen(
             command,
             stdin=subprocess.DEVNULL,

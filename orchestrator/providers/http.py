@@ -43,7 +43,7 @@ __all__ = [
     "status_error",
 ]
 
-MAX_ANSWER_BYTES = 96 * 1024 * 1024
+MAX_ANSWER_BYTES = 72 * 1024 * 1024
 """The largest answer body a provider's reply is read to: a 50 MB image in base64 (67 MB) with
 its JSON around it. A longer (or endless) body is cut off there: a bad response, not the
 machine's memory."""

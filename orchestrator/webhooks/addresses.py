@@ -1,9 +1,11 @@
 """Which URLs imagebatch may call on the user's behalf (webhooks, and reference URLs).
 
-A host that resolves to a loopback, private, link-local, unspecified, multicast or reserved
-address is refused, so a spec cannot point imagebatch at the machine it runs on or the network
-behind it (a cloud metadata service, a router), unless `IMAGEBATCH_ALLOW_LOCAL_URLS=1` is set
-(a local receiver, tests). A provider's own configured base URL is trusted and not checked here.
+A host that resolves to a loopback, private, link-local, unspecified, multicast, reserved or
+shared (carrier-grade NAT) address, or to an IPv6 one that carries such an IPv4 address
+(mapped, 6to4, Teredo), is refused: only global addresses are called. So a spec cannot point
+imagebatch at the machine it runs on or the network behind it (a cloud metadata service, a
+router), unless `IMAGEBATCH_ALLOW_LOCAL_URLS=1` is set (a local receiver, tests). A provider's
+own configured base URL is trusted and not checked here.
 
 The host is resolved off the event loop (`loop.getaddrinfo`); checked when a job is checked, and
 again before each delivery, since DNS can change in between.
@@ -35,12 +37,20 @@ def refused_address(addresses: Iterable[str]) -> tuple[str, str] | None:
     """The first address that may not be called and what kind it is, or None if all may."""
     for text in addresses:
         address: _Address = ipaddress.ip_address(text.split("%", 1)[0])
-        if isinstance(address, ipaddress.IPv6Address) and address.ipv4_mapped is not None:
-            address = address.ipv4_mapped
-        kind = _kind(address)
-        if kind is not None:
-            return text, kind
+        for candidate in (*_carried(address), address):
+            kind = _kind(candidate)
+            if kind is not None:
+                return text, kind
     return None
+
+
+def _carried(address: _Address) -> tuple[ipaddress.IPv4Address, ...]:
+    """The IPv4 addresses an IPv6 one carries (mapped, 6to4, Teredo): where it really leads."""
+    if not isinstance(address, ipaddress.IPv6Address):
+        return ()
+    teredo = address.teredo or ()
+    found = (address.ipv4_mapped, address.sixtofour, *teredo)
+    return tuple(inner for inner in found if inner is not None)
 
 
 def _kind(address: _Address) -> str | None:
@@ -51,6 +61,7 @@ def _kind(address: _Address) -> str | None:
         ("multicast", address.is_multicast),
         ("private", address.is_private),
         ("reserved", address.is_reserved),
+        ("shared", not address.is_global),  # what is left: carrier-grade NAT, 100.64.0.0/10
     )
     return next((kind for kind, hit in checks if hit), None)
 

@@ -71,7 +71,7 @@ class WebhookSpec(_Record):
                 "must name an environment variable (for example IMAGEBATCH_WEBHOOK_SECRET) "
                 "that holds the secret, not the secret itself"
             )
-        if not _ENV_NAME.match(value):
+        if not _ENV_NAME.fullmatch(value):
             raise ValueError(
                 "must be an environment variable name: letters, digits and '_', "
                 "not starting with a digit"

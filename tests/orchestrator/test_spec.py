@@ -387,6 +387,7 @@ def test_good_item_ids(item_id: str) -> None:
         "é",
         "a\x00b",
         "page:1",
+        "a\n",  # `$` alone would let one trailing newline through into a file name
     ],
 )
 def test_bad_item_ids(item_id: str) -> None:
@@ -422,7 +423,7 @@ def test_missing_key_in_python_data() -> None:
     assert "key: required field is missing" in _error({"items": [{"id": "a", "prompt": "x"}]})
 
 
-@pytest.mark.parametrize("key", ["", "a b", "k/1", "x" * 129])
+@pytest.mark.parametrize("key", ["", "a b", "k/1", "x" * 129, "k\n"])
 def test_bad_key(key: str) -> None:
     assert "key" in _error(_spec(key=key))
 
@@ -480,7 +481,7 @@ def test_float_fields_take_integers_and_keep_lists_as_tuples() -> None:
     assert spec.items[0].references == ()
 
 
-@pytest.mark.parametrize("size", ["big", "1024", "0x10", "10x0", "1024*1024", "-5x5"])
+@pytest.mark.parametrize("size", ["big", "1024", "0x10", "10x0", "1024*1024", "-5x5", "64x64\n"])
 def test_bad_sizes(size: str) -> None:
     assert "size" in _error(_spec(defaults={"size": size}))
 

@@ -213,3 +213,68 @@ def test_a_planted_link_below_the_workspace_is_never_followed(tmp_path: Path) ->
     (tmp_path / "alias").symlink_to(root)
     atomic_write(tmp_path / "alias" / "images" / "job-2" / "a.png", b"ok", root=tmp_path / "alias")
     assert (root / "images" / "job-2" / "a.png").read_bytes() == b"ok"
+
+
+@pytest.mark.parametrize(
+    "place",
+    [
+        "journal",
+        "cache",
+        "images",
+        "references",
+        "logs",
+        "journal/journal.sqlite3",
+        "journal/journal.sqlite3-wal",
+        "journal/journal.sqlite3-shm",
+        "cache/cache.db",
+        "quota.sqlite",
+        "quota.sqlite-shm",
+    ],
+)
+def test_a_workspace_with_a_link_planted_at_its_folders_or_databases_is_refused(
+    tmp_path: Path, place: str
+) -> None:
+    """SQLite, diskcache and plain folders follow links: the workspace is checked once, when
+    it is prepared, before any of them opens anything."""
+    from orchestrator.errors import ConfigError
+
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    outside.mkdir()
+    (outside / "db").write_bytes(b"")
+    link = root / place
+    link.parent.mkdir(parents=True)
+    link.symlink_to(outside if "." not in place else outside / "db")
+    with pytest.raises(ConfigError, match=f"{place} is a symbolic link"):
+        Workspace(root).prepare()
+    assert sorted(p.name for p in outside.iterdir()) == ["db"]
+    assert (outside / "db").read_bytes() == b""
+
+
+def test_fetched_references_are_kept_without_following_a_planted_link(tmp_path: Path) -> None:
+    from orchestrator.reference_urls import Fetched, keep_fetched
+    from orchestrator.spec import parse_spec
+
+    root, outside = tmp_path / "ws", tmp_path / "outside"
+    outside.mkdir()
+    root.mkdir()
+    (root / "references").symlink_to(outside)
+    url = "https://example.com/a.png"
+    spec = parse_spec(
+        {"key": "k", "items": [{"id": "a", "prompt": "x", "references": [url]}]}, "spec"
+    )
+    with pytest.raises(PermissionError, match="references is a symbolic link"):
+        keep_fetched(spec, {url: Fetched(b"png bytes", "png")}, root / "references")
+    assert list(outside.iterdir()) == []
+
+
+@pytest.mark.parametrize("place", ["journal/journal.sqlite3", "quota.sqlite", "cache/cache.db"])
+def test_a_fifo_in_place_of_a_database_is_refused(tmp_path: Path, place: str) -> None:
+    """SQLite fails on a FIFO with "disk I/O error" (the journal's: a traceback), so it is
+    refused first, as a link is."""
+    from orchestrator.errors import ConfigError
+
+    root = tmp_path / "ws"
+    (root / place).parent.mkdir(parents=True)
+    os.mkfifo(root / place)
+    with pytest.raises(ConfigError, match=f"{place} is not a regular file"):
+        Workspace(root).prepare()

@@ -156,6 +156,10 @@ def test_signatures_verify_with_standardwebhooks() -> None:
         (["224.0.0.1"], "multicast"),
         (["::ffff:127.0.0.1"], "loopback"),
         (["fd00::1"], "private"),
+        (["100.100.100.200"], "shared"),  # carrier-grade NAT; a cloud's metadata service
+        (["100.64.0.1"], "shared"),
+        (["2002:7f00:1::"], "loopback"),  # 6to4 around 127.0.0.1
+        (["2002:a00:1::"], "private"),  # 6to4 around 10.0.0.1
     ],
 )
 def test_local_and_private_addresses_are_refused(addresses: list[str], kind: str) -> None:
