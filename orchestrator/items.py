@@ -234,7 +234,10 @@ class ItemWork:
     async def _keep(
         self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
     ) -> tuple[ItemRecord, RawImage]:
-        """Store the paid image and record it; `BadResponseError` if it is no usable image."""
+        """Store the paid image and record it; `BadResponseError` if it is no usable image.
+        A run that lost its lock while it waited for the answer writes no file: the file would
+        replace the new owner's image at the same path."""
+        await self.verbs.check_lease()
         raw = await store_raw(self.workspace, item.job_id, item.id, image)
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)
