@@ -3,6 +3,7 @@ two runs of one key started at the same moment. Real `imagebatch` processes on t
 
 from __future__ import annotations
 
+import hashlib
 import json
 import random
 import signal
@@ -86,7 +87,7 @@ def _stop_then_resume(folder: Path, round_: int, signum: int, failures: list[str
         resumed = procs.cli(ws, "resume", job_id, "--no-progress")
         if resumed.returncode != 0:
             failures.append(f"round {round_}: resume exited {resumed.returncode}")
-    lost = _lost(before, procs.items(ws, job_id))
+    lost = _lost(ws, before, procs.items(ws, job_id))
     status = procs.job(ws, job_id).status
     if status != "completed":
         failures.append(f"round {round_}: the job ended {status}")
@@ -109,19 +110,27 @@ def _exit_problem(signum: int, code: int, err: str) -> str | None:
     return None
 
 
-def _lost(before: list[ItemRecord], after: list[ItemRecord]) -> int:
-    """Items completed before the stop that are not the same completed image after the resume."""
+def _lost(ws: Path, before: list[ItemRecord], after: list[ItemRecord]) -> int:
+    """Items completed before the stop that are not the same completed image after the resume:
+    the same attempts and SHA-256, and the raw file on disk with that SHA-256."""
     now = {item.id: item for item in after}
     return sum(
         1
         for item in before
-        if item.status == "completed"
-        and (
-            now[item.id].status != "completed"
-            or (now[item.id].raw_sha256, now[item.id].attempt_count)
-            != (item.raw_sha256, item.attempt_count)
-        )
+        if item.status == "completed" and not _same_image(ws, item, now[item.id])
     )
+
+
+def _same_image(ws: Path, was: ItemRecord, now: ItemRecord) -> bool:
+    if now.status != "completed" or now.raw_path is None:
+        return False
+    if (now.raw_sha256, now.attempt_count) != (was.raw_sha256, was.attempt_count):
+        return False
+    try:
+        data = (ws / now.raw_path).read_bytes()
+    except OSError:
+        return False
+    return hashlib.sha256(data).hexdigest() == now.raw_sha256
 
 
 @trial(
