@@ -18,7 +18,6 @@ from .registry import Result, Rounds, trial
 
 FAST = {"seed": 3, "latency_mean_s": 0.05, "latency_distribution": "uniform"}
 SLOW = {"seed": 1, "latency_mean_s": 1.5, "latency_distribution": "fixed"}
-ITEMS = 200
 
 
 @trial(
@@ -31,7 +30,7 @@ def sigkill_resume(rounds: Rounds) -> Result:
     failures: list[str] = []
     lost = 0
     for round_ in range(count):
-        lost += _stop_then_resume(rounds.folder, round_, signal.SIGKILL, failures)
+        lost += _stop_then_resume(rounds.folder, round_, signal.SIGKILL, failures, items=200)
     return Result(
         measured=f"{count} kills: {lost} completed items lost, {len(failures)} rounds wrong",
         passed=lost == 0 and not failures,
@@ -41,15 +40,15 @@ def sigkill_resume(rounds: Rounds) -> Result:
 
 @trial(
     "sigterm-resume",
-    "SIGTERM at a random moment: exit 143 (or 0 if done) with one line, no traceback; resume "
-    "completes the job with 0 completed items lost",
+    "SIGTERM at a random moment of a 100-item job: exit 143 (or 0 if done) with one line, no "
+    "traceback; resume completes the job with 0 completed items lost",
 )
 def sigterm_resume(rounds: Rounds) -> Result:
     count = rounds.count(3, 100)
     failures: list[str] = []
     lost = 0
     for round_ in range(count):
-        lost += _stop_then_resume(rounds.folder, round_, signal.SIGTERM, failures)
+        lost += _stop_then_resume(rounds.folder, round_, signal.SIGTERM, failures, items=100)
     return Result(
         measured=f"{count} SIGTERMs: {lost} completed items lost, {len(failures)} rounds wrong",
         passed=lost == 0 and not failures,
@@ -57,21 +56,23 @@ def sigterm_resume(rounds: Rounds) -> Result:
     )
 
 
-def _stop_then_resume(folder: Path, round_: int, signum: int, failures: list[str]) -> int:
-    """Run a 200-item job, send `signum` at a random moment, resume it; the completed items
-    lost (or made again). Anything else wrong is added to `failures`."""
+def _stop_then_resume(
+    folder: Path, round_: int, signum: int, failures: list[str], *, items: int
+) -> int:
+    """Run a job of `items` images, send `signum` at a random moment, resume it; the completed
+    items lost (or made again). Anything else wrong is added to `failures`."""
     rng = random.Random(f"{signum}-{round_}")
     here = folder / f"{signal.Signals(signum).name.lower()}-{round_}"
     here.mkdir()
-    spec = procs.mock_spec(here, f"crash-{round_}", items=ITEMS, options=FAST)
+    spec = procs.mock_spec(here, f"crash-{round_}", items=items, options=FAST)
     ws, log = here / "ws", here / "run"
     proc = procs.start(ws, "run", str(spec), log=log)
     with procs.reaped(proc):
         if rng.random() < 0.2:  # while it starts up, before the job is recorded
             time.sleep(rng.uniform(0.0, 1.0))
-        else:  # while it runs (the 200 images take about 3 s on two busy cores)
+        else:  # while it runs (200 images take about 3 s on two busy cores)
             procs.wait_for("the job to be recorded", lambda: procs.only_job_id(ws), proc)
-            time.sleep(rng.uniform(0.0, 3.0))
+            time.sleep(rng.uniform(0.0, 3.0 * items / 200))
         proc.send_signal(signum)
         code, err = procs.finish(proc, log)
     problem = _exit_problem(signum, code, err)

@@ -102,7 +102,7 @@ def _cancel_round(folder: Path, round_: int, failures: list[str]) -> tuple[int, 
     images of 3 s (the calls under way would take up to 3 s more if the run waited for them);
     odd rounds: 60 images of 0.2 s (attempts start all the time, right up to the cancel)."""
     rng = random.Random(round_)
-    latency, count, within = (3.0, 16, 8.0) if round_ % 2 == 0 else (0.2, 60, 2.5)
+    latency, count, within = (3.0, 16, 6.0) if round_ % 2 == 0 else (0.2, 60, 2.5)
     with procs.fake_server(latency_s=latency, seed=round_) as thread:
         spec = procs.openai_spec(
             folder,
