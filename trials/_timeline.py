@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from orchestrator.testing.fakeserver.thread import ServerThread
 
@@ -63,11 +62,3 @@ def run_job(thread: ServerThread, folder: Path, name: str, spec: Path, *args: st
     with procs.reaped(proc):
         code, err = procs.finish(proc, log)
     return Ran(code, err, ws, procs.only_job_id(ws))
-
-
-def counts(log: list[Request]) -> dict[str, Any]:
-    """Outcomes and how many of each, for a trial's details."""
-    found: dict[str, int] = {}
-    for request in log:
-        found[request.outcome] = found.get(request.outcome, 0) + 1
-    return found

@@ -100,7 +100,7 @@ async def _take_over(
     workspace = Workspace(ws)
     async with Orchestrator(workspace, env=procs.env(), stale_after_s=TTL_S) as orchestrator:
         journal = await orchestrator.ready()
-        holder = await asyncio.to_thread(journal.disk.locks.holder, (await journal.job(job_id)).key)
+        holder = await journal.holder((await journal.job(job_id)).key)  # its last heartbeat
         assert holder is not None
         while True:
             try:

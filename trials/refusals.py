@@ -48,12 +48,13 @@ CASES = (
     "exact reasons per item; 401 and quota stop that provider at once",
 )
 def refusals(rounds: Rounds) -> Result:
+    count = rounds.count(1, 5)
     failures: list[str] = []
     refused = retries = after_stop = 0
-    for case in CASES:
-        with procs.fake_server(latency_s=0.2, **case.server) as thread:
+    for round_, case in ((r, case) for r in range(count) for case in CASES):
+        with procs.fake_server(latency_s=0.2, seed=round_, **case.server) as thread:
             spec = _spec(rounds.folder, case)
-            ran = timeline.run_job(thread, rounds.folder, case.name, spec)
+            ran = timeline.run_job(thread, rounds.folder, f"{case.name}-{round_}", spec)
         if ran.job_id is None or ran.code not in (3, 4):
             failures.append(f"{case.name}: exit {ran.code}: {ran.err.strip()[-200:]!r}")
             continue
@@ -65,7 +66,7 @@ def refusals(rounds: Rounds) -> Result:
         if case.stops:
             after_stop += _started_after_stop(items)
     measured = (
-        f"{refused} items refused in {len(CASES)} runs: {retries} retries, {after_stop} attempts "
+        f"{refused} items refused in {count * len(CASES)} runs: {retries} retries, {after_stop} attempts "
         f"started after a 401 or an empty account was read; {len(failures)} reasons wrong"
     )
     passed = refused > 0 and retries == 0 and after_stop == 0 and not failures
