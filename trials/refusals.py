@@ -66,8 +66,9 @@ def refusals(rounds: Rounds) -> Result:
         if case.stops:
             after_stop += _started_after_stop(items)
     measured = (
-        f"{refused} items refused in {count * len(CASES)} runs: {retries} retries, {after_stop} attempts "
-        f"started after a 401 or an empty account was read; {len(failures)} reasons wrong"
+        f"{refused} items refused in {count * len(CASES)} runs: {retries} retries, "
+        f"{after_stop} attempts started after a 401 or an empty account was read; "
+        f"{len(failures)} reasons wrong"
     )
     passed = refused > 0 and retries == 0 and after_stop == 0 and not failures
     return Result(measured, passed, procs.tally(failures))
