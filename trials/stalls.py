@@ -48,7 +48,8 @@ def hangs(rounds: Rounds) -> Result:
         if ran.code != 0:
             failures.append(f"round {round_}: exit {ran.code}: {ran.err.strip()[-200:]!r}")
         hung = [request for request in log if request.outcome == "hang"]
-        durations += [request.answered - request.arrived for request in hung]
+        if ran.job_id is not None:
+            durations += _given_up_after(log, ran.ws, ran.job_id)
         for request in hung:
             full = _slots_refilled(log, request.answered)
             if full is not None:
@@ -57,11 +58,25 @@ def hangs(rounds: Rounds) -> Result:
     off = max((abs(d - TIMEOUT_S) for d in durations), default=float("inf"))
     measured = (
         f"{len(durations)} hung calls, given up {min(durations, default=0):.2f}-"
-        f"{max(durations, default=0):.2f} s after they were sent (timeout {TIMEOUT_S:g} s); "
+        f"{max(durations, default=0):.2f} s after their attempt began (timeout {TIMEOUT_S:g} s); "
         f"all {CONCURRENCY} slots busy again after {refilled} of {measurable}"
     )
     passed = off <= 1.0 and measurable > 0 and refilled == measurable and not failures
     return Result(measured, passed, procs.tally(failures))
+
+
+def _given_up_after(log: list[timeline.Request], ws: Path, job_id: str) -> list[float]:
+    """For each hung call: from its attempt's start (the journal; the timeout counts from
+    there, and the first calls wait for the SDK to load) to the moment the client left it."""
+    by_prompt: dict[str, list[timeline.Request]] = {}
+    for request in log:
+        by_prompt.setdefault(request.prompt, []).append(request)
+    return [
+        request.answered - attempt.started_at
+        for item in procs.items(ws, job_id)
+        for attempt, request in zip(item.attempts, by_prompt.get(item.prompt, []), strict=False)
+        if request.outcome == "hang"
+    ]
 
 
 def _slots_refilled(log: list[timeline.Request], given_up: float) -> bool | None:
