@@ -23,6 +23,7 @@ from .errors import (
     JournalError,
     ProviderError,
     RateLimitedError,
+    UnavailableError,
 )
 from .estimate import listed_price
 from .journal import WAIT_FOR_BUDGET, Run, error_info
@@ -200,6 +201,8 @@ class ItemWork(ImageKeeping):
         if isinstance(error, AuthError):
             self.auth_error = error
         delay = next_delay(attempts_made(item), error, self.policy, self.rng)
+        if isinstance(error, UnavailableError):  # the provider looks down: the lane's breaker
+            turn.unavailable()
         if isinstance(error, RateLimitedError):  # the lane cools down (and an adaptive one shrinks)
             wait = error.retry_after if error.retry_after is not None else delay or 0.0
             turn.rate_limited(min(wait, self.policy.max_retry_after_s))

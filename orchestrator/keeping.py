@@ -94,7 +94,10 @@ class ImageKeeping:
         self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
     ) -> tuple[ItemRecord, Stored]:
         """Store the paid image and record it (a small one post-processed and completed in
-        the same steps); `BadResponseError` if it is no usable image."""
+        the same steps); `BadResponseError` if it is no usable image. A run that lost its lock
+        while it waited for the answer writes no file: the file would replace the new owner's
+        image at the same path."""
+        await self.verbs.check_lease()
         output = self.config.output
         stored = await store_raw(self.workspace, item.job_id, item.id, image, output)
         raw = stored.raw

@@ -12,6 +12,8 @@ at 12/min, and a 429 seen by one job cools the other down too.
           Pacer     evenly spaced starts, at most `burst` at once (pacer.py)
           Adaptive  with `adaptive` limits, how many slots: grown on successes, halved on 429s
                     (adaptive.py); the attempt tells its `Turn` how it went
+          Breaker   after 5 outage failures in a row (5xx, connection): a growing cool-down,
+                    then one slot until the provider answers again (breaker.py)
 
 Nothing here polls. Every waiter is a future in a first-in-first-out queue; a Pacer wakes its
 queue with one `loop.call_at` timer set for the next allowed start, slots are handed over on
@@ -29,6 +31,7 @@ from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
 from .adaptive import AdaptiveLimit
+from .breaker import Breaker
 from .pacer import Pacer, check_rate, running_loop_time
 from .slots import Slots
 
@@ -68,10 +71,12 @@ class LaneLimits:
 class Turn:
     """One attempt's turn on a lane (what `Lane.turn()` gives): tell it how the attempt went."""
 
-    __slots__ = ("_lane", "cuts", "level")
+    __slots__ = ("_lane", "cuts", "level", "started")
 
-    def __init__(self, lane: Lane, cuts: int, level: int) -> None:
+    def __init__(self, lane: Lane, cuts: int, level: int, started: float) -> None:
         self._lane = lane
+        self.started = started
+        """The loop's time when the attempt started."""
         self.cuts = cuts
         """The adaptive limit's cuts when the attempt started."""
         self.level = level
@@ -84,6 +89,10 @@ class Turn:
     def rate_limited(self, wait_s: float) -> None:
         """The provider answered 429: no turn starts for `wait_s`, and an adaptive lane shrinks."""
         self._lane._rate_limited(self, wait_s)
+
+    def unavailable(self) -> None:
+        """The provider looks down (5xx, connection failed): counts towards the breaker."""
+        self._lane._unavailable(self)
 
 
 class Lane:
@@ -108,6 +117,7 @@ class Lane:
         *,
         max_cooldown_s: float = 3600.0,
         open_every_s: float = 0.5,
+        breaker: Breaker | None = None,
     ) -> None:
         if not max_cooldown_s > 0:
             raise ValueError(f"max_cooldown_s must be positive, not {max_cooldown_s}")
@@ -129,6 +139,7 @@ class Lane:
         """How many cool-downs began or grew: a turn that sees it change queues again."""
         self._queued = 0
         self._running = 0
+        self.breaker = breaker or Breaker()
         self._use(limits)
 
     @property
@@ -172,8 +183,9 @@ class Lane:
             self._queued -= 1
         self._running += 1
         learnt = self.adaptive
+        started = asyncio.get_running_loop().time()
         try:
-            yield Turn(self, learnt.cuts if learnt is not None else 0, self._running)
+            yield Turn(self, learnt.cuts if learnt is not None else 0, self._running, started)
         finally:
             self._running -= 1
             self._slots.release()
@@ -226,22 +238,35 @@ class Lane:
         self._set_slots(self._target())
 
     def _target(self) -> int:
+        if self.breaker.tripped:
+            return 1  # the probe
         learnt = self.adaptive
         return learnt.limit if learnt is not None else self._limits.concurrency
 
     def _succeeded(self) -> None:
+        if self.breaker.answered():
+            self._set_slots(self._target())
         learnt = self.adaptive
         if learnt is not None:  # full: no slot was free
             learnt.on_success(full=self._slots.taken >= self._slots.limit)
             self._resize()
 
     def _rate_limited(self, turn: Turn, wait_s: float) -> None:
+        if self.breaker.answered():
+            self._set_slots(self._target())
         self.cool_down(wait_s)
         learnt = self.adaptive
         if learnt is not None:
             level = max(turn.level, self._running)  # under way as it started, or now
             learnt.on_rate_limited(cuts_at_start=turn.cuts, level=level)
             self._resize()
+
+    def _unavailable(self, turn: Turn) -> None:
+        wait = self.breaker.failed(asyncio.get_running_loop().time(), turn.started)
+        if wait is not None:
+            self.cool_down(wait)
+            self._stop_opening()
+            self._set_slots(self._target())
 
     def _resize(self) -> None:
         """Fewer slots at once; one more if none opened in the last `open_every_s`."""
@@ -295,6 +320,8 @@ class Lane:
         cooling = ""
         if now is not None and self._cooldown_until > now:
             cooling = f", cooling down {self._cooldown_until - now:.3f}s"
+        if self.breaker.tripped:
+            cooling += ", breaker open"
         auto = f" (auto, at most {self._limits.concurrency})" if self.adaptive else ""
         return (
             f"<Lane {self.key!r}: {self.in_use}/{self.concurrency}{auto} slots in use,"

@@ -173,6 +173,9 @@ class Run:
     async def start(self) -> JobSnapshot:
         return await self._journal.write(self._verbs.start)
 
+    async def check_lease(self) -> None:
+        await self._journal.read(self._verbs.check_lease)
+
     async def start_attempt(
         self, item_id: str, reserve_usd: float | None = None
     ) -> ItemRecord | Literal["wait"] | None:

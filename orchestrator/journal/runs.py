@@ -276,6 +276,10 @@ class RunJournal:
         self.journal._published(done.events)
         return done.job
 
+    def check_lease(self) -> None:
+        """Raise `LeaseLostError` unless this run still holds its job's key (a read)."""
+        self._job()
+
     def _job(self) -> JobRecord:
         job = self.store.job(self.job_id)
         self.journal.fence(job, self.lease)

@@ -220,5 +220,5 @@ async def test_a_fixed_and_an_adaptive_job_share_an_adaptive_lane_under_the_fixe
 
 def test_a_turn_says_how_many_were_under_way_when_it_started() -> None:
     lane = adaptive_lane()
-    turn = Turn(lane, cuts=0, level=3)
+    turn = Turn(lane, cuts=0, level=3, started=0.0)
     assert (turn.cuts, turn.level) == (0, 3)

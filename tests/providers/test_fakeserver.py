@@ -241,3 +241,16 @@ def test_cli_refuses_non_loopback_hosts_and_bad_ports(
     assert stopped.value.code == 2
     err = capsys.readouterr().err
     assert named in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+
+
+async def test_credit_runs_out_into_insufficient_quota(start_server: StartServer) -> None:
+    server = await start_server(credit=1)
+    assert (await post(server, GENERATIONS, gpt("a cat")))[0] == 200
+    status, body, headers = await post(server, GENERATIONS, gpt("a dog"))
+    assert status == 429 and body["error"]["code"] == "insufficient_quota"
+    assert "retry-after" not in headers
+    status, body, _ = await post(
+        server, "/v1beta/models/gemini-2.5-flash-image:generateContent", gemini("a dog")
+    )
+    assert status == 429 and body["error"]["status"] == "RESOURCE_EXHAUSTED"
+    assert "RetryInfo" not in str(body) and server.stats.faults["no_credit"] == 2

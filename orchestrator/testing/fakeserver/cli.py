@@ -60,6 +60,9 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hang-s", type=float, default=3600.0, help="longest hang, in seconds")
     parser.add_argument("--reject-pattern", help="regex: matching prompts are refused (safety)")
     parser.add_argument(
+        "--credit", type=int, help="images the account can pay for; then 429 insufficient_quota"
+    )
+    parser.add_argument(
         "--require-key-env",
         metavar="VAR",
         help="accept only the key held in environment variable VAR (wrong keys get 401/400)",
@@ -107,6 +110,7 @@ def options_from_args(args: argparse.Namespace) -> FakeServerOptions:
         burst_429=args.burst_429,
         hang_s=args.hang_s,
         reject_pattern=args.reject_pattern,
+        credit=args.credit,
         require_key=require_key,
         seed=args.seed,
         **{dest: getattr(args, dest) for _, dest, _ in _RATES},

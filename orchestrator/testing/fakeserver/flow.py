@@ -28,6 +28,8 @@ class Api(Protocol):
 
     def rejected(self) -> web.Response: ...
 
+    def out_of_credit(self) -> web.Response: ...
+
     async def success(self, corruption: Fault | None) -> web.Response:
         """The image answer; `corruption` (truncated base64, not an image) spoils its payload."""
         ...
@@ -65,6 +67,9 @@ async def respond(state: ServerState, ticket: Ticket, api: Api) -> web.Response:
     latency) an image. The log entry notes when the answer went out (or the client left)."""
     try:
         fault = state.fault_for(ticket)
+        if fault is Fault.NO_CREDIT:
+            state.record(ticket, fault)
+            return api.out_of_credit()
         if fault is Fault.RATE_LIMITED:
             state.record(ticket, fault)
             return api.rate_limited(state.options.retry_after_s)

@@ -44,6 +44,7 @@ IMAGEN_SIZES = {
 }
 _IMAGE_TOKENS = 1290
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 
 
 def error(
@@ -161,6 +162,12 @@ class GoogleAnswer:
             "responseId": secrets.token_hex(8),
         }
         return web.json_response(body)
+
+    def out_of_credit(self) -> web.Response:
+        violation = {"quotaMetric": "generativelanguage.googleapis.com/generate_requests"}
+        details = [{"@type": _QUOTA_FAILURE, "violations": [violation]}]
+        message = "You exceeded your current quota, please check your plan and billing details."
+        return error(429, "RESOURCE_EXHAUSTED", message, details)
 
     def _prompt_tokens(self) -> int:
         return max(1, len(self.ask.prompt) // 4)

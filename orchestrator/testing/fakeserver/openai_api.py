@@ -139,6 +139,16 @@ class OpenAIAnswer:
             "moderation_blocked",
         )
 
+    def out_of_credit(self) -> web.Response:
+        return error(
+            429,
+            "You exceeded your current quota, please check your plan and billing details. For "
+            "more information on this error, read the docs: "
+            "https://platform.openai.com/docs/guides/error-codes/api-errors.",
+            "insufficient_quota",
+            "insufficient_quota",
+        )
+
     async def success(self, corruption: Fault | None) -> web.Response:
         ask = self.ask
         fmt = "png" if ask.want_url else ask.output_format

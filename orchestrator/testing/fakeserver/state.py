@@ -30,6 +30,7 @@ class Fault(StrEnum):
     NOT_IMAGE = "not_image"
     REJECTED = "rejected"
     AUTH = "auth"
+    NO_CREDIT = "no_credit"
 
 
 @dataclass
@@ -123,8 +124,11 @@ class ServerState:
         return None if given == expected else "wrong"
 
     def fault_for(self, ticket: Ticket) -> Fault | None:
-        """The fault this request gets, if any: burst first, then rejection, then a draw."""
+        """The fault this request gets, if any: no credit left, the burst, then a draw, then
+        rejection."""
         options = self.options
+        if options.credit is not None and sum(self.stats.successes.values()) >= options.credit:
+            return Fault.NO_CREDIT
         if self.stats.requests <= options.burst_429:
             return Fault.RATE_LIMITED
         prompt = ticket.prompt
