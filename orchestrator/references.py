@@ -48,8 +48,11 @@ def is_url(ref: str) -> bool:
 
 
 def outside_refs(item: _Item, ids: Iterable[str]) -> tuple[str, ...]:
-    """The item's references that are not items of the job: files and URLs, in order."""
-    known = set(ids)
+    """The item's references that are not items of the job: files and URLs, in order. Pass
+    the ids as a set when asking for every item (a list would be copied each time)."""
+    if not item.references:
+        return ()
+    known = ids if isinstance(ids, set | frozenset) else set(ids)
     return tuple(ref for ref in item.references if ref not in known)
 
 
