@@ -97,9 +97,8 @@ class ImageKeeping:
         the same steps); `BadResponseError` if it is no usable image. A run that lost its lock
         while it waited for the answer writes no file: the file would replace the new owner's
         image at the same path."""
-        await self.verbs.check_lease()
-        output = self.config.output
-        stored = await store_raw(self.workspace, item.job_id, item.id, image, output)
+        output, check = self.config.output, self.verbs.check_lease_here
+        stored = await store_raw(self.workspace, item.job_id, item.id, image, output, check)
         raw = stored.raw
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)

@@ -17,6 +17,7 @@ import os
 import signal
 import threading
 import time
+from collections.abc import Callable
 from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
@@ -54,14 +55,16 @@ async def store_raw(
     item_id: str,
     image: GeneratedImage,
     output: OutputSpec | None = None,
+    before_write: Callable[[], None] | None = None,
 ) -> Stored:
     """Check and write the paid image; raises `BadResponseError` if it is no usable image.
 
     With `output`, an image of at most `INLINE_PIXELS` is post-processed in the same trip to a
     thread, from the bytes in memory: for so small an image a trip of its own costs more than
-    the work. (A larger one is not: the slot would wait for its encoding.)"""
+    the work. (A larger one is not: the slot would wait for its encoding.) `before_write` runs
+    in that thread just before the file is written (the lease's check)."""
     stored = await asyncio.to_thread(
-        _check_and_write, workspace, job_id, item_id, image.data, output
+        _check_and_write, workspace, job_id, item_id, image.data, output, before_write
     )
     info, path, processed, failed = stored
     raw = RawImage(
@@ -80,12 +83,19 @@ async def store_raw(
 
 
 def _check_and_write(
-    workspace: Workspace, job_id: str, item_id: str, data: bytes, output: OutputSpec | None
+    workspace: Workspace,
+    job_id: str,
+    item_id: str,
+    data: bytes,
+    output: OutputSpec | None,
+    before_write: Callable[[], None] | None,
 ) -> tuple[ImageInfo, Path, Processed | None, str | None]:
     """One trip to a thread: the bytes checked to be one real image, then written; a small
     one is post-processed too."""
     info = inspect_image(data)
     path = workspace.raw_path(job_id, item_id, info.ext)
+    if before_write is not None:
+        before_write()
     atomic_write(path, data, root=workspace.root)
     if output is None or info.width * info.height > INLINE_PIXELS:
         return info, path, None, None

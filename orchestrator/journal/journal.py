@@ -176,6 +176,11 @@ class Run:
     async def check_lease(self) -> None:
         await self._journal.read(self._verbs.check_lease)
 
+    def check_lease_here(self) -> None:
+        """`check_lease` in the calling thread (blocking: a read on that thread's connection),
+        for a step already off the loop that must check just before it writes."""
+        self._verbs.check_lease()
+
     async def start_attempt(
         self, item_id: str, reserve_usd: float | None = None
     ) -> ItemRecord | Literal["wait"] | None:
