@@ -26,6 +26,10 @@ busy cores (its cool-down counts from when it read the 429, not from when it was
 CONCURRENCY = 4
 
 
+EXTRA_ROUNDS = 3
+"""Rounds run past the count while none has measured the free slots' use."""
+
+
 @trial(
     "retry-after",
     "429 with Retry-After on 30% of calls: 0 requests before Retry-After ends (per lane/key); "
@@ -33,8 +37,12 @@ CONCURRENCY = 4
 )
 def retry_after(rounds: Rounds) -> Result:
     count = rounds.count(1, 10)
-    early, use, failures = 0, [], []
-    for round_ in range(count):
+    early, failures, runs = 0, [], 0
+    use: list[float] = []
+    for round_ in range(count + EXTRA_ROUNDS):
+        if round_ >= count and use:
+            break  # a round's draws may give no item a backoff of its own to measure by
+        runs += 1
         with procs.fake_server(
             latency_s=1.0, rate_429=0.3, retry_after_s=RETRY_AFTER_S, seed=round_
         ) as thread:
@@ -54,7 +62,7 @@ def retry_after(rounds: Rounds) -> Result:
             use.append(share)  # None: no item waited beyond the lane's wait in this round
     used = min(use, default=0.0)
     measured = (
-        f"{count} runs, {RETRY_AFTER_S:g} s Retry-After: {early} requests before it ended; "
+        f"{runs} runs, {RETRY_AFTER_S:g} s Retry-After: {early} requests before it ended; "
         f"while an item waited out its backoff, the others used {used:.0%} of the free slots "
         "at the least"
     )
