@@ -26,10 +26,13 @@ __all__ = [
     "MAX_PIXELS",
     "ImageInfo",
     "Processed",
+    "check_image",
+    "ends_whole",
     "inspect_image",
     "load_image",
     "postprocess",
     "process_bytes",
+    "sniff_mime",
 ]
 
 MAX_IMAGE_BYTES = 50 * 1024 * 1024
@@ -142,6 +145,56 @@ def inspect_image(
         width, height = image.size
     name, mime_type, ext = _FORMATS[fmt]
     return ImageInfo(format=name, mime_type=mime_type, ext=ext, width=width, height=height)
+
+
+def check_image(
+    data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_PIXELS
+) -> ImageInfo:
+    """`inspect_image` without decoding the pixels: size, header, the format's own checks
+    (PNG chunk checksums up to IEND) and its end (a JPEG's end-of-image marker, a WebP's RIFF
+    length), so a truncated answer is still refused. It takes a fraction of a millisecond;
+    decoding a 1024x1024 PNG takes about 12, which the slot would wait for. What is left for
+    post-processing, which decodes anyway, is pixel data that passes every check and still
+    cannot be decoded."""
+    _check_size(data, max_bytes)
+    with _open(data, max_pixels) as header:
+        fmt = str(header.format)
+        width, height = header.size
+        try:
+            header.verify()
+        except Exception as error:
+            raise BadResponseError(
+                f"{fmt} image fails verification ({error.__class__.__name__}: {error})"
+            ) from None
+    name, mime_type, ext = _FORMATS[fmt]
+    if not ends_whole(data, mime_type):
+        raise BadResponseError(f"{fmt} image data is truncated (it does not end as a {fmt} ends)")
+    return ImageInfo(format=name, mime_type=mime_type, ext=ext, width=width, height=height)
+
+
+def sniff_mime(data: bytes) -> str | None:
+    """The image type the first bytes announce: png, jpeg, webp or gif; None for anything else."""
+    if data.startswith(b"\x89PNG\r\n\x1a\n"):
+        return "image/png"
+    if data.startswith(b"\xff\xd8\xff"):
+        return "image/jpeg"
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
+        return "image/webp"
+    if data[:6] in (b"GIF87a", b"GIF89a"):
+        return "image/gif"
+    return None
+
+
+def ends_whole(data: bytes, mime: str) -> bool:
+    """Whether `data` ends the way a whole `mime` image ends (PNG's IEND chunk, JPEG's
+    end-of-image marker, WebP's RIFF length, GIF's trailer): a truncated answer does not."""
+    if mime == "image/png":
+        return data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82")
+    if mime == "image/jpeg":
+        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
+    if mime == "image/webp":
+        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
+    return data.rstrip(b"\x00").endswith(b";")
 
 
 def _has_alpha(image: Image.Image) -> bool:

@@ -1,8 +1,9 @@
 """What happens to an image after the provider answers: it is stored, then post-processed.
 
-Storing is short and comes first: the bytes are checked to be one real image, written to
-`raw/` (temp file, fsync, rename) and then recorded, all before the attempt's slot takes a new
-paid request, so a crash loses at most the images in flight. Post-processing (resize, encode,
+Storing is short and comes first: the bytes are checked to be one whole image (header,
+checksums and end; not decoded), written to `raw/` (temp file, fsync, rename) and then
+recorded, all before the attempt's slot takes a new paid request, so a crash loses at most the
+images in flight. Post-processing (resize, encode,
 thumbnail) is its own stage with its own bounded workers: worker processes by default, so the
 CPU-heavy part never competes with the event loop for the GIL. Small images (at most
 `SMALL_PIXELS`) are post-processed in threads instead: their work is a fraction of a
@@ -24,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import BadResponseError
-from .imaging import ImageInfo, Processed, inspect_image, postprocess, process_bytes
+from .imaging import ImageInfo, Processed, check_image, postprocess, process_bytes
 from .journal import RawImage
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
@@ -90,9 +91,10 @@ def _check_and_write(
     output: OutputSpec | None,
     before_write: Callable[[], None] | None,
 ) -> tuple[ImageInfo, Path, Processed | None, str | None]:
-    """One trip to a thread: the bytes checked to be one real image, then written; a small
-    one is post-processed too."""
-    info = inspect_image(data)
+    """One trip to a thread: the bytes checked to be one whole image (not decoded: the slot
+    would wait for that; post-processing decodes), then written; a small one is
+    post-processed too."""
+    info = check_image(data)
     path = workspace.raw_path(job_id, item_id, info.ext)
     if before_write is not None:
         before_write()

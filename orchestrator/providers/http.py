@@ -28,6 +28,7 @@ from ..errors import (
     UnavailableError,
     redact,
 )
+from ..imaging import ends_whole, sniff_mime
 
 __all__ = [
     "MAX_ANSWER_BYTES",
@@ -151,29 +152,6 @@ def status_error(status: int, message: str, *, retry_after: float | None = None)
     return InvalidRequestError(message)
 
 
-def sniff_mime(data: bytes) -> str | None:
-    """The image type the first bytes announce: png, jpeg, webp or gif; None for anything else."""
-    if data.startswith(b"\x89PNG\r\n\x1a\n"):
-        return "image/png"
-    if data.startswith(b"\xff\xd8\xff"):
-        return "image/jpeg"
-    if data[:4] == b"RIFF" and data[8:12] == b"WEBP":
-        return "image/webp"
-    if data[:6] in (b"GIF87a", b"GIF89a"):
-        return "image/gif"
-    return None
-
-
-def _intact(data: bytes, mime: str) -> bool:
-    if mime == "image/png":
-        return data.rstrip(b"\x00").endswith(b"IEND\xaeB`\x82")
-    if mime == "image/jpeg":
-        return data.rstrip(b"\x00").endswith(b"\xff\xd9")
-    if mime == "image/webp":
-        return len(data) >= 12 and int.from_bytes(data[4:8], "little") + 8 <= len(data)
-    return data.rstrip(b"\x00").endswith(b";")
-
-
 def check_image_bytes(data: bytes, source: str) -> str:
     """Return the mime type of `data`, or raise `BadResponseError` if it is no whole image.
 
@@ -184,7 +162,7 @@ def check_image_bytes(data: bytes, source: str) -> str:
     mime = sniff_mime(data)
     if mime is None:
         raise BadResponseError(f"{source}: the payload is not an image ({len(data)} bytes)")
-    if not _intact(data, mime):
+    if not ends_whole(data, mime):
         raise BadResponseError(f"{source}: the {mime} payload is truncated ({len(data)} bytes)")
     return mime
 

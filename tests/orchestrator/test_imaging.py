@@ -12,7 +12,7 @@ import pytest
 from PIL import Image
 
 from orchestrator.errors import BadResponseError
-from orchestrator.imaging import ImageInfo, inspect_image, postprocess
+from orchestrator.imaging import ImageInfo, check_image, inspect_image, postprocess
 from orchestrator.spec import OutputSpec
 
 
@@ -65,6 +65,45 @@ def test_rejects_truncated(fmt: str) -> None:
     data = encode(noise((64, 64)), fmt)
     with pytest.raises(BadResponseError):
         inspect_image(data[: len(data) * 2 // 3])
+
+
+def corrupt_idat_with_good_crc(png: bytes) -> bytes:
+    """`png` with its pixel data scrambled and its IDAT checksum made to match: every check but
+    decoding passes."""
+    start = png.index(b"IDAT") - 4
+    length = struct.unpack(">I", png[start : start + 4])[0]
+    body = bytearray(png[start + 8 : start + 8 + length])
+    body[len(body) // 2 :] = bytes(len(body) - len(body) // 2)  # zeros: no valid deflate
+    crc = struct.pack(">I", zlib.crc32(b"IDAT" + bytes(body)))
+    return png[: start + 8] + bytes(body) + crc + png[start + 12 + length :]
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+def test_check_image_agrees_with_inspect_image_on_whole_images(fmt: str) -> None:
+    data = encode(noise((64, 48)), fmt)
+    assert check_image(data) == inspect_image(data)
+
+
+@pytest.mark.parametrize("fmt", ["PNG", "JPEG", "WEBP"])
+@pytest.mark.parametrize("keep", [0.3, 0.6, 0.9, 0.999])
+def test_check_image_refuses_truncated_images_without_decoding(fmt: str, keep: float) -> None:
+    data = encode(noise((64, 64)), fmt)
+    with pytest.raises(BadResponseError, match=r"truncated|verification|not a PNG"):
+        check_image(data[: int(len(data) * keep)])
+
+
+def test_check_image_accepts_a_jpeg_padded_after_its_end() -> None:
+    data = encode(noise((32, 32)), "JPEG")
+    assert check_image(data + b"\0" * 16).format == "jpeg"
+
+
+def test_check_image_leaves_undecodable_pixels_to_post_processing() -> None:
+    """The one thing `check_image` does not see: pixel data that passes every checksum but
+    cannot be decoded. `inspect_image`, which decodes, refuses it."""
+    data = corrupt_idat_with_good_crc(encode(noise((64, 64)), "PNG"))
+    assert check_image(data).width == 64
+    with pytest.raises(BadResponseError, match="truncated or corrupt"):
+        inspect_image(data)
 
 
 def test_rejects_corrupt_png_data() -> None:

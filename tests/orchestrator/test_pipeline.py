@@ -148,6 +148,25 @@ async def test_corrupt_bytes_are_retried(make_orchestrator: MakeOrchestrator) ->
     assert len(provider.calls_for("i0")) == 2
 
 
+async def test_an_image_that_cannot_be_decoded_is_kept_and_fails_in_post_processing(
+    make_orchestrator: MakeOrchestrator, workspace: Workspace
+) -> None:
+    """The slot checks an answer's structure, not its pixels (decoding a large image there
+    would hold the next paid request back): pixel data that passes every checksum but cannot
+    be decoded is recorded as paid, then fails post-processing, with no second call."""
+    from .test_imaging import corrupt_idat_with_good_crc, encode, noise
+
+    provider = ScriptedProvider(image=corrupt_idat_with_good_crc(encode(noise((320, 240)), "PNG")))
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(1))
+    assert (await job.wait()).status == JobStatus.FAILED
+    item = (await job.items())[0]
+    assert item.error is not None and item.error.kind == "postprocess"
+    assert "truncated or corrupt" in item.error.message
+    assert item.raw_path is not None and workspace.absolute(item.raw_path).is_file()
+    assert len(provider.calls) == 1
+
+
 async def test_interrupt_leaves_job_resumable_and_resume_pays_nothing_twice(
     make_orchestrator: MakeOrchestrator, workspace: Workspace
 ) -> None:
