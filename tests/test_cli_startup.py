@@ -39,6 +39,8 @@ seen = {}
 def hook(event, args):
     if event == "import" and args[0].partition(".")[0] == "openai" and "sdk" not in seen:
         seen["sdk"] = {"thread": threading.current_thread().name}
+    elif event == "import" and args[0].startswith("httpcore") and "transport" not in seen:
+        seen["transport"] = {"thread": threading.current_thread().name}
     elif event == "sqlite3.connect" and "journal" not in seen:
         importing = any(t.name == "import openai" for t in threading.enumerate())
         seen["journal"] = {"sdk_importing": importing}
@@ -114,6 +116,8 @@ def test_run_imports_the_sdk_in_a_thread_while_the_journal_opens(
     assert result["code"] == 0, result
     assert result["sdk"]["thread"] == "import openai", result  # not on the main thread
     assert result["journal"]["sdk_importing"], result  # begun before the journal, still going
+    # the HTTP client is built in that thread too: its transport's imports are off the loop
+    assert result["transport"]["thread"] == "import openai", result
     assert server.stats.requests == 3
     assert status(ws)["job"]["status"] == "completed"
 

@@ -45,7 +45,12 @@ __all__ = ["DEFAULT_MODEL", "OpenAIOptions", "OpenAIProvider"]
 DEFAULT_MODEL = "gpt-image-1.5"
 DEFAULT_BASE_URL = "https://api.openai.com/v1"
 KEY_VARIABLE = "OPENAI_API_KEY"
-SDK = BackgroundImport("openai", package="openai", provider="openai")
+SDK = BackgroundImport(
+    "openai",
+    package="openai",
+    provider="openai",
+    prepare=lambda _: capped_client(MAX_ANSWER_BYTES),
+)
 MAX_URL_IMAGE_BYTES = 64 * 1024 * 1024
 DOWNLOAD_PAUSES_S = (0.5, 2.0)
 """Pauses between fetches of an image URL that failed (the image is already paid for)."""
@@ -184,7 +189,7 @@ class OpenAIProvider:
                 base_url=self._base_url,
                 max_retries=0,
                 timeout=self.options.timeout_s,
-                http_client=capped_client(MAX_ANSWER_BYTES),
+                http_client=SDK.take_prepared() or capped_client(MAX_ANSWER_BYTES),
             )
         return self._client
 

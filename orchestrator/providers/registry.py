@@ -38,8 +38,9 @@ def available() -> list[str]:
 
 
 def load_factory(name: str) -> ProviderFactory:
-    """Import the factory registered under `name`."""
-    paths = _import_paths()
+    """Import the factory registered under `name`. A built-in name wins over any entry point
+    (see `_import_paths`), so it needs no scan of the installed packages' metadata."""
+    paths = BUILTIN if name in BUILTIN else _import_paths()
     if name not in paths:
         raise ConfigError(
             f"provider: unknown provider {name!r}; choose one of {', '.join(sorted(paths))}"

@@ -8,6 +8,11 @@ thread while the spec is checked and the journal opened, and the first request a
 
 A failed import (the package is missing or broken) is a `ConfigError` that says which package
 to install; `start()` already tells a missing package apart cheaply, without importing it.
+
+`prepare`, if given, runs in the same thread once the import is done, and what it returns is
+handed to the first `take_prepared()`: the OpenAI provider builds its HTTP client there (its
+transport's own imports and TLS set-up, about 0.2 s), so the first request does not wait for it
+on the event loop. A `prepare` that fails only costs that head start.
 """
 
 from __future__ import annotations
@@ -17,8 +22,10 @@ import importlib
 import importlib.util
 import sys
 import threading
+from collections.abc import Callable
 from concurrent.futures import Future
 from types import ModuleType
+from typing import Any
 
 from ..errors import ConfigError
 
@@ -28,11 +35,20 @@ __all__ = ["BackgroundImport"]
 class BackgroundImport:
     """One module, imported at most once, in a thread started by the first `start()`."""
 
-    def __init__(self, module: str, *, package: str, provider: str) -> None:
+    def __init__(
+        self,
+        module: str,
+        *,
+        package: str,
+        provider: str,
+        prepare: Callable[[ModuleType], Any] | None = None,
+    ) -> None:
         self.module = module
         self.package = package
         """What `pip install` needs, for the message when the module is missing."""
         self.provider = provider
+        self._prepare = prepare
+        self._prepared: Any = None
         self._future: Future[ModuleType] | None = None
         self._lock = threading.Lock()
 
@@ -51,7 +67,7 @@ class BackgroundImport:
             future: Future[ModuleType] = Future()
             future.set_running_or_notify_cancel()  # a waiter's cancellation cannot cancel it
             self._future = future
-        if self.module in sys.modules:
+        if self.module in sys.modules and self._prepare is None:
             future.set_result(sys.modules[self.module])
             return
         name = f"import {self.module}"
@@ -68,13 +84,26 @@ class BackgroundImport:
         except ImportError as error:
             raise self._missing(str(error)) from None
 
+    def take_prepared(self) -> Any:
+        """What `prepare` made, once (None after that, or if it failed or has not run)."""
+        with self._lock:
+            prepared, self._prepared = self._prepared, None
+        return prepared
+
     def _load(self, future: Future[ModuleType]) -> None:
         try:
             module = importlib.import_module(self.module)
         except BaseException as error:  # handed to whoever awaits `ready()`
             future.set_exception(error)
-        else:
-            future.set_result(module)
+            return
+        if self._prepare is not None:
+            try:
+                prepared = self._prepare(module)
+            except Exception:  # the caller builds it itself, as if there were no `prepare`
+                prepared = None
+            with self._lock:
+                self._prepared = prepared
+        future.set_result(module)
 
     def _missing(self, why: str) -> ConfigError:
         return ConfigError(
