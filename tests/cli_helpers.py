@@ -13,15 +13,17 @@ import json
 import os
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
 from orchestrator.cli import main as cli_main
-from orchestrator.journal import DiskJournal
 from orchestrator.records import ItemRecord
 from orchestrator.storage import ENV_VAR
+from orchestrator.testing import outside
+from orchestrator.testing.outside import items
+from orchestrator.testing.outside import journal_at as journal_at  # for the tests
+from orchestrator.testing.outside import only_job_id as only_job_id
 
 TIMEOUT_S = 60
 WAIT_S = 30.0
@@ -142,43 +144,15 @@ def write_spec(
     return path
 
 
-@contextlib.contextmanager
-def journal_at(ws: Path) -> Iterator[DiskJournal]:
-    """The workspace's journal, opened read-mostly from the test process."""
-    journal = DiskJournal(ws / "journal")
-    try:
-        yield journal
-    finally:
-        journal.close()
-
-
 def item_records(ws: Path, job_id: str) -> list[ItemRecord]:
-    with journal_at(ws) as journal:
-        return journal.items(job_id)
+    return items(ws, job_id)
 
 
 def wait_for(
     what: str, condition: Callable[[], Any], proc: subprocess.Popen[str] | None = None
 ) -> Any:
     """Poll `condition` until it returns something truthy (bounded; not a timing assertion)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the process ended (code {proc.returncode}) before {what}")
-        time.sleep(0.05)
-    raise AssertionError(f"gave up waiting for {what}")
-
-
-def only_job_id(ws: Path) -> str | None:
-    """The id of the workspace's only job, once a running process has recorded it."""
-    if not (ws / "journal").is_dir():
-        return None
-    with journal_at(ws) as journal:
-        jobs = journal.jobs()
-    return jobs[0].id if jobs else None
+    return outside.wait_for(what, condition, proc, limit_s=WAIT_S)
 
 
 def running_items(ws: Path, job_id: str) -> list[str]:

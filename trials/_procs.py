@@ -11,20 +11,44 @@ from __future__ import annotations
 import contextlib
 import json
 import os
-import sqlite3
 import subprocess
 import sys
-import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
-from orchestrator.events import Event
-from orchestrator.journal import DiskJournal
-from orchestrator.records import ItemRecord, JobRecord
 from orchestrator.storage import ENV_VAR
+from orchestrator.testing import outside
 from orchestrator.testing.fakeserver import FakeServerOptions
 from orchestrator.testing.fakeserver.thread import ServerThread
+from orchestrator.testing.outside import events, integrity, items, job, journal_at, only_job_id
+
+__all__ = [
+    "KEY",
+    "TIMEOUT_S",
+    "WAIT_S",
+    "cli",
+    "command",
+    "env",
+    "events",
+    "fake_env",
+    "fake_server",
+    "finish",
+    "integrity",
+    "items",
+    "job",
+    "journal_at",
+    "mock_spec",
+    "one_line",
+    "only_job_id",
+    "openai_spec",
+    "reaped",
+    "server_log",
+    "start",
+    "tally",
+    "wait_for",
+    "write_spec",
+]
 
 TIMEOUT_S = 120
 WAIT_S = 60.0
@@ -154,61 +178,11 @@ def write_spec(folder: Path, head: dict[str, Any], *, items: int | list[dict[str
     return path
 
 
-@contextlib.contextmanager
-def journal_at(ws: Path) -> Iterator[DiskJournal]:
-    journal = DiskJournal(ws / "journal")
-    try:
-        yield journal
-    finally:
-        journal.close()
-
-
-def items(ws: Path, job_id: str) -> list[ItemRecord]:
-    with journal_at(ws) as journal:
-        return journal.items(job_id)
-
-
-def job(ws: Path, job_id: str) -> JobRecord:
-    with journal_at(ws) as journal:
-        return journal.job(job_id)
-
-
-def events(ws: Path, job_id: str) -> list[Event]:
-    with journal_at(ws) as journal:
-        return journal.events(after=0, job_id=job_id)
-
-
-def only_job_id(ws: Path) -> str | None:
-    """The workspace's only job's id, once a running process has recorded it."""
-    if not (ws / "journal").is_dir():
-        return None
-    with journal_at(ws) as journal:
-        jobs = journal.jobs()
-    return jobs[0].id if jobs else None
-
-
-def integrity(ws: Path) -> str:
-    """SQLite's own integrity check of the journal: `ok` when intact."""
-    database = sqlite3.connect(ws / "journal" / "journal.sqlite3")
-    try:
-        return str(database.execute("PRAGMA integrity_check").fetchone()[0])
-    finally:
-        database.close()
-
-
 def wait_for(
     what: str, condition: Callable[[], Any], proc: subprocess.Popen[str] | None = None
 ) -> Any:
     """Poll `condition` until it returns something truthy (bounded)."""
-    deadline = time.monotonic() + WAIT_S
-    while time.monotonic() < deadline:
-        value = condition()
-        if value:
-            return value
-        if proc is not None and proc.poll() is not None:
-            raise AssertionError(f"the process ended (code {proc.returncode}) before {what}")
-        time.sleep(0.02)
-    raise AssertionError(f"gave up waiting for {what}")
+    return outside.wait_for(what, condition, proc, limit_s=WAIT_S, every_s=0.02)
 
 
 def one_line(err: str) -> str | None:

@@ -11,4 +11,6 @@ importing this package loads none of them (the fake server needs aiohttp's serve
                     test calls `advance`
     virtual_loop    `VirtualTimeLoop`, `virtual_time`: an event loop whose clock jumps to the next
                     timer instead of sleeping
+    outside         `journal_at`, `items`, `only_job_id`, `integrity`, `wait_for`: a workspace
+                    read from outside the process running its job, and bounded polling
 """
