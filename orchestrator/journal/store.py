@@ -132,6 +132,10 @@ class Store:
         """One write transaction. Inside another one on this thread it is a savepoint: its
         writes are undone alone if it fails, and made durable with the outer transaction."""
         if self._local.__dict__.get("depth"):
+            if self._local.__dict__.get("reading"):
+                # SQLite cannot wait for the write lock here: if another connection committed
+                # since the read began, the write fails at once with "database is locked".
+                raise RuntimeError("a write inside a read transaction; open it with writing()")
             with self._savepoint():
                 yield
             return
@@ -179,6 +183,7 @@ class Store:
                 self._local.depth -= 1
             return
         connection.execute(begin)
+        self._local.reading = begin == "BEGIN"
         self._local.depth, self._local.pending = 1, []
         try:
             yield
@@ -190,7 +195,7 @@ class Store:
             for callback in self._local.pending:
                 callback()
         finally:
-            self._local.depth, self._local.pending = 0, []
+            self._local.depth, self._local.pending, self._local.reading = 0, [], False
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         """Run one statement on this thread's connection (for the journal's own modules)."""

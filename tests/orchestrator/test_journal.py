@@ -341,3 +341,23 @@ def test_completed_events_carry_the_image(disk: DiskJournal) -> None:
     last = disk.events()[-1]
     assert isinstance(last, ItemCompleted)
     assert (last.item_id, last.status, last.image_path) == ("i0", "completed", "images/x.png")
+
+
+def test_a_write_nested_in_a_read_is_refused_before_sqlite_can_fail_it(tmp_path: Path) -> None:
+    """A read transaction that turns into a write cannot wait for the write lock: if another
+    connection commits in between, SQLite fails it at once ("database is locked"). The store
+    refuses the nesting itself, every time, so no code path can rely on it by luck."""
+    store, other = Store(tmp_path / "journal"), Store(tmp_path / "journal")
+    with store.writing():
+        store.put_json("n", 0)
+    with store.reading():
+        assert store.get_json("n") == 0
+        with other.writing():
+            other.put_json("n", 1)  # another writer commits while the read is open
+        with pytest.raises(RuntimeError, match="write inside a read"), store.writing():
+            store.put_json("n", 2)
+    with store.writing():  # the store is usable after
+        store.put_json("n", 3)
+    assert other.get_json("n") == 3
+    store.close()
+    other.close()
