@@ -29,7 +29,7 @@ from ..errors import (
 )
 from .base import Capabilities, GeneratedImage, GenerateRequest, ProviderConfig
 from .capped import AnswerTooLarge, read_at_most
-from .gemini_payloads import gemini_image, google_error, imagen_image
+from .gemini_payloads import daily_quota, gemini_image, google_error, imagen_image
 from .http import (
     MAX_ANSWER_BYTES,
     AuthLatch,
@@ -278,6 +278,13 @@ def _translate(error: Exception, key: str) -> ProviderError:
         status, reason, message, retry_after = google_error(error.status, error.headers, error.body)
         text = f"gemini: {status} {reason}: {safe_message(message, [key])}"
         if status == 429 or reason == "RESOURCE_EXHAUSTED":
+            spent = daily_quota(error.body)
+            if spent is not None:  # like OpenAI's insufficient_quota: stops the provider
+                return AuthError(
+                    f"{text} (the daily quota {safe_message(spent, [key])} is used up; retrying "
+                    "won't help "
+                    "before it resets)"
+                )
             return RateLimitedError(text, retry_after=retry_after)
         if reason in ("API_KEY_INVALID", "UNAUTHENTICATED", "PERMISSION_DENIED"):
             return AuthError(text)

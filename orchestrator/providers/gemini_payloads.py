@@ -12,10 +12,11 @@ from ..costs import TokenUsage
 from ..errors import ContentRejectedError
 from .http import decode_image, parse_duration, parse_retry_after
 
-__all__ = ["gemini_image", "gemini_usage", "google_error", "imagen_image"]
+__all__ = ["daily_quota", "gemini_image", "gemini_usage", "google_error", "imagen_image"]
 
 _RETRY_INFO = "type.googleapis.com/google.rpc.RetryInfo"
 _ERROR_INFO = "type.googleapis.com/google.rpc.ErrorInfo"
+_QUOTA_FAILURE = "type.googleapis.com/google.rpc.QuotaFailure"
 
 
 def _dicts(value: Any) -> list[dict[str, Any]]:
@@ -134,3 +135,30 @@ def google_error(
     if wait is None:
         wait = _retry_delay(details)
     return status, reason, str(error.get("message") or f"HTTP {status}"), wait
+
+
+def daily_quota(body: bytes) -> str | None:
+    """The quota a 429 says is used up for the day, or None for any other answer.
+
+    Google answers RESOURCE_EXHAUSTED both when requests come too fast (a per-minute quota:
+    wait and retry) and when a daily quota is spent (retrying before it resets only spends
+    attempts). The second names a quota per day: a `QuotaFailure` violation's `quotaId`
+    (`GenerateRequestsPerDayPerProjectPerModel-FreeTier`) or an `ErrorInfo`'s `quota_limit`.
+    """
+    try:
+        parsed = json.loads(body)
+    except ValueError:
+        return None
+    error = parsed.get("error") if isinstance(parsed, dict) else None
+    if not isinstance(error, dict):
+        return None
+    for detail in _dicts(error.get("details")):
+        names: list[object] = []
+        if detail.get("@type") == _QUOTA_FAILURE:
+            names = [v.get("quotaId") for v in _dicts(detail.get("violations"))]
+        elif detail.get("@type") == _ERROR_INFO and isinstance(detail.get("metadata"), dict):
+            names = [detail["metadata"].get("quota_limit")]
+        for name in names:
+            if isinstance(name, str) and "perday" in name.lower():
+                return name
+    return None

@@ -94,7 +94,8 @@ async def test_gemini_shapes(start_server: StartServer) -> None:
     status, body, headers = await post(server, GEMINI, gemini("a fox"))
     assert status == 429 and headers["Retry-After"] == "3"
     assert body["error"]["status"] == "RESOURCE_EXHAUSTED"
-    assert body["error"]["details"][0]["retryDelay"] == "3s"
+    assert body["error"]["details"][-1]["retryDelay"] == "3s"
+    assert "PerMinute" in body["error"]["details"][0]["violations"][0]["quotaId"]
     status, body, _ = await post(server, GEMINI, gemini("a fox"))
     assert status == 200
     assert body["candidates"][0]["content"]["parts"][0]["inlineData"]["mimeType"] == "image/png"
@@ -254,3 +255,4 @@ async def test_credit_runs_out_into_insufficient_quota(start_server: StartServer
     )
     assert status == 429 and body["error"]["status"] == "RESOURCE_EXHAUSTED"
     assert "RetryInfo" not in str(body) and server.stats.faults["no_credit"] == 2
+    assert "PerDay" in str(body)  # a spent daily quota, not a per-minute rate limit

@@ -174,6 +174,29 @@ def test_usage_by_modality_and_thoughts() -> None:
             (RateLimitedError, 17.0),
         ),
         (
+            429,
+            b'{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED", '
+            b'"details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": '
+            b'[{"quotaId": "GenerateRequestsPerMinutePerProjectPerModel-FreeTier"}]}, '
+            b'{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "36s"}]}}',
+            (RateLimitedError, 36.0),
+        ),
+        (
+            429,
+            b'{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED", '
+            b'"details": [{"@type": "type.googleapis.com/google.rpc.QuotaFailure", "violations": '
+            b'[{"quotaId": "GenerateRequestsPerDayPerProjectPerModel-FreeTier"}]}, '
+            b'{"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": "36s"}]}}',
+            (AuthError, None),
+        ),
+        (
+            429,
+            b'{"error": {"code": 429, "message": "quota", "status": "RESOURCE_EXHAUSTED", '
+            b'"details": [{"@type": "type.googleapis.com/google.rpc.ErrorInfo", "reason": '
+            b'"RATE_LIMIT_EXCEEDED", "metadata": {"quota_limit": "ImagesPerDay"}}]}}',
+            (AuthError, None),
+        ),
+        (
             400,
             b'{"error": {"code": 400, "message": "API key not valid", "status": '
             b'"INVALID_ARGUMENT", "details": [{"@type": '

@@ -75,3 +75,32 @@ async def test_fifty_items_with_faults_complete_once_each(
     assert len(completed) == sum(stats.successes.values()) >= ITEMS - len(REFUSED) - 2
     assert job.status == JobStatus.PARTIAL
     assert job.cost_usd > 0
+
+
+@pytest.mark.parametrize("provider", ["openai", "gemini"])
+async def test_a_spent_quota_stops_the_provider_and_a_rate_limit_does_not(
+    provider: str, start_server: StartServer, tmp_path: Path
+) -> None:
+    """OpenAI's `insufficient_quota` and Google's RESOURCE_EXHAUSTED naming a daily quota fail
+    the item at once and stop every later call; the same 429 naming a per-minute quota (the
+    burst before it) is waited out and retried."""
+    server: FakeServer = await start_server(credit=2, burst_429=2, retry_after_s=0.02, seed=5)
+    data = {**spec(provider), "items": [{"id": f"i{n}", "prompt": f"p {n}"} for n in range(6)]}
+    data["limits"] = {"concurrency": 1, "max_attempts": MAX_ATTEMPTS, "timeout_s": 10}
+    async with Orchestrator(
+        Workspace(tmp_path / "ws"),
+        env=env_for(provider, server),
+        settings=PipelineSettings(retry_base_s=0.01, retry_cap_s=0.05, seed=1),
+    ) as orchestrator:
+        handle = await orchestrator.submit(parse_spec(data, "test"))
+        job = await handle.wait()
+        items = await handle.items()
+
+    stats = server.stats
+    assert stats.faults["rate_limited"] == 2  # retried: the two paid images came after
+    assert sum(stats.successes.values()) == 2
+    assert stats.faults["no_credit"] == 1  # one refusal, then no call at all
+    assert [item.status for item in items].count(ItemStatus.COMPLETED) == 2
+    failed = [item for item in items if item.status == ItemStatus.FAILED]
+    assert len(failed) == 4 and all(item.error and item.error.kind == "auth" for item in failed)
+    assert job.status == JobStatus.PARTIAL

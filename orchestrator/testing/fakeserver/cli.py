@@ -60,7 +60,12 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--hang-s", type=float, default=3600.0, help="longest hang, in seconds")
     parser.add_argument("--reject-pattern", help="regex: matching prompts are refused (safety)")
     parser.add_argument(
-        "--credit", type=int, help="images the account can pay for; then 429 insufficient_quota"
+        "--credit",
+        type=int,
+        help=(
+            "images the account can pay for; then 429 insufficient_quota (OpenAI) or a "
+            "spent daily quota (Gemini)"
+        ),
     )
     parser.add_argument(
         "--require-key-env",

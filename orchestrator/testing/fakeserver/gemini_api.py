@@ -136,7 +136,12 @@ class GoogleAnswer:
 
     def rate_limited(self, retry_after_s: float) -> web.Response:
         wait = format_seconds(retry_after_s)
-        details = [
+        violation = {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_requests",
+            "quotaId": "GenerateRequestsPerMinutePerProjectPerModel",
+        }
+        details: list[dict[str, Any]] = [
+            {"@type": _QUOTA_FAILURE, "violations": [violation]},
             {"@type": "type.googleapis.com/google.rpc.RetryInfo", "retryDelay": f"{wait}s"},
         ]
         message = "You exceeded your current quota, please check your plan and billing details."
@@ -164,7 +169,10 @@ class GoogleAnswer:
         return web.json_response(body)
 
     def out_of_credit(self) -> web.Response:
-        violation = {"quotaMetric": "generativelanguage.googleapis.com/generate_requests"}
+        violation = {
+            "quotaMetric": "generativelanguage.googleapis.com/generate_requests",
+            "quotaId": "GenerateRequestsPerDayPerProjectPerModel",
+        }
         details = [{"@type": _QUOTA_FAILURE, "violations": [violation]}]
         message = "You exceeded your current quota, please check your plan and billing details."
         return error(429, "RESOURCE_EXHAUSTED", message, details)

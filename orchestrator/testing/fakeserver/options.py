@@ -53,8 +53,8 @@ class FakeServerOptions(BaseModel):
     """Share of requests answered with valid base64 of bytes that are no image."""
     credit: int | None = Field(default=None, ge=0)
     """Images the account can pay for: once this many were served, every request is answered
-    429 `insufficient_quota` (OpenAI) or 429 RESOURCE_EXHAUSTED with a quota failure and no
-    retry delay (Google). None: no end."""
+    429 `insufficient_quota` (OpenAI) or 429 RESOURCE_EXHAUSTED naming a daily quota and no
+    retry delay (Google; a rate limit names a per-minute quota). None: no end."""
     reject_pattern: str | None = None
     """Regex, searched case-insensitively in the prompt: matching prompts are refused by the safety
     system (OpenAI 400 `moderation_blocked`, Gemini `blockReason`, Imagen `raiFilteredReason`)."""
