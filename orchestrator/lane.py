@@ -105,9 +105,10 @@ class Lane:
 
     With adaptive limits the number of slots follows the provider's answers (`turn.succeeded()`,
     `turn.rate_limited()`). Fewer slots take effect at once but never stop an attempt under way;
-    more open one at a time, `open_every_s` apart: a 429 comes back in a moment while an image
-    takes a minute, so the first 429 of a level too high stops the growth before many more
-    calls go out. The `key` shows in `repr`: make it a fingerprint, never a secret.
+    back up to a level that held before they open at once; beyond it, one at a time,
+    `open_every_s` apart: a 429 comes back in a moment while an image takes a minute, so the
+    first 429 of a level too high stops the growth before many more calls go out. The `key`
+    shows in `repr`: make it a fingerprint, never a secret.
     """
 
     def __init__(
@@ -269,15 +270,24 @@ class Lane:
             self._set_slots(self._target())
 
     def _resize(self) -> None:
-        """Fewer slots at once; one more if none opened in the last `open_every_s`."""
+        """Fewer slots at once; back up to a level that held at once; above it, one more if
+        none opened in the last `open_every_s`."""
         target, current = self._target(), self._slots.limit
+        held = self._held()
         if target <= current:
             self._stop_opening()
             self._set_slots(target)
+        elif target <= held:  # that many drew no 429 before: nothing to feel the way for
+            self._set_slots(target)
         elif self._opening is None:
-            self._set_slots(current + 1)
+            self._set_slots(max(current + 1, held))
             loop = asyncio.get_running_loop()
             self._opening = loop.call_later(self.open_every_s, self._opened)
+
+    def _held(self) -> int:
+        """The most slots known to draw no 429 (the adaptive limit's `good`), or 0."""
+        learnt = self.adaptive
+        return learnt.good if learnt is not None and learnt.good is not None else 0
 
     def _opened(self) -> None:
         self._opening = None

@@ -158,6 +158,31 @@ async def test_an_adaptive_lane_grows_by_opening_one_slot_at_a_time() -> None:
 
 
 @virtual_time
+async def test_after_a_429_the_slots_come_back_to_the_level_that_held_without_pacing() -> None:
+    """Growing past what is known opens one slot per `open_every_s`; coming back, after a cut,
+    to a level that drew no 429 needs no such care: each success reopens a slot at once."""
+    lane = adaptive_lane(open_every_s=10.0)
+    learnt = lane.adaptive
+    assert learnt is not None
+    learnt.limit = 9  # as if grown to 9 earlier ...
+    learnt.on_rate_limited(cuts_at_start=0, level=9)  # ... where a 429 came: 8 held
+    assert (learnt.good, learnt.limit, lane.concurrency) == (8, 4, 4)
+    loop = asyncio.get_running_loop()
+    outcomes = [loop.create_future() for _ in range(12)]
+    starts: list[float] = []
+    tasks = [asyncio.create_task(attempt(lane, starts, outcome)) for outcome in outcomes]
+    await started(starts, 4)
+    for outcome in outcomes[:4]:
+        outcome.set_result("ok")  # four successes: back to 8
+    await started(starts, 12)
+    assert learnt.limit == 8 and lane.concurrency == 8
+    assert starts[4:] == [0.01] * 8  # the 4 freed slots and 4 reopened ones, none 10 s later
+    for outcome in outcomes[4:]:
+        outcome.set_result("ok")
+    await asyncio.gather(*tasks)
+
+
+@virtual_time
 async def test_fewer_slots_after_a_429_never_stop_attempts_under_way() -> None:
     lane = adaptive_lane(open_every_s=0.0)
     loop = asyncio.get_running_loop()
