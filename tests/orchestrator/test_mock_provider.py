@@ -5,7 +5,9 @@ from __future__ import annotations
 import asyncio
 import io
 import math
+import os
 import statistics
+import threading
 import time
 from typing import Any
 
@@ -317,3 +319,29 @@ def test_the_blend_mask_is_made_once_per_size_with_the_same_pixels() -> None:
     assert _gradient((24, 40)) is mask  # cached: drawing a picture no longer makes it
     assert mask.tobytes() == Image.linear_gradient("L").resize((24, 40)).tobytes()
     assert _gradient((40, 24)).size == (40, 24)
+
+
+async def test_drawing_runs_in_no_more_threads_than_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Drawing holds the GIL for much of its time: more threads than CPUs draw no faster and
+    make the event loop wait behind each one for its turn (the loop's stalls)."""
+    drawing, most, lock = 0, 0, threading.Lock()
+    real_draw = MockProvider._draw
+
+    def counted(self: MockProvider, req: GenerateRequest) -> bytes:
+        nonlocal drawing, most
+        with lock:
+            drawing += 1
+            most = max(most, drawing)
+        time.sleep(0.02)  # long enough for every thread there is to be drawing at once
+        try:
+            return real_draw(self, req)
+        finally:
+            with lock:
+                drawing -= 1
+
+    monkeypatch.setattr(MockProvider, "_draw", counted)
+    provider = make(latency_mean_s=0)
+    calls = [provider.generate(request(f"fox {n}", item_id=f"i{n}")) for n in range(16)]
+    images = await asyncio.gather(*calls)
+    assert len(images) == 16
+    assert 1 <= most <= (os.cpu_count() or 1)
