@@ -93,7 +93,9 @@ def main(args: argparse.Namespace) -> int:
     body = "\n\n".join([speed_report.render(results, import_openai_s, notes), METHOD])
     print(f"{report.render_run(run)}\n\n{body}")
     if args.chart is not None:
-        draw_chart(results, args.chart, f"{args.title}: {run.date}, commit {run.commit}")
+        # the section's title can be long: the chart says what it shows, when and of what
+        chart_title = f"Makespan over the lower bound: {run.date}, commit {run.commit}"
+        draw_chart(results, args.chart, chart_title)
         print(f"\nchart written to {args.chart}", file=sys.stderr)
     if args.write is not None:
         report.append_section(args.write, args.title, run, body)
