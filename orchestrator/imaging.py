@@ -132,19 +132,10 @@ def inspect_image(
     data: bytes, *, max_bytes: int = MAX_IMAGE_BYTES, max_pixels: int = MAX_PIXELS
 ) -> ImageInfo:
     """Validate provider bytes as one PNG, JPEG or WebP image; raise `BadResponseError` if not."""
-    _check_size(data, max_bytes)
-    with _open(data, max_pixels) as header:
-        fmt = str(header.format)
-        try:
-            header.verify()
-        except Exception as error:
-            raise BadResponseError(
-                f"{fmt} image fails verification ({error.__class__.__name__}: {error})"
-            ) from None
-    with load_image(data, max_pixels=max_pixels) as image:
-        width, height = image.size
-    name, mime_type, ext = _FORMATS[fmt]
-    return ImageInfo(format=name, mime_type=mime_type, ext=ext, width=width, height=height)
+    info = _verified(data, max_bytes, max_pixels)
+    with load_image(data, max_pixels=max_pixels):
+        pass  # decoded whole: the pixels are there
+    return info
 
 
 def check_image(
@@ -156,6 +147,15 @@ def check_image(
     decoding a 1024x1024 PNG takes about 12, which the slot would wait for. What is left for
     post-processing, which decodes anyway, is pixel data that passes every check and still
     cannot be decoded."""
+    info = _verified(data, max_bytes, max_pixels)
+    if not ends_whole(data, info.mime_type):
+        name = info.format.upper()
+        raise BadResponseError(f"{name} image data is truncated (it does not end as a {name} ends)")
+    return info
+
+
+def _verified(data: bytes, max_bytes: int, max_pixels: int) -> ImageInfo:
+    """What the header says, once the size, the header and the format's own checks pass."""
     _check_size(data, max_bytes)
     with _open(data, max_pixels) as header:
         fmt = str(header.format)
@@ -167,8 +167,6 @@ def check_image(
                 f"{fmt} image fails verification ({error.__class__.__name__}: {error})"
             ) from None
     name, mime_type, ext = _FORMATS[fmt]
-    if not ends_whole(data, mime_type):
-        raise BadResponseError(f"{fmt} image data is truncated (it does not end as a {fmt} ends)")
     return ImageInfo(format=name, mime_type=mime_type, ext=ext, width=width, height=height)
 
 
