@@ -84,7 +84,7 @@ class Turn:
 
     def succeeded(self) -> None:
         """The provider answered with an image: an adaptive lane may grow."""
-        self._lane._succeeded()
+        self._lane._succeeded(self)
 
     def rate_limited(self, wait_s: float) -> None:
         """The provider answered 429: no turn starts for `wait_s`, and an adaptive lane shrinks."""
@@ -106,9 +106,10 @@ class Lane:
     With adaptive limits the number of slots follows the provider's answers (`turn.succeeded()`,
     `turn.rate_limited()`). Fewer slots take effect at once but never stop an attempt under way;
     back up to a level that held before they open at once; beyond it, one at a time,
-    `open_every_s` apart: a 429 comes back in a moment while an image takes a minute, so the
-    first 429 of a level too high stops the growth before many more calls go out. The `key`
-    shows in `repr`: make it a fingerprint, never a secret.
+    `open_every_s` apart (or the quickest answer seen, image or 429, if that is sooner): a 429
+    comes back in a moment while an image takes a minute, so the first 429 of a level too high
+    stops the growth before many more calls go out. The `key` shows in `repr`: make it a
+    fingerprint, never a secret.
     """
 
     def __init__(
@@ -132,6 +133,9 @@ class Lane:
         """Learnt from the provider's answers; kept while the lane's jobs change."""
         self._opening: asyncio.TimerHandle | None = None
         """Set while a slot opened lately: the next may open when it fires."""
+        self._fastest_s = float("inf")
+        """The quickest answer seen, image or 429, from its turn's start: a 429 takes no
+        longer, so a slot opened that long after the last is never ahead of its answer."""
         self._watchers: list[asyncio.Future[None]] = []
         """`changed` callers, woken when the concurrency changes."""
         self._gate = Pacer(None)
@@ -244,7 +248,12 @@ class Lane:
         learnt = self.adaptive
         return learnt.limit if learnt is not None else self._limits.concurrency
 
-    def _succeeded(self) -> None:
+    def _answered(self, turn: Turn) -> None:
+        took = asyncio.get_running_loop().time() - turn.started
+        self._fastest_s = min(self._fastest_s, max(0.0, took))
+
+    def _succeeded(self, turn: Turn) -> None:
+        self._answered(turn)
         if self.breaker.answered():
             self._set_slots(self._target())
         learnt = self.adaptive
@@ -253,6 +262,7 @@ class Lane:
             self._resize()
 
     def _rate_limited(self, turn: Turn, wait_s: float) -> None:
+        self._answered(turn)
         if self.breaker.answered():
             self._set_slots(self._target())
         self.cool_down(wait_s)
@@ -282,7 +292,8 @@ class Lane:
         elif self._opening is None:
             self._set_slots(max(current + 1, held))
             loop = asyncio.get_running_loop()
-            self._opening = loop.call_later(self.open_every_s, self._opened)
+            pause = min(self.open_every_s, self._fastest_s)
+            self._opening = loop.call_later(pause, self._opened)
 
     def _held(self) -> int:
         """The most slots known to draw no 429 (the adaptive limit's `good`), or 0."""

@@ -4,6 +4,7 @@ uses it, on `VirtualTimeLoop` (its clock jumps to the next timer, so times compa
 from __future__ import annotations
 
 import asyncio
+import itertools
 
 import pytest
 
@@ -146,12 +147,36 @@ async def test_an_adaptive_lane_grows_by_opening_one_slot_at_a_time() -> None:
     tasks = [asyncio.create_task(attempt(lane, starts, outcome)) for outcome in outcomes]
     await started(starts, 4)
     assert starts == [0.0] * 4 and lane.waiting == 8
+    await asyncio.sleep(2.0)  # images take 2 s, longer than `open_every_s`
     for outcome in outcomes[:4]:
         outcome.set_result("ok")  # one round at 4: the limit doubles to 8 ...
     await started(starts, 12)
     assert lane.adaptive is not None and lane.adaptive.limit == 8
     # ... but the new places open half a second apart (a 429 would stop them early)
-    assert starts[4:] == [0.01] * 5 + [0.51, 1.01, 1.51]  # 4 given back, 1 new, 3 more
+    first = starts[4]
+    assert starts[4:9] == [first] * 5  # 4 given back, 1 new
+    assert starts[9:] == pytest.approx([first + 0.5, first + 1.0, first + 1.5])  # 3 more
+    for outcome in outcomes[4:]:
+        outcome.set_result("ok")
+    await asyncio.gather(*tasks)
+
+
+@virtual_time
+async def test_slots_open_no_further_apart_than_the_quickest_answer() -> None:
+    """A provider that answers in 0.1 s would answer a 429 as quickly: waiting the whole
+    `open_every_s` between new slots would only slow the batch down."""
+    lane = adaptive_lane(open_every_s=0.5)
+    loop = asyncio.get_running_loop()
+    outcomes = [loop.create_future() for _ in range(12)]
+    starts: list[float] = []
+    tasks = [asyncio.create_task(attempt(lane, starts, outcome)) for outcome in outcomes]
+    await started(starts, 4)
+    await asyncio.sleep(0.1)
+    for outcome in outcomes[:4]:
+        outcome.set_result("ok")
+    await started(starts, 12)
+    gaps = [later - earlier for earlier, later in itertools.pairwise(starts[8:])]
+    assert len(gaps) == 3 and all(0.1 <= gap <= 0.12 for gap in gaps), gaps  # not 0.5
     for outcome in outcomes[4:]:
         outcome.set_result("ok")
     await asyncio.gather(*tasks)
