@@ -69,6 +69,10 @@ class ResultCache:
         self.size_limit = size_limit
         self._cache: diskcache.Cache | None = None
         self._lock = threading.Lock()
+        """Guards what the event loop touches (the queues below): held only for a moment."""
+        self._open_lock = threading.Lock()
+        """Held while the cache is opened (SQLite files made: slow) or closed, never by the
+        loop: a lookup made while the cache's thread opens it must not stop the loop."""
         self._thread: ThreadPoolExecutor | None = None
         self._pending: dict[str, dict[str, Any]] = {}
         """Entries waiting for the next batch."""
@@ -125,7 +129,7 @@ class ResultCache:
         return self._thread
 
     def _opened(self) -> diskcache.Cache:
-        with self._lock:
+        with self._open_lock:
             if self._cache is None:
                 self._cache = diskcache.Cache(str(self.folder), size_limit=self.size_limit)
             return self._cache
@@ -171,6 +175,7 @@ class ResultCache:
             batch.result()
         with self._lock:
             thread, self._thread = self._thread, None
+        with self._open_lock:
             cache, self._cache = self._cache, None
         if cache is None:
             if thread is not None:

@@ -7,6 +7,9 @@ import hashlib
 import threading
 from pathlib import Path
 
+import diskcache
+import pytest
+
 from orchestrator.cache import ResultCache, request_key
 from orchestrator.events import ItemGenerated
 from orchestrator.providers.base import GeneratedImage, GenerateRequest, Reference
@@ -174,4 +177,32 @@ async def test_lookups_asked_while_the_cache_is_busy_are_answered_in_one_trip_in
     assert busy.result() is True
     assert trips == 1  # five lookups, one trip to the cache's thread
     assert went_on == ["k0:miss", "k1:miss", "k2:hit", "k3:miss", "k4:miss"]  # in asked order
+    cache.close()
+
+
+async def test_a_lookup_made_while_the_cache_is_being_opened_does_not_stop_the_loop(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Opening the cache makes its SQLite files, in the cache's thread. The loop that looks a
+    key up meanwhile goes on at once (it used to wait for the open, on a lock they shared)."""
+    opening, loop_went_on = threading.Event(), threading.Event()
+    real_cache = diskcache.Cache
+
+    def slow_open(*args: object, **kwargs: object) -> diskcache.Cache:
+        opening.set()
+        if not loop_went_on.wait(5):  # the loop is stuck behind this open
+            raise RuntimeError("the event loop waited for the cache to open")
+        return real_cache(*args, **kwargs)
+
+    monkeypatch.setattr(diskcache, "Cache", slow_open)
+    cache = ResultCache(tmp_path / "cache")
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    kept = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0"))
+    await asyncio.to_thread(opening.wait, 5)  # the cache's thread is opening it
+    looked = asyncio.ensure_future(cache.lookup("k0"))
+    await asyncio.sleep(0)  # the lookup asks; the loop must come back here at once
+    loop_went_on.set()
+    assert await kept is True
+    hit = await looked
+    assert hit is not None and hit.item_id == "i0"
     cache.close()
