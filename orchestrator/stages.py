@@ -142,6 +142,9 @@ class PostStage:
         self._pool: Executor | None = None
         self._threads: ThreadPoolExecutor | None = None
         self._lock = threading.Lock()
+        """Held while the pool starts (a few hundred ms for worker processes), in a thread."""
+        self._threads_lock = threading.Lock()
+        """Held for a moment by the loop: it must not wait for a pool that is starting."""
 
     def _executor(self) -> Executor:
         """The pool, started if need be. Starting worker processes blocks (the fork server's
@@ -170,7 +173,7 @@ class PostStage:
         """Threads for small images (the pool itself when it is made of threads)."""
         if not self.processes:
             return self._pool or self._executor()
-        with self._lock:
+        with self._threads_lock:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="postprocess")
             return self._threads
@@ -211,6 +214,7 @@ class PostStage:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)
                 self._pool = None
+        with self._threads_lock:
             if self._threads is not None:
                 self._threads.shutdown(wait=False, cancel_futures=True)
                 self._threads = None

@@ -2,12 +2,15 @@
 
 from __future__ import annotations
 
+import asyncio
 import io
 import os
 import signal
+import threading
 import time
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
 from orchestrator.spec import OutputSpec
@@ -74,5 +77,39 @@ def test_a_worker_ignores_sigint_meant_for_its_parent() -> None:
         os.kill(worker, signal.SIGINT)
         time.sleep(0.3)  # a worker that took the signal would be gone by now
         assert pool.submit(os.getpid).result(timeout=30) == worker
+    finally:
+        stage.close()
+
+
+async def test_a_small_image_does_not_wait_for_the_worker_processes_to_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting the worker processes takes a few hundred ms, in a thread; a small image that
+    comes meanwhile is processed in a thread, and the loop never waits for that start."""
+    import orchestrator.stages as stages
+
+    starting, small_done = threading.Event(), threading.Event()
+    real_pool = stages.ProcessPoolExecutor
+
+    def slow_pool(*args: object, **kwargs: object) -> object:
+        starting.set()
+        if not small_done.wait(5):
+            raise RuntimeError("the small image waited for the worker processes")
+        return real_pool(*args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(stages, "ProcessPoolExecutor", slow_pool)
+    raw = write_png(tmp_path / "raw.png", 16)
+    stage = PostStage(1, processes=True)
+    try:
+        large = asyncio.ensure_future(
+            stage.process(raw, tmp_path / "a.png", tmp_path / "a.webp", OutputSpec(format="png"))
+        )
+        await asyncio.to_thread(starting.wait, 5)  # the pool is starting, in a thread
+        done = await stage.process(
+            raw, tmp_path / "b.png", tmp_path / "b.webp", OutputSpec(format="png"), pixels=256
+        )
+        small_done.set()
+        assert done.width == 16
+        assert (await large).width == 16
     finally:
         stage.close()
