@@ -13,7 +13,7 @@ import json
 import os
 import subprocess
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -91,15 +91,11 @@ def finish(proc: subprocess.Popen[str], log: Path) -> tuple[int, str, str]:
     return code, out, err
 
 
-@contextlib.contextmanager
-def stopped_at_end(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
+def stopped_at_end(
+    proc: subprocess.Popen[str],
+) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
     """Kill `proc` if the test leaves early, so no process outlives it."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT_S)
+    return outside.reaped(proc, limit_s=TIMEOUT_S)
 
 
 def ok(result: subprocess.CompletedProcess[str], code: int = 0) -> str:

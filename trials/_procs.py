@@ -109,15 +109,9 @@ def finish(proc: subprocess.Popen[str], log: Path) -> tuple[int, str]:
     return code, log.with_suffix(".err").read_text()
 
 
-@contextlib.contextmanager
-def reaped(proc: subprocess.Popen[str]) -> Iterator[subprocess.Popen[str]]:
-    """Kill `proc` (and wake it, if stopped) if the trial leaves early: nothing outlives it."""
-    try:
-        yield proc
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-            proc.wait(timeout=TIMEOUT_S)
+def reaped(proc: subprocess.Popen[str]) -> contextlib.AbstractContextManager[subprocess.Popen[str]]:
+    """Kill `proc` (SIGKILL wakes a stopped one too) if the trial leaves early."""
+    return outside.reaped(proc, limit_s=TIMEOUT_S)
 
 
 @contextlib.contextmanager

@@ -26,16 +26,7 @@ SLOW = {"seed": 1, "latency_mean_s": 1.5, "latency_distribution": "fixed"}
     "every job terminal, SQLite integrity ok every time",
 )
 def sigkill_resume(rounds: Rounds) -> Result:
-    count = rounds.count(3, 200)
-    failures: list[str] = []
-    lost = 0
-    for round_ in range(count):
-        lost += _stop_then_resume(rounds.folder, round_, signal.SIGKILL, failures, items=200)
-    return Result(
-        measured=f"{count} kills: {lost} completed items lost, {len(failures)} rounds wrong",
-        passed=lost == 0 and not failures,
-        details=procs.tally(failures),
-    )
+    return _stops_then_resumes(rounds, signal.SIGKILL, "kills", items=200)
 
 
 @trial(
@@ -44,13 +35,19 @@ def sigkill_resume(rounds: Rounds) -> Result:
     "traceback; resume completes the job with 0 completed items lost",
 )
 def sigterm_resume(rounds: Rounds) -> Result:
-    count = rounds.count(3, 100)
+    return _stops_then_resumes(rounds, signal.SIGTERM, "SIGTERMs", items=100)
+
+
+def _stops_then_resumes(rounds: Rounds, signum: int, what: str, *, items: int) -> Result:
+    """`items`-item jobs stopped with `signum` at random moments (3 in a quick round, one per
+    item in a full one), each resumed to its end."""
+    count = rounds.count(3, items)
     failures: list[str] = []
     lost = 0
     for round_ in range(count):
-        lost += _stop_then_resume(rounds.folder, round_, signal.SIGTERM, failures, items=100)
+        lost += _stop_then_resume(rounds.folder, round_, signum, failures, items=items)
     return Result(
-        measured=f"{count} SIGTERMs: {lost} completed items lost, {len(failures)} rounds wrong",
+        measured=f"{count} {what}: {lost} completed items lost, {len(failures)} rounds wrong",
         passed=lost == 0 and not failures,
         details=procs.tally(failures),
     )

@@ -24,7 +24,16 @@ from ..events import Event
 from ..journal import DiskJournal
 from ..records import ItemRecord, JobRecord
 
-__all__ = ["events", "integrity", "items", "job", "journal_at", "only_job_id", "wait_for"]
+__all__ = [
+    "events",
+    "integrity",
+    "items",
+    "job",
+    "journal_at",
+    "only_job_id",
+    "reaped",
+    "wait_for",
+]
 
 
 @contextlib.contextmanager
@@ -89,3 +98,16 @@ def wait_for(
             raise AssertionError(f"the process ended (code {proc.returncode}) before {what}")
         time.sleep(every_s)
     raise AssertionError(f"gave up waiting for {what}")
+
+
+@contextlib.contextmanager
+def reaped(
+    proc: subprocess.Popen[str], *, limit_s: float = 60.0
+) -> Iterator[subprocess.Popen[str]]:
+    """`proc`, killed if the caller leaves before it ended: no process outlives a test."""
+    try:
+        yield proc
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait(timeout=limit_s)
