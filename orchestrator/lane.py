@@ -26,46 +26,18 @@ Not thread-safe: use a lane from one event loop at a time.
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator, Awaitable, Callable, Hashable
+from collections.abc import AsyncIterator, Hashable
 from contextlib import asynccontextmanager
-from dataclasses import dataclass
 
 from .adaptive import AdaptiveLimit
 from .breaker import Breaker
-from .pacer import Pacer, check_rate, running_loop_time
+from .lane_limits import LaneLimits
+from .pacer import Pacer, running_loop_time
 from .slots import Slots
 
-__all__ = ["Lane", "LaneLimits", "Turn", "report_concurrency"]
+__all__ = ["Lane", "LaneLimits", "Turn"]
 
 _NEVER = float("-inf")
-
-
-@dataclass(frozen=True, slots=True)
-class LaneLimits:
-    """What a lane allows: slots at once, starts per minute (None: no limit), starts at once."""
-
-    concurrency: int
-    """Slots at once; when `adaptive`, the most the lane may grow to."""
-    rate_per_minute: float | None
-    burst: int = 1
-    adaptive: bool = False
-    """Learn how many slots the provider takes from its 429s, up to `concurrency`."""
-
-    def __post_init__(self) -> None:
-        if self.concurrency < 1:
-            raise ValueError(f"concurrency must be at least 1, not {self.concurrency}")
-        check_rate(self.rate_per_minute, self.burst)
-
-    def tighter(self, other: LaneLimits) -> LaneLimits:
-        """The stricter of each limit (a rate of None is the loosest); adaptive if either is,
-        up to the lower of the two concurrencies."""
-        rates = [r for r in (self.rate_per_minute, other.rate_per_minute) if r is not None]
-        return LaneLimits(
-            concurrency=min(self.concurrency, other.concurrency),
-            rate_per_minute=min(rates) if rates else None,
-            burst=min(self.burst, other.burst),
-            adaptive=self.adaptive or other.adaptive,
-        )
 
 
 class Turn:
@@ -348,15 +320,3 @@ class Lane:
             f"<Lane {self.key!r}: {self.in_use}/{self.concurrency}{auto} slots in use,"
             f" {self._running} running, {self._queued} waiting{cooling}; {self._pacer!r}>"
         )
-
-
-async def report_concurrency(
-    lane: Lane, record: Callable[[int], Awaitable[object]], *, every_s: float
-) -> None:
-    """`record` the lane's concurrency now and each time it changes, at most once per `every_s`
-    (the latest value then), until cancelled."""
-    reported: int | None = None
-    while True:
-        reported = await lane.changed(reported)
-        await record(reported)
-        await asyncio.sleep(every_s)

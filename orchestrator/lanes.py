@@ -3,9 +3,11 @@ every job on it, with the limits of the strictest job using it."""
 
 from __future__ import annotations
 
-from collections.abc import Hashable
+import asyncio
+from collections.abc import Awaitable, Callable, Hashable
 
-from .lane import Lane, LaneLimits, Turn, report_concurrency
+from .lane import Lane, Turn
+from .lane_limits import LaneLimits
 
 __all__ = ["Lane", "LaneLimits", "Lanes", "Turn", "report_concurrency"]
 
@@ -77,3 +79,15 @@ class Lanes:
 
     def __repr__(self) -> str:
         return f"<Lanes {list(self._lanes.values())!r}>"
+
+
+async def report_concurrency(
+    lane: Lane, record: Callable[[int], Awaitable[object]], *, every_s: float
+) -> None:
+    """`record` the lane's concurrency now and each time it changes, at most once per `every_s`
+    (the latest value then), until cancelled."""
+    reported: int | None = None
+    while True:
+        reported = await lane.changed(reported)
+        await record(reported)
+        await asyncio.sleep(every_s)
