@@ -3,11 +3,11 @@
 Storing is short and comes first: the bytes are checked to be one whole image (header,
 checksums and end; not decoded), written to `raw/` (temp file, fsync, rename) and then
 recorded, all before the attempt's slot takes a new paid request, so a crash loses at most the
-images in flight. Post-processing (resize, encode,
-thumbnail) is its own stage with its own bounded workers: worker processes by default, so the
-CPU-heavy part never competes with the event loop for the GIL. Small images (at most
-`SMALL_PIXELS`) are post-processed in threads instead: their work is a fraction of a
-millisecond, less than the round trip to a worker process costs.
+images in flight. Post-processing (resize, encode, thumbnail) is its own stage with its own
+bounded workers: worker processes by default, so the CPU-heavy part never competes with the
+event loop for the GIL. Small images (at most `SMALL_PIXELS`) are post-processed in threads
+instead: their work is a fraction of a millisecond, less than the round trip to a worker
+process costs.
 """
 
 from __future__ import annotations

@@ -280,11 +280,8 @@ def _translate(error: Exception, key: str) -> ProviderError:
         if status == 429 or reason == "RESOURCE_EXHAUSTED":
             spent = daily_quota(error.body)
             if spent is not None:  # like OpenAI's insufficient_quota: stops the provider
-                return AuthError(
-                    f"{text} (the daily quota {safe_message(spent, [key])} is used up; retrying "
-                    "won't help "
-                    "before it resets)"
-                )
+                quota = safe_message(spent, [key])
+                return AuthError(f"{text} (daily quota {quota} used up; retrying won't help)")
             return RateLimitedError(text, retry_after=retry_after)
         if reason in ("API_KEY_INVALID", "UNAUTHENTICATED", "PERMISSION_DENIED"):
             return AuthError(text)
