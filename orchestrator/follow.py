@@ -54,6 +54,9 @@ async def follow(
 
 async def _next(subscription: Subscription, poll_s: float) -> Event | None:
     """The bus's next event, or None when none came within `poll_s`."""
+    buffered = subscription.get_nowait()  # a commit's events arrive together: no timer for them
+    if buffered is not None:
+        return buffered
     try:
         async with asyncio.timeout(poll_s):
             return await subscription.get()

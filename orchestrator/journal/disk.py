@@ -21,31 +21,28 @@ from pathlib import Path
 from typing import Any
 
 from ..clock import SYSTEM_CLOCK, Clock
-from ..errors import ConfigError, KeyConflictError, LeaseLostError
+from ..errors import KeyConflictError, LeaseLostError
 from ..events import (
     Event,
-    ItemCancelled,
-    ItemReset,
-    JobCancelRequested,
     JobCreated,
 )
 from ..locks import KeyLocks, LockOwner, lost_message
 from ..records import ItemRecord, JobRecord, JobSnapshot
 from ..references import dependencies
 from ..spec import JobSpec
-from ..states import ITEM_TERMINAL, JOB_TERMINAL, ItemStatus
+from ..states import JOB_TERMINAL, ItemStatus
 from ..webhooks.models import UndeliveredWebhook
 from . import outbox
-from .commit import Change, Committed, EventFactory, attempt_ended, commit
+from .commit import Change, Committed, EventFactory, commit
+from .requests import RequestVerbs
 from .store import Store
 
 __all__ = ["DiskJournal"]
 
-RETRYABLE = frozenset({ItemStatus.FAILED, ItemStatus.CANCELLED})
 OnCommit = Callable[[list[Event]], None]
 
 
-class DiskJournal:
+class DiskJournal(RequestVerbs):
     """Jobs, items, events and locks of one workspace."""
 
     def __init__(
@@ -161,89 +158,6 @@ class DiskJournal:
         if holder is not None and self.locks.is_live(holder):
             raise self.locks.conflict(holder)
 
-    # --------------------------------------------------------------- requests
-
-    def request_cancel(self, job_id: str) -> JobRecord:
-        """Cancel the job: pending items at once; running ones by their live runner (or at once
-        when none is running them). From then on no new attempt starts for the job."""
-        with self.store.writing():
-            job = self.store.job(job_id)
-            if job.status in JOB_TERMINAL:
-                return job
-            live = self.runner_live(job)
-            stoppable = {ItemStatus.PENDING} if live else {ItemStatus.PENDING, ItemStatus.RUNNING}
-            now = self._now()
-            changes = [
-                _cancelled(item, now) for item in self.store.items(job) if item.status in stoppable
-            ]
-            done = self._commit(
-                job,
-                changes,
-                job_fields={"cancel_requested": live, "cancelled": True},
-                job_event=(JobCancelRequested, {}),
-            )
-        self._published(done.events)
-        return done.job
-
-    def cancel_items(self, job_id: str, item_ids: list[str]) -> list[str]:
-        """Cancel these items: pending ones at once, running ones by their runner. Returns the
-        ids that were pending or running (finished items are left as they are)."""
-        with self.store.writing():
-            job = self.store.job(job_id)
-            items = [self.store.item(job_id, item_id) for item_id in dict.fromkeys(item_ids)]
-            live, now = self.runner_live(job), self._now()
-            changes: list[Change] = []
-            for item in items:
-                if item.status == ItemStatus.PENDING or (
-                    item.status == ItemStatus.RUNNING and not live
-                ):
-                    changes.append(_cancelled(item, now))
-                elif item.status == ItemStatus.RUNNING:
-                    changes.append(Change(item, None, fields={"cancel_requested": True}))
-            asked = [item.id for item in items if item.status not in ITEM_TERMINAL]
-            payload = {"item_ids": tuple(asked)}
-            done = self._commit(job, changes, job_event=(JobCancelRequested, payload))
-        self._published(done.events)
-        return asked
-
-    def request_retry(self, job_id: str, item_ids: list[str] | None = None) -> list[str]:
-        """Put failed and cancelled items (all, or those named) back to pending, each with a
-        fresh set of attempts; a live runner starts them, else `start`/`resume` does. An image
-        already paid for is kept, so an item that failed in post-processing is only
-        post-processed again."""
-        with self.store.writing():
-            job = self.store.job(job_id)
-            items = (
-                [self.store.item(job_id, item_id) for item_id in dict.fromkeys(item_ids)]
-                if item_ids
-                else [item for item in self.store.items(job) if item.status in RETRYABLE]
-            )
-            for item in items:
-                if item.status not in RETRYABLE:
-                    raise ConfigError(
-                        f"item {item.id!r} is {item.status}; only failed or cancelled items "
-                        "can be retried"
-                    )
-            changes = [
-                Change(
-                    item,
-                    ItemReset,
-                    ItemStatus.PENDING,
-                    {
-                        "error": None,
-                        "retry_at": None,
-                        "attempts_before_retry": item.attempt_count,
-                        "crashes": 0,
-                    },
-                    {"reason": "retry"},
-                )
-                for item in items
-            ]
-            fields = {"cancelled": False, "cancel_requested": False}
-            done = self._commit(job, changes, job_fields=fields)
-        self._published(done.events)
-        return [item.id for item in items]
-
     # --------------------------------------------------------------- webhooks
 
     def undelivered(self, job_id: str) -> list[UndeliveredWebhook]:
@@ -287,12 +201,6 @@ class DiskJournal:
         on_commit = self.on_commit
         if events and on_commit is not None:
             self.store.after_commit(lambda: on_commit(events))
-
-
-def _cancelled(item: ItemRecord, now: float) -> Change:
-    """A request stops the item at once: cancelled, with its open attempt (if any) closed."""
-    fields = {"attempts": attempt_ended(item, now, "cancelled"), "retry_at": None}
-    return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
 
 
 def _new_item(

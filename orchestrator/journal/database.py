@@ -1,0 +1,138 @@
+"""The journal's SQLite database: one connection per thread, and its transactions.
+
+`writing()` is one write transaction (`BEGIN IMMEDIATE`: one writer at a time across processes);
+inside another on the same thread it is a savepoint, undone alone if it fails. `reading()` is one
+deferred read transaction that sees a single committed state. Callbacks registered with
+`after_commit` run once the outermost transaction has committed, never after a rollback.
+`Store` (see `store.py`) builds the journal's typed records on this.
+"""
+
+from __future__ import annotations
+
+import sqlite3
+import threading
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+__all__ = ["BUSY_TIMEOUT_S", "Database"]
+
+BUSY_TIMEOUT_S = 60.0
+"""How long a connection waits for another process's write lock before it gives up."""
+
+
+class Database:
+    """Connections to one SQLite file in WAL mode, one per thread, and transactions on them."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._local = threading.local()
+        self._connections: list[sqlite3.Connection] = []
+        self._guard = threading.Lock()
+
+    def close(self) -> None:
+        """Close every thread's connection (each must be idle)."""
+        with self._guard:
+            connections, self._connections = self._connections, []
+        for connection in connections:
+            connection.close()
+        self._local = threading.local()
+
+    @property
+    def _con(self) -> sqlite3.Connection:
+        connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
+        if connection is None:
+            connection = sqlite3.connect(
+                self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            connection.execute("PRAGMA journal_mode=WAL")
+            connection.execute("PRAGMA synchronous=NORMAL")
+            self._local.connection, self._local.depth = connection, 0
+            with self._guard:
+                self._connections.append(connection)
+        return connection
+
+    def trace(self, callback: Callable[[str], None] | None) -> None:
+        """See every statement this thread's connection runs (for tests that count them)."""
+        self._con.set_trace_callback(callback)
+
+    # ----------------------------------------------------------- transactions
+
+    @contextmanager
+    def writing(self) -> Iterator[None]:
+        """One write transaction. Inside another one on this thread it is a savepoint: its
+        writes are undone alone if it fails, and made durable with the outer transaction."""
+        if self._local.__dict__.get("depth"):
+            if self._local.__dict__.get("reading"):
+                # SQLite cannot wait for the write lock here: if another connection committed
+                # since the read began, the write fails at once with "database is locked".
+                raise RuntimeError("a write inside a read transaction; open it with writing()")
+            with self._savepoint():
+                yield
+            return
+        with self._transaction("BEGIN IMMEDIATE"):
+            yield
+
+    @contextmanager
+    def _savepoint(self) -> Iterator[None]:
+        connection, name = self._con, f"sp{self._local.depth}"
+        connection.execute(f"SAVEPOINT {name}")
+        self._local.depth += 1
+        try:
+            yield
+        except BaseException:
+            connection.execute(f"ROLLBACK TO {name}")
+            connection.execute(f"RELEASE {name}")
+            raise
+        else:
+            connection.execute(f"RELEASE {name}")
+        finally:
+            self._local.depth -= 1
+
+    def after_commit(self, callback: Callable[[], None]) -> None:
+        """Run `callback` once this thread's transaction is committed (at once outside one);
+        never if it is rolled back."""
+        if self._local.__dict__.get("depth"):
+            self._local.pending.append(callback)
+        else:
+            callback()
+
+    @contextmanager
+    def reading(self) -> Iterator[None]:
+        """One read transaction: every read inside sees the same committed state."""
+        with self._transaction("BEGIN"):
+            yield
+
+    @contextmanager
+    def _transaction(self, begin: str) -> Iterator[None]:
+        connection = self._con
+        if self._local.depth:
+            self._local.depth += 1
+            try:
+                yield
+            finally:
+                self._local.depth -= 1
+            return
+        connection.execute(begin)
+        self._local.reading = begin == "BEGIN"
+        self._local.depth, self._local.pending = 1, []
+        try:
+            yield
+        except BaseException:
+            connection.execute("ROLLBACK")
+            raise
+        else:
+            connection.execute("COMMIT")
+            for callback in self._local.pending:
+                callback()
+        finally:
+            self._local.depth, self._local.pending, self._local.reading = 0, [], False
+
+    def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
+        """Run one statement on this thread's connection (for the journal's own modules)."""
+        return self._con.execute(sql, args)
+
+    def _one(self, sql: str, *args: Any) -> str | None:
+        row = self._con.execute(sql, args).fetchone()
+        return None if row is None else str(row[0])
