@@ -133,14 +133,9 @@ class ItemWork(ImageKeeping):
     async def _attempt(self, item: ItemRecord, from_items: list[Path]) -> ItemRecord | float | None:
         # a reference that is gone fails before any call
         request = await build_request(item, from_items)
-        key = None
-        if self.cache is not None and self.config.cache:
-            model = getattr(self.provider, "model", None) or self.config.model
-            key = request_key(self.config.provider, model, request)
-            hit = await self.cache.lookup(key)  # answered in the order asked
-            if hit is not None and hit.job_id != item.job_id:
-                await self._from_cache(item, hit)
-                return None
+        key = self._cache_key(request)
+        if key is not None and await self._answered_from_cache(item, key):
+            return None
         # Turns are taken once the provider can send (its SDK loaded): the turns paced while
         # it loads would all go out together when it is, a burst the provider answers with 429.
         await until_ready(self.provider)
@@ -173,6 +168,22 @@ class ItemWork(ImageKeeping):
                 return await self._attempt_failed(started, error, turn)
         await self._after_keep(recorded, stored, key, image)
         return None
+
+    def _cache_key(self, request: GenerateRequest) -> str | None:
+        """The request's key in the result cache; None when the job does not use the cache."""
+        if self.cache is None or not self.config.cache:
+            return None
+        model = getattr(self.provider, "model", None) or self.config.model
+        return request_key(self.config.provider, model, request)
+
+    async def _answered_from_cache(self, item: ItemRecord, key: str) -> bool:
+        """An earlier job paid for this very request: the item takes its image (True)."""
+        assert self.cache is not None
+        hit = await self.cache.lookup(key)  # answered in the order asked
+        if hit is None or hit.job_id == item.job_id:
+            return False
+        await self._from_cache(item, hit)
+        return True
 
     async def _start(
         self, item_id: str, request: GenerateRequest

@@ -30,6 +30,7 @@ from .follow import follow
 from .items import ItemWork
 from .journal import Journal, Run
 from .lanes import Lane, report_concurrency
+from .parking import Parking
 from .pauses import PauseWatch
 from .providers.base import Provider
 from .records import ItemRecord, JobRecord
@@ -61,22 +62,18 @@ class Runner:
         cache: ResultCache | None = None,
         quota: Quota | None = None,
     ) -> None:
-        settings = settings or PipelineSettings()
-        self.journal, self.run_verbs, self.bus = journal, run, bus
-        self.job_id = job.id
-        self.settings = settings
-        self.clock = clock or SystemClock()
-        self.pauses = PauseWatch()
+        self.journal, self.run_verbs, self.bus, self.job_id = journal, run, bus, job.id
+        self.settings = settings or PipelineSettings()
+        self.clock, self.pauses = clock or SystemClock(), PauseWatch()
         self.work = self._item_work(run, job, workspace, provider, lane, post)
-        self.work.cache = cache
-        self.work.quota = quota
+        self.work.cache, self.work.quota = cache, quota
         self.tasks: dict[str, asyncio.Task[float | Blocked | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
         self.active_limit = max(2 * job.config.limits.most_in_flight, 4)
         self.backlog: deque[str] = deque()
+        """Items ready to go once a place among the active ones is free."""
         self.queued: set[str] = set()
         """The backlog's ids, to tell in constant time whether an item is in it."""
-        """Items ready to go once a place among the active ones is free."""
         self.timers: dict[str, asyncio.TimerHandle] = {}
         """Items waiting out a backoff: nothing of theirs is held but a timer."""
         self.cancelling: set[str] = set()
@@ -87,10 +84,8 @@ class Runner:
         self.due: set[str] = set()
         """Items whose backoff the runner has waited out (the journal's `retry_at` is in wall
         time, the wait was on the loop's clock)."""
-        self.blocked: dict[str, tuple[str, ...]] = {}
-        """Items waiting for items they reference to end here, and which."""
-        self.waiters: dict[str, set[str]] = {}
-        """For an item others wait for: those items (they look again when it ends)."""
+        self.parked = Parking()
+        """Items waiting for items they reference to end."""
         self.changed = asyncio.Event()
 
     def _item_work(
@@ -168,7 +163,7 @@ class Runner:
     async def _until_done(self, started: float) -> JobRecord:
         """Wait until no item is active, waiting or queued and nothing came back to pending."""
         while True:
-            while self.tasks or self.timers or self.backlog or self.blocked:
+            while self.tasks or self.timers or self.backlog or self.parked:
                 await self.changed.wait()
                 self.changed.clear()
                 self._raise_failures()
@@ -201,7 +196,7 @@ class Runner:
     def _here(self, item_id: str) -> bool:
         """The item is active, waiting or queued in this run."""
         return any(
-            item_id in place for place in (self.tasks, self.timers, self.queued, self.blocked)
+            item_id in place for place in (self.tasks, self.timers, self.queued, self.parked)
         )
 
     def _ended(self, item_id: str, task: asyncio.Task[float | Blocked | None]) -> None:
@@ -230,21 +225,17 @@ class Runner:
     def _park(self, item_id: str, on: tuple[str, ...]) -> None:
         """Hold the item until one of the items it waits for ends here. One that does not run
         here (another process retried it, say) is looked at again every poll."""
-        self.blocked[item_id] = on
-        here = [dep for dep in on if self._here(dep)]
-        for dep in here:
-            self.waiters.setdefault(dep, set()).add(item_id)
-        if not here:
+        if not self.parked.park(item_id, on, self._here):
             poll_s = self.settings.request_poll_s
             asyncio.get_running_loop().call_later(poll_s, self._unpark, item_id)
 
     def _wake(self, item_id: str) -> None:
         """The item ended: the items waiting for it look again."""
-        for waiter in sorted(self.waiters.pop(item_id, ())):
+        for waiter in self.parked.woken(item_id):
             self._unpark(waiter)
 
     def _unpark(self, item_id: str) -> None:
-        if self.blocked.pop(item_id, None) is not None:
+        if self.parked.release(item_id):
             self._spawn(item_id)
             self.changed.set()
 
@@ -270,7 +261,7 @@ class Runner:
         if item_id in self.queued:
             self.backlog.remove(item_id)
             self.queued.discard(item_id)
-        self.blocked.pop(item_id, None)
+        self.parked.release(item_id)
         self.changed.set()
 
     async def _stop_all(self) -> None:
@@ -278,8 +269,7 @@ class Runner:
             self._drop(item_id)
         self.backlog.clear()
         self.queued.clear()
-        self.blocked.clear()
-        self.waiters.clear()
+        self.parked.clear()
         self.again.clear()  # nothing starts again while the run stops
         await cancel_all(list(self.tasks.values()))
 
@@ -301,7 +291,7 @@ class Runner:
         if not item_ids:
             self.backlog.clear()
             self.queued.clear()
-            item_ids = [*self.tasks, *self.timers, *self.blocked]
+            item_ids = [*self.tasks, *self.timers, *self.parked.blocked]
         self.cancelling.update(item_ids)
         for item_id in item_ids:
             if item_id in self.tasks:
