@@ -51,7 +51,11 @@ METHOD = (
     "request's arrival and answer. ideal in-order = the makespan of a scheduler with no "
     "overhead starting items in order on the first free slot: the best any orchestrator that "
     "cannot foresee latencies reaches on these draws. Slot utilisation = time in calls / "
-    "(min(C, K) x span). 429 storm = more than 5 answers 429 in one 60 model-second window."
+    "(min(C, K) x span). 429 storm = more than 5 answers 429 in one 60 model-second window. "
+    "The third table takes each makespan apart: process/LB is about ideal in-order/LB (what the "
+    "draws allow), times span / ideal in-order (what imagebatch adds while images are made; the "
+    "bare SDK's figure beside it), plus start-up and exit / LB (before the first request and "
+    "after the last answer)."
 )
 
 

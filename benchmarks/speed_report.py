@@ -7,7 +7,7 @@ from collections.abc import Sequence
 from .report import Row, render_table
 from .speed_results import ScenarioResult
 
-__all__ = ["render", "targets"]
+__all__ = ["render", "targets", "where_time_goes"]
 
 STORM_429S = 5
 """More 429 answers than this within one quota window (60 model seconds) is a 429 storm."""
@@ -18,6 +18,7 @@ def render(results: Sequence[ScenarioResult], import_openai_s: float, notes: lis
     parts = [
         ratios_table(results),
         render_table(targets(results, import_openai_s)),
+        where_time_goes(results),
         details(results, import_openai_s),
     ]
     if notes:
@@ -112,6 +113,31 @@ def _ten_rows(ten: ScenarioResult) -> list[Row]:
     ]
 
 
+def where_time_goes(results: Sequence[ScenarioResult]) -> str:
+    """Each makespan taken apart (means over seeds): what the draws allow any orchestrator
+    that cannot foresee latencies, what imagebatch adds within the span (and what the bare SDK
+    adds, for comparison), and what it adds outside it (start-up before the first request,
+    exit after the last answer)."""
+    lines = [
+        "| scenario | ideal in-order/LB | span / ideal in-order | bare SDK / ideal in-order "
+        "| start-up and exit / LB | process/LB |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for result in results:
+        within = result.mean(lambda seed: seed.imagebatch.span_s / seed.fifo_s)
+        bare = result.mean(
+            lambda seed: (
+                seed.measures["bare"].span_s / seed.fifo_s if "bare" in seed.measures else None
+            )
+        )
+        outside = result.mean(lambda seed: (seed.process_s - seed.imagebatch.span_s) / seed.bound_s)
+        lines.append(
+            f"| {result.scenario.name} | {_ratio3(result.fifo)} | {_ratio3(within)} "
+            f"| {_ratio3(bare)} | {_ratio3(outside)} | {_ratio3(result.process)} |"
+        )
+    return "\n".join(lines)
+
+
 def details(results: Sequence[ScenarioResult], import_openai_s: float) -> str:
     lines = [
         "| scenario | seed | LB | ideal in-order/LB | span | process | fixed-batch | bare SDK "
@@ -159,6 +185,10 @@ def _made(result: ScenarioResult, ratio: float | None, variant: str) -> str:
 def _seeds(result: ScenarioResult) -> str:
     count = len(result.seeds)
     return f"{count} seed{'s' if count > 1 else ''}"
+
+
+def _ratio3(value: float | None) -> str:
+    return "-" if value is None else f"{value:.3f}"
 
 
 def _ratio(value: float | None) -> str:
