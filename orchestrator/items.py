@@ -159,13 +159,15 @@ class ItemWork(ImageKeeping):
             except ProviderError as error:
                 return await self._attempt_failed(started, error, turn)
             turn.succeeded()
-            # Paid for: stored and recorded before this turn ends (so before the lane sends
-            # another paid request), even if a cancel lands meanwhile: both as one step, so a
-            # cancel that lands while the bytes are written does not leave them unrecorded.
+            # Paid for: stored, and its record queued, before this turn ends, even if a cancel
+            # lands meanwhile. The next paid request of the lane waits for its own attempt's
+            # start, which commits after this record: so the record is made first, and the
+            # turn does not wait for it.
             try:
-                recorded, stored = await finish_before_cancel(self._keep(item, image))
+                recording, stored = await finish_before_cancel(self._store(item, image))
             except BadResponseError as error:
                 return await self._attempt_failed(started, error, turn)
+        recorded = await finish_before_cancel(recording)
         await self._after_keep(recorded, stored, key, image)
         return None
 

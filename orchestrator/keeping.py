@@ -93,17 +93,27 @@ class ImageKeeping:
     async def _keep(
         self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
     ) -> tuple[ItemRecord, Stored]:
-        """Store the paid image and record it (a small one post-processed and completed in
-        the same steps); `BadResponseError` if it is no usable image. A run that lost its lock
-        while it waited for the answer writes no file: the file would replace the new owner's
-        image at the same path."""
+        """Store the paid image and record it (see `_store`)."""
+        recording, stored = await self._store(item, image, cached_from)
+        return await recording, stored
+
+    async def _store(
+        self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
+    ) -> tuple[asyncio.Future[ItemRecord], Stored]:
+        """Store the paid image and queue its record (a small one post-processed and completed
+        in the same steps); `BadResponseError` if it is no usable image. The record commits
+        before any verb queued after it, such as the next attempt's start. A run that lost its
+        lock while it waited for the answer writes no file: the file would replace the new
+        owner's image at the same path."""
         output, check = self.config.output, self.verbs.check_lease_here
         stored = await store_raw(self.workspace, item.job_id, item.id, image, output, check)
         raw = stored.raw
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)
         processed = self._relative(stored.processed) if stored.processed else None
-        return await self.verbs.record_image(item.id, raw, processed), stored
+        recording = self.verbs.queue_record_image(item.id, raw, processed)
+        recording.add_done_callback(_looked_at)  # also when the run stops before it awaits it
+        return recording, stored
 
     async def _postprocess(self, item: ItemRecord, *, pixels: int | None = None) -> None:
         assert item.raw_path is not None
@@ -141,7 +151,7 @@ class ImageKeeping:
         return item.raw_sha256 is not None and sha256_hex(data) == item.raw_sha256
 
 
-async def finish_before_cancel(work: Coroutine[Any, Any, T]) -> T:
+async def finish_before_cancel(work: Coroutine[Any, Any, T] | asyncio.Future[T]) -> T:
     """Await `work` to its end even if this task is cancelled meanwhile, then re-raise that."""
     task = asyncio.ensure_future(work)
     try:
@@ -151,3 +161,9 @@ async def finish_before_cancel(work: Coroutine[Any, Any, T]) -> T:
         if not task.cancelled():
             task.exception()  # seen: a lost lease meanwhile changes nothing about stopping
         raise
+
+
+def _looked_at(future: asyncio.Future[Any]) -> None:
+    """Mark a verb's outcome as seen: a run that stopped meanwhile has its own way out."""
+    if not future.cancelled():
+        future.exception()

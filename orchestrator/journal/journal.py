@@ -70,6 +70,15 @@ class Journal:
         """Run `fn` (a verb) on the writer thread; returns once its commit is durable."""
         return await self._on(self._writer, functools.partial(fn, *args, **kwargs))
 
+    def queue_write(
+        self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs
+    ) -> asyncio.Future[T]:
+        """Queue `fn` (a verb) on the writer thread now; the future is done once its commit is
+        durable. Verbs commit in the order they are queued, so a verb queued after this one
+        sees its effect (or its failure)."""
+        loop = self._loop = asyncio.get_running_loop()
+        return loop.run_in_executor(self._writer, functools.partial(fn, *args, **kwargs))
+
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` (a read) on the reader thread."""
         return await self._on(self._reader, functools.partial(fn, *args, **kwargs))
@@ -192,7 +201,14 @@ class Run:
     async def record_image(
         self, item_id: str, image: RawImage, processed: ProcessedImage | None = None
     ) -> ItemRecord:
-        return await self._journal.write(self._verbs.record_image, item_id, image, processed)
+        return await self.queue_record_image(item_id, image, processed)
+
+    def queue_record_image(
+        self, item_id: str, image: RawImage, processed: ProcessedImage | None = None
+    ) -> asyncio.Future[ItemRecord]:
+        """`record_image`, queued now: any verb queued after it (the next attempt's start, say)
+        commits after it."""
+        return self._journal.queue_write(self._verbs.record_image, item_id, image, processed)
 
     async def complete(self, item_id: str, processed: ProcessedImage) -> ItemRecord:
         return await self._journal.write(self._verbs.complete, item_id, processed)

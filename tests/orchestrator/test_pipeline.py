@@ -17,8 +17,15 @@ from orchestrator.errors import (
     RateLimitedError,
     UnavailableError,
 )
-from orchestrator.events import ItemCompleted, ItemRetrying, JobCreated, JobFinished
+from orchestrator.events import (
+    ItemCompleted,
+    ItemGenerated,
+    ItemRetrying,
+    JobCreated,
+    JobFinished,
+)
 from orchestrator.journal import RawImage
+from orchestrator.providers.base import GeneratedImage, GenerateRequest
 from orchestrator.records import AttemptRecord, ItemRecord
 from orchestrator.stages import PostStage
 from orchestrator.states import ItemStatus, JobStatus
@@ -282,6 +289,31 @@ async def test_events_are_ordered_and_published(make_orchestrator: MakeOrchestra
     assert [e.seq for e in stored] == sorted(e.seq for e in stored)
     assert isinstance(stored[0], JobCreated)
     assert isinstance(stored[-1], JobFinished)
+
+
+async def test_a_slot_sends_its_next_request_only_once_its_last_image_is_recorded(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    """The turn ends once the paid image is stored and its record queued; the next request
+    waits for its attempt's start, which commits after that record. So at every call, no image
+    already received is still unrecorded (one slot): a crash then loses none."""
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    job = await orch.create(make_spec(6, concurrency=1))
+    answered, unrecorded = 0, []
+    answer = provider.generate
+
+    async def generate(request: GenerateRequest) -> GeneratedImage:
+        nonlocal answered
+        events = orch.journal.disk.events(job_id=job.id)
+        unrecorded.append(answered - sum(isinstance(event, ItemGenerated) for event in events))
+        image = await answer(request)
+        answered += 1
+        return image
+
+    provider.generate = generate  # type: ignore[method-assign]
+    assert (await (await orch.start(job.id)).wait()).status == JobStatus.COMPLETED
+    assert unrecorded == [0] * 6
 
 
 async def test_an_image_answered_as_the_run_is_interrupted_is_still_recorded(
