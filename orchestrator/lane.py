@@ -11,7 +11,7 @@ at 12/min, and a 429 seen by one job cools the other down too.
           Slots     `concurrency` of them, first come first served (slots.py)
           Pacer     evenly spaced starts, at most `burst` at once (pacer.py)
           Adaptive  with `adaptive` limits, how many slots: grown on successes, halved on 429s
-                    (adaptive.py); the attempt tells its `Turn` how it went
+                    (adaptive.py); the attempt tells its `Turn` how it went (lane_turn.py)
           Breaker   after 5 outage failures in a row (5xx, connection): a growing cool-down,
                     then one slot until the provider answers again (breaker.py)
 
@@ -32,39 +32,13 @@ from contextlib import asynccontextmanager
 from .adaptive import AdaptiveLimit
 from .breaker import Breaker
 from .lane_limits import LaneLimits
+from .lane_turn import Turn
 from .pacer import Pacer, running_loop_time
 from .slots import Slots
 
 __all__ = ["Lane", "LaneLimits", "Turn"]
 
 _NEVER = float("-inf")
-
-
-class Turn:
-    """One attempt's turn on a lane (what `Lane.turn()` gives): tell it how the attempt went."""
-
-    __slots__ = ("_lane", "cuts", "level", "started")
-
-    def __init__(self, lane: Lane, cuts: int, level: int, started: float) -> None:
-        self._lane = lane
-        self.started = started
-        """The loop's time when the attempt started."""
-        self.cuts = cuts
-        """The adaptive limit's cuts when the attempt started."""
-        self.level = level
-        """Attempts under way on the lane when it started, itself included."""
-
-    def succeeded(self) -> None:
-        """The provider answered with an image: an adaptive lane may grow."""
-        self._lane._succeeded(self)
-
-    def rate_limited(self, wait_s: float) -> None:
-        """The provider answered 429: no turn starts for `wait_s`, and an adaptive lane shrinks."""
-        self._lane._rate_limited(self, wait_s)
-
-    def unavailable(self) -> None:
-        """The provider looks down (5xx, connection failed): counts towards the breaker."""
-        self._lane._unavailable(self)
 
 
 class Lane:

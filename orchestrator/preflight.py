@@ -19,7 +19,7 @@ from .presets import final_prompts
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderConfig, ProviderFactory
 from .references import dependencies, is_url, outside_refs
-from .spec import JobConfig, JobSpec
+from .spec import ItemSpec, JobConfig, JobSpec
 from .storage import read_regular
 from .webhooks.addresses import check_url
 from .webhooks.signing import load_secret
@@ -59,15 +59,7 @@ def check_spec(
     ids = {item.id for item in spec.items}
     waits = dependencies(spec.items, spec.consistency, spec.anchor)
     for index, item in enumerate(spec.items):
-        if (item.references or waits[item.id]) and not provider.capabilities.supports_references:
-            where = f"items[{index}].references" if item.references else "consistency"
-            raise ConfigError(
-                f"{where}: provider {spec.provider!r} (model {spec.model or 'default'}) does "
-                "not take reference images; remove them or choose another provider or model"
-            )
-        for ref in outside_refs(item, ids):
-            if not is_url(ref):  # a URL is checked when it is fetched
-                _check_reference(Path(ref), f"items[{index}].references")
+        _check_references(spec, provider, index, item, waits[item.id], ids)
         params = spec.params_for(item).model_dump()
         prompt = prompts[item.id]
         request = GenerateRequest(job_id="check", item_id=item.id, prompt=prompt, **params)
@@ -75,14 +67,8 @@ def check_spec(
             provider.check(request)
         except ConfigError as error:
             raise ConfigError(f"items[{index}] ({item.id}): {error}") from None
-        if spec.limits.budget_usd is not None and listed_price(provider, spec, request) is None:
-            model = getattr(provider, "model", None) or spec.model or "its default model"
-            raise ConfigError(
-                f"limits.budget_usd: items[{index}] ({item.id}) has no known price on "
-                f"{spec.provider} {model}; a budget needs prices: choose a model of the price "
-                "table, or remove the budget",
-                option="budget_usd",
-            )
+        if spec.limits.budget_usd is not None:
+            _check_price(spec, provider, index, request)
     return prompts
 
 
@@ -104,6 +90,39 @@ def _check_model(config: JobConfig, provider: Provider) -> None:
             f"model: {config.provider} has no model {config.model!r}; known: {', '.join(known)} "
             '(for a model not listed yet, set "allow_unknown_model": true)',
             option="allow_unknown_model",
+        )
+
+
+def _check_references(
+    spec: JobSpec,
+    provider: Provider,
+    index: int,
+    item: ItemSpec,
+    waits: tuple[str, ...],
+    ids: set[str],
+) -> None:
+    """The item's reference images (its own, and the items it waits for) can be sent: the
+    provider takes them, and each file among them is a readable image."""
+    if (item.references or waits) and not provider.capabilities.supports_references:
+        where = f"items[{index}].references" if item.references else "consistency"
+        raise ConfigError(
+            f"{where}: provider {spec.provider!r} (model {spec.model or 'default'}) does "
+            "not take reference images; remove them or choose another provider or model"
+        )
+    for ref in outside_refs(item, ids):
+        if not is_url(ref):  # a URL is checked when it is fetched
+            _check_reference(Path(ref), f"items[{index}].references")
+
+
+def _check_price(spec: JobSpec, provider: Provider, index: int, request: GenerateRequest) -> None:
+    """A job with a budget needs a listed price for every request."""
+    if listed_price(provider, spec, request) is None:
+        model = getattr(provider, "model", None) or spec.model or "its default model"
+        raise ConfigError(
+            f"limits.budget_usd: items[{index}] ({request.item_id}) has no known price on "
+            f"{spec.provider} {model}; a budget needs prices: choose a model of the price "
+            "table, or remove the budget",
+            option="budget_usd",
         )
 
 

@@ -10,42 +10,39 @@ async with Orchestrator(Workspace.resolve(None, os.environ), env=os.environ) as 
 recording the job only once its key's lock is held. Every job this process runs is a task on
 the running loop with a heartbeat that keeps its lock; leaving the `async with` (or `aclose`)
 interrupts them, leaving them resumable. Jobs on one provider and key share one lane.
+
+How one job runs here (its lock kept, its webhook sender beside it) is `job_run.py`; what the
+jobs share (lanes, the workspace's quota file) is `sharing.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import functools
-import hashlib
-from collections.abc import Coroutine, Iterator, Mapping
-from pathlib import Path
+from collections.abc import Mapping
 from types import TracebackType
-from typing import TYPE_CHECKING, Any
 
-from .attempts import Quota
 from .bus import EventBus
 from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import ConfigError
 from .handle import JobHandle
+from .job_run import run_job
 from .journal import Journal
-from .lanes import Lane, Lanes
-from .locks import LockOwner, keep_alive, pid_alive
-from .pipeline import PipelineSettings, Runner
+from .lanes import Lanes
+from .locks import LockOwner
+from .pipeline import PipelineSettings
 from .preflight import check_spec, check_webhook, provider_for
 from .providers.base import ProviderFactory
-from .quota import QUOTA_FILE, SharedQuota
+from .quota import QUOTA_FILE
 from .records import JobRecord
 from .reference_urls import fetch_urls, keep_fetched
-from .spec import JobConfig, JobSpec
+from .sharing import Sharing
+from .spec import JobSpec
 from .stages import PostStage
 from .states import JOB_TERMINAL
-from .storage import Workspace, make_folders, remove_stale_tmp
+from .storage import Workspace
 from .webhooks.policy import DeliverySettings
-
-if TYPE_CHECKING:
-    from .webhooks.sender import WebhookSender
 
 __all__ = ["Orchestrator"]
 
@@ -75,12 +72,13 @@ class Orchestrator:
         self.heartbeat_s = heartbeat_s or max(1.0, min(30.0, stale_after_s / 10))
         self.bus = EventBus()
         self.lanes = Lanes()
+        self.shared = Sharing(self.lanes, workspace.root / QUOTA_FILE)
+        """The lanes and the quota file its jobs share."""
         self.post = post or PostStage()
         self.cache = ResultCache(workspace.cache_dir)
         """Images of earlier identical requests (opened on first use)."""
         self.webhooks = webhooks or DeliverySettings()
         """How jobs' webhook messages are tried and queued."""
-        self._shared_quota: SharedQuota | None = None
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
         self._opening = asyncio.Lock()
 
@@ -124,8 +122,8 @@ class Orchestrator:
             await asyncio.wait(tasks)
         self.post.close()
         await asyncio.to_thread(self.cache.close)
-        if self._shared_quota is not None:
-            await asyncio.to_thread(self._shared_quota.close)
+        if self.shared.quota_open:
+            await asyncio.to_thread(self.shared.close)
         if "journal" in self.__dict__:
             await asyncio.to_thread(self.journal.close)
 
@@ -209,146 +207,6 @@ class Orchestrator:
         await check_webhook(job.config, self.env)
 
     def _launch(self, job: JobRecord, owner: LockOwner) -> JobHandle:
-        task = asyncio.create_task(self._run(job, owner), name=f"job {job.id}")
+        task = asyncio.create_task(run_job(self, job, owner), name=f"job {job.id}")
         self._tasks[job.id] = task
         return self.handle(job.id)
-
-    async def _run(self, job: JobRecord, owner: LockOwner) -> JobRecord:
-        """Run the job with its webhook's sender beside it; the sender gets `drain_s` to send
-        what is left after the lock is released, and none when the run is interrupted."""
-        try:
-            sender = self._webhook_sender(job)
-            if sender is not None:
-                await sender.start()
-        except BaseException:
-            await _quietly(self.journal.release(owner))
-            raise
-        try:
-            record = await self._run_locked(job, owner)
-        except BaseException:
-            if sender is not None:
-                await _quietly(sender.stop(drain=False))
-            raise
-        if sender is not None:
-            await _quietly(sender.stop(drain=True))
-        return record
-
-    def _webhook_sender(self, job: JobRecord) -> WebhookSender | None:
-        if job.config.webhook is None:
-            return None
-        from .webhooks.sender import sender_for  # loads aiohttp: only for jobs with a webhook
-
-        return sender_for(
-            self.journal,
-            self.bus,
-            job,
-            env=self.env,
-            images_root=self.workspace.root,
-            clock=self.clock,
-            settings=self.webhooks,
-        )
-
-    async def _run_locked(self, job: JobRecord, owner: LockOwner) -> JobRecord:
-        try:
-            # a killed run's half-written files go; the lock says no live writer of ours is left
-            folder = self.workspace.job_dir(job.id)
-            await asyncio.to_thread(self._job_folders, folder)  # before anything is paid
-            await asyncio.to_thread(remove_stale_tmp, folder, pid_alive)
-            provider = provider_for(job.config, self.env, self.providers)
-            try:
-                with self._lane(job.config) as lane:
-                    runner = Runner(
-                        self.journal,
-                        self.journal.run(job.id, owner),
-                        self.bus,
-                        workspace=self.workspace,
-                        provider=provider,
-                        job=job,
-                        lane=lane,
-                        post=self.post,
-                        clock=self.clock,
-                        settings=self.settings,
-                        cache=self.cache,
-                        quota=self._quota(job.config),
-                    )
-                    guard = keep_alive(self.journal, owner, self.heartbeat_s, self.clock)
-                    return await _run_guarded(runner.run(), guard)
-            finally:
-                await provider.aclose()
-        finally:
-            await _quietly(self.journal.release(owner))
-
-    def _job_folders(self, folder: Path) -> None:
-        """Make the job's folders, or raise `ConfigError` if a symbolic link was planted on
-        the way (it would take the images outside the workspace)."""
-        try:
-            for sub in ("raw", "thumbs"):
-                make_folders(self.workspace.root, folder / sub)
-        except PermissionError as error:
-            raise ConfigError(str(error)) from None
-
-    def _quota(self, config: JobConfig) -> Quota | None:
-        """The job's share of the workspace's start rate, if it has a rate to keep."""
-        rate = config.limits.rate_per_minute
-        if rate is None or not self.settings.shared_quota:
-            return None
-        if self._shared_quota is None:
-            self._shared_quota = SharedQuota(self.workspace.root / QUOTA_FILE)
-        fingerprint = _key_fingerprint(config.provider, self.env)
-        key = f"{config.provider}|{config.model or ''}|{fingerprint}"
-        return Quota(self._shared_quota, key, rate)
-
-    @contextlib.contextmanager
-    def _lane(self, config: JobConfig) -> Iterator[Lane]:
-        """The lane of the job's provider and key while the job runs."""
-        key = (config.provider, config.model, _key_fingerprint(config.provider, self.env))
-        limits = config.limits
-        concurrency, rate, adaptive = limits.most_in_flight, limits.rate_per_minute, limits.adaptive
-        lane = self.lanes.get(key, concurrency=concurrency, rate_per_minute=rate, adaptive=adaptive)
-        try:
-            yield lane
-        finally:
-            self.lanes.release(
-                key, concurrency=concurrency, rate_per_minute=rate, adaptive=adaptive
-            )
-
-
-def _key_fingerprint(provider: str, env: Mapping[str, str]) -> str:
-    """Tells keys apart without keeping one: a short hash of the provider's key variables."""
-    names = sorted(name for name in env if name.endswith(("_API_KEY", "_KEY")))
-    secret = "|".join(env[name] for name in names)
-    return hashlib.sha256(f"{provider}|{secret}".encode()).hexdigest()[:12]
-
-
-async def _quietly(work: Coroutine[Any, Any, Any]) -> None:
-    """Finish `work` (give back the lock, keep undelivered webhooks) even while being
-    cancelled; the cancellation is raised once it is done."""
-    task = asyncio.ensure_future(work)
-    try:
-        await asyncio.shield(task)
-    except asyncio.CancelledError:
-        await asyncio.wait([task])
-        raise
-
-
-async def _run_guarded(
-    work: Coroutine[Any, Any, JobRecord], guard: Coroutine[Any, Any, None]
-) -> JobRecord:
-    """Run `work` while `guard` runs beside it; if the guard fails, stop the work and raise."""
-    main = asyncio.create_task(work)
-    side = asyncio.create_task(guard)
-    try:
-        await asyncio.wait({main, side}, return_when=asyncio.FIRST_COMPLETED)
-    except asyncio.CancelledError:
-        for task in (main, side):
-            task.cancel()
-        await asyncio.wait({main, side})
-        raise
-    if main.done():
-        side.cancel()
-        await asyncio.wait({side})
-        return main.result()
-    main.cancel()
-    await asyncio.wait({main})
-    side.result()  # raises why the guard stopped (the lock was lost)
-    raise RuntimeError("the lock keeper stopped without an error")

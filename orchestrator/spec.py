@@ -3,6 +3,9 @@
 Everything here is validated with pydantic and `extra="forbid"`: a misspelt field is an error
 that names the field, never a value silently ignored. Numbers are strict too: `"3"` or `true`
 is not a count, and a float field takes an integer but never a string or a boolean.
+
+The spec's parts each have a module of their own where they are long: `Limits` in `limits.py`,
+the field check and the one-line error message in `validation.py`; all are importable from here.
 """
 
 from __future__ import annotations
@@ -15,7 +18,6 @@ from pydantic import (
     ConfigDict,
     Field,
     StrictBool,
-    StrictFloat,
     StrictInt,
     ValidationError,
     field_validator,
@@ -23,7 +25,9 @@ from pydantic import (
 )
 
 from .errors import ConfigError
+from .limits import Limits
 from .references import graph_problem
+from .validation import check_regex, format_validation_error
 from .webhooks.models import WebhookSpec
 
 __all__ = [
@@ -129,74 +133,6 @@ class ItemSpec(Params):
         return value
 
 
-MAX_CONCURRENCY = 64
-"""The most attempts in flight at once a job may ask for (fixed, or as `auto`'s maximum)."""
-AUTO_MAX_CONCURRENCY = 32
-"""`max_concurrency` when `concurrency` is `auto` and no maximum is given."""
-
-
-class Limits(_Model):
-    """How hard to push the provider."""
-
-    concurrency: StrictInt | Literal["auto"] = 5
-    """Attempts in flight at once: a whole number from 1 to 64, or `auto` to learn it from the
-    provider's 429s (see `adaptive`), between 1 and `max_concurrency`."""
-    max_concurrency: StrictInt | None = None
-    """With `concurrency: "auto"`, the most attempts in flight it may grow to (default 32)."""
-    rate_per_minute: StrictFloat | None = Field(default=None, gt=0, le=6000)
-    """Attempt starts per minute, spaced evenly; none means no limit."""
-    timeout_s: StrictFloat = Field(default=120.0, gt=0, le=3600)
-    """Time one attempt may take before it is abandoned and retried."""
-    max_attempts: StrictInt = Field(default=3, ge=1, le=20)
-    """Attempts per item, the first included."""
-    budget_usd: StrictFloat | None = Field(default=None, gt=0)
-    """Spending cap in USD: no attempt starts that could take spending past it (each attempt
-    reserves its image's listed price); items left out end `failed` with reason `budget`."""
-
-    @field_validator("concurrency", mode="before")
-    @classmethod
-    def _concurrency_shape(cls, value: object) -> object:
-        if value == "auto" or _whole(value, 1, MAX_CONCURRENCY):
-            return value
-        raise ValueError(
-            f"concurrency must be a whole number from 1 to {MAX_CONCURRENCY}, or 'auto'"
-        )
-
-    @field_validator("max_concurrency", mode="before")
-    @classmethod
-    def _maximum_shape(cls, value: object) -> object:
-        if value is None or _whole(value, 2, MAX_CONCURRENCY):
-            return value
-        raise ValueError(f"max_concurrency must be a whole number from 2 to {MAX_CONCURRENCY}")
-
-    @model_validator(mode="after")
-    def _maximum_only_with_auto(self) -> Limits:
-        if self.max_concurrency is not None and self.concurrency != "auto":
-            raise ValueError(
-                'max_concurrency goes only with "concurrency": "auto" '
-                "(a fixed concurrency is its own maximum)"
-            )
-        return self
-
-    @property
-    def adaptive(self) -> bool:
-        """The concurrency is learnt from the provider's 429s (`concurrency: "auto"`)."""
-        return self.concurrency == "auto"
-
-    @property
-    def most_in_flight(self) -> int:
-        """The most attempts that may be in flight at once: the fixed concurrency, or auto's
-        maximum."""
-        if isinstance(self.concurrency, int):
-            return self.concurrency
-        return self.max_concurrency or AUTO_MAX_CONCURRENCY
-
-
-def _whole(value: object, low: int, high: int) -> bool:
-    """`value` is an integer (not a boolean) from `low` to `high`."""
-    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
-
-
 class OutputSpec(_Model):
     """What post-processing writes next to the raw image."""
 
@@ -298,54 +234,6 @@ class JobSpec(JobConfig):
     @property
     def config(self) -> JobConfig:
         return JobConfig.model_validate(self.model_dump(exclude={"items"}))
-
-
-def check_regex(value: str | None) -> str | None:
-    """A pydantic field check: `value` must compile as a regular expression."""
-    if value is not None:
-        try:
-            re.compile(value)
-        except re.error as error:
-            raise ValueError(f"not a valid regular expression ({error})") from None
-    return value
-
-
-def format_validation_error(error: ValidationError, source: str) -> str:
-    """One line naming the first bad field and what to do about it."""
-    problems = error.errors()
-    # A bad item also makes pydantic call `items` too short: only count the real problem.
-    locs = [problem["loc"] for problem in problems]
-    problems = [
-        problem
-        for problem in problems
-        if problem["type"] != "too_short"
-        or not any(loc[: len(problem["loc"])] == problem["loc"] != loc for loc in locs)
-    ]
-    # A misspelt field also shows up as the real one "missing": name the misspelling first.
-    first = min(problems, key=lambda problem: problem["type"] != "extra_forbidden")
-    where = _format_loc(first["loc"])
-    message = first["msg"].removeprefix("Value error, ")
-    if first["type"] == "extra_forbidden":
-        message = "unknown field; check its spelling"
-    elif first["type"] == "missing":
-        message = "required field is missing"
-    elif first["type"] == "too_short":
-        message = "must not be empty; add at least one entry"
-    more = len(problems) - 1
-    suffix = f" (and {more} more problem{'s' if more > 1 else ''})" if more else ""
-    if not where and _NAMES_FIELD.match(message):
-        return f"{source}: {message}{suffix}"  # a whole-spec check that names its field
-    return f"{source}: {where or 'spec'}: {message}{suffix}"
-
-
-_NAMES_FIELD = re.compile(r"^(items\[\d+\]\.[a-z_]+|anchor):")
-
-
-def _format_loc(loc: tuple[int | str, ...]) -> str:
-    text = ""
-    for part in loc:
-        text += f"[{part}]" if isinstance(part, int) else (f".{part}" if text else str(part))
-    return text
 
 
 def parse_spec(data: Any, source: str) -> JobSpec:

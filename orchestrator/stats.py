@@ -1,6 +1,6 @@
 """Numbers about finished and running jobs, counted from the journal's records: how many images
 succeeded, how many attempts and retries they took, why they failed, how long the provider took,
-how fast and how dear the work was; and which jobs are stuck.
+how fast and how dear the work was; and which jobs are stuck (`stuck.py`, re-exported here).
 
 Pure: no I/O. The caller reads the records (`JobHandle.snapshot()`, the key's lock holder) and
 passes the time in. The CLI's `imagebatch stats` prints what this computes; the TUI and the
@@ -35,9 +35,9 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from .locks import LockOwner
 from .records import ItemRecord, JobRecord
 from .states import ItemStatus
+from .stuck import Stuck, stuck
 
 __all__ = ["JobStats", "Latency", "Stats", "Stuck", "job_stats", "percentile", "stuck", "total"]
 
@@ -213,38 +213,6 @@ def total(parts: Iterable[Stats]) -> Stats:
         cached=sum(part.cached for part in parts),
         times=times,
     )
-
-
-@dataclass(frozen=True)
-class Stuck:
-    """A job that should be running but that no live process runs."""
-
-    job_id: str
-    key: str
-    heartbeat_age_s: float | None
-    """Seconds since its runner last said it was alive; None when nobody holds its key."""
-    pid: int | None
-    host: str | None
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "id": self.job_id,
-            "key": self.key,
-            "heartbeat_age_s": self.heartbeat_age_s,
-            "pid": self.pid,
-            "host": self.host,
-        }
-
-
-def stuck(job: JobRecord, holder: LockOwner | None, *, live: bool, now: float) -> Stuck | None:
-    """`job` as a stuck job if the journal says a runner works on it but `live` says no live
-    process holds its key (the journal's `runner_live`); None otherwise."""
-    if not job.active or live:
-        return None
-    if holder is None or holder.job_id != job.id:
-        return Stuck(job.id, job.key, None, None, None)
-    age = max(0.0, now - holder.heartbeat_at)
-    return Stuck(job.id, job.key, age, holder.pid, holder.host)
 
 
 def _stats(

@@ -19,8 +19,10 @@ job for the whole job; a click is a request through the job's `JobHandle`, so it
 process running the job, whether this kernel or a CLI in a terminal.
 
 ```
-batches   specs from prompts, the kernel's orchestrator   view    BatchView: follow, draw, clicks
-cards     the card and header widgets                     sheets  results and the contact sheet
+batches   specs from prompts, the kernel's orchestrator   view       BatchView: the job, its clicks
+panel     the widgets, a feed drawn on them               following  the job's events into the feed
+cards     the card and header widgets                     words      what the header says
+tasks     tasks on the kernel's loop                      sheets     results and the contact sheet
 ```
 """
 

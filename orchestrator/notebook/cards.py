@@ -62,34 +62,14 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
 
     def __init__(self, on_retry: ItemAction, on_cancel: ItemAction) -> None:
         self.item_id = ""
-        self.picture = widgets.Image(
-            format="webp",
-            layout=widgets.Layout(
-                width=f"{PICTURE_PX}px", height=f"{PICTURE_PX}px", object_fit="contain"
-            ),
-        )
-        self.placeholder = widgets.Label(style={"text_color": "#6b7280"})
-        self.frame = widgets.Box(
-            [self.placeholder],
-            layout=widgets.Layout(
-                height=f"{PICTURE_PX}px", justify_content="center", align_items="center"
-            ),
-        )
+        self.picture, self.placeholder, self.frame = _picture_frame()
         self.name = _label(font_weight="bold")
         self.status = _label()
         self.detail = _label(text_color="#4b5563", font_size="12px")
         self.error = _label(text_color="#b91c1c", font_size="12px")
         self.message = _label(text_color="#b91c1c", font_size="11px")
         """The error's own words, cut to the card; Retry's tooltip has them whole."""
-        small = widgets.Layout(width="auto", height="28px", flex="1 1 auto")
-        self.retry = widgets.Button(
-            description="Retry", icon="redo", tooltip=RETRY_TIP, layout=small
-        )
-        self.cancel = widgets.Button(
-            description="Cancel", icon="stop", tooltip="Stop this image", layout=small
-        )
-        self.retry.add_class("imagebatch-retry")
-        self.cancel.add_class("imagebatch-cancel")
+        self.retry, self.cancel = _card_buttons()
         self.retry.on_click(lambda _: on_retry(self.item_id))
         self.cancel.on_click(lambda _: on_cancel(self.item_id))
         super().__init__(
@@ -137,6 +117,36 @@ class ItemCard(widgets.VBox):  # type: ignore[misc]  # ipywidgets ships no type 
         """No item for this card on the page."""
         self.item_id = ""
         self.layout.display = "none"
+
+
+def _picture_frame() -> tuple[widgets.Image, widgets.Label, widgets.Box]:
+    """A card's picture, the word shown until there is one, and the box that holds either."""
+    picture = widgets.Image(
+        format="webp",
+        layout=widgets.Layout(
+            width=f"{PICTURE_PX}px", height=f"{PICTURE_PX}px", object_fit="contain"
+        ),
+    )
+    placeholder = widgets.Label(style={"text_color": "#6b7280"})
+    frame = widgets.Box(
+        [placeholder],
+        layout=widgets.Layout(
+            height=f"{PICTURE_PX}px", justify_content="center", align_items="center"
+        ),
+    )
+    return picture, placeholder, frame
+
+
+def _card_buttons() -> tuple[widgets.Button, widgets.Button]:
+    """A card's Retry and Cancel buttons, side by side in one small layout."""
+    small = widgets.Layout(width="auto", height="28px", flex="1 1 auto")
+    retry = widgets.Button(description="Retry", icon="redo", tooltip=RETRY_TIP, layout=small)
+    cancel = widgets.Button(
+        description="Cancel", icon="stop", tooltip="Stop this image", layout=small
+    )
+    retry.add_class("imagebatch-retry")
+    cancel.add_class("imagebatch-cancel")
+    return retry, cancel
 
 
 def _detail(row: ItemRow) -> str:

@@ -7,15 +7,15 @@ shows one page of cards (`page_size`), filtered by status; thumbnails are read o
 items complete. Clicks become requests through the handle (`retry_and_run`, `cancel_items`,
 `cancel`), which the process running the job carries out, or this kernel when none does.
 Progress is widget state only: nothing here prints.
+
+The widgets and how a feed is drawn on them are `panel.py`; following the events, `following.py`;
+the header's words, `words.py`; the tasks on the kernel's loop, `tasks.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
-from collections import Counter
 from collections.abc import Coroutine
-from contextlib import aclosing
 from pathlib import Path
 from typing import Any
 
@@ -27,16 +27,17 @@ from ..handle import JobHandle
 from ..records import JobRecord
 from ..service import Orchestrator
 from ..states import JOB_TERMINAL, ItemStatus
-from .cards import PICTURE_PX, ItemCard, JobHeader
+from .cards import JobHeader
+from .following import apply_events
+from .panel import FILTERS, BatchPanel
+from .tasks import KernelTasks
+from .words import cancel_items_words, cancel_words, retried_words, retry_words, title
 
 __all__ = ["DRAW_S", "FILTERS", "PAGE_SIZE", "BatchView"]
 
 DRAW_S = 0.25
 """Changes are drawn together at most this often."""
-LIVENESS_S = 2.0
-"""While the job is quiet, how often to look that some process still runs it."""
 PAGE_SIZE = 24
-FILTERS = ("all", "failed", "running", "pending", "completed", "cancelled")
 
 
 class BatchView:
@@ -44,42 +45,25 @@ class BatchView:
 
     def __init__(self, orchestrator: Orchestrator, *, page_size: int = PAGE_SIZE) -> None:
         self.orchestrator = orchestrator
-        self.page_size = max(1, page_size)
         self.handle: JobHandle | None = None
         self.feed: JobFeed | None = None
-        self.page = 0
-        self.header = JobHeader(self._retry_failed, self._cancel_job)
-        self.header.title.value = "recording the job…"
-        self.cards: list[ItemCard] = []
-        self.filter = widgets.Dropdown(options=FILTERS, value="all", description="show")
-        self.filter.layout.width = "220px"
-        self.filter.observe(lambda _: self._turn_to(0), names="value")
-        self.previous = widgets.Button(icon="chevron-left", tooltip="Previous page")
-        self.next = widgets.Button(icon="chevron-right", tooltip="Next page")
-        for button in (self.previous, self.next):
-            button.layout.width = "40px"
-        self.previous.on_click(lambda _: self._turn_to(self.page - 1))
-        self.next.on_click(lambda _: self._turn_to(self.page + 1))
-        self.page_label = widgets.Label()
-        self.grid = widgets.GridBox(
-            layout=widgets.Layout(
-                grid_template_columns=f"repeat(auto-fill, {PICTURE_PX + 20}px)",
-                grid_gap="8px",
-                margin="8px 0 0 0",
-            )
+        header = JobHeader(self._retry_failed, self._cancel_job)
+        self.panel = BatchPanel(
+            page_size,
+            header,
+            on_retry=self._retry_item,
+            on_cancel=self._cancel_item,
+            on_turn=self._draw_soon,
         )
-        self.grid.add_class("imagebatch-grid")
-        pager = widgets.HBox([self.filter, self.previous, self.page_label, self.next])
-        self.widget = widgets.VBox([self.header, pager, self.grid])
-        self.widget.add_class("imagebatch-batch")
-        self._loop = asyncio.get_running_loop()
+        # the panel's widgets, where users and tests reach them
+        panel = self.panel
+        self.header, self.cards, self.widget = panel.header, panel.cards, panel.widget
+        self.filter, self.previous, self.next = panel.filter, panel.previous, panel.next
+        self.page_label, self.grid = panel.page_label, panel.grid
+        self._tasks = KernelTasks()
         self._pictures: dict[str, bytes] = {}
-        self._tasks: set[asyncio.Task[Any]] = set()
-        self._answering: set[asyncio.Task[Any]] = set()
         self._launching: asyncio.Task[JobHandle] | None = None
         self._following: asyncio.Task[None] | None = None
-        self._drawing = asyncio.Lock()
-        self._redraw_all = True
         self._again = False
         self._retried: list[str] = []
 
@@ -93,11 +77,29 @@ class BatchView:
     def job_id(self) -> str | None:
         return None if self.handle is None else self.handle.id
 
+    @property
+    def page(self) -> int:
+        """The page of the grid shown, from 0."""
+        return self.panel.page
+
+    @page.setter
+    def page(self, page: int) -> None:
+        self.panel.page = page
+
+    @property
+    def page_size(self) -> int:
+        """Cards on one page of the grid."""
+        return self.panel.page_size
+
+    @page_size.setter
+    def page_size(self, size: int) -> None:
+        self.panel.page_size = size
+
     # ----------------------------------------------------------------- life
 
     def launch(self, submitting: Coroutine[Any, Any, JobHandle]) -> None:
         """Record and start the job in the background (`start_batch`); `ready` awaits it."""
-        self._launching = self._spawn(self._launch(submitting))
+        self._launching = self._tasks.spawn(self._launch(submitting))
         self._launching.add_done_callback(_retrieved)
 
     def attach(self, handle: JobHandle) -> None:
@@ -119,8 +121,7 @@ class BatchView:
         for (a retry starts the job again); the grid then shows the final records.
         Interrupting the wait (the kernel's stop button) leaves the job running."""
         handle = await self.ready()
-        while self._answering:
-            await asyncio.wait(set(self._answering))
+        await self._tasks.answered()
         record = await handle.wait()
         await self.refresh()
         if record.status in JOB_TERMINAL:
@@ -138,7 +139,7 @@ class BatchView:
         for item in snapshot.items:
             if item.status != ItemStatus.COMPLETED:
                 self._pictures.pop(item.id, None)
-        self._redraw_all = True
+        self.panel.redraw_all = True
         await self._draw()
 
     def resend(self) -> None:
@@ -155,8 +156,7 @@ class BatchView:
 
     def close(self) -> None:
         """Stop following the job (it keeps running) and remove the widgets."""
-        for task in list(self._tasks):
-            task.cancel()
+        self._tasks.cancel()
         self.widget.close()
 
     # ------------------------------------------------------------- following
@@ -165,12 +165,12 @@ class BatchView:
         """Follow the job (again: a click may have started a new run of it)."""
         self._again = True
         if self._following is None or self._following.done():
-            self._following = self._spawn(self._follow_and_draw())
+            self._following = self._tasks.spawn(self._follow_and_draw())
 
     async def _follow_and_draw(self) -> None:
         while self._again:
             self._again = False
-            following = self._spawn(self._read_events())
+            following = self._tasks.spawn(self._read_events())
             try:
                 while not following.done():
                     await self._draw()
@@ -188,12 +188,7 @@ class BatchView:
         retried, self._retried = self._retried, []
         if not retried or self.feed is None:
             return
-        ended = Counter(str(self.feed.rows[item_id].status) for item_id in retried)
-        if len(retried) == 1:
-            self.header.say(f"retried {retried[0]}: {next(iter(ended))}")
-        else:
-            counts = ", ".join(f"{count} {status}" for status, count in ended.items())
-            self.header.say(f"retried {len(retried)} images: {counts}")
+        self.header.say(retried_words(retried, self.feed.rows))
 
     async def _read_events(self) -> None:
         """Apply the job's events to the feed until the job ends and nobody runs it."""
@@ -202,65 +197,20 @@ class BatchView:
         snapshot = await handle.snapshot()
         feed.load(snapshot)
         feed.refresh_records(snapshot.items)
-        self.header.title.value = _title(snapshot.job)
-        self._redraw_all = True
-        seq = snapshot.seq
-        while await handle.runner_live():
-            try:
-                async with asyncio.timeout(LIVENESS_S):
-                    async with aclosing(handle.events(after=seq)) as events:
-                        async for event in events:
-                            feed.apply(event)
-                            seq = event.seq
-                            if feed.ended(event):
-                                break  # the run ended: look whether another one goes on
-            except TimeoutError:
-                continue
+        self.header.title.value = title(snapshot.job)
+        self.panel.redraw_all = True
+        await apply_events(handle, feed, snapshot.seq)
 
     # ---------------------------------------------------------------- drawing
-
-    def _visible(self) -> tuple[list[str], int]:
-        """The ids on the current page, and how many items pass the filter."""
-        assert self.feed is not None
-        wanted = self.filter.value
-        ids = [row.id for row in self.feed.rows.values() if wanted == "all" or row.status == wanted]
-        pages = max(1, -(-len(ids) // self.page_size))
-        self.page = min(max(self.page, 0), pages - 1)
-        start = self.page * self.page_size
-        return ids[start : start + self.page_size], len(ids)
 
     async def _draw(self) -> None:
         if self.feed is None or self.feed.tally is None:
             return
-        async with self._drawing:
-            feed, tally = self.feed, self.feed.tally
-            changes = feed.take()
-            redraw = self._redraw_all or changes.reloaded
-            self._redraw_all = False
-            self.header.show(tally, feed.job_status, time.time())
-            if changes.lines:
-                self.header.last.value = changes.lines[-1]
-            ids, matching = self._visible()
-            self._draw_pager(matching)
-            while len(self.cards) < len(ids):
-                self.cards.append(ItemCard(self._retry_item, self._cancel_item))
-                self.grid.children = tuple(self.cards)
-            changed = {row.id for row in changes.rows}
-            for card, item_id in zip(self.cards, ids, strict=False):
-                if redraw or item_id in changed or card.item_id != item_id:
-                    row = feed.rows[item_id]
-                    picture = await self._picture(item_id) if row.status == "completed" else None
-                    card.show(feed.rows[item_id], picture)  # the row may have moved on
-            for card in self.cards[len(ids) :]:
-                card.hide()
+        await self.panel.draw(self.feed, self._picture)
 
-    def _draw_pager(self, matching: int) -> None:
-        pages = max(1, -(-matching // self.page_size))
-        first = self.page * self.page_size + 1 if matching else 0
-        last = min(matching, (self.page + 1) * self.page_size)
-        self.page_label.value = f"{first}-{last} of {matching}"
-        self.previous.disabled = self.page == 0
-        self.next.disabled = self.page >= pages - 1
+    def _draw_soon(self) -> None:
+        """Draw soon (the page or the filter changed), from whichever thread the click came."""
+        self._tasks.soon(self._draw())
 
     async def _picture(self, item_id: str) -> bytes | None:
         """The item's thumbnail, read once (off the loop) and kept."""
@@ -280,11 +230,6 @@ class BatchView:
         self._pictures[item_id] = data
         return data
 
-    def _turn_to(self, page: int) -> None:
-        self.page = page
-        self._redraw_all = True
-        self._soon(self._draw())
-
     # --------------------------------------------------------------- requests
 
     async def retry(self, item_ids: list[str] | None = None) -> str:
@@ -295,25 +240,16 @@ class BatchView:
         retried = await handle.retry_and_run(item_ids, with_dependents=True)
         self._retried += retried.ids
         self._follow()
-        if not retried.ids:
-            return "nothing to retry: no image failed or was cancelled"
-        what = retried.ids[0] if len(retried.ids) == 1 else f"{len(retried.ids)} images"
-        where = "here" if retried.here else "in the process running the job"
-        return f"retrying {what} {where}"
+        return retry_words(retried)
 
     async def cancel_items(self, item_ids: list[str]) -> str:
         """What a card's Cancel does."""
         asked = await (await self.ready()).cancel_items(item_ids)
-        if not asked:
-            return f"{', '.join(item_ids)} had already finished: nothing to cancel"
-        return f"cancelling {', '.join(asked)}"
+        return cancel_items_words(item_ids, asked)
 
     async def cancel(self) -> str:
         """What Cancel job does: nothing new starts, running images stop."""
-        job = await (await self.ready()).cancel()
-        if job.cancel_requested:
-            return "cancel requested: nothing new starts, running images stop"
-        return f"job {job.status}"
+        return cancel_words(await (await self.ready()).cancel())
 
     def _retry_item(self, item_id: str) -> None:
         self._request(self.retry([item_id]))
@@ -330,7 +266,7 @@ class BatchView:
     def _request(self, work: Coroutine[Any, Any, str]) -> None:
         """Run a click's request on the kernel's loop; its outcome is said in the header."""
         self.header.say("…")
-        self._soon(self._answer(work), answering=True)
+        self._tasks.soon(self._answer(work), answering=True)
 
     async def _answer(self, work: Coroutine[Any, Any, str]) -> None:
         try:
@@ -348,40 +284,8 @@ class BatchView:
         self.attach(handle)
         return handle
 
-    def _spawn(self, work: Coroutine[Any, Any, Any]) -> asyncio.Task[Any]:
-        """A task on the kernel's loop, kept until it ends."""
-        task = self._loop.create_task(work)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-        return task
-
-    def _soon(self, work: Coroutine[Any, Any, Any], *, answering: bool = False) -> None:
-        """`_spawn` from wherever a click arrives: the loop's thread, or another one.
-        `answering`: a click's request, which `wait` waits for."""
-        try:
-            here = asyncio.get_running_loop() is self._loop
-        except RuntimeError:
-            here = False
-        if here:
-            self._spawn_request(work, answering)
-        else:
-            self._loop.call_soon_threadsafe(self._spawn_request, work, answering)
-
-    def _spawn_request(self, work: Coroutine[Any, Any, Any], answering: bool) -> None:
-        task = self._spawn(work)
-        if answering:
-            self._answering.add(task)
-            task.add_done_callback(self._answering.discard)
-
 
 def _retrieved(task: asyncio.Task[Any]) -> None:
     """The launch's error is shown in the widget and raised by `wait`; never "never retrieved"."""
     if not task.cancelled():
         task.exception()
-
-
-def _title(job: JobRecord) -> str:
-    config = job.config
-    name = config.name or config.key
-    model = f" {config.model}" if config.model else ""
-    return f"{name} · job {job.id} · {config.provider}{model}"

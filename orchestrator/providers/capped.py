@@ -51,6 +51,36 @@ def capped_client(limit: int, **options: Any) -> Any:
 
     client_class = openai.DefaultAsyncHttpxClient.__mro__[1]  # the AsyncClient it extends
     httpx: Any = importlib.import_module(client_class.__module__.split(".")[0])
+    return openai.DefaultAsyncHttpxClient(transport=_capped_transport(httpx, limit), **options)
+
+
+def _capped_transport(httpx: Any, limit: int) -> Any:
+    """An httpx transport whose answers are refused past `limit` bytes: by their
+    `Content-Length` first, then while the body is read (`httpx` is the SDK's own)."""
+    stream_class = _capped_stream_class(httpx, limit)
+
+    class CappedTransport(httpx.AsyncBaseTransport):  # type: ignore[misc]
+        def __init__(self) -> None:
+            self.inner = httpx.AsyncHTTPTransport()
+
+        async def handle_async_request(self, request: Any) -> Any:
+            response = await self.inner.handle_async_request(request)
+            length = response.headers.get("content-length", "")
+            if length.isdigit() and int(length) > limit:
+                await response.aclose()
+                raise AnswerTooLarge(limit)
+            assert isinstance(response.stream, httpx.AsyncByteStream)
+            response.stream = stream_class(response.stream)
+            return response
+
+        async def aclose(self) -> None:
+            await self.inner.aclose()
+
+    return CappedTransport()
+
+
+def _capped_stream_class(httpx: Any, limit: int) -> Any:
+    """The class of an answer's body that raises `AnswerTooLarge` once it passes `limit`."""
 
     class CappedStream(httpx.AsyncByteStream):  # type: ignore[misc]
         def __init__(self, inner: Any) -> None:
@@ -67,21 +97,4 @@ def capped_client(limit: int, **options: Any) -> Any:
         async def aclose(self) -> None:
             await self.inner.aclose()
 
-    class CappedTransport(httpx.AsyncBaseTransport):  # type: ignore[misc]
-        def __init__(self) -> None:
-            self.inner = httpx.AsyncHTTPTransport()
-
-        async def handle_async_request(self, request: Any) -> Any:
-            response = await self.inner.handle_async_request(request)
-            length = response.headers.get("content-length", "")
-            if length.isdigit() and int(length) > limit:
-                await response.aclose()
-                raise AnswerTooLarge(limit)
-            assert isinstance(response.stream, httpx.AsyncByteStream)
-            response.stream = CappedStream(response.stream)
-            return response
-
-        async def aclose(self) -> None:
-            await self.inner.aclose()
-
-    return openai.DefaultAsyncHttpxClient(transport=CappedTransport(), **options)
+    return CappedStream

@@ -10,15 +10,14 @@ calls fail at once with the same `AuthError` instead of spending requests.
 
 The SDK (about a second to import) is imported in a thread started when the provider is built,
 and awaited by the first request (`sdk.BackgroundImport`); aiohttp only when an image comes as a
-URL. So the default model, the options and the checks cost no SDK import.
+URL. So the default model, the options and the checks cost no SDK import. The options
+(`OpenAIOptions`, re-exported here) are in `openai_options.py`.
 """
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Any, Literal
-
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+from typing import TYPE_CHECKING, Any
 
 from ..costs import TokenUsage, flat_prices, image_price, usage_cost
 from ..errors import BadResponseError, ConfigError, UnavailableError
@@ -29,11 +28,11 @@ from .http import (
     AuthLatch,
     check_image_bytes,
     decode_image,
-    options_error,
     read_key,
 )
 from .openai_errors import translate
-from .openai_models import MODELS, ModelRule, rule_for
+from .openai_models import MODELS, rule_for
+from .openai_options import OpenAIOptions, load_options
 from .sdk import BackgroundImport
 
 if TYPE_CHECKING:
@@ -56,55 +55,6 @@ DOWNLOAD_PAUSES_S = (0.5, 2.0)
 """Pauses between fetches of an image URL that failed (the image is already paid for)."""
 
 
-class OpenAIOptions(BaseModel):
-    """`provider_options` for `openai`: Images API parameters of the same names, and a timeout."""
-
-    model_config = ConfigDict(extra="forbid", frozen=True)
-
-    background: Literal["transparent", "opaque", "auto"] | None = None
-    """Transparent backgrounds need `output_format` png or webp."""
-    output_format: Literal["png", "jpeg", "webp"] | None = None
-    """Format the API encodes the image in (GPT image models)."""
-    output_compression: int | None = Field(default=None, ge=0, le=100)
-    """0-100, for jpeg and webp output."""
-    moderation: Literal["low", "auto"] | None = None
-    """Moderation level for generations (GPT image models)."""
-    input_fidelity: Literal["high", "low"] | None = None
-    """How closely edits follow the reference images."""
-    response_format: Literal["url", "b64_json"] | None = None
-    """DALL-E models only: `url` (the API's default; the image is then fetched) or `b64_json`."""
-    timeout_s: float = Field(default=3600.0, gt=0)
-    """The SDK's own timeout. Keep it above the job's `limits.timeout_s`, which cuts attempts."""
-
-    @model_validator(mode="after")
-    def _consistent(self) -> OpenAIOptions:
-        if self.output_compression is not None and self.output_format not in ("jpeg", "webp"):
-            raise ValueError("output_compression needs output_format 'jpeg' or 'webp'")
-        if self.background == "transparent" and self.output_format == "jpeg":
-            raise ValueError("a transparent background needs output_format 'png' or 'webp'")
-        return self
-
-
-def _load_options(options: dict[str, Any], rule: ModelRule | None, model: str) -> OpenAIOptions:
-    try:
-        parsed = OpenAIOptions.model_validate(options)
-    except ValidationError as error:
-        raise options_error(error, OpenAIOptions, "openai") from None
-    gpt_only = ("background", "output_format", "output_compression", "moderation")
-    if rule is not None and not rule.gpt_image:
-        for name in gpt_only:
-            if getattr(parsed, name) is not None:
-                raise ConfigError(
-                    f"provider_options.{name}: not supported by {model}; remove it or use a "
-                    "GPT image model"
-                )
-    elif rule is not None and parsed.response_format is not None:
-        raise ConfigError(
-            f"provider_options.response_format: {model} always returns base64; remove it"
-        )
-    return parsed
-
-
 class OpenAIProvider:
     """Images from the OpenAI API (or any server that speaks it, via `OPENAI_BASE_URL`)."""
 
@@ -116,7 +66,7 @@ class OpenAIProvider:
         self._key = read_key(config.env, (KEY_VARIABLE,), "openai")
         self.model = config.model or DEFAULT_MODEL
         self._rule = rule_for(self.model)
-        self.options = _load_options(config.options, self._rule, self.model)
+        self.options = load_options(config.options, self._rule, self.model)
         self._base_url = config.env.get("OPENAI_BASE_URL") or DEFAULT_BASE_URL
         self._organization = config.env.get("OPENAI_ORG_ID") or None
         self._project = config.env.get("OPENAI_PROJECT_ID") or None

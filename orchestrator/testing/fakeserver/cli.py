@@ -31,6 +31,13 @@ _RATES = (
 
 def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the fake server's flags to `parser` (the `fake-server` sub-command)."""
+    _add_address(parser)
+    _add_pace(parser)
+    _add_faults(parser)
+
+
+def _add_address(parser: argparse.ArgumentParser) -> None:
+    """Where the server listens."""
     parser.add_argument(
         "--host",
         type=_loopback,
@@ -38,6 +45,10 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
         help="loopback address to bind (default 127.0.0.1); it accepts any key, so never more",
     )
     parser.add_argument("--port", type=_port, default=8089, help="port (default 8089; 0: any free)")
+
+
+def _add_pace(parser: argparse.ArgumentParser) -> None:
+    """How fast it answers, and how many requests it takes before it answers 429."""
     parser.add_argument("--latency", type=float, default=0.0, help="seconds before each answer")
     parser.add_argument(
         "--latency-sigma",
@@ -53,6 +64,10 @@ def add_fake_server_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "--quota-burst", type=int, default=1, help="requests the quota lets through at once"
     )
+
+
+def _add_faults(parser: argparse.ArgumentParser) -> None:
+    """What goes wrong, how often, and the seed of the draws."""
     for flag, dest, text in _RATES:
         parser.add_argument(flag, dest=dest, type=float, default=0.0, help=f"{text} (0-1)")
     parser.add_argument("--retry-after", type=float, default=1.0, help="seconds a 429 asks for")
