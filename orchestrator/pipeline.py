@@ -79,8 +79,7 @@ class Runner:
         self.cancelling: set[str] = set()
         """Items whose task is being stopped because a cancel asked for them."""
         self.again: set[str] = set()
-        """Items a retry put back while their previous task was still ending: they start again
-        once it has ended."""
+        """Items a retry put back while their last task was ending: they go again after it."""
         self.due: set[str] = set()
         """Items whose backoff the runner has waited out (the journal's `retry_at` is in wall
         time, the wait was on the loop's clock)."""
