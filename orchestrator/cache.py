@@ -91,7 +91,7 @@ class ResultCache:
             answers = self._answers
             if answers is None:
                 answers = self._answers = self._executor().submit(self._answer_asked)
-        return (await asyncio.wrap_future(answers))[key]
+        return (await _shared(answers))[key]
 
     def _answer_asked(self) -> dict[str, CachedImage | None]:
         with self._lock:
@@ -106,7 +106,7 @@ class ResultCache:
             batch = self._batch
             if batch is None:
                 batch = self._batch = self._executor().submit(self._write_pending)
-        return await asyncio.wrap_future(batch)
+        return await _shared(batch)
 
     def _write_pending(self) -> bool:
         """Write every entry waiting, in one transaction; False if they could not be."""
@@ -185,6 +185,13 @@ class ResultCache:
             thread.submit(cache.close).result()  # diskcache keeps one connection per thread
             thread.shutdown(wait=True)
         cache.close()
+
+
+async def _shared(trip: Future[T]) -> T:
+    """Await a trip to the cache's thread that other callers share: a caller that is cancelled
+    stops waiting, and the trip still goes (cancelling it would drop the others' lookups or
+    entries, and leave later callers joining a trip that never runs)."""
+    return await asyncio.shield(asyncio.wrap_future(trip))
 
 
 def _value(image: GeneratedImage, job_id: str, item_id: str) -> dict[str, Any]:

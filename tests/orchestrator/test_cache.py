@@ -180,6 +180,38 @@ async def test_lookups_asked_while_the_cache_is_busy_are_answered_in_one_trip_in
     cache.close()
 
 
+async def test_a_caller_cancelled_while_it_waits_stops_no_one_elses_lookup_or_entry(
+    tmp_path: Path,
+) -> None:
+    """Callers share a trip to the cache's thread. An item interrupted while it waits (Ctrl-C,
+    a cancel) stops waiting; the trip still goes, for the others and for later callers, and
+    closing the cache writes what was kept."""
+    cache = ResultCache(tmp_path / "cache")
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    release = threading.Event()
+    with cache._lock:
+        busy = cache._executor().submit(release.wait, 5)  # the trips below wait behind this
+    kept = [
+        asyncio.ensure_future(cache.keep(f"k{n}", image, job_id="j", item_id=f"i{n}"))
+        for n in range(2)
+    ]
+    looked = [asyncio.ensure_future(cache.lookup(f"k{n}")) for n in range(2)]
+    await asyncio.sleep(0.05)
+    kept[0].cancel()
+    looked[0].cancel()
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await kept[1] is True
+    assert await looked[1] is not None  # k1 was waiting to be written: a hit already
+    assert await cache.lookup("k0") is not None  # later lookups still get their trip
+    assert await cache.keep("k2", image, job_id="j", item_id="i2") is True
+    assert busy.result() is True
+    await asyncio.to_thread(cache.close)  # raised CancelledError when a cancel dropped a trip
+    reopened = ResultCache(tmp_path / "cache")
+    assert all(reopened.get(f"k{n}") is not None for n in range(3))
+    reopened.close()
+
+
 async def test_a_lookup_made_while_the_cache_is_being_opened_does_not_stop_the_loop(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
