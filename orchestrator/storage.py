@@ -152,6 +152,9 @@ class Workspace:
 
     def relative(self, path: Path) -> str:
         """`path` as a posix path relative to the root, the form the journal stores."""
+        text, prefix = str(path), f"{self.root}{os.sep}"
+        if os.sep == "/" and text.startswith(prefix):
+            return text[len(prefix) :]  # what `relative_to` gives, without parsing the path
         try:
             rel = Path(path).relative_to(self.root)
         except ValueError:
@@ -195,9 +198,9 @@ def make_folders(root: Path, folder: Path) -> None:
     link or not a folder: a link planted at `images/<job>` or `raw/` would take the writes
     that follow outside the workspace. `root` itself may be a link (a workspace kept
     elsewhere)."""
-    current = root
+    current = str(root)
     for part in folder.relative_to(root).parts:
-        current = current / part
+        current = os.path.join(current, part)  # strings: this runs for every file written
         try:
             found = os.lstat(current)
         except FileNotFoundError:

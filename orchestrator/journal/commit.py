@@ -52,18 +52,24 @@ def commit(
     job_fields: Mapping[str, Any] | None = None,
     job_event: tuple[EventFactory, Mapping[str, Any]] | None = None,
 ) -> Committed:
-    """Apply `changes` to `job` (read in this transaction) and record them with their events."""
+    """Apply `changes` to `job` (read in this transaction) and record them with their events.
+    Changes to one item apply one after the other (each to what the one before made), and the
+    item is written once."""
     counts = dict(job.counts)
     cost, reserved, uncertain = job.cost_usd, job.reserved_usd, job.uncertain_usd
-    written: list[ItemRecord] = []
+    latest: dict[str, ItemRecord] = {}
+    applied: list[tuple[ItemRecord, Change]] = []
     for change in changes:
-        updated = _apply(change, now)
-        cost += (updated.cost_usd or 0.0) - (change.item.cost_usd or 0.0)
-        reserved += updated.reserved_usd - change.item.reserved_usd
-        uncertain += updated.uncertain_usd - change.item.uncertain_usd
-        counts[change.item.status] = counts.get(change.item.status, 0) - 1
+        before = latest.get(change.item.id, change.item)
+        updated = _apply(change, before, now)
+        cost += (updated.cost_usd or 0.0) - (before.cost_usd or 0.0)
+        reserved += updated.reserved_usd - before.reserved_usd
+        uncertain += updated.uncertain_usd - before.uncertain_usd
+        counts[before.status] = counts.get(before.status, 0) - 1
         counts[updated.status] = counts.get(updated.status, 0) + 1
-        written.append(updated)
+        latest[updated.id] = updated
+        applied.append((updated, change))
+    written = list(latest.values())
     merged = {
         **dict(job_fields or {}),
         "cost_usd": cost,
@@ -74,7 +80,7 @@ def commit(
     for updated in written:
         store.put_item(updated)
     store.put_job(job)
-    events = _events(store.last_seq(), job, written, changes, job_event, now)
+    events = _events(store.last_seq(), job, applied, job_event, now)
     store.append_events(events)
     return Committed(job, written, events)
 
@@ -82,14 +88,13 @@ def commit(
 def _events(
     seq: int,
     job: JobRecord,
-    written: list[ItemRecord],
-    changes: list[Change],
+    applied: list[tuple[ItemRecord, Change]],
     job_event: tuple[EventFactory, Mapping[str, Any]] | None,
     now: float,
 ) -> list[Event]:
     """The commit's events, numbered on from `seq`: one per item change, then the job's."""
     events: list[Event] = []
-    for updated, change in zip(written, changes, strict=True):
+    for updated, change in applied:
         if change.event is not None:
             seq += 1
             base = {"seq": seq, "ts": now, "job_id": job.id, "status": updated.status}
@@ -100,9 +105,8 @@ def _events(
     return events
 
 
-def _apply(change: Change, now: float) -> ItemRecord:
+def _apply(change: Change, item: ItemRecord, now: float) -> ItemRecord:
     update = dict(change.fields)
-    item = change.item
     if change.to is not None and change.to != item.status:
         check_transition(item.status, change.to)
         update["status"] = change.to
@@ -117,9 +121,9 @@ def _next_job(
     job: JobRecord, counts: dict[ItemStatus, int], changes: dict[str, Any], now: float
 ) -> JobRecord:
     counts = {status: n for status, n in counts.items() if n}
-    merged = job.model_copy(update={**changes, "counts": counts, "updated_at": now})
-    status = derive(counts, active=merged.active, cancelled=merged.cancelled)
-    update: dict[str, Any] = {"status": status}
+    active = changes.get("active", job.active)
+    status = derive(counts, active=active, cancelled=changes.get("cancelled", job.cancelled))
+    update: dict[str, Any] = {**changes, "counts": counts, "updated_at": now, "status": status}
     if status in JOB_TERMINAL:
         update["finished_at"] = job.finished_at or now
         update["cancel_requested"] = False
@@ -127,7 +131,7 @@ def _next_job(
         update["finished_at"] = None
     if status == JobStatus.RUNNING and job.started_at is None:
         update["started_at"] = now
-    return merged.model_copy(update=update)
+    return job.model_copy(update=update)
 
 
 def error_info(error: BaseException) -> ErrorInfo:

@@ -147,13 +147,12 @@ class RunJournal:
         transaction, and both events are published."""
         with self.store.writing():
             job, item = self._view(item_id)
-            done = self.journal._commit(job, [generated(item, image, self.journal._now())])
-            events = done.events
-            if processed is not None and done.items[0].status not in ITEM_TERMINAL:
-                done = self.journal._commit(done.job, [completed(done.items[0], processed)])
-                events = [*events, *done.events]
-        self.journal._published(events)
-        return done.items[0]
+            changes = [generated(item, image, self.journal._now())]
+            if processed is not None and item.status not in ITEM_TERMINAL:
+                changes.append(completed(item, processed))
+            done = self.journal._commit(job, changes)
+        self.journal._published(done.events)
+        return done.items[-1]
 
     def complete(self, item_id: str, processed: ProcessedImage) -> ItemRecord:
         """Running -> completed, with the processed image's paths. An item that a cancel ended
@@ -277,8 +276,12 @@ class RunJournal:
         return done.job
 
     def check_lease(self) -> None:
-        """Raise `LeaseLostError` unless this run still holds its job's key (a read)."""
-        self._job()
+        """Raise `LeaseLostError` unless this run still holds its job's key (a read). The
+        lock's token is compared as text is read, as `_view` does: the job is only read, and
+        the lock parsed, to say who holds it when it is lost."""
+        lock = self.store.meta_text(lock_slot(self.lease.key))
+        if lock is None or json.loads(lock).get("token") != self.lease.token:
+            self._job()
 
     def _job(self) -> JobRecord:
         job = self.store.job(self.job_id)

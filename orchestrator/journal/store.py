@@ -37,6 +37,8 @@ from .database import Database
 __all__ = ["FORMAT", "Store"]
 
 FORMAT = 2
+WRITTEN_KEPT = 1024
+"""Items whose last written text a store keeps parsed (see `Store._written`)."""
 DATABASE = "journal.sqlite3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -62,6 +64,9 @@ class Store(Database):
         super().__init__(directory / DATABASE)
         self._headers: dict[str, tuple[str, JobRecord]] = {}
         """The last job header text seen per job, parsed: a commit reads what it wrote before."""
+        self._written: dict[tuple[str, str], tuple[str, ItemRecord]] = {}
+        """The items this store wrote last, with their text: the next verb on an item in
+        flight reads what was written, and is spared parsing it (records are frozen)."""
         try:
             self._setup()
         except BaseException:
@@ -104,6 +109,10 @@ class Store(Database):
         text = json.dumps(value, separators=(",", ":"))
         self._con.execute("INSERT OR REPLACE INTO meta (key, value) VALUES (?, ?)", (key, text))
 
+    def meta_text(self, key: str) -> str | None:
+        """A `meta` value as stored (JSON text), unparsed."""
+        return self._one("SELECT value FROM meta WHERE key = ?", key)
+
     def delete(self, key: str) -> bool:
         return self._con.execute("DELETE FROM meta WHERE key = ?", (key,)).rowcount > 0
 
@@ -141,8 +150,14 @@ class Store(Database):
         job = self._job_from(job_id, row[0])
         if item_id is not None and row[2] is None:
             raise NotFoundError(f"job {job_id!r} has no item {item_id!r}")
-        item = None if item_id is None else ItemRecord.model_validate_json(row[2])
+        item = None if item_id is None else self._item_from(job_id, item_id, row[2])
         return job, row[1], item
+
+    def _item_from(self, job_id: str, item_id: str, text: str) -> ItemRecord:
+        written = self._written.get((job_id, item_id))
+        if written is not None and written[0] == text:
+            return written[1]
+        return ItemRecord.model_validate_json(text)
 
     def jobs(self) -> list[JobRecord]:
         rows = self._con.execute("SELECT record FROM jobs ORDER BY n").fetchall()
@@ -172,13 +187,16 @@ class Store(Database):
         text = self._one("SELECT record FROM items WHERE job_id = ? AND id = ?", job_id, item_id)
         if text is None:
             raise NotFoundError(f"job {job_id!r} has no item {item_id!r}")
-        return ItemRecord.model_validate_json(text)
+        return self._item_from(job_id, item_id, text)
 
     def put_item(self, item: ItemRecord) -> None:
+        text = item.model_dump_json()
         self._con.execute(
-            "UPDATE items SET record = ? WHERE job_id = ? AND id = ?",
-            (item.model_dump_json(), item.job_id, item.id),
+            "UPDATE items SET record = ? WHERE job_id = ? AND id = ?", (text, item.job_id, item.id)
         )
+        if len(self._written) >= WRITTEN_KEPT:
+            self._written.clear()  # a run has at most its concurrency in flight
+        self._written[(item.job_id, item.id)] = (text, item)
 
     def items(self, job: JobRecord) -> list[ItemRecord]:
         rows = self._con.execute(
