@@ -38,7 +38,10 @@ DEFAULT_TITLE = "Core benchmark"
 METHOD = (
     "Mock provider with no latency, concurrency 8, one attempt; 16x16 PNG items for overhead "
     "and memory, 1024x1024 JPEG with a 256 px thumbnail for stalls. Each run in a fresh process "
-    "and temporary workspace. Overhead = wall time of `run` / items."
+    "and temporary workspace. Overhead = wall time of `run` / items. CPU per image is the "
+    "process's CPU time during `run` (all threads) / items, in its own code and in the kernel: "
+    "each image makes three files (raw with fsync, processed, thumbnail), and what making one "
+    "costs the kernel depends on the file system and its recent history."
 )
 
 
@@ -70,6 +73,13 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="PATH",
         help="append the table to this markdown file (e.g. benchmarks/RESULTS.md)",
     )
+    parser.add_argument(
+        "--dir",
+        type=_folder,
+        metavar="FOLDER",
+        help="make the temporary workspaces in this folder (default: the system's temporary "
+        "folder); what making a file costs there is measured and shown",
+    )
     parser.add_argument("--title", default=DEFAULT_TITLE, help="heading of the appended section")
     # One measurement in this process, its result as JSON on stdout: how the parent runs each.
     parser.add_argument("--child", choices=["overhead", "stall"], help=argparse.SUPPRESS)
@@ -78,10 +88,10 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def main(args: argparse.Namespace) -> int:
     if args.child is not None:
-        return _child(args.child, args.items)
+        return _child(args.child, args.items, args.dir)
     run = report.describe_run()  # the load average before our own work adds to it
-    overheads = _measure_overheads(args.sizes, args.rss_items)
-    stall = _measure_stall(args.stall_items) if args.stall_items else None
+    overheads = _measure_overheads(args.sizes, args.rss_items, args.dir)
+    stall = _measure_stall(args.stall_items, args.dir) if args.stall_items else None
     rows = _rows(args.sizes, overheads, args.rss_items, stall)
     body = "\n\n".join([report.render_table(rows), _details(overheads, stall), METHOD])
     print(f"{report.render_run(run)}\n\n{body}")
@@ -94,22 +104,26 @@ def main(args: argparse.Namespace) -> int:
 # ------------------------------------------------------------- measuring
 
 
-def _measure_overheads(sizes: list[int], rss_items: int) -> dict[int, scenarios.OverheadResult]:
+def _measure_overheads(
+    sizes: list[int], rss_items: int, where: Path | None
+) -> dict[int, scenarios.OverheadResult]:
     """One fresh process per item count; the RSS figure comes from its own count's run."""
     counts = sorted(set(sizes) | ({rss_items} if rss_items else set()))
     results = {}
     for items in counts:
-        results[items] = scenarios.OverheadResult(**_run_child("overhead", items))
+        results[items] = scenarios.OverheadResult(**_run_child("overhead", items, where))
     return results
 
 
-def _measure_stall(items: int) -> scenarios.StallResult:
-    return scenarios.StallResult(**_run_child("stall", items))
+def _measure_stall(items: int, where: Path | None) -> scenarios.StallResult:
+    return scenarios.StallResult(**_run_child("stall", items, where))
 
 
-def _run_child(kind: str, items: int) -> dict[str, Any]:
+def _run_child(kind: str, items: int, where: Path | None) -> dict[str, Any]:
     """Run one measurement in a new interpreter and return what it printed, decoded."""
     command = [sys.executable, "-m", "benchmarks", "core", "--child", kind, "--items", str(items)]
+    if where is not None:
+        command += ["--dir", str(where)]
     print(f"core: {kind}, {items:,} items ...", end=" ", file=sys.stderr, flush=True)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=report.REPO, stdout=subprocess.PIPE, text=True)
@@ -120,14 +134,14 @@ def _run_child(kind: str, items: int) -> dict[str, Any]:
     return data
 
 
-def _child(kind: str, items: int) -> int:
+def _child(kind: str, items: int, where: Path | None) -> int:
     if items < 1:
         raise SystemExit("core: --child needs --items N (N >= 1)")
     result: scenarios.OverheadResult | scenarios.StallResult
     if kind == "stall":
-        result = asyncio.run(scenarios.measure_stall(items))
+        result = asyncio.run(scenarios.measure_stall(items, where))
     else:
-        result = asyncio.run(scenarios.measure_overhead(items))
+        result = asyncio.run(scenarios.measure_overhead(items, where))
     print(json.dumps(dataclasses.asdict(result)))
     return 0
 
@@ -199,13 +213,16 @@ def _details(
     overheads: dict[int, scenarios.OverheadResult], stall: scenarios.StallResult | None
 ) -> str:
     lines = [
-        "| items | create | run | per image | peak RSS growth | RSS after run |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| items | create | run | per image | CPU per image: own code, kernel "
+        "| peak RSS growth | RSS after run |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
     ]
     for result in overheads.values():
+        user, system = (1000 * cpu / result.items for cpu in (result.user_s, result.system_s))
         lines.append(
             f"| {result.items:,} | {result.create_s:.2f} s | {result.run_s:.2f} s "
-            f"| {result.ms_per_image:.2f} ms | {result.peak_growth_mb:.1f} MB "
+            f"| {result.ms_per_image:.2f} ms | {user:.2f} ms, {system:.2f} ms "
+            f"| {result.peak_growth_mb:.1f} MB "
             f"| {(result.rss_after_kb - result.rss_before_kb) / 1024:+.1f} MB |"
         )
     if stall is not None:
@@ -234,3 +251,10 @@ def _sizes(text: str) -> list[int]:
     if not sizes or 0 in sizes:
         raise argparse.ArgumentTypeError("give item counts of 1 or more, e.g. 1000,10000")
     return sizes
+
+
+def _folder(text: str) -> Path:
+    folder = Path(text)
+    if not folder.is_dir():
+        raise argparse.ArgumentTypeError(f"{text} is not a folder; give an existing folder")
+    return folder.resolve()

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import math
+import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -44,6 +45,11 @@ class OverheadResult:
     """`await create(spec)`: validation and recording the job."""
     run_s: float
     """`await run(job_id)`: what the per-image overhead is computed from."""
+    user_s: float
+    """CPU time the process spent in its own code (all threads) during `run`."""
+    system_s: float
+    """CPU time the kernel spent for the process during `run`: files made and synced, thread
+    switches. What a file costs to make depends on the file system and its recent history."""
     rss_before_kb: int
     """Resident memory once the spec is built, before `create`."""
     rss_peak_kb: int
@@ -97,25 +103,28 @@ def _spec(items: int, defaults: dict[str, Any], output: dict[str, Any]) -> JobSp
     return parse_spec(data, "bench")
 
 
-async def measure_overhead(items: int) -> OverheadResult:
-    """Create and run a job of `items` small images; time both, follow the peak memory."""
+async def measure_overhead(items: int, where: Path | None = None) -> OverheadResult:
+    """Create and run a job of `items` small images in a temporary workspace in `where` (the
+    system's temporary folder by default); time both, follow the peak memory."""
     spec = small_spec(items)
     rss_before = memory.rss_kb()
     peak_reset = memory.reset_peak()
-    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-", dir=where) as folder:
         async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             started = time.perf_counter()
             job = await orchestrator.create(spec)
-            created = time.perf_counter()
+            created, cpu_before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
             await orchestrator.start(job.id)
             final = await job.wait()
-            finished = time.perf_counter()
+            finished, cpu_after = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
         rss_peak, rss_after = memory.peak_kb(), memory.rss_kb()
     _check_completed(final.status, final.id)
     return OverheadResult(
         items=items,
         create_s=created - started,
         run_s=finished - created,
+        user_s=cpu_after.ru_utime - cpu_before.ru_utime,
+        system_s=cpu_after.ru_stime - cpu_before.ru_stime,
         rss_before_kb=rss_before,
         rss_peak_kb=rss_peak,
         rss_after_kb=rss_after,
@@ -123,11 +132,11 @@ async def measure_overhead(items: int) -> OverheadResult:
     )
 
 
-async def measure_stall(items: int) -> StallResult:
+async def measure_stall(items: int, where: Path | None = None) -> StallResult:
     """Run a job of `items` 1024x1024 images while a monitor on the same loop measures stalls."""
     spec = large_spec(items)
     lateness: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-") as folder:
+    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-", dir=where) as folder:
         async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             job = await orchestrator.create(spec)
             monitor = asyncio.create_task(_monitor(lateness))
