@@ -13,13 +13,10 @@ process costs.
 from __future__ import annotations
 
 import asyncio
-import multiprocessing
 import os
-import signal
 import threading
-import time
 from collections.abc import Callable
-from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
+from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
@@ -30,6 +27,7 @@ from .journal import RawImage
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace, atomic_write, sha256_hex
+from .workers import start_worker_processes
 
 __all__ = ["INLINE_PIXELS", "SMALL_PIXELS", "PostStage", "Stored", "store_raw"]
 
@@ -110,29 +108,6 @@ def _check_and_write(
     return info, path, processed, None
 
 
-WATCH_PARENT_S = 1.0
-
-
-def _leave_with(parent: int) -> None:
-    """In a worker process: exit soon after `parent` is gone (even killed with SIGKILL), so no
-    worker, and so no fork server, outlives the process it worked for. Ctrl-C, and a Jupyter
-    kernel's interrupt or shutdown, reach the whole process group: they are for the parent,
-    which stops its workers itself, so a worker ignores SIGINT."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while True:
-            time.sleep(WATCH_PARENT_S)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
-                os._exit(0)
-            except PermissionError:
-                pass
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
-
-
 class PostStage:
     """Post-processing workers shared by every job an orchestrator runs."""
 
@@ -152,20 +127,9 @@ class PostStage:
         with self._lock:
             if self._pool is None:
                 if self.processes:
-                    context = multiprocessing.get_context("forkserver")
-                    pool = ProcessPoolExecutor(
-                        self.workers,
-                        mp_context=context,
-                        initializer=_leave_with,
-                        initargs=(os.getpid(),),
-                    )
-                    try:
-                        pool.submit(os.getpid).result()  # the fork server and a first worker
-                    except BaseException:
-                        pool.shutdown(wait=False, cancel_futures=True)
-                        raise
-                    self._pool = pool
-                else:
+                    self._pool = start_worker_processes(self.workers)
+                if self._pool is None:  # threads asked for, or no worker process could start
+                    self.processes = False
                     self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="postprocess")
             return self._pool
 

@@ -6,7 +6,7 @@ frees every object: half a second or more that nobody waits for. By then the com
 what holds data (the journal and the result cache in `Orchestrator.aclose`, the log file in
 `logging_to`), so `exit_now` flushes the standard streams and the logging handlers and ends the
 process with `os._exit`. Pool workers and the fork server notice their parent is gone and leave
-(`stages._leave_with`).
+(`workers._leave_with`), and remove the folder multiprocessing kept for it.
 
 Only the program's entry point (`entry`, and `python -m orchestrator`) calls it: `main()`, which
 tests and embedding code call, returns normally.
@@ -33,7 +33,11 @@ def entry(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def exit_now(code: int) -> NoReturn:
-    """Flush stdout, stderr and the logging handlers, then end the process with `code`."""
+    """Flush stdout, stderr and the logging handlers, remove the folder multiprocessing made
+    (see `workers.remove_socket_folder`), then end the process with `code`."""
+    from ..workers import remove_socket_folder
+
+    remove_socket_folder()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader that left, or a closed stream

@@ -86,10 +86,10 @@ async def test_a_small_image_does_not_wait_for_the_worker_processes_to_start(
 ) -> None:
     """Starting the worker processes takes a few hundred ms, in a thread; a small image that
     comes meanwhile is processed in a thread, and the loop never waits for that start."""
-    import orchestrator.stages as stages
+    import orchestrator.workers as workers
 
     starting, small_done = threading.Event(), threading.Event()
-    real_pool = stages.ProcessPoolExecutor
+    real_pool = workers.ProcessPoolExecutor
 
     def slow_pool(*args: object, **kwargs: object) -> object:
         starting.set()
@@ -97,7 +97,7 @@ async def test_a_small_image_does_not_wait_for_the_worker_processes_to_start(
             raise RuntimeError("the small image waited for the worker processes")
         return real_pool(*args, **kwargs)  # type: ignore[arg-type]
 
-    monkeypatch.setattr(stages, "ProcessPoolExecutor", slow_pool)
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", slow_pool)
     raw = write_png(tmp_path / "raw.png", 16)
     stage = PostStage(1, processes=True)
     try:

@@ -1,0 +1,119 @@
+"""Worker processes for post-processing: started from a fork server, gone with their parent.
+
+`start_worker_processes` starts a pool whose workers exit soon after the process that started
+them is gone, even killed with SIGKILL, and remove the folder multiprocessing kept for it. If no
+worker process can start, it says why in the log and returns None: the caller post-processes in
+threads, slower for large images but with the same results.
+"""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import multiprocessing.process
+import multiprocessing.util
+import os
+import shutil
+import signal
+import tempfile
+import threading
+import time
+from concurrent.futures import ProcessPoolExecutor
+
+__all__ = ["WATCH_PARENT_S", "remove_socket_folder", "start_worker_processes"]
+
+WATCH_PARENT_S = 1.0
+"""How often a worker looks whether its parent is still there."""
+SOCKET_PATH_MAX = 104 if os.uname().sysname in {"Darwin", "FreeBSD"} else 108
+"""The longest path of a UNIX socket, with its final NUL (sockaddr_un's sun_path)."""
+_SOCKET_TAIL = len("/pymp-12345678/listener-12345678") + 1
+_SHORT_BASES = ("/tmp", "/var/tmp")
+
+_log = logging.getLogger(__name__)
+
+
+def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
+    """A started pool of `workers` processes (the fork server and a first worker are up), or
+    None, logged, if the system refuses to start them. Blocks for a few hundred ms."""
+    try:
+        parent_tmp = _socket_folder()
+        context = multiprocessing.get_context("forkserver")
+        pool = ProcessPoolExecutor(
+            workers,
+            mp_context=context,
+            initializer=_leave_with,
+            initargs=(os.getpid(), parent_tmp),
+        )
+    except OSError as error:
+        _log.warning("post-processing in threads: no worker process could start (%s)", error)
+        return None
+    try:
+        pool.submit(os.getpid).result()
+    except OSError as error:
+        pool.shutdown(wait=False, cancel_futures=True)
+        _log.warning("post-processing in threads: no worker process could start (%s)", error)
+        return None
+    except BaseException:
+        pool.shutdown(wait=False, cancel_futures=True)
+        raise
+    return pool
+
+
+def _socket_folder() -> str:
+    """The folder multiprocessing keeps the fork server's socket in (made if need be).
+
+    It is made in the temporary folder, as multiprocessing does, unless the socket's path would
+    be too long there (a deep `TMPDIR`): then the fork server cannot listen ("AF_UNIX path too
+    long") and no image over the thread limit could be post-processed. Then it is made in /tmp
+    or /var/tmp instead, as Python 3.14's multiprocessing does; multiprocessing keeps the
+    folder it uses in the process's private config, read by `get_temp_dir`."""
+    config = multiprocessing.process.current_process()._config  # type: ignore[attr-defined]
+    if config.get("tempdir") is None and _too_long(tempfile.gettempdir()):
+        base = next((b for b in _SHORT_BASES if os.access(b, os.W_OK | os.X_OK)), None)
+        if base is not None:
+            folder = tempfile.mkdtemp(prefix="pymp-", dir=base)
+            multiprocessing.util.Finalize(
+                None, shutil.rmtree, args=(folder, True), exitpriority=-100
+            )
+            config["tempdir"] = folder
+    return multiprocessing.util.get_temp_dir()
+
+
+def remove_socket_folder() -> None:
+    """Remove the folder multiprocessing made for this process, if it made one. For a process
+    about to end with `os._exit` (the `imagebatch` program), which skips the clean-up that
+    would remove it: before, every run that post-processed in worker processes left one in the
+    temporary folder. The fork server that listens there is not needed any more."""
+    config = multiprocessing.process.current_process()._config  # type: ignore[attr-defined]
+    folder = config.get("tempdir")
+    if folder is not None:
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def _too_long(base: str) -> bool:
+    return len(os.fsencode(base)) + _SOCKET_TAIL > SOCKET_PATH_MAX
+
+
+def _leave_with(parent: int, parent_tmp: str) -> None:
+    """In a worker process: exit soon after `parent` is gone (even killed with SIGKILL), so no
+    worker, and so no fork server, outlives the process it worked for. Ctrl-C, and a Jupyter
+    kernel's interrupt or shutdown, reach the whole process group: they are for the parent,
+    which stops its workers itself, so a worker ignores SIGINT.
+
+    `parent_tmp` is the parent's multiprocessing folder (`pymp-*`, where the fork server
+    listens). The parent removes it as it exits; a parent killed with SIGKILL cannot, so the
+    worker that sees it gone does."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+
+    def watch() -> None:
+        while True:
+            time.sleep(WATCH_PARENT_S)
+            try:
+                os.kill(parent, 0)
+            except ProcessLookupError:
+                shutil.rmtree(parent_tmp, ignore_errors=True)
+                os._exit(0)
+            except PermissionError:
+                pass
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()

@@ -1,0 +1,130 @@
+"""Worker processes for post-processing: where multiprocessing keeps its socket, what is left
+behind when the parent leaves, and threads when no worker process can start."""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+import sys
+import tempfile
+import textwrap
+from pathlib import Path
+
+import pytest
+
+import orchestrator.workers as workers
+from orchestrator.spec import OutputSpec
+from orchestrator.stages import PostStage
+from orchestrator.testing.outside import wait_for
+
+from ..cli_helpers import _env, cli, write_spec
+from .test_stages import write_png
+
+_REPO = Path(__file__).resolve().parents[2]
+
+
+def _run(script: str, tmpdir: Path, output: Path) -> list[str]:
+    """Run `script` in a fresh interpreter with `TMPDIR=tmpdir`; its output lines. The output
+    goes to a file: its worker processes hold what they inherited until they see it gone, and
+    they see it gone once it is reaped (`wait`), not while it is a zombie."""
+    with output.open("w") as out:
+        proc = subprocess.Popen(
+            [sys.executable, "-c", textwrap.dedent(script)],
+            cwd=_REPO,
+            env={"TMPDIR": str(tmpdir), "PATH": "/usr/bin:/bin"},
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            text=True,
+        )
+        code = proc.wait(timeout=120)
+    lines = output.read_text().splitlines()
+    assert code == 0, lines
+    return lines
+
+
+_PROCESS_A_LARGE_IMAGE = """
+    import asyncio, io, multiprocessing.util, os, sys
+    from pathlib import Path
+    from PIL import Image
+    from orchestrator.spec import OutputSpec
+    from orchestrator.stages import PostStage
+
+    out = Path(os.environ["TMPDIR"])
+    raw = out / "raw.png"
+    Image.new("RGB", (320, 320), (10, 200, 30)).save(raw)
+    stage = PostStage(1, processes=True)
+    done = asyncio.run(stage.process(raw, out / "a.png", out / "a.webp", OutputSpec(format="png")))
+    print(done.width, stage.processes, multiprocessing.util.get_temp_dir())
+    sys.stdout.flush()
+    os._exit(0)  # as the CLI leaves (cli/leave.py): no clean-up of its own runs
+"""
+
+
+def test_the_folder_multiprocessing_kept_goes_with_its_workers_when_the_parent_leaves_at_once(
+    tmp_path: Path,
+) -> None:
+    """The CLI ends with `os._exit`, and a run may be killed: the parent's `pymp-*` folder is
+    removed by its workers once they see it gone (before, every such run left one behind)."""
+    tmpdir = tmp_path / "t"
+    tmpdir.mkdir()
+    width, in_processes, folder = _run(_PROCESS_A_LARGE_IMAGE, tmpdir, tmp_path / "out")[-1].split()
+    assert (width, in_processes) == ("320", "True")
+    assert Path(folder).parent == tmpdir
+    wait_for("the parent's multiprocessing folder to go", lambda: not Path(folder).exists())
+
+
+def test_worker_processes_start_under_a_temporary_folder_too_deep_for_a_socket(
+    tmp_path: Path,
+) -> None:
+    """A UNIX socket's path holds at most 107 bytes. Under a deep `TMPDIR` the fork server
+    could not listen, and every image over the thread limit failed ("AF_UNIX path too long")
+    after it was paid for. Its socket now goes in /tmp."""
+    deep = tmp_path / ("d" * 60) / ("e" * 30)
+    deep.mkdir(parents=True)
+    assert workers._too_long(str(deep))
+    width, in_processes, folder = _run(_PROCESS_A_LARGE_IMAGE, deep, tmp_path / "out")[-1].split()
+    assert (width, in_processes) == ("320", "True")
+    assert Path(folder).parent in {Path("/tmp"), Path("/var/tmp")}
+    wait_for("the parent's multiprocessing folder to go", lambda: not Path(folder).exists())
+
+
+async def test_images_are_post_processed_in_threads_when_no_worker_process_can_start(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, caplog: pytest.LogCaptureFixture
+) -> None:
+    def refused(*args: object, **kwargs: object) -> object:
+        raise OSError("AF_UNIX path too long")
+
+    monkeypatch.setattr(workers, "ProcessPoolExecutor", refused)
+    raw = write_png(tmp_path / "raw.png", 320)
+    stage = PostStage(1, processes=True)
+    try:
+        with caplog.at_level(logging.WARNING, logger="orchestrator.workers"):
+            done = await stage.process(
+                raw, tmp_path / "a.png", tmp_path / "a.webp", OutputSpec(format="png")
+            )
+        assert done.width == 320 and (tmp_path / "a.png").stat().st_size > 0
+        assert not stage.processes  # the next images go to threads at once
+        assert "post-processing in threads" in caplog.text
+        assert "AF_UNIX path too long" in caplog.text
+    finally:
+        stage.close()
+
+
+def test_the_program_leaves_no_multiprocessing_folder_behind(tmp_path: Path) -> None:
+    """`imagebatch` ends with `os._exit`, which skips multiprocessing's own clean-up: each run
+    that post-processed in worker processes left a `pymp-*` folder in the temporary folder."""
+    tmpdir = Path(tempfile.mkdtemp(prefix="ib-"))  # short: the socket stays in it
+    try:
+        spec = write_spec(
+            tmp_path,
+            items=2,
+            options={"seed": 1, "latency_mean_s": 0, "latency_distribution": "fixed"},
+            defaults={"size": "320x320"},  # over SMALL_PIXELS: done in worker processes
+        )
+        done = cli(tmp_path / "ws", "run", str(spec), env=_env(TMPDIR=str(tmpdir)))
+        assert done.returncode == 0, done.stderr
+        assert "2 completed" in done.stdout
+        assert not list(tmpdir.glob("pymp-*"))
+    finally:
+        shutil.rmtree(tmpdir, ignore_errors=True)
