@@ -5,6 +5,7 @@ ImageBatchError
 ├── ConfigError                 bad input: a spec, a flag, an option. Says what to fix. Exit 2.
 │   └── NotFoundError           a job or item id that does not exist. Exit 2.
 ├── KeyConflictError            another job with the same key is active. Exit 5.
+├── DiskFullError               the workspace's disk is full: the run stops, resumable. Exit 7.
 ├── JournalError                the journal refused a change or is unreadable.
 │   ├── TransitionError         a state change the transition table does not allow.
 │   └── LeaseLostError          a runner's lock was taken over or cleared: it must stop. Exit 6.
@@ -34,6 +35,7 @@ __all__ = [
     "BadResponseError",
     "ConfigError",
     "ContentRejectedError",
+    "DiskFullError",
     "ImageBatchError",
     "InvalidRequestError",
     "JournalError",
@@ -47,6 +49,7 @@ __all__ = [
     "TransitionError",
     "UnavailableError",
     "UnusableFileError",
+    "disk_full",
     "redact",
 ]
 
@@ -95,6 +98,20 @@ class KeyConflictError(_UserFacing):
         self.job_id = job_id
         self.live = live
         """A live process holds the key (else the key's job is unfinished and resumable)."""
+
+
+class DiskFullError(_UserFacing):
+    """The disk that holds the workspace is full, or the user's quota on it is used up: no
+    image, record or event can be written. A run stops at once (a paid request whose image
+    could not be kept is not followed by more); its job stays resumable once there is room."""
+
+    exit_code = 7
+
+
+def disk_full(folder: object, error: BaseException) -> DiskFullError:
+    """The `DiskFullError` for `error` (ENOSPC, EDQUOT or SQLite's SQLITE_FULL) at `folder`."""
+    said = getattr(error, "strerror", None) or str(error)
+    return DiskFullError(f"the disk holding {folder} is full ({said}); free some space")
 
 
 class UnusableFileError(ImageBatchError):

@@ -20,6 +20,7 @@ from .errors import (
     AttemptTimeoutError,
     AuthError,
     BadResponseError,
+    DiskFullError,
     JournalError,
     ProviderError,
     RateLimitedError,
@@ -85,8 +86,8 @@ class ItemWork(ImageKeeping):
             if after is None or after.status != ItemStatus.PENDING:
                 return None
             return max(0.0, (after.retry_at or 0.0) - self.clock.time())
-        except JournalError:  # a lost lease or a refused transition stops the run
-            raise
+        except (JournalError, DiskFullError):  # a lost lease, a refused transition or a full
+            raise  # disk stops the run
         except Exception as error:  # a bug or a disk error fails this item, not the batch
             await self.verbs.fail(item_id, error_info(error))
             return None

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BadResponseError
+from .errors import BadResponseError, DiskFullError
 from .imaging import ImageInfo, Processed, check_image, postprocess, process_bytes
 from .journal import RawImage
 from .providers.base import GeneratedImage
@@ -103,6 +103,8 @@ def _check_and_write(
     thumb_path = workspace.thumb_path(job_id, item_id)
     try:
         processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
+    except DiskFullError:
+        return info, path, None, None  # the paid image is kept: recorded, processed later
     except (BadResponseError, OSError, ValueError) as error:
         return info, path, None, f"post-processing failed: {error}"
     return info, path, processed, None

@@ -14,6 +14,7 @@ Everything here is synchronous; the pipeline calls it through `asyncio.to_thread
 from __future__ import annotations
 
 import contextlib
+import errno
 import hashlib
 import os
 import secrets
@@ -22,7 +23,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from .errors import ConfigError, UnusableFileError
+from .errors import ConfigError, UnusableFileError, disk_full
 
 __all__ = [
     "ENV_VAR",
@@ -230,6 +231,19 @@ def atomic_write(
     raw image): a killed process still leaves the old file or the new one, and only a power
     cut can lose the new one.
     """
+    try:
+        _write_then_rename(path, data, durable, root)
+    except OSError as error:
+        if error.errno in _FULL:
+            raise disk_full(root or path.parent, error) from None
+        raise
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+"""What a write answers when the disk (or the user's quota on it) is full."""
+
+
+def _write_then_rename(path: Path, data: bytes, durable: bool, root: Path | None) -> None:
     if root is None:
         path.parent.mkdir(parents=True, exist_ok=True)
     else:

@@ -15,12 +15,13 @@ import multiprocessing.util
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-__all__ = ["WATCH_PARENT_S", "remove_socket_folder", "start_worker_processes"]
+__all__ = ["WATCH_PARENT_S", "before_exit", "start_worker_processes"]
 
 WATCH_PARENT_S = 1.0
 """How often a worker looks whether its parent is still there."""
@@ -79,11 +80,19 @@ def _socket_folder() -> str:
     return multiprocessing.util.get_temp_dir()
 
 
-def remove_socket_folder() -> None:
-    """Remove the folder multiprocessing made for this process, if it made one. For a process
-    about to end with `os._exit` (the `imagebatch` program), which skips the clean-up that
-    would remove it: before, every run that post-processed in worker processes left one in the
-    temporary folder. The fork server that listens there is not needed any more."""
+def before_exit() -> None:
+    """For a process about to end with `os._exit` (the `imagebatch` program), which skips
+    multiprocessing's clean-up at exit, the two parts of it that leave something behind:
+
+    - the named semaphores of the pools' queues are unlinked, as at a normal exit
+      (multiprocessing's finalizers of priority 0 and up; the ones that join threads are
+      below). Else the resource tracker unlinks them, and warns on the terminal;
+    - the folder multiprocessing made is removed: before, every run that post-processed in
+      worker processes left one in the temporary folder. The fork server that listens there
+      is not needed any more."""
+    if "multiprocessing.util" not in sys.modules:
+        return
+    multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]
     config = multiprocessing.process.current_process()._config  # type: ignore[attr-defined]
     folder = config.get("tempdir")
     if folder is not None:
@@ -92,6 +101,23 @@ def remove_socket_folder() -> None:
 
 def _too_long(base: str) -> bool:
     return len(os.fsencode(base)) + _SOCKET_TAIL > SOCKET_PATH_MAX
+
+
+def _gone(pid: int) -> bool:
+    """Whether process `pid` has ended: it does not exist, or it is a zombie (ended, not yet
+    reaped). A parent that ran `imagebatch` with its output captured (`subprocess.run(...,
+    capture_output=True)`) reaps it only once the pipes close, and the workers hold them."""
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:
+        return False
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as stat:
+            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
+    except (OSError, IndexError):
+        return False  # no /proc (macOS): a zombie parent is seen once reaped
 
 
 def _leave_with(parent: int, parent_tmp: str) -> None:
@@ -106,14 +132,9 @@ def _leave_with(parent: int, parent_tmp: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
-        while True:
+        while not _gone(parent):
             time.sleep(WATCH_PARENT_S)
-            try:
-                os.kill(parent, 0)
-            except ProcessLookupError:
-                shutil.rmtree(parent_tmp, ignore_errors=True)
-                os._exit(0)
-            except PermissionError:
-                pass
+        shutil.rmtree(parent_tmp, ignore_errors=True)
+        os._exit(0)
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()

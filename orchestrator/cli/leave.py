@@ -33,11 +33,12 @@ def entry(argv: Sequence[str] | None = None) -> NoReturn:
 
 
 def exit_now(code: int) -> NoReturn:
-    """Flush stdout, stderr and the logging handlers, remove the folder multiprocessing made
-    (see `workers.remove_socket_folder`), then end the process with `code`."""
-    from ..workers import remove_socket_folder
+    """Flush stdout, stderr and the logging handlers, do what multiprocessing would do at exit
+    that leaves something behind otherwise (`workers.before_exit`), then end the process with
+    `code`."""
+    from ..workers import before_exit
 
-    remove_socket_folder()
+    before_exit()
     logging.shutdown()
     for stream in (sys.stdout, sys.stderr):
         with contextlib.suppress(OSError, ValueError):  # a reader that left, or a closed stream

@@ -16,6 +16,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
+from ..errors import disk_full
+
 __all__ = ["BUSY_TIMEOUT_S", "Database"]
 
 BUSY_TIMEOUT_S = 60.0
@@ -81,9 +83,10 @@ class Database:
         self._local.depth += 1
         try:
             yield
-        except BaseException:
+        except BaseException as error:
             connection.execute(f"ROLLBACK TO {name}")
             connection.execute(f"RELEASE {name}")
+            self._raise_full(error)
             raise
         else:
             connection.execute(f"RELEASE {name}")
@@ -114,20 +117,31 @@ class Database:
             finally:
                 self._local.depth -= 1
             return
-        connection.execute(begin)
+        try:
+            connection.execute(begin)
+        except sqlite3.OperationalError as error:
+            self._raise_full(error)
+            raise
         self._local.reading = begin == "BEGIN"
         self._local.depth, self._local.pending = 1, []
         try:
-            yield
-        except BaseException:
-            connection.execute("ROLLBACK")
-            raise
-        else:
-            connection.execute("COMMIT")
+            try:
+                yield
+                connection.execute("COMMIT")
+            except BaseException as error:
+                if connection.in_transaction:  # a failed COMMIT may have ended it already
+                    connection.execute("ROLLBACK")
+                self._raise_full(error)
+                raise
             for callback in self._local.pending:
                 callback()
         finally:
             self._local.depth, self._local.pending, self._local.reading = 0, [], False
+
+    def _raise_full(self, error: BaseException) -> None:
+        """Raise `DiskFullError` instead of SQLite's "database or disk is full"."""
+        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
+            raise disk_full(self.path.parent.parent, error) from None
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         """Run one statement on this thread's connection (for the journal's own modules)."""

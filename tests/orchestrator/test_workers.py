@@ -128,3 +128,40 @@ def test_the_program_leaves_no_multiprocessing_folder_behind(tmp_path: Path) -> 
         assert not list(tmpdir.glob("pymp-*"))
     finally:
         shutil.rmtree(tmpdir, ignore_errors=True)
+
+
+_LEAVE_WITH_A_BUSY_POOL = """
+    import asyncio, os, sys
+    from pathlib import Path
+    from PIL import Image
+    from orchestrator.spec import OutputSpec
+    from orchestrator.stages import PostStage
+
+    out = Path(os.environ["TMPDIR"])
+    raw = out / "raw.png"
+    Image.new("RGB", (320, 320), (10, 200, 30)).save(raw)
+    stage = PostStage(1, processes=True)
+    asyncio.run(stage.process(raw, out / "a.png", out / "a.webp", OutputSpec(format="png")))
+    print("processed", flush=True)
+    os._exit(0)  # the pool not shut down: its worker waits on its queue
+"""
+
+
+def test_a_caller_that_captures_the_output_is_not_kept_waiting_by_the_workers(
+    tmp_path: Path,
+) -> None:
+    """`subprocess.run(["imagebatch", ...], capture_output=True)` reads until the pipes close
+    and only then reaps the process. The workers hold the pipes, and a parent that is not
+    reaped is a zombie, which `kill(pid, 0)` still finds: the workers took it for alive and
+    the caller waited for ever. They now see a zombie as gone."""
+    tmpdir = tmp_path / "t"
+    tmpdir.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_LEAVE_WITH_A_BUSY_POOL)],
+        cwd=_REPO,
+        env={"TMPDIR": str(tmpdir), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,  # before: never returned
+    )
+    assert done.returncode == 0 and done.stdout == "processed\n", done.stderr
