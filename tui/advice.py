@@ -18,7 +18,7 @@ from textual.notifications import SeverityLevel
 from textual.widget import Widget
 
 from orchestrator import ConfigError, ImageBatchError, KeyConflictError, LeaseLostError
-from orchestrator.errors import JournalError
+from orchestrator.errors import DiskFullError, JournalError
 
 __all__ = ["advice", "reported"]
 
@@ -49,6 +49,11 @@ def advice(error: BaseException) -> str:
         return (
             f"{text}. To use this provider, quit, set the key in the environment and start "
             "`imagebatch tui` again; or choose the mock provider."
+        )
+    if isinstance(error, DiskFullError):
+        return (
+            f"{text}, then open the job from the list and resume it (s). It stopped at once: "
+            "every image it recorded is kept."
         )
     if isinstance(error, JournalError):
         return f"The workspace's journal refused the change: {text}"
