@@ -66,8 +66,8 @@ def _socket_folder() -> str:
     It is made in the temporary folder, as multiprocessing does, unless the socket's path would
     be too long there (a deep `TMPDIR`): then the fork server cannot listen ("AF_UNIX path too
     long") and no image over the thread limit could be post-processed. Then it is made in /tmp
-    or /var/tmp instead, as Python 3.14's multiprocessing does; multiprocessing keeps the
-    folder it uses in the process's private config, read by `get_temp_dir`."""
+    or /var/tmp instead, as newer Pythons' multiprocessing does (CPython gh-132124); it keeps
+    the folder it uses in the process's private config, which `get_temp_dir` reads."""
     config = multiprocessing.process.current_process()._config  # type: ignore[attr-defined]
     if config.get("tempdir") is None and _too_long(tempfile.gettempdir()):
         base = next((b for b in _SHORT_BASES if os.access(b, os.W_OK | os.X_OK)), None)
