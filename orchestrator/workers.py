@@ -15,7 +15,6 @@ import multiprocessing.util
 import os
 import shutil
 import signal
-import sys
 import tempfile
 import threading
 import time
@@ -36,27 +35,22 @@ _log = logging.getLogger(__name__)
 def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
     """A started pool of `workers` processes (the fork server and a first worker are up), or
     None, logged, if the system refuses to start them. Blocks for a few hundred ms."""
+    pool = None
     try:
-        parent_tmp = _socket_folder()
-        context = multiprocessing.get_context("forkserver")
         pool = ProcessPoolExecutor(
             workers,
-            mp_context=context,
+            mp_context=multiprocessing.get_context("forkserver"),
             initializer=_leave_with,
-            initargs=(os.getpid(), parent_tmp),
+            initargs=(os.getpid(), _socket_folder()),
         )
-    except OSError as error:
-        _log.warning("post-processing in threads: no worker process could start (%s)", error)
-        return None
-    try:
         pool.submit(os.getpid).result()
-    except OSError as error:
-        pool.shutdown(wait=False, cancel_futures=True)
+    except BaseException as error:
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
+        if not isinstance(error, OSError):
+            raise
         _log.warning("post-processing in threads: no worker process could start (%s)", error)
         return None
-    except BaseException:
-        pool.shutdown(wait=False, cancel_futures=True)
-        raise
     return pool
 
 
@@ -90,8 +84,6 @@ def before_exit() -> None:
     - the folder multiprocessing made is removed: before, every run that post-processed in
       worker processes left one in the temporary folder. The fork server that listens there
       is not needed any more."""
-    if "multiprocessing.util" not in sys.modules:
-        return
     multiprocessing.util._run_finalizers(0)  # type: ignore[attr-defined]
     config = multiprocessing.process.current_process()._config  # type: ignore[attr-defined]
     folder = config.get("tempdir")

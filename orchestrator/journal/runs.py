@@ -279,8 +279,7 @@ class RunJournal:
         """Raise `LeaseLostError` unless this run still holds its job's key (a read). The
         lock's token is compared as text is read, as `_view` does: the job is only read, and
         the lock parsed, to say who holds it when it is lost."""
-        lock = self.store.meta_text(lock_slot(self.lease.key))
-        if lock is None or json.loads(lock).get("token") != self.lease.token:
+        if not self._holds(self.store.meta_text(lock_slot(self.lease.key))):
             self._job()
 
     def _job(self) -> JobRecord:
@@ -293,7 +292,11 @@ class RunJournal:
         token is compared as text is read; only a mismatch parses the lock (to say who has it)."""
         slot = lock_slot(self.lease.key)
         job, lock, item = self.store.run_view(self.job_id, slot, item_id)
-        if lock is None or json.loads(lock).get("token") != self.lease.token:
+        if not self._holds(lock):
             self.journal.fence(job, self.lease)  # raises LeaseLostError naming the new holder
         assert item is not None  # run_view raises NotFoundError for an unknown item
         return job, item
+
+    def _holds(self, lock: str | None) -> bool:
+        """Whether the lock's text (as stored) carries this run's token."""
+        return lock is not None and json.loads(lock).get("token") == self.lease.token
