@@ -5,7 +5,8 @@ ImageBatchError
 ├── ConfigError                 bad input: a spec, a flag, an option. Says what to fix. Exit 2.
 │   └── NotFoundError           a job or item id that does not exist. Exit 2.
 ├── KeyConflictError            another job with the same key is active. Exit 5.
-├── DiskFullError               the workspace's disk is full: the run stops, resumable. Exit 7.
+├── StorageError                the workspace cannot be written: the run stops, resumable. Exit 7.
+│   └── DiskFullError           its disk is full, or the user's quota on it is used up.
 ├── JournalError                the journal refused a change or is unreadable.
 │   ├── TransitionError         a state change the transition table does not allow.
 │   └── LeaseLostError          a runner's lock was taken over or cleared: it must stop. Exit 6.
@@ -27,6 +28,7 @@ types never leave a provider. Messages never contain secrets (see `redact`).
 
 from __future__ import annotations
 
+import errno
 from collections.abc import Iterable
 
 __all__ = [
@@ -46,11 +48,13 @@ __all__ = [
     "ProviderError",
     "RateLimitedError",
     "RetryableError",
+    "StorageError",
     "TransitionError",
     "UnavailableError",
     "UnusableFileError",
     "disk_full",
     "redact",
+    "storage_error",
 ]
 
 
@@ -100,18 +104,57 @@ class KeyConflictError(_UserFacing):
         """A live process holds the key (else the key's job is unfinished and resumable)."""
 
 
-class DiskFullError(_UserFacing):
-    """The disk that holds the workspace is full, or the user's quota on it is used up: no
-    image, record or event can be written. A run stops at once (a paid request whose image
-    could not be kept is not followed by more); its job stays resumable once there is room."""
+class StorageError(_UserFacing):
+    """The workspace cannot be written: its disk is full, its file system went read-only (as
+    Linux does to a disk that reported errors), the system refuses imagebatch the folder, or the
+    disk failed a write. No image, record or event can be kept, so a run stops at once (a paid
+    request whose image could not be kept is not followed by more); its job stays resumable
+    once the cause is fixed."""
 
     exit_code = 7
 
 
+class DiskFullError(StorageError):
+    """The disk that holds the workspace is full, or the user's quota on it is used up."""
+
+
+_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
+_READ_ONLY = frozenset({errno.EROFS})
+_REFUSED = frozenset({errno.EACCES, errno.EPERM})
+_FAILED = frozenset({errno.EIO})
+# SQLite's primary result codes (an extended code's low byte): SQLITE_READONLY, SQLITE_IOERR,
+# SQLITE_FULL
+_SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 8, 10, 13
+
+
 def disk_full(folder: object, error: BaseException) -> DiskFullError:
     """The `DiskFullError` for `error` (ENOSPC, EDQUOT or SQLite's SQLITE_FULL) at `folder`."""
-    said = getattr(error, "strerror", None) or str(error)
-    return DiskFullError(f"the disk holding {folder} is full ({said}); free some space")
+    return DiskFullError(f"the disk holding {folder} is full ({_said(error)}); free some space")
+
+
+def storage_error(folder: object, error: BaseException) -> StorageError | None:
+    """The `StorageError` that `error`, raised by a write under `folder`, means; None when it
+    is none of those (an error of one file, not of the workspace)."""
+    number = getattr(error, "errno", None)
+    code = getattr(error, "sqlite_errorcode", None)
+    primary = code & 0xFF if isinstance(code, int) else None
+    if number in _FULL or primary == _SQLITE_FULL:
+        return disk_full(folder, error)
+    said = _said(error)
+    if number in _READ_ONLY or primary == _SQLITE_READONLY:
+        return StorageError(
+            f"the file system holding {folder} is read-only ({said}); make it writable (a "
+            "disk that reported errors is often turned read-only: see the system log)"
+        )
+    if number in _REFUSED:
+        return StorageError(f"imagebatch may not write in {folder} ({said}); allow it to")
+    if number in _FAILED or primary == _SQLITE_IOERR:
+        return StorageError(f"the disk holding {folder} failed a write ({said}); check the disk")
+    return None
+
+
+def _said(error: BaseException) -> str:
+    return getattr(error, "strerror", None) or str(error)
 
 
 class UnusableFileError(ImageBatchError):

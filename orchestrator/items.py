@@ -20,10 +20,10 @@ from .errors import (
     AttemptTimeoutError,
     AuthError,
     BadResponseError,
-    DiskFullError,
     JournalError,
     ProviderError,
     RateLimitedError,
+    StorageError,
     UnavailableError,
 )
 from .estimate import listed_price
@@ -86,9 +86,9 @@ class ItemWork(ImageKeeping):
             if after is None or after.status != ItemStatus.PENDING:
                 return None
             return max(0.0, (after.retry_at or 0.0) - self.clock.time())
-        except (JournalError, DiskFullError):  # a lost lease, a refused transition or a full
-            raise  # disk stops the run
-        except Exception as error:  # a bug or a disk error fails this item, not the batch
+        except (JournalError, StorageError):  # a lost lease, a refused transition or a
+            raise  # workspace that cannot be written stops the run
+        except Exception as error:  # a bug or an error of one file fails this item, not the batch
             await self.verbs.fail(item_id, error_info(error))
             return None
 

@@ -21,7 +21,7 @@ from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BadResponseError, DiskFullError
+from .errors import BadResponseError, StorageError
 from .imaging import ImageInfo, Processed, check_image, postprocess, process_bytes
 from .journal import RawImage
 from .providers.base import GeneratedImage
@@ -103,7 +103,7 @@ def _check_and_write(
     thumb_path = workspace.thumb_path(job_id, item_id)
     try:
         processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
-    except DiskFullError:
+    except StorageError:
         return info, path, None, None  # the paid image is kept: recorded, processed later
     except (BadResponseError, OSError, ValueError) as error:
         return info, path, None, f"post-processing failed: {error}"

@@ -14,7 +14,6 @@ Everything here is synchronous; the pipeline calls it through `asyncio.to_thread
 from __future__ import annotations
 
 import contextlib
-import errno
 import hashlib
 import os
 import secrets
@@ -23,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from .errors import ConfigError, UnusableFileError, disk_full
+from .errors import ConfigError, UnusableFileError, storage_error
 
 __all__ = [
     "ENV_VAR",
@@ -234,13 +233,10 @@ def atomic_write(
     try:
         _write_then_rename(path, data, durable, root)
     except OSError as error:
-        if error.errno in _FULL:
-            raise disk_full(root or path.parent, error) from None
+        unwritable = storage_error(root or path.parent, error)
+        if unwritable is not None:  # the workspace, not this file: the caller's run stops
+            raise unwritable from None
         raise
-
-
-_FULL = frozenset({errno.ENOSPC, errno.EDQUOT})
-"""What a write answers when the disk (or the user's quota on it) is full."""
 
 
 def _write_then_rename(path: Path, data: bytes, durable: bool, root: Path | None) -> None:

@@ -18,7 +18,7 @@ from textual.notifications import SeverityLevel
 from textual.widget import Widget
 
 from orchestrator import ConfigError, ImageBatchError, KeyConflictError, LeaseLostError
-from orchestrator.errors import DiskFullError, JournalError
+from orchestrator.errors import JournalError, StorageError
 
 __all__ = ["advice", "reported"]
 
@@ -50,7 +50,7 @@ def advice(error: BaseException) -> str:
             f"{text}. To use this provider, quit, set the key in the environment and start "
             "`imagebatch tui` again; or choose the mock provider."
         )
-    if isinstance(error, DiskFullError):
+    if isinstance(error, StorageError):
         return (
             f"{text}, then open the job from the list and resume it (s). It stopped at once: "
             "every image it recorded is kept."

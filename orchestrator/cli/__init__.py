@@ -26,7 +26,7 @@ from collections.abc import Awaitable, Callable, Mapping, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..errors import ConfigError, DiskFullError, ImageBatchError
+from ..errors import ConfigError, ImageBatchError, StorageError
 from ..storage import Workspace
 from .hints import describe
 from .parser import build_parser
@@ -102,7 +102,7 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         return asyncio.run(_dispatch(ctx, args))
     except ImageBatchError as error:
         said = describe(error)
-        if isinstance(error, DiskFullError) and ctx.current_job:
+        if isinstance(error, StorageError) and ctx.current_job:
             said += f", then `imagebatch resume {ctx.current_job}` continues the job"
         print(f"imagebatch: error: {said}", file=sys.stderr)
         return error.exit_code

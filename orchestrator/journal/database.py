@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import disk_full
+from ..errors import storage_error
 
 __all__ = ["BUSY_TIMEOUT_S", "Database"]
 
@@ -84,9 +84,8 @@ class Database:
         try:
             yield
         except BaseException as error:
-            connection.execute(f"ROLLBACK TO {name}")
-            connection.execute(f"RELEASE {name}")
-            self._raise_full(error)
+            self._undo(connection, error, f"ROLLBACK TO {name}", f"RELEASE {name}")
+            self._raise_storage(error)
             raise
         else:
             connection.execute(f"RELEASE {name}")
@@ -120,7 +119,7 @@ class Database:
         try:
             connection.execute(begin)
         except sqlite3.OperationalError as error:
-            self._raise_full(error)
+            self._raise_storage(error)
             raise
         self._local.reading = begin == "BEGIN"
         self._local.depth, self._local.pending = 1, []
@@ -130,18 +129,31 @@ class Database:
                 connection.execute("COMMIT")
             except BaseException as error:
                 if connection.in_transaction:  # a failed COMMIT may have ended it already
-                    connection.execute("ROLLBACK")
-                self._raise_full(error)
+                    self._undo(connection, error, "ROLLBACK")
+                self._raise_storage(error)
                 raise
             for callback in self._local.pending:
                 callback()
         finally:
             self._local.depth, self._local.pending, self._local.reading = 0, [], False
 
-    def _raise_full(self, error: BaseException) -> None:
-        """Raise `DiskFullError` instead of SQLite's "database or disk is full"."""
-        if getattr(error, "sqlite_errorcode", None) == sqlite3.SQLITE_FULL:
-            raise disk_full(self.path.parent.parent, error) from None
+    def _undo(self, connection: sqlite3.Connection, error: BaseException, *sql: str) -> None:
+        """Undo a failed transaction or savepoint. On a disk that fails writes the undoing can
+        fail too: then `error` is the one to raise (SQLite ends the transaction itself)."""
+        try:
+            for statement in sql:
+                connection.execute(statement)
+        except sqlite3.Error:
+            if not isinstance(error, sqlite3.Error) or storage_error("", error) is None:
+                raise
+
+    def _raise_storage(self, error: BaseException) -> None:
+        """Raise `StorageError` (`DiskFullError` for "database or disk is full") instead of
+        SQLite's errors that mean the workspace cannot be written."""
+        if isinstance(error, sqlite3.Error):
+            unwritable = storage_error(self.path.parent.parent, error)
+            if unwritable is not None:
+                raise unwritable from None
 
     def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
         """Run one statement on this thread's connection (for the journal's own modules)."""

@@ -1,0 +1,223 @@
+"""A workspace that stops taking writes for another reason than a full disk: its file system
+turned read-only (Linux does this to a disk that reports errors), the system refuses the folder,
+or the disk fails a write. As on a full disk, the run stops at once with one line and exit 7,
+nothing is marked failed for it, and the job resumes once the cause is fixed."""
+
+from __future__ import annotations
+
+import errno
+import os
+import shutil
+import sqlite3
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+import orchestrator.storage as storage
+from orchestrator.errors import DiskFullError, StorageError, storage_error
+from orchestrator.journal import DiskJournal, RunJournal
+from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.storage import atomic_write
+from orchestrator.testing.scripted import ScriptedProvider, make_spec
+
+from ..cli_helpers import cli, write_spec
+from .conftest import MakeOrchestrator
+
+
+def _sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
+    error = sqlite3.OperationalError(message)
+    error.sqlite_errorcode = code  # type: ignore[attr-defined]
+    return error
+
+
+@pytest.mark.parametrize(
+    ("error", "said"),
+    [
+        (
+            OSError(errno.EROFS, "Read-only file system"),
+            "the file system holding /ws is read-only (Read-only file system); make it writable",
+        ),
+        (
+            PermissionError(errno.EACCES, "Permission denied"),
+            "imagebatch may not write in /ws (Permission denied); allow it to",
+        ),
+        (
+            OSError(errno.EIO, "Input/output error"),
+            "the disk holding /ws failed a write (Input/output error); check the disk",
+        ),
+        (
+            _sqlite_error("disk I/O error", 10 | 3 << 8),  # SQLITE_IOERR_WRITE
+            "the disk holding /ws failed a write (disk I/O error); check the disk",
+        ),
+        (
+            _sqlite_error("attempt to write a readonly database", 8),
+            "the file system holding /ws is read-only (attempt to write a readonly database)",
+        ),
+    ],
+)
+def test_what_each_cause_says(error: BaseException, said: str) -> None:
+    made = storage_error("/ws", error)
+    assert isinstance(made, StorageError) and not isinstance(made, DiskFullError)
+    assert str(made).startswith(said)
+    assert made.exit_code == 7
+
+
+def test_errors_of_one_file_are_not_the_workspaces() -> None:
+    assert storage_error("/ws", FileNotFoundError(errno.ENOENT, "No such file")) is None
+    assert storage_error("/ws", PermissionError("a folder is a symbolic link")) is None
+    assert storage_error("/ws", _sqlite_error("no such table: jobs", 1)) is None
+    full = storage_error("/ws", OSError(errno.ENOSPC, "No space left on device"))
+    assert isinstance(full, DiskFullError)
+
+
+def test_a_write_on_a_read_only_file_system_leaves_nothing(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def read_only(*args: Any, **kwargs: Any) -> Any:
+        raise OSError(errno.EROFS, "Read-only file system")
+
+    monkeypatch.setattr(storage, "open", read_only, raising=False)
+    with pytest.raises(StorageError, match="is read-only"):
+        atomic_write(tmp_path / "images" / "a.png", b"x", root=tmp_path)
+    assert not list(tmp_path.rglob("*.tmp"))
+
+
+def test_a_journal_that_cannot_be_written_says_so_and_stays_usable(tmp_path: Path) -> None:
+    """SQLite answers SQLITE_READONLY to a write it may not make (here `query_only`, as on a
+    read-only file system): the verb raises `StorageError`, its transaction is rolled back,
+    and the same connection writes again once it may."""
+    journal = DiskJournal(tmp_path / "journal")
+    try:
+        job, lease = journal.create_job(make_spec(3), lock=True)
+        assert lease is not None
+        run = RunJournal(journal, job.id, lease)
+        run.start()
+        journal.store.execute("PRAGMA query_only = 1")
+        with pytest.raises(StorageError, match="is read-only"):
+            run.start_attempt("i0")
+        journal.store.execute("PRAGMA query_only = 0")
+        assert run.start_attempt("i0") is not None  # the connection is not left in a transaction
+    finally:
+        journal.close()
+
+
+@pytest.mark.parametrize(
+    "refusal",
+    [
+        OSError(errno.EROFS, "Read-only file system"),
+        PermissionError(errno.EACCES, "Permission denied"),
+    ],
+    ids=["read-only", "refused"],
+)
+async def test_a_run_stops_when_the_workspace_refuses_writes_and_resumes_after(
+    make_orchestrator: MakeOrchestrator, monkeypatch: pytest.MonkeyPatch, refusal: OSError
+) -> None:
+    """Before, each paid image failed to be stored, its item was marked failed, and the run
+    went on paying for images it could not keep."""
+    real_open = open
+    allowed = {"files": 3 * 4}  # raw, processed and thumbnail of four images
+
+    def refusing(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if allowed["files"] <= 0:
+            raise refusal
+        allowed["files"] -= 1
+        return real_open(path, *args, **kwargs)
+
+    monkeypatch.setattr(storage, "open", refusing, raising=False)
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(12, concurrency=2))
+    with pytest.raises(StorageError):
+        await job.wait()
+    stopped = await job.status()
+    assert stopped.status == JobStatus.RUNNING and not stopped.active  # interrupted, resumable
+    assert not [item for item in await job.items() if item.status == ItemStatus.FAILED]
+    # Four images whole; or a fifth's raw image too, when both slots wrote one just before
+    # the refusals began (its post-processing, refused, waits for the resume). Then each slot
+    # paid for one more image that could not be kept.
+    assert len(provider.calls) <= 4 + 1 + 2, "at most the slots' images in flight paid in vain"
+
+    monkeypatch.setattr(storage, "open", real_open, raising=False)
+    resumed = await orch.start(job.id)
+    assert (await resumed.wait()).status == JobStatus.COMPLETED
+    assert len(provider.calls) <= 12 + 2, "no image that was kept is paid for twice"
+
+
+# ---------------------------------------------------------------- a real read-only remount
+
+
+def _root(*command: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(command, capture_output=True, text=True, timeout=120)
+
+
+def _mount_ext4(image: Path, folder: Path) -> Path | None:
+    """A 64 MB ext4 file system on a loop device at `folder`, set to turn read-only on an
+    error; the sysfs file that reports one, or None where this cannot be done here."""
+    if os.geteuid() != 0 or not (shutil.which("mkfs.ext4") and shutil.which("losetup")):
+        return None
+    with image.open("wb") as handle:
+        handle.truncate(64 * 1024 * 1024)
+    if _root("mkfs.ext4", "-q", "-F", str(image)).returncode != 0:
+        return None
+    folder.mkdir()
+    if _root("mount", "-o", "loop,errors=remount-ro", str(image), str(folder)).returncode:
+        return None
+    device = _root("findmnt", "-n", "-o", "SOURCE", str(folder)).stdout.strip()
+    trigger = Path("/sys/fs/ext4") / Path(device).name / "trigger_fs_error"
+    return trigger if trigger.exists() else None
+
+
+def test_the_program_on_a_file_system_that_turns_read_only(tmp_path: Path) -> None:
+    """`imagebatch run` on an ext4 that Linux turns read-only mid-run, as it does when a disk
+    reports errors: one line and exit 7, no traceback; once the file system is checked and
+    mounted again, `resume` completes the job. Needs root and a loop device."""
+    folder = Path("/tmp") / f"ib-ro-{uuid.uuid4().hex[:8]}"
+    image = tmp_path / "fs.img"
+    try:
+        trigger = _mount_ext4(image, folder)
+        if trigger is None:
+            pytest.skip("an ext4 on a loop device needs root, mkfs.ext4 and loop devices")
+        ws = folder / "ws"
+        options = {"seed": 3, "latency_mean_s": 0.2, "latency_distribution": "fixed"}
+        spec = write_spec(tmp_path, items=40, options=options, limits={"concurrency": 2})
+        command = [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "run"]
+        running = subprocess.Popen(
+            [*command, str(spec), "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},  # its lines as they are printed
+        )
+        try:
+            assert running.stderr is not None
+            seen = ""
+            while "completed (4/" not in seen:  # a line per image, as each ends
+                line = running.stderr.readline()
+                assert line, f"the run ended before the file system turned read-only: {seen}"
+                seen += line
+            os.sync()  # what was written so far outlives the error (the page cache does not)
+            trigger.write_text("1")
+            _, rest = running.communicate(timeout=60)
+        finally:
+            running.kill()
+        stderr = seen + rest
+        assert running.returncode == 7, stderr
+        assert "Traceback" not in stderr
+        last = stderr.strip().splitlines()[-1]
+        assert last.startswith("imagebatch: error: the ") and f" {ws} " in last
+        assert last.endswith(" continues the job") and "`imagebatch resume " in last
+        job = last.split("`imagebatch resume ", 1)[1].split("`", 1)[0]
+
+        _root("umount", str(folder))
+        _root("e2fsck", "-fy", str(image))
+        assert _root("mount", "-o", "loop", str(image), str(folder)).returncode == 0
+        resumed = cli(ws, "resume", job, "--no-progress")
+        assert resumed.returncode == 0, resumed.stderr
+        assert "40 completed" in resumed.stdout
+    finally:
+        _root("umount", str(folder))
+        shutil.rmtree(folder, ignore_errors=True)
