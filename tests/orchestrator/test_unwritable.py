@@ -6,6 +6,7 @@ nothing is marked failed for it, and the job resumes once the cause is fixed."""
 from __future__ import annotations
 
 import errno
+import json
 import os
 import shutil
 import sqlite3
@@ -218,6 +219,59 @@ def test_the_program_on_a_file_system_that_turns_read_only(tmp_path: Path) -> No
         resumed = cli(ws, "resume", job, "--no-progress")
         assert resumed.returncode == 0, resumed.stderr
         assert "40 completed" in resumed.stdout
+    finally:
+        _root("umount", str(folder))
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+def test_what_the_program_said_was_completed_outlives_a_power_cut(tmp_path: Path) -> None:
+    """A file system that turns read-only drops what the page cache had not written, as a
+    power cut or a crash of the system does. Every image the program reported completed is
+    still completed after it (each commit reaches the disk before it is reported), and
+    `resume` completes the job. Needs root and a loop device."""
+    folder = Path("/tmp") / f"ib-cut-{uuid.uuid4().hex[:8]}"
+    image = tmp_path / "fs.img"
+    try:
+        trigger = _mount_ext4(image, folder)
+        if trigger is None:
+            pytest.skip("an ext4 on a loop device needs root, mkfs.ext4 and loop devices")
+        ws = folder / "ws"
+        options = {"seed": 5, "latency_mean_s": 0.2, "latency_distribution": "fixed"}
+        spec = write_spec(tmp_path, items=30, options=options, limits={"concurrency": 2})
+        command = [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "run"]
+        running = subprocess.Popen(
+            [*command, str(spec), "--no-progress"],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        try:
+            assert running.stderr is not None
+            said = []
+            while len(said) < 6:
+                line = running.stderr.readline()
+                assert line, f"the run ended early: {said}"
+                if ": completed (" in line:
+                    said.append(line.split(":", 1)[0])
+            trigger.write_text("1")  # no sync: the page cache's unwritten pages are lost
+            running.communicate(timeout=60)
+        finally:
+            running.kill()
+        assert running.returncode == 7
+
+        _root("umount", str(folder))
+        _root("e2fsck", "-fy", str(image))
+        assert _root("mount", "-o", "loop", str(image), str(folder)).returncode == 0
+        listed = cli(ws, "list", "--json")
+        assert listed.returncode == 0, listed.stderr
+        job = json.loads(listed.stdout)[0]["id"]
+        status = json.loads(cli(ws, "status", job, "--json").stdout)
+        completed = {item["id"] for item in status["items"] if item["status"] == "completed"}
+        assert set(said) <= completed
+        resumed = cli(ws, "resume", job, "--no-progress")
+        assert resumed.returncode == 0, resumed.stderr
+        assert "30 completed" in resumed.stdout
     finally:
         _root("umount", str(folder))
         shutil.rmtree(folder, ignore_errors=True)
