@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from PIL import Image
 
 import orchestrator.storage as storage
 from orchestrator.errors import DiskFullError, StorageError, storage_error
@@ -272,6 +273,11 @@ def test_what_the_program_said_was_completed_outlives_a_power_cut(tmp_path: Path
         resumed = cli(ws, "resume", job, "--no-progress")
         assert resumed.returncode == 0, resumed.stderr
         assert "30 completed" in resumed.stdout
+        final = json.loads(cli(ws, "status", job, "--json").stdout)["items"]
+        for item in final:  # what the power cut emptied or lost was made again
+            for path in (item["raw"], item["image"], item["thumbnail"]):
+                with Image.open(path) as written:
+                    written.load()
     finally:
         _root("umount", str(folder))
         shutil.rmtree(folder, ignore_errors=True)
