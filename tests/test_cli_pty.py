@@ -13,8 +13,12 @@ from __future__ import annotations
 import contextlib
 import io
 import json
+import os
+import pty
 import re
+import select
 import signal
+import subprocess
 import sys
 import time
 from collections.abc import Callable, Iterator
@@ -36,6 +40,7 @@ from .cli_helpers import (
     only_job_id,
     running_items,
     status,
+    wait_for,
     write_spec,
 )
 
@@ -270,3 +275,104 @@ def test_the_live_block_fits_the_width_at_large_numbers(width: int) -> None:
     assert any(line.startswith("waiting 14 s") for line in lines), lines
     wide = [line for line in lines if cell_len(line) > width]
     assert not wide, wide
+
+
+# ------------------------------------------------------------------ hang-up
+
+
+def test_a_run_whose_terminal_closes_stops_in_order_and_stays_resumable(tmp_path: Path) -> None:
+    """An ssh session that drops or a window that closes: the pty hangs up and the kernel
+    sends SIGHUP. The run stops as on SIGTERM (exit 129, items in flight back to pending, the
+    lock released), and says so in its log file, the one place left to read. Before, SIGHUP
+    killed it on the spot, leaving its items running as after a crash."""
+    ws, log = tmp_path / "ws", tmp_path / "run.log"
+    spec = write_spec(tmp_path, items=12, options=SLOW, limits={"concurrency": 2})
+    code, seen = _hang_up_during(ws, "--log-file", str(log), "run", str(spec))
+    assert code == 129, seen
+    job = _stopped_in_order(ws)
+    said = log.read_text()
+    assert f"stopped: its terminal closed (SIGHUP); `imagebatch resume {job}` continues it" in said
+    assert "Traceback" not in said
+
+
+def test_the_terminal_ui_whose_terminal_closes_stops_its_jobs_in_order(tmp_path: Path) -> None:
+    """The same hang-up under `imagebatch tui SPEC`: it quits as `q` does (exit 129), and the
+    job it ran stays resumable. Before, it died on the signal, its items left running."""
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=12, options=SLOW, limits={"concurrency": 2})
+    code, seen = _hang_up_during(ws, "tui", str(spec))
+    assert code == 129, seen
+    _stopped_in_order(ws)
+
+
+def _hang_up_during(ws: Path, *args: str) -> tuple[int, str]:
+    """Run `python -m orchestrator --workspace ws args...` with a pty as its controlling
+    terminal, close the terminal once an image is in flight; its exit code and what it drew."""
+    command = [sys.executable, "-m", "orchestrator", "--workspace", str(ws), *args]
+    pid, terminal = pty.fork()
+    if pid == 0:  # the child: its controlling terminal is the pty
+        try:
+            os.chdir(ws.parent)
+            os.execve(sys.executable, command, _pty_env())
+        finally:
+            os._exit(127)  # never back into the test runner's code
+    seen = b""
+    try:
+        deadline = time.monotonic() + WAIT_S
+        while not running_items_of_any_job(ws):
+            assert time.monotonic() < deadline, seen.decode(errors="replace")
+            if select.select([terminal], [], [], 0.05)[0]:
+                seen += os.read(terminal, 65536)
+        os.close(terminal)  # the terminal closes: the kernel hangs it up
+        terminal = -1
+        _, status_code = os.waitpid(pid, 0)
+        pid = 0
+    finally:
+        if terminal >= 0:
+            os.close(terminal)
+        if pid:
+            os.kill(pid, signal.SIGKILL)
+            os.waitpid(pid, 0)
+    return os.waitstatus_to_exitcode(status_code), seen.decode(errors="replace")
+
+
+def _stopped_in_order(ws: Path) -> str:
+    """The workspace's job, checked to be stopped as an interrupt stops it (pending, nothing
+    left running), then resumed to the end."""
+    job = only_job_id(ws)
+    assert job is not None
+    data = status(ws, job)
+    assert data["job"]["status"] == "pending"
+    assert "running" not in [item["status"] for item in data["items"]]
+    final = json.loads(ok(cli(ws, "resume", job, "--json")))
+    assert final["job"]["status"] == "completed"
+    return job
+
+
+def running_items_of_any_job(ws: Path) -> list[str]:
+    """The running items of the workspace's one job, once there is one."""
+    job = only_job_id(ws)
+    return running_items(ws, job) if job else []
+
+
+def test_under_nohup_a_hang_up_does_not_stop_the_run(tmp_path: Path) -> None:
+    """`nohup imagebatch run ...` ignores SIGHUP before the program starts: the program keeps
+    that choice, and the run goes on to the end."""
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=6, options=SLOW, limits={"concurrency": 2})
+    running = subprocess.Popen(
+        [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "run", str(spec)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=_env(),
+        preexec_fn=lambda: signal.signal(signal.SIGHUP, signal.SIG_IGN),  # what nohup does
+    )
+    try:
+        wait_for("an image in flight", lambda: running_items_of_any_job(ws), running)
+        running.send_signal(signal.SIGHUP)
+        assert running.wait(timeout=TIMEOUT_S) == 0
+    finally:
+        running.kill()
+    job = only_job_id(ws)
+    assert job is not None
+    assert status(ws, job)["job"]["status"] == "completed"

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import os
+import signal
 import sys
 import time
 from collections.abc import Callable, Iterable, Mapping
@@ -23,6 +24,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from orchestrator import Orchestrator, Workspace, load_spec
+from orchestrator.cli.leave import EXIT_HUNG_UP, leave_terminal
 from orchestrator.providers import registry
 
 from .advice import reported
@@ -65,6 +67,8 @@ class ImageBatchApp(App[None]):
         self.session: Session | None = None
 
     async def on_mount(self) -> None:
+        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # not under `nohup`
+            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
         orchestrator = self._make_orchestrator()
         names = sorted({*registry.available(), *orchestrator.providers})
         self.session = Session(orchestrator, self._pictures, tuple(names), self._now)
@@ -75,6 +79,12 @@ class ImageBatchApp(App[None]):
     async def on_unmount(self) -> None:
         if self.session is not None:
             await self.session.orchestrator.aclose()  # jobs running here stay resumable
+
+    def _hung_up(self) -> None:
+        """The terminal closed (an ssh session that dropped): quit as `q` does, so the jobs
+        running here stop in order and stay resumable, instead of dying on the signal."""
+        leave_terminal()
+        self.exit(return_code=EXIT_HUNG_UP)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)

@@ -11,14 +11,16 @@ stats     the stats command      logs      -v and --log-file      detach    run/
 runs on Textual's own event loop instead of `asyncio.run`.
 
 Exit codes: 0 all completed, 2 bad input, 3 partial, 4 failed or cancelled, 5 key conflict,
-6 the job's lock was taken over or cleared while it ran, 130 interrupted by Ctrl-C, 143 stopped
-by SIGTERM (either way the job stays resumable).
+6 the job's lock was taken over or cleared while it ran, 7 the workspace cannot be written,
+129 stopped because its terminal closed (SIGHUP), 130 interrupted by Ctrl-C, 143 stopped by
+SIGTERM (each way the job stays resumable).
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import logging
 import os
 import signal
 import sys
@@ -29,6 +31,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError, ImageBatchError, StorageError
 from ..storage import Workspace
 from .hints import describe
+from .leave import EXIT_HUNG_UP, leave_terminal
 from .parser import build_parser
 
 if TYPE_CHECKING:
@@ -38,6 +41,10 @@ __all__ = ["build_parser", "main"]
 
 EXIT_INTERRUPTED = 130
 EXIT_TERMINATED = 143
+_STOPPED = {
+    "SIGTERM": ("stopped by SIGTERM", EXIT_TERMINATED),
+    "SIGHUP": ("stopped: its terminal closed (SIGHUP)", EXIT_HUNG_UP),
+}
 STALE_ENV = "IMAGEBATCH_STALE_AFTER_S"
 
 Command = Callable[["Context", argparse.Namespace], Awaitable[int]]
@@ -112,9 +119,11 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     except (KeyboardInterrupt, asyncio.CancelledError):
         where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
-        what = "stopped by SIGTERM" if ctx.terminated else "interrupted"
+        what, code = _STOPPED.get(ctx.stopped_by or "", ("interrupted", EXIT_INTERRUPTED))
+        if ctx.stopped_by == "SIGHUP":  # the terminal is gone: the log file is all that is read
+            logging.getLogger("imagebatch").warning("%s%s", what, where)
         print(f"imagebatch: {what}{where}", file=sys.stderr)
-        return EXIT_TERMINATED if ctx.terminated else EXIT_INTERRUPTED
+        return code
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -147,15 +156,21 @@ def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:
 
 
 async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
-    """Run the command; SIGTERM stops it the way Ctrl-C does (asyncio.run handles SIGINT)."""
+    """Run the command; SIGTERM, and SIGHUP when its terminal closes, stop it the way Ctrl-C
+    does (asyncio.run handles SIGINT): the job stays resumable, its paid images kept."""
     import asyncio
 
     task = asyncio.current_task()
     assert task is not None
 
-    def terminate() -> None:
-        ctx.terminated = True
+    def stop(signal_name: str) -> None:
+        ctx.stopped_by = signal_name
+        if signal_name == "SIGHUP":
+            leave_terminal()
         task.cancel()
 
-    asyncio.get_running_loop().add_signal_handler(signal.SIGTERM, terminate)
+    loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
+    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under `nohup` it goes on
+        loop.add_signal_handler(signal.SIGHUP, stop, "SIGHUP")
     return await command(args.command)(ctx, args)

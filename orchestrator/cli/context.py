@@ -40,8 +40,8 @@ class Context:
     """When another process's lock counts as abandoned."""
     current_job: str | None = None
     """The job being run, so an interrupt can say how to resume it."""
-    terminated: bool = False
-    """SIGTERM (not Ctrl-C) stopped the command."""
+    stopped_by: str | None = None
+    """The signal that stopped the command, if not Ctrl-C: "SIGTERM" or "SIGHUP"."""
     notes: list[str] = field(default_factory=list)
     """Remarks on the input, printed once it is accepted (bad input stays one line)."""
 

@@ -17,11 +17,15 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import stat
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["entry", "exit_now"]
+__all__ = ["EXIT_HUNG_UP", "entry", "exit_now", "leave_terminal"]
+
+EXIT_HUNG_UP = 129
+"""The exit code after the terminal closed (SIGHUP), in the command line and the TUI."""
 
 
 def entry(argv: Sequence[str] | None = None) -> NoReturn:
@@ -44,3 +48,18 @@ def exit_now(code: int) -> NoReturn:
         with contextlib.suppress(OSError, ValueError):  # a reader that left, or a closed stream
             stream.flush()
     os._exit(code)
+
+
+def leave_terminal() -> None:
+    """The terminal closed (an ssh session that dropped, a window closed): what was written to
+    it goes to the null device from now on, so the orderly stop is not broken by writes that
+    fail (EIO). Output sent to a file or a pipe stays where it was. (A terminal that hung up is
+    no tty to `isatty` any more, but still a character device.)"""
+    null = os.open(os.devnull, os.O_WRONLY)
+    try:
+        for fd in (1, 2):  # not sys.stdout's: the live display may stand in for it
+            with contextlib.suppress(OSError):
+                if stat.S_ISCHR(os.fstat(fd).st_mode):
+                    os.dup2(null, fd)
+    finally:
+        os.close(null)
