@@ -45,17 +45,32 @@ class Database:
     def _con(self) -> sqlite3.Connection:
         connection: sqlite3.Connection | None = getattr(self._local, "connection", None)
         if connection is None:
+            connection = self._connect()
+            self._local.connection, self._local.depth = connection, 0
+            with self._guard:
+                self._connections.append(connection)
+        return connection
+
+    def _connect(self) -> sqlite3.Connection:
+        """A new connection in WAL mode; `StorageError` if the workspace cannot take the files
+        that needs (a full disk, a read-only file system)."""
+        try:
             connection = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
+        except sqlite3.Error as error:
+            self._raise_storage(error)
+            raise
+        try:
             connection.execute("PRAGMA journal_mode=WAL")
             # FULL: a commit is on the disk before its caller hears of it, so what was reported
             # outlives a power cut (NORMAL keeps it only from a crash of the process). The
             # writer groups verbs into one commit, and this costs nothing measurable per image.
             connection.execute("PRAGMA synchronous=FULL")
-            self._local.connection, self._local.depth = connection, 0
-            with self._guard:
-                self._connections.append(connection)
+        except BaseException as error:
+            connection.close()
+            self._raise_storage(error)
+            raise
         return connection
 
     def trace(self, callback: Callable[[str], None] | None) -> None:
