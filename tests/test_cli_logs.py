@@ -7,6 +7,8 @@ import json
 import re
 from pathlib import Path
 
+import pytest
+
 from .cli_helpers import _env, cli, inproc, ok, one_line_error, write_spec
 from .conftest import ServeFakeApi, fake_api_env
 
@@ -82,3 +84,25 @@ def test_a_bad_log_file_is_one_line_and_writes_nothing(tmp_path: Path) -> None:
     log = tmp_path / "bad-spec.log"
     one_line_error(inproc(ws, "run", str(tmp_path / "no-such.json"), "--log-file", str(log)))
     assert not log.exists() and not ws.exists()  # bad input: no log file either
+
+
+def test_a_log_file_that_cannot_be_written_is_said_once_and_the_run_goes_on(
+    tmp_path: Path,
+) -> None:
+    """/dev/full answers every write with ENOSPC, as a log file's full disk does. The run
+    completes with one warning line. Before, logging printed a traceback for every line and
+    the command ended with one more, exit 1."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    ws = tmp_path / "ws"
+    spec = str(write_spec(tmp_path, items=4))
+    result = cli(ws, "--log-file", "/dev/full", "-v", "run", spec, "--no-progress")
+    ok(result)
+    warning = (
+        "imagebatch: warning: the log file /dev/full cannot be written (No space left on "
+        "device); no more lines go to it"
+    )
+    assert result.stderr.count(warning) == 1, result.stderr
+    assert "Traceback" not in result.stderr and "Logging error" not in result.stderr
+    assert " INFO job " in result.stderr  # -v's lines on stderr go on
+    assert "4 completed" in result.stdout

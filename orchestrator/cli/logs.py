@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import sys
 from collections.abc import Iterator
 from pathlib import Path
 from typing import TextIO
@@ -46,7 +47,7 @@ def logging_to(verbose: int, log_file: Path | None, err: TextIO) -> Iterator[Non
     if verbose:
         handlers.append(logging.StreamHandler(err))
     if log_file is not None:
-        handlers.append(logging.FileHandler(log_file, encoding="utf-8", delay=True))
+        handlers.append(_LogFile(log_file, err))
     formatter = logging.Formatter(FORMAT, DATE_FORMAT)
     for handler in handlers:
         handler.setFormatter(formatter)
@@ -60,6 +61,36 @@ def logging_to(verbose: int, log_file: Path | None, err: TextIO) -> Iterator[Non
     finally:
         for handler in handlers:
             LOGGER.removeHandler(handler)
-            handler.close()
+            with contextlib.suppress(OSError):  # a log file that cannot be written said so
+                handler.close()
         LOGGER.setLevel(level)
         LOGGER.propagate = propagate
+
+
+class _LogFile(logging.FileHandler):
+    """The `--log-file` handler. When the file cannot be written (its disk full, say), it says
+    so once on stderr and writes nothing more, where logging's own handler would print a
+    traceback for every line: the command goes on, and so does the run."""
+
+    def __init__(self, path: Path, err: TextIO) -> None:
+        super().__init__(path, encoding="utf-8", delay=True)
+        self._err = err
+        self._broken = False
+
+    def emit(self, record: logging.LogRecord) -> None:
+        if not self._broken:
+            super().emit(record)
+
+    def handleError(self, record: logging.LogRecord) -> None:
+        if self._broken:
+            return
+        self._broken = True
+        error = sys.exc_info()[1]
+        said = getattr(error, "strerror", None) or error
+        with contextlib.suppress(OSError, ValueError):
+            print(
+                f"imagebatch: warning: the log file {self.baseFilename} cannot be written "
+                f"({said}); no more lines go to it",
+                file=self._err,
+                flush=True,
+            )
