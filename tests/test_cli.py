@@ -797,3 +797,28 @@ def test_a_reference_that_is_no_image_is_bad_input(tmp_path: Path) -> None:
     line = one_line_error(inproc(ws, "run", str(spec)))
     assert "items[0].references" in line and "notes.png" in line
     assert not ws.exists()
+
+
+def test_output_to_a_full_disk_is_one_line_not_a_traceback(tmp_path: Path) -> None:
+    """`imagebatch run SPEC > out.txt` where out.txt's disk is full (/dev/full answers every
+    write with ENOSPC): the job completes and is recorded; the command says in one line that
+    its output was lost, exit 1. Before, a traceback."""
+    if not Path("/dev/full").exists():
+        pytest.skip("no /dev/full on this system")
+    ws = tmp_path / "ws"
+    spec = str(write_spec(tmp_path, items=3))
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            [sys.executable, "-m", "orchestrator", "--workspace", str(ws), "run", spec],
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            env=_env(),
+            timeout=TIMEOUT_S,
+        )
+    assert done.returncode == 1, done.stderr
+    assert "Traceback" not in done.stderr
+    assert done.stderr.strip().splitlines()[-1] == (
+        "imagebatch: error: the output could not be written (No space left on device)"
+    )
+    assert status(ws)["job"]["status"] == "completed"

@@ -105,6 +105,8 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(ctx: Context, args: argparse.Namespace) -> int:
     import asyncio
 
+    from .context import OutputLost
+
     try:
         return asyncio.run(_dispatch(ctx, args))
     except ImageBatchError as error:
@@ -117,6 +119,10 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         # `imagebatch status | head`: the reader left; say nothing more, as other tools do.
         os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
         return 0
+    except OutputLost as lost:
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # what is still buffered
+        print(f"imagebatch: error: the output could not be written ({lost})", file=sys.stderr)
+        return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
         where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
         what, code = _STOPPED.get(ctx.stopped_by or "", ("interrupted", EXIT_INTERRUPTED))

@@ -23,7 +23,19 @@ from ..specfile import load_spec
 from ..storage import Workspace
 from .report import item_json, job_json, job_summary, summary_table
 
-__all__ = ["Context", "opened", "print_result", "spec_from_args", "status_json", "with_overrides"]
+__all__ = [
+    "Context",
+    "OutputLost",
+    "opened",
+    "print_result",
+    "spec_from_args",
+    "status_json",
+    "with_overrides",
+]
+
+
+class OutputLost(Exception):
+    """The command's output could not be written: stdout is a file on a full disk, say."""
 
 
 @dataclass
@@ -46,7 +58,14 @@ class Context:
     """Remarks on the input, printed once it is accepted (bad input stays one line)."""
 
     def say(self, text: str) -> None:
-        print(text, file=self.out, flush=True)
+        """Print to the output; `OutputLost` if it cannot be written (a reader that left is
+        a `BrokenPipeError`, as before)."""
+        try:
+            print(text, file=self.out, flush=True)
+        except BrokenPipeError:
+            raise
+        except OSError as error:
+            raise OutputLost(getattr(error, "strerror", None) or str(error)) from None
 
     def note(self, text: str) -> None:
         print(text, file=self.err, flush=True)
