@@ -24,7 +24,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from orchestrator import Orchestrator, Workspace, load_spec
-from orchestrator.cli.leave import EXIT_HUNG_UP, leave_terminal
+from orchestrator.cli.leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
 from orchestrator.providers import registry
 
 from .advice import reported
@@ -67,7 +67,7 @@ class ImageBatchApp(App[None]):
         self.session: Session | None = None
 
     async def on_mount(self) -> None:
-        if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # not under `nohup`
+        if hung_up_stops():
             asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
         orchestrator = self._make_orchestrator()
         names = sorted({*registry.available(), *orchestrator.providers})

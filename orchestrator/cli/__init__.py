@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError, ImageBatchError, StorageError
 from ..storage import Workspace
 from .hints import describe
-from .leave import EXIT_HUNG_UP, leave_terminal
+from .leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
 from .parser import build_parser
 
 if TYPE_CHECKING:
@@ -163,7 +163,7 @@ def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:
 
 async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
     """Run the command; SIGTERM, and SIGHUP when its terminal closes, stop it the way Ctrl-C
-    does (asyncio.run handles SIGINT): the job stays resumable, its paid images kept."""
+    does (asyncio.run handles SIGINT): the job stays resumable, every image received kept."""
     import asyncio
 
     task = asyncio.current_task()
@@ -177,6 +177,6 @@ async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
 
     loop = asyncio.get_running_loop()
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
-    if signal.getsignal(signal.SIGHUP) is not signal.SIG_IGN:  # under `nohup` it goes on
+    if hung_up_stops():
         loop.add_signal_handler(signal.SIGHUP, stop, "SIGHUP")
     return await command(args.command)(ctx, args)

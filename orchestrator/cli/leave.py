@@ -17,12 +17,13 @@ from __future__ import annotations
 import contextlib
 import logging
 import os
+import signal
 import stat
 import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["EXIT_HUNG_UP", "entry", "exit_now", "leave_terminal"]
+__all__ = ["EXIT_HUNG_UP", "entry", "exit_now", "hung_up_stops", "leave_terminal"]
 
 EXIT_HUNG_UP = 129
 """The exit code after the terminal closed (SIGHUP), in the command line and the TUI."""
@@ -63,3 +64,10 @@ def leave_terminal() -> None:
                     os.dup2(null, fd)
     finally:
         os.close(null)
+
+
+def hung_up_stops() -> bool:
+    """Whether a closed terminal (SIGHUP) should stop the program in order: not where the
+    signal is ignored (`nohup`), nor where there is none (Windows)."""
+    hang_up = getattr(signal, "SIGHUP", None)
+    return hang_up is not None and signal.getsignal(hang_up) is not signal.SIG_IGN
