@@ -29,7 +29,8 @@ types never leave a provider. Messages never contain secrets (see `redact`).
 from __future__ import annotations
 
 import errno
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
+from contextlib import contextmanager
 
 __all__ = [
     "AttemptTimeoutError",
@@ -55,6 +56,7 @@ __all__ = [
     "disk_full",
     "redact",
     "storage_error",
+    "storage_errors",
 ]
 
 
@@ -151,6 +153,19 @@ def storage_error(folder: object, error: BaseException) -> StorageError | None:
     if number in _FAILED or primary == _SQLITE_IOERR:
         return StorageError(f"the disk holding {folder} failed a write ({said}); check the disk")
     return None
+
+
+@contextmanager
+def storage_errors(folder: object) -> Iterator[None]:
+    """Within the block, an error that means the workspace under `folder` cannot be written
+    (see `storage_error`) is raised as that `StorageError`; any other goes on as it is."""
+    try:
+        yield
+    except Exception as error:
+        unwritable = storage_error(folder, error)
+        if unwritable is None:
+            raise
+        raise unwritable from None
 
 
 def _said(error: BaseException) -> str:

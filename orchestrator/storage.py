@@ -22,7 +22,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath, PureWindowsPath
 
-from .errors import ConfigError, UnusableFileError, storage_error
+from .errors import ConfigError, UnusableFileError, storage_errors
 
 __all__ = [
     "ENV_VAR",
@@ -230,13 +230,8 @@ def atomic_write(
     raw image): a killed process still leaves the old file or the new one, and only a power
     cut can lose the new one.
     """
-    try:
+    with storage_errors(root or path.parent):  # the workspace, not this file: the run stops
         _write_then_rename(path, data, durable, root)
-    except OSError as error:
-        unwritable = storage_error(root or path.parent, error)
-        if unwritable is not None:  # the workspace, not this file: the caller's run stops
-            raise unwritable from None
-        raise
 
 
 def _write_then_rename(path: Path, data: bytes, durable: bool, root: Path | None) -> None:

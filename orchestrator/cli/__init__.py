@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import logging
 import os
 import signal
 import sys
@@ -127,7 +126,9 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
         what, code = _STOPPED.get(ctx.stopped_by or "", ("interrupted", EXIT_INTERRUPTED))
         if ctx.stopped_by == "SIGHUP":  # the terminal is gone: the log file is all that is read
-            logging.getLogger("imagebatch").warning("%s%s", what, where)
+            from ..eventlog import LOGGER
+
+            LOGGER.warning("%s%s", what, where)
         print(f"imagebatch: {what}{where}", file=sys.stderr)
         return code
 

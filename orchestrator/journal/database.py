@@ -16,7 +16,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from ..errors import storage_error
+from ..errors import storage_error, storage_errors
 
 __all__ = ["BUSY_TIMEOUT_S", "Database"]
 
@@ -54,23 +54,20 @@ class Database:
     def _connect(self) -> sqlite3.Connection:
         """A new connection in WAL mode; `StorageError` if the workspace cannot take the files
         that needs (a full disk, a read-only file system)."""
-        try:
+        with storage_errors(self.path.parent.parent):
             connection = sqlite3.connect(
                 self.path, timeout=BUSY_TIMEOUT_S, isolation_level=None, check_same_thread=False
             )
-        except sqlite3.Error as error:
-            self._raise_storage(error)
-            raise
-        try:
-            connection.execute("PRAGMA journal_mode=WAL")
-            # FULL: a commit is on the disk before its caller hears of it, so what was reported
-            # outlives a power cut (NORMAL keeps it only from a crash of the process). The
-            # writer groups verbs into one commit, and this costs nothing measurable per image.
-            connection.execute("PRAGMA synchronous=FULL")
-        except BaseException as error:
-            connection.close()
-            self._raise_storage(error)
-            raise
+            try:
+                connection.execute("PRAGMA journal_mode=WAL")
+                # FULL: a commit is on the disk before its caller hears of it, so what was
+                # reported outlives a power cut (NORMAL keeps it only from a crash of the
+                # process). The writer groups verbs into one commit: this costs nothing
+                # measurable per image.
+                connection.execute("PRAGMA synchronous=FULL")
+            except BaseException:
+                connection.close()
+                raise
         return connection
 
     def trace(self, callback: Callable[[str], None] | None) -> None:

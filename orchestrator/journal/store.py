@@ -29,7 +29,7 @@ import sqlite3
 from pathlib import Path
 from typing import Any
 
-from ..errors import JournalError, NotFoundError, storage_error
+from ..errors import JournalError, NotFoundError, storage_errors
 from ..events import Event, parse_event
 from ..records import ItemRecord, JobRecord
 from .database import Database
@@ -59,13 +59,8 @@ class Store(Database):
     """Typed reads and writes of the journal's records; one connection per thread."""
 
     def __init__(self, directory: Path) -> None:
-        try:
+        with storage_errors(directory.parent):
             directory.mkdir(parents=True, exist_ok=True)
-        except OSError as error:
-            unwritable = storage_error(directory.parent, error)
-            if unwritable is not None:
-                raise unwritable from None
-            raise
         self.directory = directory
         super().__init__(directory / DATABASE)
         self._headers: dict[str, tuple[str, JobRecord]] = {}
