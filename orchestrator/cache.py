@@ -2,16 +2,19 @@
 
 The key is a sha256 of what decides the picture: the provider, the model, the prompt sent, the
 parameters (size, quality, style, seed, negative prompt) and the bytes of every reference
-image. The value is the image as the provider sent it, with the job and item that paid for it.
-It lives in the workspace's `cache/` folder (diskcache, at most `SIZE_LIMIT` bytes: the entries
-stored longest ago go first), across jobs and runs.
+image. An entry of the index (diskcache, in the workspace's `cache/` folder, across jobs and
+runs) names the image, its sha256 and the job and item that paid for it. The image itself is a
+hard link to the item's raw image (see `cache_files`): keeping it writes no second copy, and it
+outlives the job's files; the images only the cache still holds take at most `size_limit`
+bytes (the oldest go first).
 
 Two items of one job that ask the same are two images (that is how a spec asks for variations);
 only a later job's identical request is a hit. A hit costs nothing and makes no call. The cache
-is a saving, never a source of failure: an entry that cannot be read or written is a miss.
-`lookup` and `keep` run the disk work on the cache's own thread (one SQLite connection,
-opened once); `get` and `put` are the blocking calls underneath. Entries kept while the thread
-writes others are written next, all in one transaction (as the journal groups its commits).
+is a saving, never a source of failure: an entry or image that cannot be read or written, or
+whose bytes are not the ones recorded, is a miss. `lookup` and `keep` run the disk work on the
+cache's own thread (one SQLite connection, opened once); `get` and `put` are the blocking calls
+underneath. Entries kept while the thread writes others are written next, all in one
+transaction (as the journal groups its commits).
 """
 
 from __future__ import annotations
@@ -27,6 +30,7 @@ from typing import Any, TypeVar
 
 import diskcache
 
+from .cache_files import keep_file, read_file, trim
 from .errors import BadResponseError
 from .imaging import inspect_image
 from .providers.base import GeneratedImage, GenerateRequest
@@ -35,7 +39,7 @@ __all__ = ["SIZE_LIMIT", "CachedImage", "ResultCache", "request_key"]
 
 T = TypeVar("T")
 SIZE_LIMIT = 2 * 1024**3
-"""Bytes of images the cache keeps at most."""
+"""Bytes of images the cache keeps at most once their jobs' copies are deleted."""
 _PARAMS = ("size", "quality", "style", "seed", "negative_prompt")
 
 
@@ -44,6 +48,18 @@ class CachedImage:
     """An image a request got earlier, and which job's item paid for it."""
 
     image: GeneratedImage
+    job_id: str
+    item_id: str
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """An image to keep, as the next batch will write it."""
+
+    image: GeneratedImage
+    raw: Path
+    """The item's raw image, which holds `image.data`."""
+    sha256: str
     job_id: str
     item_id: str
 
@@ -68,13 +84,14 @@ class ResultCache:
         self.folder = folder
         self.size_limit = size_limit
         self._cache: diskcache.Cache | None = None
+        """The index: entries are small (a name, a hash); diskcache's own limit never binds."""
         self._lock = threading.Lock()
         """Guards what the event loop touches (the queues below): held only for a moment."""
         self._open_lock = threading.Lock()
         """Held while the cache is opened (SQLite files made: slow) or closed, never by the
         loop: a lookup made while the cache's thread opens it must not stop the loop."""
         self._thread: ThreadPoolExecutor | None = None
-        self._pending: dict[str, dict[str, Any]] = {}
+        self._pending: dict[str, _Kept] = {}
         """Entries waiting for the next batch."""
         self._batch: Future[bool] | None = None
         """The batch that will write `_pending`, once submitted and not yet started."""
@@ -82,6 +99,10 @@ class ResultCache:
         """Keys looked up, waiting for the next trip to the cache's thread."""
         self._answers: Future[dict[str, CachedImage | None]] | None = None
         """The trip that will answer `_asked`, once submitted and not yet started."""
+        self._wrote = False
+        """Whether images were kept since the cache was opened (`close` trims then)."""
+        self._folders: set[Path] = set()
+        """The folders of `images/` made (or found) already, by the thread that keeps them."""
 
     async def lookup(self, key: str) -> CachedImage | None:
         """`get` on the cache's thread; the lookups asked while it is busy are answered in one
@@ -99,10 +120,12 @@ class ResultCache:
             self._answers = None
         return {key: self.get(key) for key in keys}
 
-    async def keep(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
+    async def keep(
+        self, key: str, image: GeneratedImage, *, raw: Path, sha256: str, job_id: str, item_id: str
+    ) -> bool:
         """`put` on the cache's thread, grouped with the entries kept meanwhile."""
         with self._lock:
-            self._pending[key] = _value(image, job_id, item_id)
+            self._pending[key] = _Kept(image, raw, sha256, job_id, item_id)
             batch = self._batch
             if batch is None:
                 batch = self._batch = self._executor().submit(self._write_pending)
@@ -115,12 +138,19 @@ class ResultCache:
             self._batch = None
         try:
             cache = self._opened()
+            values = {key: self._file(key, kept) for key, kept in entries.items()}
             with cache.transact():
-                for key, value in entries.items():
+                for key, value in values.items():
                     cache.set(key, value)
         except Exception:  # a full or read-only disk: the job goes on without the saving
             return False
         return True
+
+    def _file(self, key: str, kept: _Kept) -> dict[str, Any]:
+        """The image's name in the cache, made (a link to `kept.raw`), and the entry naming it."""
+        self._wrote = True
+        name = keep_file(self.folder, key, kept.raw, kept.image.data, self._folders)
+        return _value(kept, name)
 
     def _executor(self) -> ThreadPoolExecutor:
         """The cache's thread (call with `_lock` held)."""
@@ -131,24 +161,26 @@ class ResultCache:
     def _opened(self) -> diskcache.Cache:
         with self._open_lock:
             if self._cache is None:
-                self._cache = diskcache.Cache(str(self.folder), size_limit=self.size_limit)
+                self._cache = diskcache.Cache(str(self.folder))
             return self._cache
 
     def get(self, key: str) -> CachedImage | None:
         """The image stored under `key`, or None (a miss, or an entry that cannot be read)."""
         with self._lock:
-            value = self._pending.get(key)
+            kept = self._pending.get(key)
+        if kept is not None:
+            return CachedImage(_free(kept.image), kept.job_id, kept.item_id)
         try:
-            if value is None:
-                value = self._opened().get(key)
+            value = self._opened().get(key)
+            data = self._data(value)
         except Exception:  # a damaged entry is a miss, never a failed item
             return None
-        if not isinstance(value, dict):
+        if data is None:
             return None
         try:
-            inspect_image(value["data"])  # bytes that are no image are no hit
+            inspect_image(data)  # bytes that are no image are no hit
             image = GeneratedImage(
-                data=value["data"],
+                data=data,
                 mime_type=value["mime_type"],
                 model=value["model"],
                 revised_prompt=value.get("revised_prompt"),
@@ -158,21 +190,36 @@ class ResultCache:
         except (KeyError, ValueError, TypeError, BadResponseError):
             return None
 
-    def put(self, key: str, image: GeneratedImage, *, job_id: str, item_id: str) -> bool:
-        """Keep `image` under `key` (replacing what was there); False if it could not be."""
+    def _data(self, value: object) -> bytes | None:
+        """The image bytes an entry names, if they are still the ones it recorded."""
+        if not isinstance(value, dict):
+            return None
+        if "data" in value:  # an entry from before images were links: the bytes themselves
+            return bytes(value["data"])
+        return read_file(self.folder, str(value["file"]), str(value["sha256"]))
+
+    def put(
+        self, key: str, image: GeneratedImage, *, raw: Path, sha256: str, job_id: str, item_id: str
+    ) -> bool:
+        """Keep `image`, whose bytes `raw` holds, under `key` (replacing what was there); False
+        if it could not be."""
         try:
-            self._opened().set(key, _value(image, job_id, item_id))
+            cache = self._opened()
+            cache.set(key, self._file(key, _Kept(image, raw, sha256, job_id, item_id)))
         except Exception:  # a full or read-only disk: the job goes on without the saving
             return False
         return True
 
     def close(self) -> None:
         """Close the cache's connections (its thread's and this thread's) and end its thread,
-        once what was kept is written."""
+        once what was kept is written; then trim the images only the cache holds (`trim`)."""
         with self._lock:
             batch = self._batch
         if batch is not None:
             batch.result()
+        if self._wrote:
+            self._wrote = False
+            trim(self.folder, self.size_limit)
         with self._lock:
             thread, self._thread = self._thread, None
         with self._open_lock:
@@ -194,13 +241,25 @@ async def _shared(trip: Future[T]) -> T:
     return await asyncio.shield(asyncio.wrap_future(trip))
 
 
-def _value(image: GeneratedImage, job_id: str, item_id: str) -> dict[str, Any]:
-    """What an entry holds: the image as sent and the item that paid for it."""
+def _value(kept: _Kept, name: str) -> dict[str, Any]:
+    """What an entry holds: where the image is, what it was sent as, the item that paid."""
     return {
-        "data": image.data,
-        "mime_type": image.mime_type,
-        "model": image.model,
-        "revised_prompt": image.revised_prompt,
-        "job_id": job_id,
-        "item_id": item_id,
+        "file": name,
+        "sha256": kept.sha256,
+        "mime_type": kept.image.mime_type,
+        "model": kept.image.model,
+        "revised_prompt": kept.image.revised_prompt,
+        "job_id": kept.job_id,
+        "item_id": kept.item_id,
     }
+
+
+def _free(image: GeneratedImage) -> GeneratedImage:
+    """`image` as a hit hands it over: no cost, no usage."""
+    return GeneratedImage(
+        data=image.data,
+        mime_type=image.mime_type,
+        model=image.model,
+        revised_prompt=image.revised_prompt,
+        cost_usd=0.0,
+    )

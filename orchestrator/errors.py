@@ -127,6 +127,8 @@ _FAILED = frozenset({errno.EIO})
 # SQLite's primary result codes (an extended code's low byte): SQLITE_READONLY, SQLITE_IOERR,
 # SQLITE_FULL
 _SQLITE_READONLY, _SQLITE_IOERR, _SQLITE_FULL = 8, 10, 13
+_SQLITE_READS = (_SQLITE_IOERR | 1 << 8, _SQLITE_IOERR | 2 << 8)
+"""SQLITE_IOERR_READ and SQLITE_IOERR_SHORT_READ: the disk failed a read, not a write."""
 
 
 def disk_full(folder: object, error: BaseException) -> DiskFullError:
@@ -135,8 +137,8 @@ def disk_full(folder: object, error: BaseException) -> DiskFullError:
 
 
 def storage_error(folder: object, error: BaseException) -> StorageError | None:
-    """The `StorageError` that `error`, raised by a write under `folder`, means; None when it
-    is none of those (an error of one file, not of the workspace)."""
+    """The `StorageError` that `error`, raised by a write (or a journal read) under `folder`,
+    means; None when it is none of those (an error of one file, not of the workspace)."""
     number = getattr(error, "errno", None)
     code = getattr(error, "sqlite_errorcode", None)
     primary = code & 0xFF if isinstance(code, int) else None
@@ -151,7 +153,8 @@ def storage_error(folder: object, error: BaseException) -> StorageError | None:
     if number in _REFUSED:
         return StorageError(f"imagebatch may not write in {folder} ({said}); allow it to")
     if number in _FAILED or primary == _SQLITE_IOERR:
-        return StorageError(f"the disk holding {folder} failed a write ({said}); check the disk")
+        what = "read" if code in _SQLITE_READS else "write"
+        return StorageError(f"the disk holding {folder} failed a {what} ({said}); check the disk")
     return None
 
 

@@ -77,7 +77,11 @@ class ImageKeeping:
         elif stored.processed is None:
             work.append(self._postprocess(item, pixels=stored.raw.width * stored.raw.height))
         if key is not None and image is not None and self.cache is not None:
-            work.append(self.cache.keep(key, image, job_id=item.job_id, item_id=item.id))
+            raw, sha256 = self.workspace.absolute(stored.raw.path), stored.raw.sha256
+            kept = self.cache.keep(
+                key, image, raw=raw, sha256=sha256, job_id=item.job_id, item_id=item.id
+            )
+            work.append(kept)
         await asyncio.gather(*work)
 
     async def _from_cache(self, item: ItemRecord, hit: CachedImage) -> None:

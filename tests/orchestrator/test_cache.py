@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import os
 import threading
 from pathlib import Path
+from typing import Any
 
 import diskcache
 import pytest
@@ -22,6 +24,19 @@ from .conftest import MakeOrchestrator
 
 def sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def raw_file(folder: Path, name: str, data: bytes | None = None) -> dict[str, object]:
+    """A raw image as a job wrote it, and the arguments that keep it in the cache."""
+    data = png_bytes() if data is None else data
+    path = folder / "raw" / f"{name}.png"
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(data)
+    return {"raw": path, "sha256": hashlib.sha256(data).hexdigest()}
+
+
+def cache_images(cache_dir: Path) -> list[Path]:
+    return sorted((cache_dir / "images").glob("*/*.png"))
 
 
 async def test_a_later_jobs_identical_requests_make_no_call_and_cost_nothing(
@@ -48,6 +63,23 @@ async def test_a_later_jobs_identical_requests_make_no_call_and_cost_nothing(
     events, _ = await orch.journal.events_since(0, second.id)
     generated = [e for e in events if isinstance(e, ItemGenerated)]
     assert len(generated) == 3 and all(e.cached and e.cost_usd == 0.0 for e in generated)
+    # the cache kept no second copy: its images are other names for the first job's raw files
+    raws = {orch.workspace.absolute(item.raw_path or "").stat().st_ino for item in paid.values()}
+    kept = cache_images(orch.workspace.cache_dir)
+    assert {path.stat().st_ino for path in kept} == raws and len(kept) == 3
+
+
+async def test_a_hit_outlives_the_paying_jobs_files(make_orchestrator: MakeOrchestrator) -> None:
+    provider = ScriptedProvider()
+    orch = make_orchestrator(provider)
+    first = await orch.submit(make_spec(2, key="first"))
+    await first.wait()
+    for item in await first.items():  # the user deletes the first job's images
+        orch.workspace.absolute(item.raw_path or "").unlink()
+    again = await orch.submit(make_spec(2, key="again"))
+    await again.wait()
+    assert len(provider.calls) == 2  # no new call
+    assert all(item.cached_from for item in await again.items())
 
 
 async def test_cache_false_and_two_equal_items_of_one_job_are_paid_for(
@@ -90,25 +122,77 @@ async def test_a_damaged_entry_is_a_miss_and_the_job_pays_for_the_image(
 ) -> None:
     provider = ScriptedProvider()
     orch = make_orchestrator(provider)
-    await (await orch.submit(make_spec(1, key="first"))).wait()
+    await (await orch.submit(make_spec(3, key="first"))).wait()
+    kept = cache_images(orch.workspace.cache_dir)
+    kept[0].unlink()  # gone
+    replaced = kept[1].with_name("other")
+    replaced.write_bytes(png_bytes(colour="red"))
+    replaced.replace(kept[1])  # another image than the one recorded
     cache = ResultCache(orch.workspace.cache_dir)
     try:
-        for key in list(cache._opened()):
-            entry = cache._opened().get(key)
-            cache._opened().set(key, {**entry, "data": b"\x89PNG\r\n\x1a\n truncated"})
+        key = next(key for key in cache._opened() if kept[2].stem == key)
+        entry = cache._opened().get(key)
+        cache._opened().set(key, {**entry, "file": "../../raw/elsewhere.png"})
     finally:
         cache.close()
-    again = await orch.submit(make_spec(1, key="again"))
+    again = await orch.submit(make_spec(3, key="again"))
     assert (await again.wait()).status == JobStatus.COMPLETED
-    assert len(provider.calls) == 2
+    assert len(provider.calls) == 6  # each of the three paid again
 
 
-def test_the_cache_is_size_limited(tmp_path: Path) -> None:
-    cache = ResultCache(tmp_path / "cache", size_limit=10_000)
-    try:
-        assert cache._opened().size_limit == 10_000
-    finally:
-        cache.close()
+def test_an_entry_from_before_images_were_links_is_still_a_hit(tmp_path: Path) -> None:
+    cache = ResultCache(tmp_path / "cache")
+    old = {"mime_type": "image/png", "model": "m", "job_id": "j", "item_id": "i"}
+    cache._opened().set("k", {**old, "data": png_bytes()})
+    cache._opened().set("bad", {**old, "data": b"\x89PNG\r\n\x1a\n truncated"})
+    hit = cache.get("k")
+    assert hit is not None and hit.image.data == png_bytes() and hit.item_id == "i"
+    assert cache.get("bad") is None
+    cache.close()
+
+
+def test_without_hard_links_the_image_is_copied(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def refused(*args: object) -> None:
+        raise PermissionError(1, "Operation not permitted")
+
+    monkeypatch.setattr(os, "link", refused)
+    cache = ResultCache(tmp_path / "cache")
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    paid = raw_file(tmp_path, "i0")
+    assert cache.put("k0", image, job_id="j", item_id="i0", **paid)  # type: ignore[arg-type]
+    cache.close()
+    paid["raw"].unlink()  # type: ignore[attr-defined]
+    reopened = ResultCache(tmp_path / "cache")
+    hit = reopened.get("k0")
+    assert hit is not None and hit.image.data == png_bytes()
+    reopened.close()
+
+
+def test_images_only_the_cache_holds_are_trimmed_to_the_limit_oldest_first(
+    tmp_path: Path,
+) -> None:
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    size = len(image.data)
+    cache = ResultCache(tmp_path / "cache", size_limit=2 * size)
+    paid = [raw_file(tmp_path, f"i{n}") for n in range(5)]
+    for n, args in enumerate(paid):
+        assert cache.put(f"k{n}", image, job_id="j", item_id=f"i{n}", **args)  # type: ignore[arg-type]
+        os.utime(tmp_path / "cache" / "images" / f"k{n}" / f"k{n}.png", (1000 + n, 1000 + n))
+    cache.close()
+    assert len(cache_images(tmp_path / "cache")) == 5  # the job holds them all: no cost
+    for args in paid[:4]:
+        args["raw"].unlink()  # type: ignore[attr-defined]
+    cache = ResultCache(tmp_path / "cache", size_limit=2 * size)
+    assert cache.put("k5", image, job_id="j", item_id="i5", **raw_file(tmp_path, "i5"))  # type: ignore[arg-type]
+    cache.close()
+    left = [path.stem for path in cache_images(tmp_path / "cache")]
+    assert left == ["k2", "k3", "k4", "k5"]  # k4, k5 still held by the job; k2, k3 the newest
+    reopened = ResultCache(tmp_path / "cache")
+    assert reopened.get("k0") is None and reopened.get("k1") is None
+    assert all(reopened.get(f"k{n}") is not None for n in range(2, 6))
+    reopened.close()
 
 
 async def test_entries_kept_while_others_are_written_go_in_one_transaction(
@@ -130,10 +214,11 @@ async def test_entries_kept_while_others_are_written_go_in_one_transaction(
 
     opened.transact = counting_transact  # type: ignore[method-assign]
     image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
-    first = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0"))
+    paid: Any = raw_file(tmp_path, "paid")
+    first = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0", **paid))
     await asyncio.to_thread(held.wait, 5)  # the first entry is being written
     rest = [
-        asyncio.ensure_future(cache.keep(f"k{n}", image, job_id="j", item_id=f"i{n}"))
+        asyncio.ensure_future(cache.keep(f"k{n}", image, job_id="j", item_id=f"i{n}", **paid))
         for n in range(1, 6)
     ]
     await asyncio.sleep(0)
@@ -151,7 +236,7 @@ async def test_lookups_asked_while_the_cache_is_busy_are_answered_in_one_trip_in
 ) -> None:
     cache = ResultCache(tmp_path / "cache")
     image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
-    assert cache.put("k2", image, job_id="j", item_id="i2")
+    assert cache.put("k2", image, job_id="j", item_id="i2", **raw_file(tmp_path, "i2"))  # type: ignore[arg-type]
     trips = 0
     answer = cache._answer_asked
 
@@ -191,8 +276,9 @@ async def test_a_caller_cancelled_while_it_waits_stops_no_one_elses_lookup_or_en
     release = threading.Event()
     with cache._lock:
         busy = cache._executor().submit(release.wait, 5)  # the trips below wait behind this
+    paid: Any = raw_file(tmp_path, "paid")
     kept = [
-        asyncio.ensure_future(cache.keep(f"k{n}", image, job_id="j", item_id=f"i{n}"))
+        asyncio.ensure_future(cache.keep(f"k{n}", image, job_id="j", item_id=f"i{n}", **paid))
         for n in range(2)
     ]
     looked = [asyncio.ensure_future(cache.lookup(f"k{n}")) for n in range(2)]
@@ -204,7 +290,7 @@ async def test_a_caller_cancelled_while_it_waits_stops_no_one_elses_lookup_or_en
     assert await kept[1] is True
     assert await looked[1] is not None  # k1 was waiting to be written: a hit already
     assert await cache.lookup("k0") is not None  # later lookups still get their trip
-    assert await cache.keep("k2", image, job_id="j", item_id="i2") is True
+    assert await cache.keep("k2", image, job_id="j", item_id="i2", **paid) is True
     assert busy.result() is True
     await asyncio.to_thread(cache.close)  # raised CancelledError when a cancel dropped a trip
     reopened = ResultCache(tmp_path / "cache")
@@ -229,7 +315,8 @@ async def test_a_lookup_made_while_the_cache_is_being_opened_does_not_stop_the_l
     monkeypatch.setattr(diskcache, "Cache", slow_open)
     cache = ResultCache(tmp_path / "cache")
     image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
-    kept = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0"))
+    paid: Any = raw_file(tmp_path, "paid")
+    kept = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0", **paid))
     await asyncio.to_thread(opening.wait, 5)  # the cache's thread is opening it
     looked = asyncio.ensure_future(cache.lookup("k0"))
     await asyncio.sleep(0)  # the lookup asks; the loop must come back here at once

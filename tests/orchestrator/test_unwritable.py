@@ -58,6 +58,10 @@ def _sqlite_error(message: str, code: int) -> sqlite3.OperationalError:
             "the disk holding /ws failed a write (disk I/O error); check the disk",
         ),
         (
+            _sqlite_error("disk I/O error", 10 | 1 << 8),  # SQLITE_IOERR_READ
+            "the disk holding /ws failed a read (disk I/O error); check the disk",
+        ),
+        (
             _sqlite_error("attempt to write a readonly database", 8),
             "the file system holding /ws is read-only (attempt to write a readonly database)",
         ),
