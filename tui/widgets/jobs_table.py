@@ -17,7 +17,32 @@ from ..formats import format_age, format_cost, status_text
 __all__ = ["JobLine", "JobsTable"]
 
 COLUMNS = ("name", "key", "provider", "status", "done", "failed", "cost", "age", "runner")
-WIDTHS = (22, 16, 14, 9, 7, 6, 7, 8, 11)
+WIDTHS = (22, 16, 14, 9, 7, 6, 7, 8, 9)
+"""Each column's width when the terminal is wide enough for all (about 120 cells)."""
+NAME_AT_LEAST = 12
+"""The name column narrows to this before a column is left out."""
+LEFT_OUT_FIRST = ("provider", "key", "age")
+"""What a narrow terminal does without, in this order (the job screen shows them all)."""
+_PADDING = 2  # a cell on each side of each column
+_SCROLLBAR = 2
+
+
+def layout(width: int) -> dict[str, int]:
+    """The columns shown in `width` cells and the width of each: the name narrows first, then
+    the columns of `LEFT_OUT_FIRST` are left out one by one (at 80 cells: provider and key)."""
+    natural = dict(zip(COLUMNS, WIDTHS, strict=True))
+    shown = list(COLUMNS)
+    for leave_out in (None, *LEFT_OUT_FIRST):
+        if leave_out is not None:
+            shown.remove(leave_out)
+        others = sum(natural[column] + _PADDING for column in shown if column != "name")
+        name = min(natural["name"], width - _SCROLLBAR - _PADDING - others)
+        if name >= NAME_AT_LEAST:
+            break
+    return {
+        column: max(name, NAME_AT_LEAST) if column == "name" else natural[column]
+        for column in shown
+    }
 
 
 @dataclass(frozen=True)
@@ -57,10 +82,24 @@ class JobsTable(DataTable[str | Text]):
         super().__init__(id=id, cursor_type="row", zebra_stripes=True)
         self._order: list[str] = []
         self._cells: dict[str, tuple[str, ...]] = {}
+        self._widths: dict[str, int] = {}
 
     def on_mount(self) -> None:
-        for key, width in zip(COLUMNS, WIDTHS, strict=True):
+        self._lay_out()
+
+    def on_resize(self) -> None:
+        self._lay_out()
+
+    def _lay_out(self) -> None:
+        """Choose the columns for the table's width; a change redraws the table."""
+        widths = layout(self.size.width)
+        if widths == self._widths:
+            return
+        self._widths, selected = widths, self.selected_id
+        self.clear(columns=True)
+        for key, width in widths.items():
             self.add_column(key, key=key, width=width)
+        self._redraw(self._order, self._cells, selected)
 
     @property
     def selected_id(self) -> str | None:
@@ -74,21 +113,21 @@ class JobsTable(DataTable[str | Text]):
         order = [line.job.id for line in lines]
         cells = {line.job.id: line.cells(now) for line in lines}
         if order != self._order:
-            self._redraw(order, cells)
+            self._redraw(order, cells, self.selected_id)
         else:
             for job_id, new in cells.items():
                 for key, before, after in zip(COLUMNS, self._cells[job_id], new, strict=True):
-                    if before != after:
-                        self.update_cell(job_id, key, _styled(key, after))
+                    if before != after and key in self._widths:
+                        self.update_cell(job_id, key, self._styled(key, after))
         self._order, self._cells = order, cells
 
-    def _redraw(self, order: list[str], cells: dict[str, tuple[str, ...]]) -> None:
-        selected = self.selected_id
+    def _redraw(
+        self, order: list[str], cells: dict[str, tuple[str, ...]], selected: str | None
+    ) -> None:
         self.clear()
         for job_id in order:
-            self.add_row(
-                *(_styled(k, v) for k, v in zip(COLUMNS, cells[job_id], strict=True)), key=job_id
-            )
+            values = dict(zip(COLUMNS, cells[job_id], strict=True))
+            self.add_row(*(self._styled(key, values[key]) for key in self._widths), key=job_id)
         if selected in cells:
             self.move_cursor(row=order.index(selected), animate=False)
 
@@ -98,6 +137,9 @@ class JobsTable(DataTable[str | Text]):
         if event.row_key.value is not None:
             self.post_message(self.Open(event.row_key.value))
 
-
-def _styled(key: str, value: str) -> str | Text:
-    return status_text(value) if key == "status" else value
+    def _styled(self, key: str, value: str) -> str | Text:
+        """A cell as drawn: the status in its colour, a text cut with an ellipsis to fit."""
+        if key == "status":
+            return status_text(value)
+        width = self._widths[key]
+        return value if len(value) <= width else value[: width - 1] + "…"
