@@ -26,11 +26,13 @@ from .bus import EventBus
 from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import ConfigError
+from .eventlog import LOGGER
 from .handle import JobHandle
 from .job_run import run_job
 from .journal import Journal
 from .lanes import Lanes
 from .locks import LockOwner
+from .mounts import network_file_system, shared_warning
 from .pipeline import PipelineSettings
 from .preflight import check_spec, check_webhook, provider_for
 from .providers.base import ProviderFactory
@@ -87,6 +89,7 @@ class Orchestrator:
         """The workspace's journal, opened (and the workspace made) on first use. On the event
         loop, `await ready()` opens it off the loop instead."""
         self.workspace.prepare()
+        _warn_if_shared(self.workspace)
         return Journal(
             self.workspace.journal_dir,
             bus=self.bus,
@@ -210,3 +213,10 @@ class Orchestrator:
         task = asyncio.create_task(run_job(self, job, owner), name=f"job {job.id}")
         self._tasks[job.id] = task
         return self.handle(job.id)
+
+
+def _warn_if_shared(workspace: Workspace) -> None:
+    """Warn once per opening when the workspace is on a network file system (see `mounts`)."""
+    kind = network_file_system(workspace.root)
+    if kind is not None:
+        LOGGER.warning("%s", shared_warning(workspace.root, kind))

@@ -25,6 +25,7 @@ from textual.screen import Screen
 
 from orchestrator import Orchestrator, Workspace, load_spec
 from orchestrator.cli.leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
+from orchestrator.mounts import network_file_system, shared_warning
 from orchestrator.providers import registry
 
 from .advice import reported
@@ -73,8 +74,22 @@ class ImageBatchApp(App[None]):
         names = sorted({*registry.available(), *orchestrator.providers})
         self.session = Session(orchestrator, self._pictures, tuple(names), self._now)
         await self.push_screen(JobsScreen(self.session))
+        self.warn_if_shared()
         if self._spec is not None:
             self.run_spec(self._spec)
+
+    @work(group="checks")
+    async def warn_if_shared(self) -> None:
+        """Say so when the workspace is on a network file system (see `orchestrator.mounts`):
+        the command line's warning goes to standard error, which the app does not show."""
+        assert self.session is not None
+        root = self.session.orchestrator.workspace.root
+        kind = await asyncio.to_thread(network_file_system, root)
+        if kind is not None:
+            said = shared_warning(root, kind)
+            self.notify(
+                said[0].upper() + said[1:] + ".", title="Workspace", severity="warning", timeout=30
+            )
 
     async def on_unmount(self) -> None:
         if self.session is not None:

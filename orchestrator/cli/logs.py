@@ -2,8 +2,9 @@
 
 The lines themselves come from `orchestrator.eventlog` (one per job event and attempt). `-v`
 sends them to stderr, `-vv` adds attempt starts, `--log-file PATH` appends them to PATH (with
-or without `-v`). The handlers are removed when the command ends, so a program that calls
-`main()` twice gets no line twice.
+or without `-v`). Without `-v`, warnings (a workspace on a network file system, say) still go
+to stderr, as `imagebatch: warning: ...`. The handlers are removed when the command ends, so a
+program that calls `main()` twice gets no line twice.
 """
 
 from __future__ import annotations
@@ -43,19 +44,21 @@ def check_log_file(path: str) -> Path:
 @contextlib.contextmanager
 def logging_to(verbose: int, log_file: Path | None, err: TextIO) -> Iterator[None]:
     """Send the `imagebatch` logger's lines where the flags say, for the `with` block."""
-    handlers: list[logging.Handler] = []
+    stderr = logging.StreamHandler(err)
     if verbose:
-        handlers.append(logging.StreamHandler(err))
+        stderr.setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
+    else:  # the warnings only
+        stderr.setLevel(logging.WARNING)
+        stderr.setFormatter(logging.Formatter("imagebatch: warning: %(message)s"))
+    handlers: list[logging.Handler] = [stderr]
     if log_file is not None:
         handlers.append(_LogFile(log_file, err))
-    formatter = logging.Formatter(FORMAT, DATE_FORMAT)
+        handlers[-1].setFormatter(logging.Formatter(FORMAT, DATE_FORMAT))
     for handler in handlers:
-        handler.setFormatter(formatter)
         LOGGER.addHandler(handler)
     level, propagate = LOGGER.level, LOGGER.propagate
-    if handlers:
-        LOGGER.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
-        LOGGER.propagate = False  # our lines once, not again through a root handler
+    LOGGER.setLevel(logging.DEBUG if verbose >= 2 else logging.INFO)
+    LOGGER.propagate = False  # our lines once, not again through a root handler
     try:
         yield
     finally:
