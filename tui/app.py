@@ -9,6 +9,7 @@ make_app(Workspace.resolve(None, os.environ)).run()
 from __future__ import annotations
 
 import asyncio
+import functools
 import os
 import signal
 import sys
@@ -69,7 +70,7 @@ class ImageBatchApp(App[None]):
 
     async def on_mount(self) -> None:
         if hung_up_stops():
-            asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, self._hung_up)
+            self._stop_on_hang_up(asyncio.get_running_loop())
         orchestrator = self._make_orchestrator()
         names = sorted({*registry.available(), *orchestrator.providers})
         self.session = Session(orchestrator, self._pictures, tuple(names), self._now)
@@ -95,11 +96,31 @@ class ImageBatchApp(App[None]):
         if self.session is not None:
             await self.session.orchestrator.aclose()  # jobs running here stay resumable
 
-    def _hung_up(self) -> None:
-        """The terminal closed (an ssh session that dropped): quit as `q` does, so the jobs
-        running here stop in order and stay resumable, instead of dying on the signal."""
-        leave_terminal()
-        self.exit(return_code=EXIT_HUNG_UP)
+    def _stop_on_hang_up(self, loop: asyncio.AbstractEventLoop) -> None:
+        """When the terminal closes (an ssh session that dropped), quit as `q` does, so the
+        jobs running here stop in order and stay resumable, instead of dying on the signal.
+
+        The kernel sends SIGCONT right after SIGHUP, and Textual answers SIGCONT by taking the
+        terminal back: a new output thread, which dies writing to the closed terminal, and the
+        app's shutdown then waits on it forever (a hung process that keeps its jobs' locks).
+        So SIGHUP is handled as it arrives (Python runs it before SIGCONT's handler), not
+        through the loop: output goes to the null device at once, and SIGCONT is ignored from
+        then on."""
+        hung_up = False
+        resume = signal.getsignal(signal.SIGCONT)
+
+        def on_hang_up(signum: int, frame: object) -> None:
+            nonlocal hung_up
+            hung_up = True
+            leave_terminal()
+            loop.call_soon_threadsafe(functools.partial(self.exit, return_code=EXIT_HUNG_UP))
+
+        def on_continue(signum: int, frame: Any) -> None:
+            if not hung_up and callable(resume):
+                resume(signum, frame)
+
+        signal.signal(signal.SIGHUP, on_hang_up)
+        signal.signal(signal.SIGCONT, on_continue)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         yield from super().get_system_commands(screen)
