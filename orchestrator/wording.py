@@ -150,10 +150,15 @@ def concurrency_text(limit: int | None, maximum: int) -> str:
     return f"concurrency {limit} (auto, at most {maximum})"
 
 
-def counts_line(tally: Tally, now: float) -> str:
+def counts_line(tally: Tally, now: float, *, stopped: bool = False) -> str:
     """`8 completed · 3 running · 1 saving · 2 waiting · 1 failed · 4 retries`, and an
-    adaptive job's limit after the running ones (`concurrency 8 (auto, at most 32)`)."""
-    parts = [f"{tally.count(ItemStatus.COMPLETED)} completed", f"{len(tally.in_flight)} running"]
+    adaptive job's limit after the running ones (`concurrency 8 (auto, at most 32)`). Once
+    the run `stopped`, the ones in flight were `interrupted` (a resume takes them up)."""
+    flying = len(tally.in_flight)
+    parts = [
+        f"{tally.count(ItemStatus.COMPLETED)} completed",
+        f"{flying} interrupted" if stopped else f"{flying} running",
+    ]
     if tally.max_concurrency is not None:
         parts.append(concurrency_text(tally.concurrency, tally.max_concurrency))
     optional = (
@@ -168,14 +173,17 @@ def counts_line(tally: Tally, now: float) -> str:
     return " · ".join(parts)
 
 
-def pace_line(tally: Tally, now: float) -> str:
+def pace_line(tally: Tally, now: float, *, stopped: bool = False) -> str:
     """`12.0 images/min · ETA 1m05s · cost $0.42 of a $1.00 budget`, and why nothing moves
-    when something waits."""
+    when something waits; no ETA once the run `stopped` (or was interrupted) unfinished."""
     rate = tally.images_per_minute(now)
     eta = tally.eta_s(now)
+    stopped = stopped or tally.finished
     parts = [
         f"{rate:.1f} images/min" if rate is not None else "images/min: -",
-        "all done" if tally.done == tally.total else f"ETA {_eta(eta)}",
+        "all done"
+        if tally.done == tally.total
+        else ("stopped: resume to go on" if stopped else f"ETA {_eta(eta)}"),
         f"cost {format_cost(tally.cost_usd, tally.unpriced)}"
         + (f" of a {format_usd(tally.budget_usd)} budget" if tally.budget_usd is not None else ""),
     ]

@@ -24,15 +24,16 @@ from textual.app import App, SystemCommand
 from textual.binding import Binding
 from textual.screen import Screen
 
-from orchestrator import Orchestrator, Workspace, load_spec
+from orchestrator import JobRecord, Orchestrator, Workspace, load_spec
 from orchestrator.cli.leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
+from orchestrator.errors import ImageBatchError
 from orchestrator.mounts import network_file_system, shared_warning
 from orchestrator.providers import registry
 
-from .advice import reported
+from .advice import advice, reported
 from .commands import palette_commands
 from .graphics import PictureMode, picture_kind
-from .messages import JobLaunched
+from .messages import JobLaunched, RunStopped
 from .screens import HelpScreen, JobScreen, JobsScreen, NewBatchScreen
 from .session import Session
 
@@ -153,6 +154,8 @@ class ImageBatchApp(App[None]):
             await self.push_screen(JobScreen(self.session, handle.id))
 
     def on_job_launched(self, message: JobLaunched) -> None:
+        if self.session is not None:
+            self.session.stopped_runs.pop(message.job_id, None)
         if message.job_id not in self._watched:
             self._watched.add(message.job_id)
             self.keep_watch(message.job_id)
@@ -163,7 +166,7 @@ class ImageBatchApp(App[None]):
         assert self.session is not None
         try:
             with reported(self, f"run job {job_id}"):
-                job = await self.session.orchestrator.handle(job_id).wait()
+                job = await self._wait_for_run(job_id)
                 done = job.status == "completed"
                 self.notify(
                     f"job {job_id}: {job.status}",
@@ -172,6 +175,19 @@ class ImageBatchApp(App[None]):
                 )
         finally:
             self._watched.discard(job_id)
+
+    async def _wait_for_run(self, job_id: str) -> JobRecord:
+        """The job once its run here ends; a run that stopped on an error is told to the job's
+        screens (they show it stopped), then the error goes on to be advised."""
+        assert self.session is not None
+        try:
+            return await self.session.orchestrator.handle(job_id).wait()
+        except ImageBatchError as error:
+            said = self.session.stopped_runs[job_id] = advice(error)
+            for screen in self.screen_stack:
+                if isinstance(screen, JobScreen) and screen.handle.id == job_id:
+                    screen.post_message(RunStopped(job_id, said))
+            raise
 
 
 def _start_resource_tracker() -> None:

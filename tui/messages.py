@@ -10,7 +10,7 @@ from textual.message import Message
 
 from .widgets.jobs_table import JobLine
 
-__all__ = ["JobChanged", "JobLaunched", "JobsListed"]
+__all__ = ["JobChanged", "JobLaunched", "JobsListed", "RunStopped"]
 
 
 class JobChanged(Message):
@@ -35,3 +35,13 @@ class JobLaunched(Message):
     """This app started running a job: the app keeps watch for how its run ends."""
 
     job_id: str
+
+
+@dataclass
+class RunStopped(Message):
+    """This app's run of a job stopped on an error (a full disk, a lost lock): the job is
+    resumable, and its screen stops showing it as running."""
+
+    job_id: str
+    why: str
+    """The advice, as the notification says it."""

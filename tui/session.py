@@ -29,6 +29,8 @@ class Session:
     """Provider names the new-batch form offers."""
     now: Callable[[], float] = field(default=time.time)
     """The wall clock ages are measured against (tests freeze it)."""
+    stopped_runs: dict[str, str] = field(default_factory=dict)
+    """Jobs whose run in this app stopped on an error, and the advice; until run again."""
 
     @property
     def spec_folders(self) -> tuple[Path, ...]:

@@ -5,19 +5,22 @@ and a retry can then succeed."""
 
 from __future__ import annotations
 
+import errno
 from typing import Any
 
+import pytest
 from PIL import Image as PILImage
 from rich.text import Text
 from textual.pilot import Pilot
 from textual_image.renderable import HalfcellImage
 
-from orchestrator import Workspace
+from orchestrator import Workspace, storage
 from orchestrator.errors import UnavailableError
 from orchestrator.testing.scripted import ScriptedProvider, make_spec, png_bytes
 from tui import ImageBatchApp
+from tui.messages import JobLaunched
 from tui.screens import ConfirmScreen, JobScreen, JobsScreen
-from tui.widgets import ItemsTable, JobsTable, Preview
+from tui.widgets import ItemsTable, JobProgress, JobsTable, Preview
 from tui.widgets.progress import Line
 
 from .helpers import SIZE, cell, job_screen, notifications, select, statuses, tui_app, until
@@ -193,3 +196,46 @@ async def test_a_lost_lock_is_a_notification_saying_what_happened(workspace: Wor
         note = next(note for note in notifications(app) if "took job" in note)
         assert handle.id in note and "retry or resume" in note
         assert app.is_running  # no crash
+
+
+async def test_a_run_stopped_by_a_full_disk_shows_stopped_not_running(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Once this app's run stops on an error, the job's screen says so and stops counting down
+    (the journal still says running: the disk took no more writes). Before, the header showed
+    the items in flight as running and an ETA that kept moving."""
+    real_open = open
+    allowed = {"files": 3 * 3}  # raw, processed and thumbnail of three images
+
+    def full(path: Any, *args: Any, **kwargs: Any) -> Any:
+        if allowed["files"] <= 0:
+            raise OSError(errno.ENOSPC, "No space left on device")
+        allowed["files"] -= 1
+        return real_open(path, *args, **kwargs)
+
+    provider = ScriptedProvider(latency_s=0.3)
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(24, concurrency=2))
+        app.post_message(JobLaunched(handle.id))  # as the app's own ways to run a job do
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: "completed" in statuses(screen).values(), "an image done")
+        monkeypatch.setattr(storage, "open", full, raising=False)
+        await until(pilot, lambda: screen.stopped, "the screen hears that the run stopped")
+        await pilot.pause(0.1)
+        progress = screen.query_one(JobProgress)
+        shown = [str(line.render()) for line in progress.query(Line)]
+        assert shown[0].endswith("· stopped"), shown
+        assert "running" not in shown[1] and "ETA" not in shown[2], shown
+        assert "stopped: resume to go on" in shown[2]
+        assert any("Could not run job" in note and "is full" in note for note in notifications(app))
+        assert (await handle.status()).status == "running"  # resumable
+
+        monkeypatch.setattr(storage, "open", real_open, raising=False)
+        await pilot.press("escape")
+        again = await open_job(app, pilot, handle.id)
+        assert again.stopped  # a screen opened after the stop knows it too
+        await pilot.press("s")  # resume
+        await until(pilot, lambda: not again.stopped, "a new run clears it")
+        await until(pilot, lambda: set(statuses(again).values()) == {"completed"}, "all done")

@@ -22,12 +22,13 @@ from textual.timer import Timer
 from textual.widgets import Footer, Header
 
 from orchestrator import ItemStatus, JobSnapshot
+from orchestrator.events import JobStarted
 from orchestrator.feed import JobFeed
 
 from .. import requests
 from ..advice import reported
 from ..graphics import load_picture
-from ..messages import JobChanged, JobLaunched
+from ..messages import JobChanged, JobLaunched, RunStopped
 from ..session import Session
 from ..widgets import EventLog, ItemsTable, JobProgress, Preview
 from ..widgets.items_table import FILTERS
@@ -63,6 +64,9 @@ class JobScreen(Screen[None]):
         self.handle = session.orchestrator.handle(job_id)
         self.feed = JobFeed(job_id)
         self.job_status = "loading"
+        self.stopped = job_id in session.stopped_runs
+        """This app's run of the job stopped on an error (`RunStopped`, or before this screen
+        was opened) and none started since."""
         self._drawn_at = 0.0
         self._draw_timer: Timer | None = None
 
@@ -96,6 +100,7 @@ class JobScreen(Screen[None]):
                     else:
                         self.feed.apply(event)
                         self.job_status = self.feed.job_status
+                        self.stopped = self.stopped and not isinstance(event, JobStarted)
                     self.post_message(JobChanged())
                     if event.seq > snapshot.seq and self.feed.ended(event):
                         snapshot = await self.handle.snapshot()  # the final records
@@ -105,6 +110,13 @@ class JobScreen(Screen[None]):
         self.feed.load(snapshot, self.session.now())
         self.job_status = self.feed.job_status
         self.post_message(JobChanged())
+
+    def on_run_stopped(self, message: RunStopped) -> None:
+        """This app's run of the job stopped on an error: say so, and stop counting down."""
+        self.stopped = True
+        stamp = time.strftime("%H:%M:%S", time.localtime(self.session.now()))
+        self.query_one(EventLog).write([f"{stamp} the run stopped: {message.why}"])
+        self.draw_progress()
 
     def on_job_changed(self, message: JobChanged) -> None:
         """Draw what changed, at most every `DRAW_EVERY_S` (the rest waits for the next)."""
@@ -131,7 +143,8 @@ class JobScreen(Screen[None]):
     def draw_progress(self) -> None:
         if self.feed.tally is not None:
             now = self.session.now()
-            self.query_one(JobProgress).show(self.feed.tally, self.job_status, now)
+            stopped = self.stopped and self.job_status == "running"
+            self.query_one(JobProgress).show(self.feed.tally, self.job_status, now, stopped=stopped)
 
     # ------------------------------------------------------------ preview
 

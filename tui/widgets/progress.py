@@ -43,11 +43,13 @@ class JobProgress(Vertical):
         yield Line("loading…", id="counts")
         yield Line(id="pace")
 
-    def show(self, tally: Tally, status: str, now: float) -> None:
-        """Draw the tally as it stands at `now`; `status` is the job's."""
+    def show(self, tally: Tally, status: str, now: float, *, stopped: bool = False) -> None:
+        """Draw the tally as it stands at `now`; `status` is the job's; `stopped`: this app's
+        run of it stopped on an error (the journal may still say running)."""
         bar = self.query_one(ProgressBar)
         if (bar.total, bar.progress) != (max(tally.total, 1), tally.done):
             bar.update(total=max(tally.total, 1), progress=tally.done)
-        self.query_one("#done", Line).show(f"{tally.done}/{tally.total} · {status}")
-        self.query_one("#counts", Line).show(counts_line(tally, now))
-        self.query_one("#pace", Line).show(pace_line(tally, now))
+        shown = "stopped" if stopped else status
+        self.query_one("#done", Line).show(f"{tally.done}/{tally.total} · {shown}")
+        self.query_one("#counts", Line).show(counts_line(tally, now, stopped=stopped))
+        self.query_one("#pace", Line).show(pace_line(tally, now, stopped=stopped))
