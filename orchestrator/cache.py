@@ -20,6 +20,7 @@ transaction (as the journal groups its commits).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 import json
 import threading
@@ -138,13 +139,16 @@ class ResultCache:
             self._batch = None
         try:
             cache = self._opened()
-            values = {key: self._file(key, kept) for key, kept in entries.items()}
+            values = {}
+            for key, kept in entries.items():
+                with contextlib.suppress(OSError, ValueError):  # that image goes without
+                    values[key] = self._file(key, kept)
             with cache.transact():
                 for key, value in values.items():
                     cache.set(key, value)
         except Exception:  # a full or read-only disk: the job goes on without the saving
             return False
-        return True
+        return len(values) == len(entries)
 
     def _file(self, key: str, kept: _Kept) -> dict[str, Any]:
         """The image's name in the cache, made (a link to `kept.raw`), and the entry naming it."""
