@@ -10,6 +10,7 @@ from __future__ import annotations
 import io
 import json
 import signal
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -19,6 +20,7 @@ from orchestrator.events import ItemCompleted, ItemReset, ItemStarted
 from orchestrator.journal import RawImage, RunJournal
 from orchestrator.records import ItemRecord
 from orchestrator.storage import Workspace, atomic_write, sha256_hex
+from orchestrator.wording import format_duration
 from tests.test_cli import (
     cli,
     item_records,
@@ -97,6 +99,11 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
     assert seen["job"]["runner_alive"] is False
     text = ok(cli(ws, "status", killed.job_id))
     assert f"no process is running it: `imagebatch resume {killed.job_id}`" in text
+    # the dead run's time stops at its last recorded change; it does not go on counting
+    with journal_at(ws) as journal:
+        record = journal.job(killed.job_id)
+    assert f" · {format_duration(record.run_time(record.updated_at))} run · " in text
+    assert record.run_time(record.updated_at) < record.run_time(time.time())
     with journal_at(ws) as journal:
         lock = journal.locks.holder(KEY)
     assert lock is not None

@@ -132,7 +132,8 @@ def status_text(
         + (f" / {job.config.model}" if job.config.model else "")
         + f"  created {_when(job.created_at)}",
         f"{_done(job)} done · {retries_of(items)} retries · "
-        f"{format_duration(job.run_time(time.time()))} run"
+        # a run nobody carries on (a killed process) ended at its last change, not now
+        f"{format_duration(job.run_time(time.time() if live else job.updated_at))} run"
         f" · cost {job_cost(job, items)}",
     ]
     head += _budget_lines(job)
