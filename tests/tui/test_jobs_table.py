@@ -1,6 +1,6 @@
-"""The jobs table in a narrow terminal: the name narrows, then the provider and the key are left
-out, so the status, the cost and who runs the job stay on screen (a newcomer's terminal is
-often 80 cells wide); a wider window brings them back."""
+"""The jobs screen in a narrow terminal (a newcomer's is often 80 cells wide). In the table the
+name narrows, then the provider and the key are left out, so the status, the cost and who runs
+the job stay on screen; a wider window brings them back. The help fits too."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ from textual.widgets import DataTable
 from orchestrator import Orchestrator, Workspace
 from orchestrator.spec import parse_spec
 from orchestrator.testing.scripted import ScriptedProvider, make_spec
-from tui.screens import JobsScreen
+from tui.screens import HelpScreen, JobsScreen
 from tui.widgets import JobsTable
 from tui.widgets.jobs_table import COLUMNS, layout
 
@@ -62,3 +62,14 @@ async def test_an_80_cell_terminal_shows_status_cost_and_runner(workspace: Works
         assert table.get_cell(job.id, "provider") == "scripted"
         assert table.get_cell(job.id, "key") == "narrow"
         assert table.row_count == 1 and table.selected_id == job.id
+
+
+async def test_the_help_fits_an_80_cell_terminal(workspace: Workspace) -> None:
+    app = tui_app(workspace)
+    async with app.run_test(size=(80, 24)) as pilot:
+        await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
+        await pilot.press("question_mark")
+        await until(pilot, lambda: isinstance(app.screen, HelpScreen), "the help")
+        await pilot.pause(0.1)
+        box = app.screen.query_one("#help").region
+        assert box.x >= 0 and box.right <= 80, box  # its right border on screen
