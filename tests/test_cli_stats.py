@@ -12,6 +12,7 @@ from .cli_helpers import (
     cli,
     inproc,
     item_records,
+    journal_at,
     ok,
     one_line_error,
     only_job_id,
@@ -86,5 +87,10 @@ def test_a_killed_run_is_listed_as_stuck(tmp_path: Path) -> None:
     data = _stats(ws)
     assert [job["id"] for job in data["stuck"]] == [job_id]
     assert data["stuck"][0]["pid"] == proc.pid
-    assert _stats(ws, job_id)["stuck"]["id"] == job_id
+    one = _stats(ws, job_id)
+    assert one["stuck"]["id"] == job_id
+    # the dead run's time (and so its pace) stops at its last recorded change
+    with journal_at(ws) as journal:
+        record = journal.job(job_id)
+    assert one["stats"]["run_s"] == record.run_time(record.updated_at)
     assert f"imagebatch resume {job_id}" in ok(inproc(ws, "stats"))

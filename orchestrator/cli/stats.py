@@ -64,7 +64,10 @@ async def _read(
         holder = await journal.holder(snapshot.job.key)
         found.append(
             (
-                job_stats(snapshot.job, snapshot.items, now=now),
+                # a run nobody carries on ended at its last recorded change, not now
+                job_stats(
+                    snapshot.job, snapshot.items, now=now if live else snapshot.job.updated_at
+                ),
                 stuck(snapshot.job, holder, live=live, now=now),
             )
         )
