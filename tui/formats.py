@@ -31,6 +31,7 @@ STATUS_STYLES: dict[str, str] = {
     ItemStatus.FAILED: "red",
     ItemStatus.CANCELLED: "yellow",
     JobStatus.PARTIAL: "yellow",
+    "stopped": "yellow",  # a running job nobody runs any more (the jobs table says so)
 }
 
 

@@ -6,11 +6,11 @@ from __future__ import annotations
 
 from textual.widgets import DataTable
 
-from orchestrator import Orchestrator, Workspace
+from orchestrator import JobStatus, Orchestrator, Workspace
 from orchestrator.spec import parse_spec
 from orchestrator.testing.scripted import ScriptedProvider, make_spec
 from tui.screens import HelpScreen, JobsScreen
-from tui.widgets import JobsTable
+from tui.widgets import JobLine, JobsTable
 from tui.widgets.jobs_table import COLUMNS, layout
 
 from .helpers import tui_app, until
@@ -73,3 +73,15 @@ async def test_the_help_fits_an_80_cell_terminal(workspace: Workspace) -> None:
         await pilot.pause(0.1)
         box = app.screen.query_one("#help").region
         assert box.x >= 0 and box.right <= 80, box  # its right border on screen
+
+
+async def test_a_running_job_nobody_runs_is_listed_as_stopped(workspace: Workspace) -> None:
+    """After a crash (or a stop the journal could not record) the journal still says running;
+    the list says stopped, so nobody waits for it."""
+    async with Orchestrator(workspace, env={}, providers={"scripted": ScriptedProvider()}) as orch:
+        job = await orch.submit(make_spec(1, key="crashed"))
+        await job.wait()
+        record = (await job.status()).model_copy(update={"status": JobStatus.RUNNING})
+    assert JobLine(record, "nobody").cells(record.created_at)[3] == "stopped"
+    assert JobLine(record, "elsewhere").cells(record.created_at)[3] == "running"
+    assert JobLine(record, "here").cells(record.created_at)[3] == "running"

@@ -10,7 +10,7 @@ from textual import on
 from textual.message import Message
 from textual.widgets import DataTable
 
-from orchestrator import ItemStatus, JobRecord
+from orchestrator import ItemStatus, JobRecord, JobStatus
 
 from ..formats import format_age, format_cost, status_text
 
@@ -56,11 +56,14 @@ class JobLine:
         job = self.job
         provider = job.config.provider + (f"/{job.config.model}" if job.config.model else "")
         failed = job.count(ItemStatus.FAILED)
+        status = str(job.status)
+        if job.status == JobStatus.RUNNING and self.runner == "nobody":
+            status = "stopped"  # its run died (a crash, a full disk): resume it
         return (
             job.config.name or "-",
             job.key,
             provider,
-            str(job.status),
+            status,
             f"{job.count(ItemStatus.COMPLETED)}/{job.total}",
             str(failed) if failed else "",
             format_cost(job.cost_usd),
