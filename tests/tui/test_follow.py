@@ -17,7 +17,8 @@ from orchestrator.providers.base import GenerateRequest, ProviderConfig
 from orchestrator.providers.mock import MockProvider
 from orchestrator.storage import ENV_VAR
 from tui.screens import JobsScreen
-from tui.widgets import ItemsTable, JobsTable
+from tui.widgets import ItemsTable, JobProgress, JobsTable
+from tui.widgets.progress import Line
 
 from .helpers import SIZE, cell, job_screen, select, statuses, tui_app, until
 
@@ -123,3 +124,40 @@ async def test_the_app_follows_another_process_and_that_process_runs_its_retry(
         if process.poll() is None:
             process.kill()
             process.wait(10)
+
+
+async def test_a_job_whose_process_was_killed_shows_stopped(
+    workspace: Workspace, tmp_path: Path
+) -> None:
+    """The other process dies (SIGKILL): the journal still says running, and the job's screen
+    says stopped and stops counting down, as the jobs list does."""
+    spec = await flaky_spec(tmp_path / "flaky.json")
+    workspace.root.mkdir()
+    process = run_elsewhere(workspace, spec, tmp_path / "run.log")
+    app = tui_app(workspace)
+    try:
+        async with app.run_test(size=SIZE) as pilot:
+            await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
+            table = app.screen.query_one(JobsTable)
+            await until(pilot, lambda: table.row_count == 1, "the other process's job is listed")
+            job_id = str(next(iter(table.rows)).value)
+            await until(pilot, lambda: table.get_cell(job_id, "runner") == "elsewhere", "runner")
+            table.focus()
+            await pilot.press("enter")
+            screen = await job_screen(pilot, app)
+            await until(pilot, lambda: "completed" in statuses(screen).values(), "an image done")
+            assert not screen.stopped
+            process.kill()
+            await asyncio.to_thread(process.wait, 30)
+            await until(pilot, lambda: screen.stopped, "the screen sees nobody runs the job")
+            await pilot.pause(0.1)
+            header = [str(line.render()) for line in screen.query_one(JobProgress).query(Line)]
+            assert header[0].endswith("· stopped") and "stopped: resume to go on" in header[2]
+            await pilot.press("escape")
+            await until(
+                pilot, lambda: str(table.get_cell(job_id, "status")) == "stopped", "listed stopped"
+            )
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(timeout=30)

@@ -41,6 +41,8 @@ DRAW_EVERY_S = 0.1
 """The job's rows, progress and log are drawn at most this often, however fast events come."""
 SETTLE_S = 0.05
 """How long the cursor must rest on an image before its preview loads."""
+RUNNER_CHECK_S = 2.0
+"""How often a running job is checked for a live process running it."""
 
 
 class JobScreen(Screen[None]):
@@ -84,6 +86,7 @@ class JobScreen(Screen[None]):
         self.query_one(EventLog).border_title = "events"
         self.follow()
         self.set_interval(1.0, self.draw_progress)
+        self.set_interval(RUNNER_CHECK_S, self.check_runner)
 
     # ------------------------------------------------------------ following
 
@@ -139,6 +142,16 @@ class JobScreen(Screen[None]):
         selected = table.selected_id
         if selected is not None and any(row.id == selected for row in changes.rows):
             self.preview(selected, settle=False)
+
+    @work(exclusive=True, group="runner")
+    async def check_runner(self) -> None:
+        """A job the journal says is running, but that no live process runs (its process was
+        killed, or it stopped on an error this app did not see): shown stopped."""
+        if self.job_status != "running" or self.stopped:
+            return
+        if not await self.handle.runner_live():
+            self.stopped = True
+            self.draw_progress()
 
     def draw_progress(self) -> None:
         if self.feed.tally is not None:
