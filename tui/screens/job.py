@@ -67,8 +67,11 @@ class JobScreen(Screen[None]):
         self.feed = JobFeed(job_id)
         self.job_status = "loading"
         self.stopped = job_id in session.stopped_runs
-        """This app's run of the job stopped on an error (`RunStopped`, or before this screen
-        was opened) and none started since."""
+        """The job's run ended without the journal saying so, and none started since: this
+        app's run stopped on an error (`RunStopped`, or before this screen was opened), or no
+        live process runs it (`check_runner`)."""
+        self._runs_seen = 0
+        """Runs started while this screen follows the job (`JobStarted` events)."""
         self._drawn_at = 0.0
         self._draw_timer: Timer | None = None
 
@@ -103,7 +106,8 @@ class JobScreen(Screen[None]):
                     else:
                         self.feed.apply(event)
                         self.job_status = self.feed.job_status
-                        self.stopped = self.stopped and not isinstance(event, JobStarted)
+                        if isinstance(event, JobStarted):
+                            self.stopped, self._runs_seen = False, self._runs_seen + 1
                     self.post_message(JobChanged())
                     if event.seq > snapshot.seq and self.feed.ended(event):
                         snapshot = await self.handle.snapshot()  # the final records
@@ -149,7 +153,8 @@ class JobScreen(Screen[None]):
         killed, or it stopped on an error this app did not see): shown stopped."""
         if self.job_status != "running" or self.stopped:
             return
-        if not await self.handle.runner_live():
+        runs = self._runs_seen
+        if not await self.handle.runner_live() and runs == self._runs_seen:  # none began since
             self.stopped = True
             self.draw_progress()
 
