@@ -192,14 +192,15 @@ class JobHeader(widgets.VBox):  # type: ignore[misc]
             ]
         )
 
-    def show(self, tally: Tally, status: str, now: float) -> None:
-        """Draw the tally as it stands at `now`; `status` is the job's."""
+    def show(self, tally: Tally, status: str, now: float, *, stopped: bool = False) -> None:
+        """Draw the tally as it stands at `now`; `status` is the job's; `stopped`: the journal
+        says running but no process runs the job any more (its process was killed)."""
         self.bar.max = max(tally.total, 1)
         self.bar.value = tally.done
         self.bar.bar_style = BAR_STYLES.get(status, "info" if status == "running" else "")
-        self.done.value = f"{tally.done}/{tally.total} · {status}"
-        self.counts.value = counts_line(tally, now)
-        self.pace.value = pace_line(tally, now)
+        self.done.value = f"{tally.done}/{tally.total} · {'stopped' if stopped else status}"
+        self.counts.value = counts_line(tally, now, stopped=stopped)
+        self.pace.value = pace_line(tally, now, stopped=stopped)
         failed = tally.count(ItemStatus.FAILED) + tally.count(ItemStatus.CANCELLED)
         self.retry_failed.disabled = failed == 0
         self.cancel_job.disabled = status not in (JobStatus.PENDING, JobStatus.RUNNING)

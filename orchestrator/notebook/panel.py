@@ -56,6 +56,9 @@ class BatchPanel:
         self.widget.add_class("imagebatch-batch")
         self.redraw_all = True
         """Draw every card at the next draw, changed or not."""
+        self.stopped = False
+        """The view stopped following a job that no process runs any more: a job still said to
+        be running is shown stopped."""
         self._actions = (on_retry, on_cancel)
         self._on_turn = on_turn
         self._drawing = asyncio.Lock()
@@ -88,7 +91,8 @@ class BatchPanel:
             changes = feed.take()
             redraw = self.redraw_all or changes.reloaded
             self.redraw_all = False
-            self.header.show(tally, feed.job_status, time.time())
+            stopped = self.stopped and feed.job_status == "running"
+            self.header.show(tally, feed.job_status, time.time(), stopped=stopped)
             if changes.lines:
                 self.header.last.value = changes.lines[-1]
             ids, matching = self._visible(feed)

@@ -170,6 +170,7 @@ class BatchView:
     async def _follow_and_draw(self) -> None:
         while self._again:
             self._again = False
+            self.panel.stopped = False
             following = self._tasks.spawn(self._read_events())
             try:
                 while not following.done():
@@ -180,6 +181,8 @@ class BatchView:
                 self.header.say(f"stopped following the job: {error}")
             finally:
                 following.cancel()
+            # nobody runs it any more: a job still said to be running lost its process
+            self.panel.stopped = True
             await self.refresh()
             self._say_retried()
 

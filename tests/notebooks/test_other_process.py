@@ -73,3 +73,49 @@ async def test_buttons_reach_the_cli_process_running_the_job(
     assert not await handle.runner_live()
     assert cards["page-1"].status.value == "completed"
     assert cards["page-8"].status.value == "cancelled", (out, err)
+
+
+async def test_a_job_whose_cli_process_was_killed_is_shown_stopped(
+    make_orchestrator: MakeOrchestrator, tmp_path: Path
+) -> None:
+    """The CLI dies (SIGKILL): the journal still says running; the grid's header says stopped,
+    with no ETA, rather than running."""
+    spec = {
+        "key": "killed-run",
+        "provider": "mock",
+        "provider_options": {"latency_mean_s": 0.4, "latency_distribution": "fixed"},
+        "limits": {"concurrency": 1},
+        "defaults": {"size": "64x64"},
+        "items": [{"id": f"page-{n}", "prompt": f"page {n}"} for n in range(1, 30)],
+    }
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec))
+    orchestrator = make_orchestrator()
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
+    cli = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator", "--workspace", str(orchestrator.workspace.root),
+        "--no-progress", "run", str(spec_file), env=env, stdout=asyncio.subprocess.DEVNULL,
+        stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    try:
+        async with asyncio.timeout(60):
+            while not orchestrator.workspace.journal_dir.is_dir() or not await orchestrator.jobs():
+                await asyncio.sleep(0.05)
+            job_id = (await orchestrator.jobs())[0].id
+            view = await show_job(job_id, orchestrator=orchestrator, show=False)
+            handle = await view.ready()
+            while view.feed is None or view.feed.rows["page-1"].status != ItemStatus.COMPLETED:
+                await asyncio.sleep(0.05)
+            assert view.header.done.value.endswith("· running")
+            cli.kill()
+            await cli.wait()
+            await view.wait()  # the view stops following once nobody runs the job
+            while not view.header.done.value.endswith("· stopped"):
+                await asyncio.sleep(0.05)
+    finally:
+        if cli.returncode is None:
+            cli.kill()
+            await cli.wait()
+    assert (await handle.status()).status == "running"  # as the journal has it
+    assert "stopped: resume to go on" in view.header.pace.value
+    assert "ETA" not in view.header.pace.value
