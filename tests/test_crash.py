@@ -104,6 +104,10 @@ def test_sigkill_then_resume_pays_for_nothing_twice(tmp_path: Path) -> None:
         record = journal.job(killed.job_id)
     assert f" · {format_duration(record.run_time(record.updated_at))} run · " in text
     assert record.run_time(record.updated_at) < record.run_time(time.time())
+    listed = ok(cli(ws, "list"))
+    assert f"{killed.job_id}" in listed and " stopped " in listed and " running " not in listed
+    (as_json,) = json.loads(ok(cli(ws, "list", "--json")))
+    assert as_json["status"] == "running" and as_json["runner_alive"] is False
     with journal_at(ws) as journal:
         lock = journal.locks.holder(KEY)
     assert lock is not None

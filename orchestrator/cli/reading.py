@@ -8,7 +8,7 @@ import json
 
 from ..errors import NotFoundError
 from ..records import JobRecord
-from ..states import ItemStatus
+from ..states import ItemStatus, JobStatus
 from .context import Context, opened, status_json
 from .report import (
     job_json,
@@ -71,14 +71,27 @@ async def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
 
 async def cmd_list(ctx: Context, args: argparse.Namespace) -> int:
     jobs: list[JobRecord] = []
+    dead: set[str] = set()
     if ctx.workspace.journal_dir.is_dir():
         async with opened(ctx) as orchestrator:
             jobs = await orchestrator.jobs()
+            for job in jobs:  # said to be running: does some process still run it?
+                if _runs(job) and not await orchestrator.handle(job.id).runner_live():
+                    dead.add(job.id)
     if args.json:
-        ctx.say(json.dumps([job_json(job, ctx.workspace) for job in jobs], indent=2))
+        listed = [
+            {**job_json(job, ctx.workspace), "runner_alive": _runs(job) and job.id not in dead}
+            for job in jobs
+        ]
+        ctx.say(json.dumps(listed, indent=2))
     else:
-        ctx.say(jobs_table(jobs))
+        ctx.say(jobs_table(jobs, stopped=dead))
     return 0
+
+
+def _runs(job: JobRecord) -> bool:
+    """The journal says a process runs the job."""
+    return job.status == JobStatus.RUNNING
 
 
 async def cmd_clear_lock(ctx: Context, args: argparse.Namespace) -> int:

@@ -7,6 +7,7 @@ It is built in `json_shape.py` and importable from here.
 from __future__ import annotations
 
 import time
+from collections.abc import Set
 from datetime import datetime
 
 from rich.table import Table
@@ -185,13 +186,16 @@ def _item_lines(items: list[ItemRecord], workspace: Workspace) -> list[str]:
     return rows
 
 
-def jobs_table(jobs: list[JobRecord]) -> str:
+def jobs_table(jobs: list[JobRecord], *, stopped: Set[str] = frozenset()) -> str:
+    """`imagebatch list`: a line per job; a job said to be running whose process is gone (the
+    ids in `stopped`) is listed `stopped`."""
     if not jobs:
         return "no jobs yet"
     lines = []
     for job in jobs:
+        status = "stopped" if job.id in stopped else str(job.status)
         lines.append(
-            f"{job.id:<32} {job.status:<9} {_done(job):>9} "
+            f"{job.id:<32} {status:<9} {_done(job):>9} "
             f"{job.config.provider:<8} {format_cost(job.cost_usd):>8}  {_when(job.created_at)}"
         )
     return "\n".join(lines)
