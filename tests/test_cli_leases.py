@@ -5,6 +5,7 @@ images in flight. Real CLI processes, a real workspace, the fake API server over
 from __future__ import annotations
 
 import json
+import re
 import signal
 import sqlite3
 import subprocess
@@ -65,6 +66,28 @@ def test_watch_of_a_job_nobody_runs_says_how_to_start_it(tmp_path: Path) -> None
     result = cli(ws, "watch", job)
     assert result.returncode == 130
     assert f"no process is running it; `imagebatch start {job}`" in result.stderr
+
+
+def test_watch_of_a_job_whose_process_is_killed_says_it_is_gone(tmp_path: Path) -> None:
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=20, options=SLOW, limits={"concurrency": 1})
+    log = tmp_path / "run"
+    with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as runner:
+        job = wait_for("the job", lambda: only_job_id(ws), runner)
+        wait_for("an image done", lambda: _completed(ws, job) >= 1, runner)
+        watcher = start_cli(ws, "watch", job, log=tmp_path / "watch")
+        wait_for("watch attached", lambda: (tmp_path / "watch.err").stat().st_size > 0, watcher)
+        runner.send_signal(signal.SIGKILL)
+        runner.wait(timeout=60)  # reaped, as a shell does: a zombie's pid would still be there
+        code, out, err = finish(watcher, tmp_path / "watch")
+    assert code == 130, err
+    assert f"job {job}: the process running it is gone (killed or crashed)" in err
+    assert f"next: imagebatch resume {job}" in out
+    with journal_at(ws) as journal:
+        record = journal.job(job)
+    assert record.run_s == 0.0  # the dead run never recorded its end: its time is counted so
+    took = re.search(r"; (\S+); cost", out)
+    assert took is not None and took.group(1) != "0.0s", out
 
 
 def test_a_runner_whose_lock_is_cleared_stops_and_the_next_one_finishes(tmp_path: Path) -> None:

@@ -76,8 +76,10 @@ def summary_rows(
     """What a run's summary says, as (label, text) rows for a table or for plain lines."""
     counts = ", ".join(f"{job.count(s)} {s}" for s in ItemStatus if job.count(s))
     rows = [("status", f"{job.status} ({counts})")]
-    took = format_duration(job.run_s)
-    if run_s is not None and abs(run_s - job.run_s) > 0.05:
+    # a run that died (nobody recorded its end) counts to its last change
+    in_all = job.run_time(job.updated_at)
+    took = format_duration(in_all)
+    if run_s is not None and abs(run_s - in_all) > 0.05:
         took = f"{format_duration(run_s)} this run, {took} in all"
     rows += [("time", took), ("retries", str(retries_of(items))), ("cost", job_cost(job, items))]
     for kind, failed in failure_groups(items):

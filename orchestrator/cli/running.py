@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+from typing import Any
 
 from ..demo import demo_spec
 from ..errors import NotFoundError
@@ -45,10 +46,14 @@ async def _report_end(
     process ran it, so the time followed is this run's time."""
     _, run_s = await follow_to_end(ctx, handle)
     snapshot = await handle.snapshot()
-    extra = {"estimate": estimate.to_json()} if estimate is not None else None
+    job = snapshot.job
+    extra: dict[str, Any] = {"estimate": estimate.to_json()} if estimate is not None else {}
     shown = run_s if ran_here else None
-    print_result(ctx, snapshot.job, snapshot.items, as_json, run_s=shown, extra=extra)
-    return exit_code(snapshot.job)
+    if not ran_here and job.status not in JOB_TERMINAL and not await handle.runner_live():
+        ctx.note(f"job {job.id}: the process running it is gone (killed or crashed)")
+        extra["runner_alive"] = False
+    print_result(ctx, job, snapshot.items, as_json, run_s=shown, extra=extra or None)
+    return exit_code(job)
 
 
 async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
