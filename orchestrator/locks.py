@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import os
 import socket
-import sys
 import uuid
 from typing import TYPE_CHECKING, Any, Protocol
 
@@ -19,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError
 
 from .clock import SYSTEM_CLOCK, Clock
 from .errors import JournalError, KeyConflictError, LeaseLostError
+from .pids import ended
 
 if TYPE_CHECKING:
     from .journal.store import Store
@@ -46,18 +46,9 @@ class LockOwner(BaseModel):
 
 
 def pid_alive(pid: int) -> bool:
-    """Whether process `pid` exists on this host. On Windows, always True (cannot tell safely)."""
-    if pid <= 0:
-        return False
-    if sys.platform == "win32":  # os.kill(pid, 0) would terminate the process there
-        return True
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+    """Whether process `pid` runs on this host: it exists and is no zombie (see `pids.ended`).
+    On Windows, always True (cannot tell safely)."""
+    return not ended(pid)
 
 
 class KeyLocks:

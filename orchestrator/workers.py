@@ -20,6 +20,8 @@ import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
 
+from .pids import ended
+
 __all__ = ["WATCH_PARENT_S", "before_exit", "start_worker_processes"]
 
 WATCH_PARENT_S = 1.0
@@ -95,23 +97,6 @@ def _too_long(base: str) -> bool:
     return len(os.fsencode(base)) + _SOCKET_TAIL > SOCKET_PATH_MAX
 
 
-def _gone(pid: int) -> bool:
-    """Whether process `pid` has ended: it does not exist, or it is a zombie (ended, not yet
-    reaped). A parent that ran `imagebatch` with its output captured (`subprocess.run(...,
-    capture_output=True)`) reaps it only once the pipes close, and the workers hold them."""
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return True
-    except PermissionError:
-        return False
-    try:
-        with open(f"/proc/{pid}/stat", "rb") as stat:
-            return stat.read().rsplit(b")", 1)[1].split()[0] == b"Z"
-    except (OSError, IndexError):
-        return False  # no /proc (macOS): a zombie parent is seen once reaped
-
-
 def _leave_with(parent: int, parent_tmp: str) -> None:
     """In a worker process: exit soon after `parent` is gone (even killed with SIGKILL), so no
     worker, and so no fork server, outlives the process it worked for. Ctrl-C, and a Jupyter
@@ -124,7 +109,7 @@ def _leave_with(parent: int, parent_tmp: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
-        while not _gone(parent):
+        while not ended(parent):
             time.sleep(WATCH_PARENT_S)
         shutil.rmtree(parent_tmp, ignore_errors=True)
         os._exit(0)

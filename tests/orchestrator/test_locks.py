@@ -7,6 +7,7 @@ import os
 import socket
 import subprocess
 import sys
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -173,6 +174,26 @@ def test_pid_alive() -> None:
     assert pid_alive(os.getpid())
     assert not pid_alive(0)
     assert not pid_alive(-1)
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc to see a zombie")
+def test_a_holder_killed_but_not_yet_reaped_is_not_alive() -> None:
+    """A runner killed with SIGKILL whose parent has not waited for it yet is a zombie: its
+    pid still exists, but it holds nothing. Before, its lock counted as live until the
+    heartbeat went stale (minutes), and `watch` followed it that long."""
+    child = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        assert pid_alive(child.pid)
+        child.kill()
+        stat = Path(f"/proc/{child.pid}/stat")
+        for _ in range(500):  # until the kernel has ended it (not reaped: no wait yet)
+            if stat.read_bytes().rsplit(b")", 1)[1].split()[0] == b"Z":
+                break
+            time.sleep(0.01)
+        assert not pid_alive(child.pid)
+    finally:
+        child.kill()
+        child.wait(timeout=30)
 
 
 def test_an_unreadable_lock_is_reported_and_can_be_cleared(store: Store, locks: KeyLocks) -> None:
