@@ -8,11 +8,33 @@ import json
 import os
 import sys
 from pathlib import Path
+from typing import Any
 
-from orchestrator import ItemStatus
+from orchestrator import ItemStatus, Orchestrator
 from orchestrator.notebook import show_job
 
 from .conftest import MakeOrchestrator
+
+
+async def run_in_cli(
+    orchestrator: Orchestrator, spec: dict[str, Any], tmp_path: Path
+) -> asyncio.subprocess.Process:
+    """`imagebatch run SPEC` in another process, on the orchestrator's workspace."""
+    spec_file = tmp_path / "spec.json"
+    spec_file.write_text(json.dumps(spec))
+    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
+    return await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "orchestrator", "--workspace", str(orchestrator.workspace.root),
+        "--no-progress", "run", str(spec_file), env=env, stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )  # fmt: skip
+
+
+async def first_job(orchestrator: Orchestrator) -> str:
+    """The id of the workspace's first job, once the other process has recorded it."""
+    while not orchestrator.workspace.journal_dir.is_dir() or not await orchestrator.jobs():
+        await asyncio.sleep(0.05)
+    return (await orchestrator.jobs())[0].id
 
 
 async def test_buttons_reach_the_cli_process_running_the_job(
@@ -30,21 +52,13 @@ async def test_buttons_reach_the_cli_process_running_the_job(
         "defaults": {"size": "64x64"},
         "items": [{"id": f"page-{n}", "prompt": f"page {n}"} for n in range(1, 9)],
     }
-    spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps(spec))
     orchestrator = make_orchestrator()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
-    cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator", "--workspace", str(orchestrator.workspace.root),
-        "run", str(spec_file), env=env, stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )  # fmt: skip
+    cli = await run_in_cli(orchestrator, spec, tmp_path)
     try:
         async with asyncio.timeout(60):
-            while not orchestrator.workspace.journal_dir.is_dir() or not await orchestrator.jobs():
-                await asyncio.sleep(0.05)
-            job_id = (await orchestrator.jobs())[0].id
-            view = await show_job(job_id, orchestrator=orchestrator, show=False)
+            view = await show_job(
+                await first_job(orchestrator), orchestrator=orchestrator, show=False
+            )
             handle = await view.ready()
             assert await handle.runner_live() and not await handle.running_here()
             while view.feed is None or view.feed.rows["page-1"].status != ItemStatus.FAILED:
@@ -88,21 +102,13 @@ async def test_a_job_whose_cli_process_was_killed_is_shown_stopped(
         "defaults": {"size": "64x64"},
         "items": [{"id": f"page-{n}", "prompt": f"page {n}"} for n in range(1, 30)],
     }
-    spec_file = tmp_path / "spec.json"
-    spec_file.write_text(json.dumps(spec))
     orchestrator = make_orchestrator()
-    env = {k: v for k, v in os.environ.items() if not k.startswith("IMAGEBATCH_")}
-    cli = await asyncio.create_subprocess_exec(
-        sys.executable, "-m", "orchestrator", "--workspace", str(orchestrator.workspace.root),
-        "--no-progress", "run", str(spec_file), env=env, stdout=asyncio.subprocess.DEVNULL,
-        stderr=asyncio.subprocess.DEVNULL,
-    )  # fmt: skip
+    cli = await run_in_cli(orchestrator, spec, tmp_path)
     try:
         async with asyncio.timeout(60):
-            while not orchestrator.workspace.journal_dir.is_dir() or not await orchestrator.jobs():
-                await asyncio.sleep(0.05)
-            job_id = (await orchestrator.jobs())[0].id
-            view = await show_job(job_id, orchestrator=orchestrator, show=False)
+            view = await show_job(
+                await first_job(orchestrator), orchestrator=orchestrator, show=False
+            )
             handle = await view.ready()
             while view.feed is None or view.feed.rows["page-1"].status != ItemStatus.COMPLETED:
                 await asyncio.sleep(0.05)

@@ -11,12 +11,15 @@ import sys
 from pathlib import Path
 from typing import Any
 
+from textual.pilot import Pilot
+
 from orchestrator import Workspace
 from orchestrator.errors import UnavailableError
 from orchestrator.providers.base import GenerateRequest, ProviderConfig
 from orchestrator.providers.mock import MockProvider
 from orchestrator.storage import ENV_VAR
-from tui.screens import JobsScreen
+from tui import ImageBatchApp
+from tui.screens import JobScreen, JobsScreen
 from tui.widgets import ItemsTable, JobProgress, JobsTable
 from tui.widgets.progress import Line
 
@@ -82,6 +85,21 @@ def run_elsewhere(workspace: Workspace, spec: Path, log: Path) -> subprocess.Pop
         )
 
 
+async def open_the_other_job(
+    app: ImageBatchApp, pilot: Pilot[Any]
+) -> tuple[JobsTable, str, JobScreen]:
+    """Open the job the other process runs, from the jobs list, once it is listed as run
+    elsewhere."""
+    await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
+    table = app.screen.query_one(JobsTable)
+    await until(pilot, lambda: table.row_count == 1, "the other process's job is listed")
+    job_id = str(next(iter(table.rows)).value)
+    await until(pilot, lambda: table.get_cell(job_id, "runner") == "elsewhere", "runner")
+    table.focus()
+    await pilot.press("enter")
+    return table, job_id, await job_screen(pilot, app)
+
+
 async def test_the_app_follows_another_process_and_that_process_runs_its_retry(
     workspace: Workspace, tmp_path: Path
 ) -> None:
@@ -93,14 +111,7 @@ async def test_the_app_follows_another_process_and_that_process_runs_its_retry(
         async with app.run_test(size=SIZE) as pilot:
             assert app.session is not None
             orchestrator = app.session.orchestrator
-            await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
-            table = app.screen.query_one(JobsTable)
-            await until(pilot, lambda: table.row_count == 1, "the other process's job is listed")
-            job_id = str(next(iter(table.rows)).value)
-            await until(pilot, lambda: table.get_cell(job_id, "runner") == "elsewhere", "runner")
-            table.focus()
-            await pilot.press("enter")
-            screen = await job_screen(pilot, app)
+            _, job_id, screen = await open_the_other_job(app, pilot)
             await until(pilot, lambda: statuses(screen).get("a00") == "failed", "a00 fails there")
             assert "running" in str(screen.feed.job_status)
             await select(pilot, screen, "a00")
@@ -137,14 +148,7 @@ async def test_a_job_whose_process_was_killed_shows_stopped(
     app = tui_app(workspace)
     try:
         async with app.run_test(size=SIZE) as pilot:
-            await until(pilot, lambda: isinstance(app.screen, JobsScreen), "the jobs screen")
-            table = app.screen.query_one(JobsTable)
-            await until(pilot, lambda: table.row_count == 1, "the other process's job is listed")
-            job_id = str(next(iter(table.rows)).value)
-            await until(pilot, lambda: table.get_cell(job_id, "runner") == "elsewhere", "runner")
-            table.focus()
-            await pilot.press("enter")
-            screen = await job_screen(pilot, app)
+            table, job_id, screen = await open_the_other_job(app, pilot)
             await until(pilot, lambda: "completed" in statuses(screen).values(), "an image done")
             assert not screen.stopped
             process.kill()
