@@ -4,10 +4,12 @@ the other process carries out."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import subprocess
 import sys
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +87,21 @@ def run_elsewhere(workspace: Workspace, spec: Path, log: Path) -> subprocess.Pop
         )
 
 
+@contextlib.contextmanager
+def running_elsewhere(
+    workspace: Workspace, spec: Path, log: Path
+) -> Iterator[subprocess.Popen[str]]:
+    """`run_elsewhere`, killed at the end if it still runs."""
+    workspace.root.mkdir()
+    process = run_elsewhere(workspace, spec, log)
+    try:
+        yield process
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.wait(10)
+
+
 async def open_the_other_job(
     app: ImageBatchApp, pilot: Pilot[Any]
 ) -> tuple[JobsTable, str, JobScreen]:
@@ -104,10 +121,8 @@ async def test_the_app_follows_another_process_and_that_process_runs_its_retry(
     workspace: Workspace, tmp_path: Path
 ) -> None:
     spec = await flaky_spec(tmp_path / "flaky.json")
-    workspace.root.mkdir()
-    process = run_elsewhere(workspace, spec, tmp_path / "run.log")
     app = tui_app(workspace)
-    try:
+    with running_elsewhere(workspace, spec, tmp_path / "run.log") as process:
         async with app.run_test(size=SIZE) as pilot:
             assert app.session is not None
             orchestrator = app.session.orchestrator
@@ -131,10 +146,6 @@ async def test_the_app_follows_another_process_and_that_process_runs_its_retry(
             assert code in (0, 3)  # completed, or partial where other images failed
             log = (tmp_path / "run.log").read_text()
             assert "a00: failed" in log and "a00: completed" in log  # that process did both
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(10)
 
 
 async def test_a_job_whose_process_was_killed_shows_stopped(
@@ -143,10 +154,8 @@ async def test_a_job_whose_process_was_killed_shows_stopped(
     """The other process dies (SIGKILL): the journal still says running, and the job's screen
     says stopped and stops counting down, as the jobs list does."""
     spec = await flaky_spec(tmp_path / "flaky.json")
-    workspace.root.mkdir()
-    process = run_elsewhere(workspace, spec, tmp_path / "run.log")
     app = tui_app(workspace)
-    try:
+    with running_elsewhere(workspace, spec, tmp_path / "run.log") as process:
         async with app.run_test(size=SIZE) as pilot:
             table, job_id, screen = await open_the_other_job(app, pilot)
             await until(pilot, lambda: "completed" in statuses(screen).values(), "an image done")
@@ -161,7 +170,3 @@ async def test_a_job_whose_process_was_killed_shows_stopped(
             await until(
                 pilot, lambda: str(table.get_cell(job_id, "status")) == "stopped", "listed stopped"
             )
-    finally:
-        if process.poll() is None:
-            process.kill()
-            process.wait(timeout=30)
