@@ -11,14 +11,13 @@ system has no hard links, the image is copied instead.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 from .errors import UnusableFileError
 from .imaging import MAX_IMAGE_BYTES
 from .storage import atomic_write, make_folders, read_regular, sha256_hex
 
-__all__ = ["IMAGES", "Trimmed", "keep_file", "read_file", "trim"]
+__all__ = ["IMAGES", "keep_file", "read_file", "trim"]
 
 IMAGES = "images"
 """The folder of the cache's images, inside the cache's folder."""
@@ -61,25 +60,15 @@ def read_file(folder: Path, name: str, sha256: str) -> bytes | None:
     return data if sha256_hex(data) == sha256 else None
 
 
-@dataclass(frozen=True)
-class Trimmed:
-    """What `trim` found and removed."""
-
-    held_bytes: int
-    """Bytes of the images only the cache holds, before the trim."""
-    removed: int
-    """Images removed."""
-
-
-def trim(folder: Path, size_limit: int) -> Trimmed:
+def trim(folder: Path, size_limit: int) -> int:
     """Remove the oldest images that only the cache holds (their job's copy deleted, or a copy
     made where links are not possible) until they take at most `size_limit` bytes. Images a job
-    still holds cost nothing and stay. Their entries become misses."""
+    still holds cost nothing and stay. Their entries become misses. Returns how many went."""
     try:
         held = _held(folder / IMAGES)
     except OSError:  # no images yet, or a folder that cannot be read: nothing to trim
-        return Trimmed(0, 0)
-    held_bytes = total = sum(size for _, size, _ in held)
+        return 0
+    total = sum(size for _, size, _ in held)
     removed = 0
     for _, size, path in sorted(held):
         if total <= size_limit:
@@ -92,7 +81,7 @@ def trim(folder: Path, size_limit: int) -> Trimmed:
             break
         total -= size
         removed += 1
-    return Trimmed(held_bytes, removed)
+    return removed
 
 
 def _held(images: Path) -> list[tuple[float, int, str]]:
