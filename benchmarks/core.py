@@ -23,7 +23,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from . import report, scenarios
+from . import floor, report, scenarios
 from .report import Row
 
 __all__ = ["add_arguments", "main"]
@@ -42,6 +42,14 @@ METHOD = (
     "process's CPU time during `run` (all threads) / items, in its own code and in the kernel: "
     "each image makes three files (raw with fsync, processed, thumbnail), and what making one "
     "costs the kernel depends on the file system and its recent history."
+)
+FLOOR_METHOD = (
+    "The work alone: what the run does for each small image, one image after another in one "
+    "thread with no orchestration (no event loop, threads, models, events, lease or cache "
+    "index), by the functions the run calls: the mock's draws and drawing, the check, the raw "
+    "file written durably, the processed image and the thumbnail, the cache's link, and a row "
+    "in a SQLite table synced as the journal is, eight rows to a commit. A run cannot take "
+    "less per image on one core with these files and this durability."
 )
 
 
@@ -82,7 +90,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--title", default=DEFAULT_TITLE, help="heading of the appended section")
     # One measurement in this process, its result as JSON on stdout: how the parent runs each.
-    parser.add_argument("--child", choices=["overhead", "stall"], help=argparse.SUPPRESS)
+    parser.add_argument("--child", choices=["overhead", "stall", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--items", type=_count, default=0, help=argparse.SUPPRESS)
 
 
@@ -91,9 +99,11 @@ def main(args: argparse.Namespace) -> int:
         return _child(args.child, args.items, args.dir)
     run = report.describe_run()  # the load average before our own work adds to it
     overheads = _measure_overheads(args.sizes, args.rss_items, args.dir)
+    work = floor.FloorResult(**_run_child("floor", min(args.sizes), args.dir))
     stall = _measure_stall(args.stall_items, args.dir) if args.stall_items else None
-    rows = _rows(args.sizes, overheads, args.rss_items, stall)
-    body = "\n\n".join([report.render_table(rows), _details(overheads, stall), METHOD])
+    rows = _rows(args.sizes, overheads, work, args.rss_items, stall)
+    details = _details(overheads, stall, work)
+    body = "\n\n".join([report.render_table(rows), details, METHOD, FLOOR_METHOD])
     print(f"{report.render_run(run)}\n\n{body}")
     if args.write is not None:
         report.append_section(args.write, args.title, run, body)
@@ -137,8 +147,10 @@ def _run_child(kind: str, items: int, where: Path | None) -> dict[str, Any]:
 def _child(kind: str, items: int, where: Path | None) -> int:
     if items < 1:
         raise SystemExit("core: --child needs --items N (N >= 1)")
-    result: scenarios.OverheadResult | scenarios.StallResult
-    if kind == "stall":
+    result: scenarios.OverheadResult | scenarios.StallResult | floor.FloorResult
+    if kind == "floor":
+        result = floor.measure_floor(items, where)
+    elif kind == "stall":
         result = asyncio.run(scenarios.measure_stall(items, where))
     else:
         result = asyncio.run(scenarios.measure_overhead(items, where))
@@ -152,10 +164,12 @@ def _child(kind: str, items: int, where: Path | None) -> int:
 def _rows(
     sizes: list[int],
     overheads: dict[int, scenarios.OverheadResult],
+    work: floor.FloorResult,
     rss_items: int,
     stall: scenarios.StallResult | None,
 ) -> list[Row]:
     rows = [_overhead_row(overheads[items]) for items in sorted(set(sizes))]
+    rows += _floor_rows(overheads[work.items], work)
     if len(set(sizes)) > 1:
         rows.append(_ratio_row(overheads[min(sizes)], overheads[max(sizes)]))
     if rss_items:
@@ -209,8 +223,25 @@ def _stall_rows(stall: scenarios.StallResult) -> list[Row]:
     ]
 
 
+def _floor_rows(run: scenarios.OverheadResult, work: floor.FloorResult) -> list[Row]:
+    """The work alone for as many images, and what the run took beyond it (no targets: the
+    issue's target is on the run's figure above)."""
+    return [
+        Row(
+            metric=f"the work alone, no orchestration, {work.items:,} items",
+            value=f"{work.ms_per_image:.2f} ms",
+        ),
+        Row(
+            metric=f"the run beyond the work alone, {work.items:,} items",
+            value=f"{run.ms_per_image - work.ms_per_image:.2f} ms",
+        ),
+    ]
+
+
 def _details(
-    overheads: dict[int, scenarios.OverheadResult], stall: scenarios.StallResult | None
+    overheads: dict[int, scenarios.OverheadResult],
+    stall: scenarios.StallResult | None,
+    work: floor.FloorResult,
 ) -> str:
     lines = [
         "| items | create | run | per image | CPU per image: own code, kernel "
@@ -225,6 +256,11 @@ def _details(
             f"| {result.peak_growth_mb:.1f} MB "
             f"| {(result.rss_after_kb - result.rss_before_kb) / 1024:+.1f} MB |"
         )
+    user, system = (1000 * cpu / work.items for cpu in (work.user_s, work.system_s))
+    lines.append(
+        f"| {work.items:,}, the work alone | - | {work.run_s:.2f} s | {work.ms_per_image:.2f} ms "
+        f"| {user:.2f} ms, {system:.2f} ms | - | - |"
+    )
     if stall is not None:
         lines.append(
             f"\nStall run: {stall.items:,} images of 1024x1024 in {stall.run_s:.1f} s; "
