@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import os
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -12,6 +13,13 @@ from orchestrator.testing.fakeserver import FakeServer, FakeServerOptions
 from orchestrator.testing.fakeserver.thread import ServerThread
 
 ServeFakeApi = Callable[..., FakeServer]
+
+
+def pytest_xdist_auto_num_workers(config: pytest.Config) -> int:
+    """`-n auto`: half as many workers again as CPUs. Most tests wait on subprocesses, servers
+    and sleeps, so one worker per CPU leaves the CPUs idle a third of the time (two cores: 7:11
+    with two workers, 6:00 with three)."""
+    return max(2, (os.cpu_count() or 1) * 3 // 2)
 
 
 @pytest.fixture(autouse=True, scope="session")
