@@ -145,7 +145,7 @@ def item_records(ws: Path, job_id: str) -> list[ItemRecord]:
 
 
 def wait_for(
-    what: str, condition: Callable[[], Any], proc: subprocess.Popen[str] | None = None
+    what: str, condition: Callable[[], Any], proc: subprocess.Popen[Any] | None = None
 ) -> Any:
     """Poll `condition` until it returns something truthy (bounded; not a timing assertion)."""
     return outside.wait_for(what, condition, proc, limit_s=WAIT_S)

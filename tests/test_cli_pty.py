@@ -62,7 +62,7 @@ def _pty_env() -> dict[str, str]:
 
 
 @contextlib.contextmanager
-def on_a_terminal(ws: Path, *args: str) -> Iterator[pexpect.spawn]:
+def on_a_terminal(ws: Path, *args: str) -> Iterator[pexpect.spawn[str]]:
     """`python -m orchestrator --workspace ws args...` on an 80x24 pty; killed if left running.
 
     It runs in `ws`'s parent folder, so `-m orchestrator` finds the package the tests import
@@ -87,13 +87,14 @@ def on_a_terminal(ws: Path, *args: str) -> Iterator[pexpect.spawn]:
         child.close(force=True)
 
 
-def received(child: pexpect.spawn) -> str:
+def received(child: pexpect.spawn[str]) -> str:
     """Everything the terminal received so far."""
-    log: io.StringIO = child.logfile_read
+    log = child.logfile_read
+    assert isinstance(log, io.StringIO)
     return log.getvalue()
 
 
-def wait_on(child: pexpect.spawn, what: str, condition: Callable[[], Any]) -> Any:
+def wait_on(child: pexpect.spawn[str], what: str, condition: Callable[[], Any]) -> Any:
     """Poll `condition` (bounded), reading the terminal meanwhile so its buffer never fills."""
     deadline = time.monotonic() + WAIT_S
     while time.monotonic() < deadline:
@@ -105,7 +106,7 @@ def wait_on(child: pexpect.spawn, what: str, condition: Callable[[], Any]) -> An
     raise AssertionError(f"gave up waiting for {what}")
 
 
-def exit_code(child: pexpect.spawn, what: str, timeout: float = STOP_S) -> int:
+def exit_code(child: pexpect.spawn[str], what: str, timeout: float = STOP_S) -> int:
     """Wait (bounded) for the end of output and of the process; its exit code."""
     try:
         child.expect(pexpect.EOF, timeout=timeout)
@@ -119,7 +120,8 @@ def exit_code(child: pexpect.spawn, what: str, timeout: float = STOP_S) -> int:
         assert time.monotonic() < deadline, "the CLI closed its terminal but did not exit"
         time.sleep(0.02)
     assert child.signalstatus is None, f"killed by signal {child.signalstatus}"
-    code: int = child.exitstatus
+    code = child.exitstatus
+    assert code is not None
     return code
 
 
@@ -138,11 +140,11 @@ def drawn_lines(output: str) -> list[str]:
 # ------------------------------------------------------------------- stopping
 
 
-def _ctrl_c(child: pexpect.spawn) -> None:
+def _ctrl_c(child: pexpect.spawn[str]) -> None:
     child.sendintr()  # the terminal's interrupt character: what a person's Ctrl-C sends
 
 
-def _sigterm(child: pexpect.spawn) -> None:
+def _sigterm(child: pexpect.spawn[str]) -> None:
     child.kill(signal.SIGTERM)
 
 
@@ -150,7 +152,7 @@ def _sigterm(child: pexpect.spawn) -> None:
     ("stop", "code"), [(_ctrl_c, 130), (_sigterm, 143)], ids=["ctrl-c", "sigterm"]
 )
 def test_a_stopped_run_on_a_terminal_exits_and_stays_resumable(
-    tmp_path: Path, stop: Callable[[pexpect.spawn], None], code: int
+    tmp_path: Path, stop: Callable[[pexpect.spawn[str]], None], code: int
 ) -> None:
     ws = tmp_path / "ws"
     spec = write_spec(
@@ -161,6 +163,7 @@ def test_a_stopped_run_on_a_terminal_exits_and_stays_resumable(
     )
     with on_a_terminal(ws, "run", str(spec)) as child:
         child.expect(r"job (\S+): 12 images")  # the CLI's first line, before the display
+        assert isinstance(child.match, re.Match)
         job = child.match.group(1)
         child.expect(r"\b[1-9]\d* running")  # the live display shows an image in flight
         wait_on(child, "the job in the journal", lambda: only_job_id(ws) == job)

@@ -21,7 +21,8 @@ from orchestrator.journal import RawImage, RunJournal
 from orchestrator.records import ItemRecord
 from orchestrator.storage import Workspace, atomic_write, sha256_hex
 from orchestrator.wording import format_duration
-from tests.test_cli import (
+
+from .cli_helpers import (
     cli,
     item_records,
     journal_at,

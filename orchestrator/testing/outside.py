@@ -82,7 +82,7 @@ def integrity(ws: Path) -> str:
 def wait_for(
     what: str,
     condition: Callable[[], Any],
-    proc: subprocess.Popen[str] | None = None,
+    proc: subprocess.Popen[Any] | None = None,
     *,
     limit_s: float = 30.0,
     every_s: float = 0.05,

@@ -63,7 +63,7 @@ class Executed:
 
     def images(self) -> list[Image.Image]:
         """Pictures the cells displayed (a contact sheet, a Pillow image)."""
-        found = []
+        found: list[Image.Image] = []
         for cell in self.notebook.cells:
             for output in cell.get("outputs", []):
                 data = output.get("data", {}).get("image/png")

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -68,8 +69,9 @@ def test_each_failed_try_above_the_good_level_doubles_the_wait_before_the_next()
     limit = AdaptiveLimit(32)
     succeed(limit, 5)
     cut_at(limit, 9)  # the provider takes 8
-    waits = []
+    waits: list[int] = []
     for _ in range(7):
+        assert limit.good is not None
         succeed(limit, limit.good - limit.limit)  # recover to the good level (8)
         before = 0
         while limit.limit == 8:
@@ -117,7 +119,14 @@ def now() -> float:
     return round(asyncio.get_running_loop().time() - START, 6)
 
 
-def adaptive_lane(maximum: int = 16, **kw: float) -> Lane:
+class LaneOptions(TypedDict, total=False):
+    """The keyword arguments of `Lane` these tests set."""
+
+    max_cooldown_s: float
+    open_every_s: float
+
+
+def adaptive_lane(maximum: int = 16, **kw: Unpack[LaneOptions]) -> Lane:
     return Lane("scripted:s1:ab12", LaneLimits(maximum, None, adaptive=True), **kw)
 
 

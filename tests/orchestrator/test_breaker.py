@@ -38,7 +38,7 @@ def test_attempts_under_way_when_it_opened_do_not_count_again() -> None:
 def test_each_failed_probe_doubles_the_cool_down_up_to_the_most() -> None:
     breaker = Breaker(after=1, first_s=1.0, max_s=5.0)
     now = 0.0
-    waits = []
+    waits: list[float] = []
     wait = breaker.failed(now, now)
     while wait is not None and len(waits) < 5:
         waits.append(wait)

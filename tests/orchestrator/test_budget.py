@@ -5,6 +5,7 @@ billed (a crash, a timeout, a stop in flight)."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TypedDict, Unpack
 
 import pytest
 
@@ -21,7 +22,13 @@ from .test_journal import make_spec as make_journal_spec
 PRICE = 0.01
 
 
-def with_budget(count: int, budget: float, **limits: object) -> JobSpec:
+class Limits(TypedDict, total=False):
+    """The `limits` these tests set besides the budget."""
+
+    concurrency: int
+
+
+def with_budget(count: int, budget: float, **limits: Unpack[Limits]) -> JobSpec:
     data = make_spec(count, **limits).model_dump()
     data["limits"]["budget_usd"] = budget
     return parse_spec(data, "test")

@@ -12,7 +12,7 @@ from typing import Any
 import diskcache
 import pytest
 
-from orchestrator.cache import ResultCache, request_key
+from orchestrator.cache import CachedImage, ResultCache, request_key
 from orchestrator.events import ItemGenerated
 from orchestrator.providers.base import GeneratedImage, GenerateRequest, Reference
 from orchestrator.spec import parse_spec
@@ -212,7 +212,7 @@ async def test_entries_kept_while_others_are_written_go_in_one_transaction(
         release.wait(5)
         return real_transact()
 
-    opened.transact = counting_transact  # type: ignore[method-assign]
+    opened.transact = counting_transact
     image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
     paid: Any = raw_file(tmp_path, "paid")
     first = asyncio.ensure_future(cache.keep("k0", image, job_id="j", item_id="i0", **paid))
@@ -240,10 +240,10 @@ async def test_lookups_asked_while_the_cache_is_busy_are_answered_in_one_trip_in
     trips = 0
     answer = cache._answer_asked
 
-    def counting() -> dict[str, object]:
+    def counting() -> dict[str, CachedImage | None]:
         nonlocal trips
         trips += 1
-        return answer()  # type: ignore[return-value]
+        return answer()
 
     cache._answer_asked = counting  # type: ignore[method-assign]
     release = threading.Event()

@@ -85,6 +85,7 @@ def test_the_program_on_a_really_full_disk(tmp_path: Path, tiny_disk: Path) -> N
         f"then `imagebatch resume {job}` continues the job"
     )
     assert "Traceback" not in done.stderr
+    assert job is not None
     subprocess.run(["mount", "-o", "remount,size=80M", str(tiny_disk)], check=True)
     resumed = cli(ws, "resume", job, "--no-progress")
     assert resumed.returncode == 0, resumed.stderr
@@ -115,7 +116,7 @@ def test_a_journal_opened_on_a_full_disk_says_so(
         def execute(self, sql: str, *args: Any) -> sqlite3.Cursor:
             if sql.startswith("PRAGMA journal_mode"):
                 error = sqlite3.OperationalError("database or disk is full")
-                error.sqlite_errorcode = sqlite3.SQLITE_FULL  # type: ignore[attr-defined]
+                error.sqlite_errorcode = sqlite3.SQLITE_FULL
                 raise error
             return super().execute(sql, *args)
 

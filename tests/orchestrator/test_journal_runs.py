@@ -21,6 +21,7 @@ from orchestrator.events import (
     JobStarted,
 )
 from orchestrator.journal import DiskJournal, RunJournal
+from orchestrator.records import ItemRecord
 from orchestrator.states import ItemStatus, JobStatus
 from orchestrator.testing.clock import FakeClock
 
@@ -48,14 +49,16 @@ def disk(tmp_path: Path, clock: FakeClock) -> Iterator[DiskJournal]:
 def test_an_item_goes_through_its_attempts(disk: DiskJournal) -> None:
     run = begin(disk)
     started = run.start_attempt("i0")
-    assert started is not None and started.status == ItemStatus.RUNNING
+    assert isinstance(started, ItemRecord) and started.status == ItemStatus.RUNNING
     assert [a.outcome for a in started.attempts] == ["running"]
     waiting = run.retry_later("i0", BOOM, 2.5, retry_after=2.0)
     assert waiting.status == ItemStatus.PENDING and waiting.error == BOOM
-    assert waiting.retry_at == pytest.approx(waiting.attempts[-1].ended_at + 2.5)
+    ended_at = waiting.attempts[-1].ended_at
+    assert ended_at is not None
+    assert waiting.retry_at == pytest.approx(ended_at + 2.5)
     assert (waiting.attempts[-1].outcome, waiting.attempts[-1].retry_after) == ("error", 2.0)
     again = run.start_attempt("i0")
-    assert again is not None and again.retry_at is None
+    assert isinstance(again, ItemRecord) and again.retry_at is None
     assert [(a.number, a.retry) for a in again.attempts] == [(1, False), (2, True)]
     recorded = run.record_image("i0", RAW)
     assert recorded.status == ItemStatus.RUNNING  # paid and kept, not yet post-processed
@@ -263,7 +266,7 @@ def test_request_retry_puts_failed_and_cancelled_items_back(disk: DiskJournal) -
     resets = [e for e in disk.events() if isinstance(e, ItemReset)]
     assert [(e.item_id, e.reason) for e in resets] == [(i, "retry") for i in ("i0", "i1", "i2")]
     again = run.start_attempt("i0")
-    assert again is not None and again.attempts[-1].number == 2
+    assert isinstance(again, ItemRecord) and again.attempts[-1].number == 2
     assert not again.attempts[-1].retry  # an explicit retry, not an automatic one
 
 

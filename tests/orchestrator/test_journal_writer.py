@@ -4,6 +4,7 @@ callers that gave up skipped, and the thread still serving after all of that."""
 from __future__ import annotations
 
 import threading
+from collections.abc import Iterator
 from concurrent.futures import Future
 from pathlib import Path
 
@@ -14,9 +15,9 @@ from orchestrator.journal.writer import Writer
 
 
 @pytest.fixture
-def store(tmp_path: Path) -> Store:
+def store(tmp_path: Path) -> Iterator[Store]:
     opened = Store(tmp_path / "journal")
-    yield opened  # type: ignore[misc]
+    yield opened
     opened.close()
 
 

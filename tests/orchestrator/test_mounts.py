@@ -46,7 +46,8 @@ def test_the_file_system_is_the_nearest_mount_above_the_path(tmp_path: Path) -> 
 
 def test_9p_and_sshfs_are_network_ones_and_a_link_is_followed(tmp_path: Path) -> None:
     mnt, fuse = tmp_path / "c", tmp_path / "remote"
-    mnt.mkdir(), fuse.mkdir()
+    mnt.mkdir()
+    fuse.mkdir()
     (tmp_path / "link").symlink_to(fuse)
     table = mount_table(tmp_path, f"{mnt} 9p", f"{fuse} fuse.sshfs")
     assert network_file_system(mnt / "ws", table) == "9p"  # WSL's /mnt/c

@@ -4,6 +4,7 @@ resumed job starts what is left in the same order."""
 from __future__ import annotations
 
 import asyncio
+from collections.abc import Mapping
 
 import pytest
 
@@ -19,7 +20,7 @@ PRIORITIES = {"i0": 0, "i1": 5, "i2": 0, "i3": 5, "i4": -1, "i5": 10}
 EXPECTED = ["i5", "i1", "i3", "i0", "i2", "i4"]  # more items than the runner keeps active
 
 
-def _spec(priorities: dict[str, object]) -> JobSpec:
+def _spec(priorities: Mapping[str, object]) -> JobSpec:
     return parse_spec(
         {
             "key": "priority",

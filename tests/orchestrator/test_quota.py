@@ -57,7 +57,9 @@ def test_a_wall_clock_that_went_back_does_not_hold_starts_for_hours(tmp_path: Pa
         quota.close()
 
 
-def _reserve_many(path: str, count: int, interval: float, out: multiprocessing.Queue) -> None:
+def _reserve_many(
+    path: str, count: int, interval: float, out: multiprocessing.Queue[list[float]]
+) -> None:
     quota = SharedQuota(Path(path))
     waits = [quota.reserve("shared", interval) for _ in range(count)]
     reserved = [time.time() + wait for wait in waits]  # when each start may go
@@ -67,7 +69,7 @@ def _reserve_many(path: str, count: int, interval: float, out: multiprocessing.Q
 
 def test_separate_processes_get_starts_from_one_schedule(tmp_path: Path) -> None:
     context = multiprocessing.get_context("spawn")
-    out: multiprocessing.Queue = context.Queue()
+    out: multiprocessing.Queue[list[float]] = context.Queue()
     interval, per_process = 0.5, 6
     workers = [
         context.Process(

@@ -273,7 +273,8 @@ async def test_cancelling_the_anchor_fails_the_pages_that_waited_for_it(
     items = by_id(await job.items())
     assert items["hero"].status == ItemStatus.CANCELLED
     for page in ("p1", "p2"):
-        assert items[page].error is not None and "hero, cancelled" in items[page].error.message
+        error = items[page].error
+        assert error is not None and "hero, cancelled" in error.message
     assert [call.item_id for call in scripted.calls] == ["hero"]
 
 

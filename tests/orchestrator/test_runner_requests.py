@@ -7,9 +7,11 @@ from __future__ import annotations
 import asyncio
 import os
 import sys
+from collections.abc import Callable
 
 import pytest
 
+from orchestrator.attempts import Blocked
 from orchestrator.errors import ContentRejectedError, UnavailableError
 from orchestrator.events import Event, ItemCompleted, ItemFailed, ItemRetrying
 from orchestrator.handle import JobHandle
@@ -34,11 +36,11 @@ asyncio.run(main())
 """
 
 
-def completed(item_id: str) -> object:
+def completed(item_id: str) -> Callable[[Event], bool]:
     return lambda e: isinstance(e, ItemCompleted) and e.item_id == item_id
 
 
-def failed(item_id: str) -> object:
+def failed(item_id: str) -> Callable[[Event], bool]:
     return lambda e: isinstance(e, ItemFailed) and e.item_id == item_id
 
 
@@ -175,7 +177,9 @@ async def test_a_retry_that_lands_while_the_failed_attempt_is_winding_down_is_no
     release = asyncio.Event()
     run = ItemWork.run
 
-    async def slow_to_end(self: ItemWork, item_id: str, *, due: bool = False) -> float | None:
+    async def slow_to_end(
+        self: ItemWork, item_id: str, *, due: bool = False
+    ) -> float | Blocked | None:
         result = await run(self, item_id, due=due)
         if item_id == "i0" and not release.is_set():
             await release.wait()  # the task stays the runner's until the test lets it go

@@ -508,7 +508,7 @@ def test_consistency_none_is_fine() -> None:
 def test_spec_is_frozen() -> None:
     spec = parse_spec(_spec(), "s")
     with pytest.raises(ValueError):
-        spec.key = "other"  # type: ignore[misc]
+        spec.key = "other"
 
 
 def test_more_problems_are_counted() -> None:

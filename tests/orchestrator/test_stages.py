@@ -8,7 +8,9 @@ import os
 import signal
 import threading
 import time
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
+from typing import Any
 
 import pytest
 from PIL import Image
@@ -89,13 +91,13 @@ async def test_a_small_image_does_not_wait_for_the_worker_processes_to_start(
     import orchestrator.workers as workers
 
     starting, small_done = threading.Event(), threading.Event()
-    real_pool = workers.ProcessPoolExecutor
+    real_pool = ProcessPoolExecutor  # what `orchestrator.workers` starts
 
-    def slow_pool(*args: object, **kwargs: object) -> object:
+    def slow_pool(*args: Any, **kwargs: Any) -> ProcessPoolExecutor:
         starting.set()
         if not small_done.wait(5):
             raise RuntimeError("the small image waited for the worker processes")
-        return real_pool(*args, **kwargs)  # type: ignore[arg-type]
+        return real_pool(*args, **kwargs)
 
     monkeypatch.setattr(workers, "ProcessPoolExecutor", slow_pool)
     raw = write_png(tmp_path / "raw.png", 16)

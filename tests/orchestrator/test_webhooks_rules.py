@@ -30,7 +30,7 @@ from orchestrator.states import ItemStatus
 from orchestrator.testing.clock import FakeClock
 from orchestrator.webhooks.addresses import refused_address
 from orchestrator.webhooks.messages import MessageMaker
-from orchestrator.webhooks.models import WEBHOOK_EVENTS, WebhookSpec
+from orchestrator.webhooks.models import WEBHOOK_EVENTS, WebhookEventType, WebhookSpec
 from orchestrator.webhooks.policy import DeliverySettings, next_delay
 from orchestrator.webhooks.signing import load_secret, signed_headers
 
@@ -226,7 +226,7 @@ def test_jitter_spreads_the_waits() -> None:
 # ------------------------------------------------------------------ messages
 
 
-def _maker(events: tuple[str, ...] = WEBHOOK_EVENTS, total: int = 10) -> MessageMaker:
+def _maker(events: tuple[WebhookEventType, ...] = WEBHOOK_EVENTS, total: int = 10) -> MessageMaker:
     now = 1_700_000_000.0
     job = JobRecord(
         id="j",

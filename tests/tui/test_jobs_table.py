@@ -4,6 +4,8 @@ the job stay on screen; a wider window brings them back. The help fits too."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from textual.widgets import DataTable
 
 from orchestrator import JobStatus, Orchestrator, Workspace
@@ -34,7 +36,7 @@ def test_each_width_shows_what_fits() -> None:
     assert drawn_width(layout(50)) > 50  # narrower than about 64: the table scrolls sideways
 
 
-def column_keys(table: DataTable[object]) -> list[str]:
+def column_keys(table: DataTable[Any]) -> list[str]:
     return [str(column.key.value) for column in table.ordered_columns]
 
 
