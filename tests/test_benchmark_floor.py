@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import os
 import sqlite3
 from pathlib import Path
 
+import pytest
 from PIL import Image
 
-from benchmarks import core, floor, scenarios
+from benchmarks import core, floor
 from orchestrator import Workspace
 
 
@@ -29,21 +31,14 @@ def test_the_work_alone_makes_each_image_s_files_and_row(tmp_path: Path) -> None
             assert thumb.format == "WEBP"
 
 
-def test_the_table_shows_what_the_run_took_beyond_the_work_alone() -> None:
-    run = scenarios.OverheadResult(
-        items=1000,
-        create_s=0.1,
-        run_s=9.0,
-        user_s=7.0,
-        system_s=2.0,
-        rss_before_kb=0,
-        rss_peak_kb=0,
-        rss_after_kb=0,
-        peak_reset=True,
-    )
+def test_the_table_shows_the_least_a_run_of_the_work_could_take(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setattr(os, "cpu_count", lambda: 2)
     work = floor.FloorResult(items=1000, run_s=5.5, user_s=3.0, system_s=1.5)
 
-    alone, beyond = core._floor_rows(run, work)
+    alone, least = core._floor_rows(work)
 
     assert (alone.value, alone.passed) == ("5.50 ms", None)
-    assert (beyond.value, beyond.passed) == ("3.50 ms", None)
+    assert (least.value, least.passed) == ("2.25 ms", None)  # 4.5 ms of CPU over 2 CPUs
+    assert "2 CPUs" in least.metric
