@@ -57,6 +57,8 @@ class Tally:
     """What the images received so far cost, where the provider said."""
     unpriced: int = 0
     """Images received whose cost is unknown (so `cost_usd` is a lower bound)."""
+    cached: set[str] = field(default_factory=set)
+    """Items whose image came from the result cache: no call was made, nothing was paid."""
     retry_at: dict[str, float] = field(default_factory=dict)
     """Items waiting out a backoff, and when they may go again (wall-clock time)."""
     rate_limited_until: float = 0.0
@@ -109,6 +111,8 @@ class Tally:
                 tally.in_flight.add(item.id)
             if item.status == ItemStatus.PENDING and item.retry_at is not None:
                 tally.retry_at[item.id] = item.retry_at
+            if item.cached_from is not None:
+                tally.cached.add(item.id)
             if item.status == ItemStatus.FAILED and item.error is not None:
                 tally.failures[item.id] = Failure(item.id, item.error.kind, item.error.message)
         return tally
@@ -121,6 +125,10 @@ class Tally:
 
     def count(self, status: ItemStatus) -> int:
         return sum(1 for value in self.statuses.values() if value == status)
+
+    def from_cache(self) -> int:
+        """Completed items whose image came from the result cache: nothing was paid for them."""
+        return sum(1 for item in self.cached if self.statuses.get(item) == ItemStatus.COMPLETED)
 
     @property
     def done(self) -> int:
@@ -187,8 +195,12 @@ class Tally:
                 self.in_flight.add(item_id)
             case ItemRetrying():
                 self._retrying(event, item_id)
-            case ItemGenerated(cost_usd=cost):
+            case ItemGenerated(cost_usd=cost, cached=cached):
                 self._add_cost(cost)
+                if cached:
+                    self.cached.add(item_id)
+                else:
+                    self.cached.discard(item_id)
             case ItemCompleted(ts=ts):
                 self.completed_at.append(ts)
             case ItemFailed(kind=kind, message=message):

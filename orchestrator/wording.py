@@ -34,6 +34,7 @@ __all__ = [
     "format_duration",
     "format_latency",
     "format_usd",
+    "from_cache_text",
     "pace_line",
     "reason",
 ]
@@ -156,7 +157,7 @@ def counts_line(tally: Tally, now: float, *, stopped: bool = False) -> str:
     the run `stopped`, the ones in flight were `interrupted` (a resume takes them up)."""
     flying = len(tally.in_flight)
     parts = [
-        f"{tally.count(ItemStatus.COMPLETED)} completed",
+        f"{tally.count(ItemStatus.COMPLETED)} completed{from_cache_text(tally)}",
         f"{flying} interrupted" if stopped else f"{flying} running",
     ]
     if tally.max_concurrency is not None:
@@ -171,6 +172,12 @@ def counts_line(tally: Tally, now: float, *, stopped: bool = False) -> str:
     )
     parts += [f"{count} {label}" for count, label in optional if count]
     return " · ".join(parts)
+
+
+def from_cache_text(tally: Tally) -> str:
+    """` (3 from the cache)` when some completed images cost nothing, else nothing."""
+    hits = tally.from_cache()
+    return f" ({hits} from the cache)" if hits else ""
 
 
 def pace_line(tally: Tally, now: float, *, stopped: bool = False) -> str:

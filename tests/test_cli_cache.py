@@ -1,5 +1,5 @@
-"""The result cache as a CLI user sees it: a second run of a spec costs nothing and says so;
-`--no-cache` asks the provider again."""
+"""The result cache as a CLI user sees it: a second run of a spec costs nothing and says so (in
+each item's line and in the summary); `--no-cache` asks the provider again."""
 
 from __future__ import annotations
 
@@ -12,7 +12,9 @@ def test_a_second_run_is_served_from_the_cache_and_no_cache_pays_again(tmp_path:
     ws = tmp_path / "ws"
     spec = write_spec(tmp_path, items=3)
     ok(cli(ws, "run", str(spec), "--key", "first"))
-    ok(cli(ws, "run", str(spec), "--key", "second"))
+    served = cli(ws, "run", str(spec), "--key", "second")
+    assert "completed (3 completed; 3 from the cache, not paid for)" in ok(served)
+    assert served.stderr.count(": completed from the cache (") == 3  # each item's line
     second = status(ws)
     assert second["job"]["key"] == "second" and second["job"]["status"] == "completed"
     for item in second["items"]:
@@ -21,6 +23,7 @@ def test_a_second_run_is_served_from_the_cache_and_no_cache_pays_again(tmp_path:
     text = ok(cli(ws, "status"))
     assert text.count("cached (paid by first-") == 3
 
-    ok(cli(ws, "run", str(spec), "--key", "third", "--no-cache"))
+    paid = cli(ws, "run", str(spec), "--key", "third", "--no-cache")
+    assert "cache" not in ok(paid) and "from the cache" not in paid.stderr
     third = status(ws)
     assert all(not item["cached"] and item["attempts"] == 1 for item in third["items"])

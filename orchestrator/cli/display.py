@@ -23,7 +23,7 @@ from rich.text import Text
 from ..events import Event, ItemCancelled, ItemCompleted, ItemFailed, ItemRetrying
 from ..states import ItemStatus
 from ..tally import Tally
-from ..wording import concurrency_text, format_cost, format_duration
+from ..wording import concurrency_text, format_cost, format_duration, from_cache_text
 
 __all__ = ["JobDisplay", "format_cost", "format_duration"]
 
@@ -127,7 +127,8 @@ class JobDisplay:
     def counts_line(self, now: float) -> str:
         """What the items are doing: done, at the provider, being saved, waiting, failed."""
         tally = self.tally
-        parts = [f"{tally.count(ItemStatus.COMPLETED)} done", f"{len(tally.in_flight)} running"]
+        done = f"{tally.count(ItemStatus.COMPLETED)} done{from_cache_text(tally)}"
+        parts = [done, f"{len(tally.in_flight)} running"]
         if tally.max_concurrency is not None:
             parts.append(concurrency_text(tally.concurrency, tally.max_concurrency))
         if tally.saving:
@@ -169,7 +170,8 @@ class JobDisplay:
         done, total = self.tally.done, self.tally.total
         match event:
             case ItemCompleted(item_id=item):
-                return f"{item}: completed ({done}/{total})"
+                how = "completed from the cache" if item in self.tally.cached else "completed"
+                return f"{item}: {how} ({done}/{total})"
             case ItemFailed(item_id=item, kind=kind, message=message):
                 return f"{item}: failed: {kind}: {message}"
             case ItemRetrying(item_id=item, kind=kind, message=message, delay_s=delay):

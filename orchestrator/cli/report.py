@@ -75,6 +75,9 @@ def summary_rows(
 ) -> list[tuple[str, str]]:
     """What a run's summary says, as (label, text) rows for a table or for plain lines."""
     counts = ", ".join(f"{job.count(s)} {s}" for s in ItemStatus if job.count(s))
+    hits = sum(1 for i in items if i.cached_from is not None and i.status == ItemStatus.COMPLETED)
+    if hits:
+        counts += f"; {hits} from the cache, not paid for"
     rows = [("status", f"{job.status} ({counts})")]
     # a run that died (nobody recorded its end) counts to its last change
     in_all = job.run_time(job.updated_at)
