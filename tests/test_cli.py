@@ -250,6 +250,19 @@ def test_usage_mistakes_are_one_line(tmp_path: Path, args: list[str]) -> None:
     assert not ws.exists()
 
 
+def test_the_help_names_the_commands_within_80_columns(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv("COLUMNS", "80")
+    result = inproc(tmp_path / "ws", "--help")
+    assert result.returncode == 0
+    usage = result.stdout.split("\n\n")[0]
+    assert usage.rstrip().endswith("COMMAND ...")  # not every command in braces
+    assert max(len(line) for line in usage.splitlines()) <= 80
+    for command in ("demo", "run", "status", "watch", "tui"):
+        assert f"\n    {command} " in result.stdout
+
+
 def test_unknown_job_in_a_workspace(tmp_path: Path) -> None:
     ws = tmp_path / "ws"
     job = ok(cli(ws, "create", str(write_spec(tmp_path)))).strip()

@@ -117,7 +117,9 @@ def build_parser() -> argparse.ArgumentParser:
     parser.set_defaults(
         workspace=None, no_progress=False, stale_after=None, verbose=0, log_file=None
     )
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser)
+    sub = parser.add_subparsers(
+        dest="command", required=True, parser_class=_Parser, metavar="COMMAND"
+    )
     _add_running(sub)
     _add_following(sub)
     _add_tui(sub)
