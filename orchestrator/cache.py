@@ -156,6 +156,36 @@ class ResultCache:
         name = keep_file(self.folder, key, kept.raw, kept.image.data, self._folders)
         return _value(kept, name)
 
+    async def holds(self, keys: set[str], *, besides: str) -> set[str]:
+        """Which of `keys` name an image that a job other than `besides` paid for and that is
+        still there: the index read on the cache's thread, no image decoded."""
+        if not keys:
+            return set()
+        with self._lock:
+            trip = self._executor().submit(self._held, keys, besides)
+        return await _shared(trip)
+
+    def _held(self, keys: set[str], besides: str) -> set[str]:
+        if self._cache is None and not (self.folder / "cache.db").is_file():
+            return set()  # nothing was ever kept here: not even opened
+        try:
+            cache = self._opened()
+        except Exception:  # no cache to read: nothing is held
+            return set()
+        return {key for key in keys if self._still_there(cache, key, besides)}
+
+    def _still_there(self, cache: diskcache.Cache, key: str, besides: str) -> bool:
+        try:
+            value = cache.get(key)
+        except Exception:  # a damaged entry is a miss
+            return False
+        if not isinstance(value, dict) or value.get("job_id") == besides:
+            return False
+        if "data" in value:  # an entry from before images were links: the bytes themselves
+            return True
+        name = str(value.get("file", ""))
+        return ".." not in Path(name).parts and (self.folder / name).is_file()
+
     def _executor(self) -> ThreadPoolExecutor:
         """The cache's thread (call with `_lock` held)."""
         if self._thread is None:

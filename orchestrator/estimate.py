@@ -9,6 +9,7 @@ not know has no price: such items are counted as `unpriced`, never guessed.
 
 from __future__ import annotations
 
+import dataclasses
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -35,25 +36,40 @@ class Estimate:
     model: str | None
     """The model priced (None: the provider names no default and the spec none)."""
     items: tuple[ItemEstimate, ...]
+    cached: frozenset[str] = frozenset()
+    """Items the result cache already holds (see `cache_ahead`): they cost nothing."""
+
+    def without(self, cached: frozenset[str]) -> Estimate:
+        """This estimate with the `cached` items costing nothing."""
+        return dataclasses.replace(self, cached=cached)
+
+    @property
+    def to_pay(self) -> tuple[ItemEstimate, ...]:
+        return tuple(item for item in self.items if item.id not in self.cached)
 
     @property
     def total_usd(self) -> float:
         """The sum of the known prices (a lower bound when some are `unpriced`)."""
-        return round(sum(item.usd for item in self.items if item.usd is not None), 6)
+        return round(sum(item.usd for item in self.to_pay if item.usd is not None), 6)
 
     @property
     def unpriced(self) -> int:
-        return sum(1 for item in self.items if item.usd is None)
+        return sum(1 for item in self.to_pay if item.usd is None)
 
     def line(self) -> str:
-        """`estimated cost: $0.41 for 12 images (openai gpt-image-1.5, from the price table)`."""
-        count = len(self.items)
+        """`estimated cost: $0.41 for 12 images (openai gpt-image-1.5, from the price table)`;
+        `... for 2 of 12 images (...); 10 come from the result cache` when it holds some."""
+        count, paid = len(self.items), len(self.to_pay)
         images = f"{count} image" + ("s" if count != 1 else "")
+        if self.cached:
+            images = f"{paid} of {images}"
         model = f" {self.model}" if self.model else ""
         text = (
             f"estimated cost: {format_cost(self.total_usd, self.unpriced)} for {images} "
             f"({self.provider}{model}, from the price table)"
         )
+        if self.cached:
+            text += f"; {count - paid} come from the result cache"
         if self.unpriced:
             text += f"; {self.unpriced} without a known price"
         return text
@@ -64,7 +80,11 @@ class Estimate:
             "model": self.model,
             "total_usd": self.total_usd,
             "unpriced": self.unpriced,
-            "items": [{"id": item.id, "usd": item.usd} for item in self.items],
+            "cached": len(self.items) - len(self.to_pay),
+            "items": [
+                {"id": item.id, "usd": item.usd, "cached": item.id in self.cached}
+                for item in self.items
+            ],
         }
 
 

@@ -24,6 +24,7 @@ from types import TracebackType
 
 from .bus import EventBus
 from .cache import ResultCache
+from .cache_ahead import in_cache
 from .clock import Clock, SystemClock
 from .errors import ConfigError
 from .eventlog import LOGGER
@@ -183,6 +184,16 @@ class Orchestrator:
             folder = self.workspace.references_dir
             spec = await asyncio.to_thread(keep_fetched, spec, fetched, folder)
         return spec, prompts
+
+    async def in_cache(self, job_id: str) -> frozenset[str]:
+        """The job's pending items whose request an earlier job paid for: a run takes their
+        images from the result cache and pays nothing (see `cache_ahead`)."""
+        handle = self.handle(job_id)
+        job = await handle.status()
+        provider = provider_for(job.config, self.env, self.providers)  # its model, as a run's
+        model = getattr(provider, "model", None) or job.config.model
+        await provider.aclose()
+        return await in_cache(job, await handle.items(), self.cache, model)
 
     async def start(self, job_id: str) -> JobHandle:
         """Run a recorded (or interrupted) job here; returns at once while it runs.

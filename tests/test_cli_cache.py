@@ -15,6 +15,8 @@ def test_a_second_run_is_served_from_the_cache_and_no_cache_pays_again(tmp_path:
     served = cli(ws, "run", str(spec), "--key", "second")
     assert "completed (3 completed; 3 from the cache, not paid for)" in ok(served)
     assert served.stderr.count(": completed from the cache (") == 3  # each item's line
+    assert "for 0 of 3 images (" in served.stderr  # the estimate knew before the run
+    assert "; 3 come from the result cache" in served.stderr
     second = status(ws)
     assert second["job"]["key"] == "second" and second["job"]["status"] == "completed"
     for item in second["items"]:
@@ -24,6 +26,6 @@ def test_a_second_run_is_served_from_the_cache_and_no_cache_pays_again(tmp_path:
     assert text.count("cached (paid by first-") == 3
 
     paid = cli(ws, "run", str(spec), "--key", "third", "--no-cache")
-    assert "cache" not in ok(paid) and "from the cache" not in paid.stderr
+    assert "cache" not in ok(paid) and "cache" not in paid.stderr
     third = status(ws)
     assert all(not item["cached"] and item["attempts"] == 1 for item in third["items"])

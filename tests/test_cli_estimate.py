@@ -50,11 +50,11 @@ def test_estimate_prices_each_image_and_the_total_without_a_key_or_a_workspace(
     data = json.loads(ok(cli(ws, "estimate", str(spec), "--json", "--model", "gpt-image-1")))
     assert data["model"] == "gpt-image-1" and data["unpriced"] == 0
     assert data["items"] == [
-        {"id": "cover", "usd": 0.042},
-        {"id": "page-1", "usd": 0.167},
-        {"id": "page-2", "usd": 0.063},
+        {"id": "cover", "usd": 0.042, "cached": False},
+        {"id": "page-1", "usd": 0.167, "cached": False},
+        {"id": "page-2", "usd": 0.063, "cached": False},
     ]
-    assert data["total_usd"] == 0.272
+    assert data["total_usd"] == 0.272 and data["cached"] == 0  # it opens no workspace
 
 
 def test_a_model_the_price_table_does_not_know_is_unpriced_not_guessed(tmp_path: Path) -> None:
@@ -89,7 +89,11 @@ def test_create_and_run_say_the_estimate_and_put_it_in_their_json(tmp_path: Path
         "model": "mock-1",
         "total_usd": 0.0,
         "unpriced": 0,
-        "items": [{"id": "img-1", "usd": 0.0}, {"id": "img-2", "usd": 0.0}],
+        "cached": 0,
+        "items": [
+            {"id": "img-1", "usd": 0.0, "cached": False},
+            {"id": "img-2", "usd": 0.0, "cached": False},
+        ],
     }
     assert ran["job"]["status"] == "completed"
 

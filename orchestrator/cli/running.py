@@ -63,11 +63,12 @@ async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
         if args.detach:
             handle = await orchestrator.create(spec)
             ctx.accepted()
-            ctx.note(estimate.line())
+            ctx.note(estimate.without(await orchestrator.in_cache(handle.id)).line())
             return await detach(ctx, handle, args)
         handle = await orchestrator.submit(spec)
         ctx.accepted()
         ctx.note(f"job {handle.id}: {len(spec.items)} images with {spec.provider}")
+        estimate = estimate.without(await orchestrator.in_cache(handle.id))
         ctx.note(estimate.line())
         return await _report_end(ctx, handle, args.json, estimate=estimate)
 

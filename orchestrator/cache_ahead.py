@@ -1,0 +1,39 @@
+"""Which items of a job the result cache already holds, before they run: a run takes their
+images from it and pays nothing for them, so the cost estimate a run prints leaves them out.
+
+Only items whose request is known before anything runs are looked at. An item that waits for
+other items' images (its references name them, or the job's anchor) will be sent bytes that do
+not exist yet, so it counts as paid; so does one whose reference file cannot be read now. A
+look reads the cache's index and sees the image file is there; nothing is decoded or written.
+"""
+
+from __future__ import annotations
+
+from .attempts import build_request
+from .cache import ResultCache, request_key
+from .errors import ImageBatchError
+from .records import ItemRecord, JobRecord
+from .states import ItemStatus
+
+__all__ = ["in_cache"]
+
+
+async def in_cache(
+    job: JobRecord, items: list[ItemRecord], cache: ResultCache, model: str | None
+) -> frozenset[str]:
+    """The ids of the job's pending items whose very request an earlier job paid for; `model`
+    is the one the job's provider says it uses (as the run keys its requests)."""
+    config = job.config
+    if not config.cache:
+        return frozenset()
+    keys: dict[str, str] = {}
+    for item in items:
+        if item.status != ItemStatus.PENDING or item.depends_on or item.raw_path:
+            continue
+        try:
+            request = await build_request(item)
+        except (OSError, ImageBatchError):  # the run will fail it, without a call
+            continue
+        keys[item.id] = request_key(config.provider, model, request)
+    held = await cache.holds(set(keys.values()), besides=job.id)
+    return frozenset(item_id for item_id, key in keys.items() if key in held)
