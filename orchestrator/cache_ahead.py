@@ -13,7 +13,6 @@ from .attempts import build_request
 from .cache import ResultCache, request_key
 from .errors import ImageBatchError
 from .records import ItemRecord, JobRecord
-from .states import ItemStatus
 
 __all__ = ["in_cache"]
 
@@ -21,14 +20,16 @@ __all__ = ["in_cache"]
 async def in_cache(
     job: JobRecord, items: list[ItemRecord], cache: ResultCache, model: str | None
 ) -> frozenset[str]:
-    """The ids of the job's pending items whose very request an earlier job paid for; `model`
-    is the one the job's provider says it uses (as the run keys its requests)."""
+    """The ids of the job's items whose very request an earlier job paid for (those a run of
+    it took from the cache already too); `model` is the one the job's provider says it uses
+    (as the run keys its requests)."""
     config = job.config
     if not config.cache:
         return frozenset()
     keys: dict[str, str] = {}
+    taken = {item.id for item in items if item.cached_from is not None}  # a run got there first
     for item in items:
-        if item.status != ItemStatus.PENDING or item.depends_on or item.raw_path:
+        if item.depends_on or item.raw_path:
             continue
         try:
             request = await build_request(item)
@@ -36,4 +37,4 @@ async def in_cache(
             continue
         keys[item.id] = request_key(config.provider, model, request)
     held = await cache.holds(set(keys.values()), besides=job.id)
-    return frozenset(item_id for item_id, key in keys.items() if key in held)
+    return frozenset(taken | {item_id for item_id, key in keys.items() if key in held})

@@ -186,8 +186,8 @@ class Orchestrator:
         return spec, prompts
 
     async def in_cache(self, job_id: str) -> frozenset[str]:
-        """The job's pending items whose request an earlier job paid for: a run takes their
-        images from the result cache and pays nothing (see `cache_ahead`)."""
+        """The job's items whose request an earlier job paid for: a run takes their images
+        from the result cache and pays nothing (see `cache_ahead`)."""
         handle = self.handle(job_id)
         job = await handle.status()
         provider = provider_for(job.config, self.env, self.providers)  # its model, as a run's

@@ -27,6 +27,7 @@ async def test_a_new_job_s_items_an_earlier_job_paid_for_are_held_and_the_run_ag
     await (await orch.start(again.id)).wait()
     hits = {item.id for item in await again.items() if item.cached_from is not None}
     assert hits == {"i0", "i1", "i2"} and len(provider.calls) == 4  # only i3 was asked for
+    assert await orch.in_cache(again.id) == hits  # the same answer once it ran: i3 was paid
 
 
 async def test_nothing_is_held_without_the_cache_or_once_its_images_are_gone(
