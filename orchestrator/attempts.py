@@ -13,7 +13,7 @@ from .quota import SharedQuota
 from .records import ItemRecord
 from .storage import read_regular
 
-__all__ = ["Blocked", "Quota", "attempts_made", "build_request"]
+__all__ = ["Blocked", "Quota", "attempts_made", "build_request", "read_request"]
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,17 @@ async def build_request(item: ItemRecord, from_items: list[Path] | None = None) 
     references = tuple(
         [await asyncio.to_thread(_read_reference, path, n) for n, path in enumerate(paths)]
     )
+    return _request(item, references)
+
+
+def read_request(item: ItemRecord) -> GenerateRequest:
+    """`build_request` for an item that references no other item, blocking (call it from a
+    thread): its reference files are read here."""
+    paths = [Path(p) for p in item.references]
+    return _request(item, tuple(_read_reference(path, n) for n, path in enumerate(paths)))
+
+
+def _request(item: ItemRecord, references: tuple[Reference, ...]) -> GenerateRequest:
     return GenerateRequest(
         job_id=item.job_id,
         item_id=item.id,

@@ -9,7 +9,9 @@ look reads the cache's index and sees the image file is there; nothing is decode
 
 from __future__ import annotations
 
-from .attempts import build_request
+import asyncio
+
+from .attempts import read_request
 from .cache import ResultCache, request_key
 from .errors import ImageBatchError
 from .records import ItemRecord, JobRecord
@@ -23,18 +25,24 @@ async def in_cache(
     """The ids of the job's items whose very request an earlier job paid for (those a run of
     it took from the cache already too); `model` is the one the job's provider says it uses
     (as the run keys its requests)."""
-    config = job.config
-    if not config.cache:
+    if not job.config.cache:
         return frozenset()
-    keys: dict[str, str] = {}
     taken = {item.id for item in items if item.cached_from is not None}  # a run got there first
+    keys = await asyncio.to_thread(_keys, items, job.config.provider, model)
+    held = await cache.holds(set(keys.values()), besides=job.id)
+    return frozenset(taken | {item_id for item_id, key in keys.items() if key in held})
+
+
+def _keys(items: list[ItemRecord], provider: str, model: str | None) -> dict[str, str]:
+    """Each item's request key, for the items whose request is known now (blocking: it reads
+    reference files and hashes every request)."""
+    keys: dict[str, str] = {}
     for item in items:
         if item.depends_on or item.raw_path:
             continue
         try:
-            request = await build_request(item)
+            request = read_request(item)
         except (OSError, ImageBatchError):  # the run will fail it, without a call
             continue
-        keys[item.id] = request_key(config.provider, model, request)
-    held = await cache.holds(set(keys.values()), besides=job.id)
-    return frozenset(taken | {item_id for item_id, key in keys.items() if key in held})
+        keys[item.id] = request_key(provider, model, request)
+    return keys
