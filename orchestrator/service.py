@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
-from collections.abc import Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from types import TracebackType
 
 from .bus import EventBus
@@ -166,11 +166,22 @@ class Orchestrator:
         job, _ = await (await self.ready()).create_job(spec, prompts=prompts)
         return self.handle(job.id)
 
-    async def submit(self, spec: JobSpec) -> JobHandle:
-        """Check the spec, record the job holding its key's lock, and start running it here."""
+    async def submit(
+        self, spec: JobSpec, *, before_start: Callable[[JobHandle], Awaitable[None]] | None = None
+    ) -> JobHandle:
+        """Check the spec, record the job holding its key's lock, and start running it here.
+        `before_start` is awaited once the job is recorded and before any of it runs (what a
+        front end says first); if it raises, the lock is given back and the job stays pending."""
         spec, prompts = await self._checked(spec)
-        job, owner = await (await self.ready()).create_job(spec, lock=True, prompts=prompts)
+        journal = await self.ready()
+        job, owner = await journal.create_job(spec, lock=True, prompts=prompts)
         assert owner is not None
+        if before_start is not None:
+            try:
+                await before_start(self.handle(job.id))
+            except BaseException:
+                await asyncio.shield(journal.release(owner))  # even on a second Ctrl-C
+                raise
         return self._launch(job, owner)
 
     async def _checked(self, spec: JobSpec) -> tuple[JobSpec, dict[str, str]]:

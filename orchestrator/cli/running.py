@@ -65,11 +65,16 @@ async def cmd_run(ctx: Context, args: argparse.Namespace) -> int:
             ctx.accepted()
             ctx.note(estimate.without(await orchestrator.in_cache(handle.id)).line())
             return await detach(ctx, handle, args)
-        handle = await orchestrator.submit(spec)
-        ctx.accepted()
-        ctx.note(f"job {handle.id}: {len(spec.items)} images with {spec.provider}")
-        estimate = estimate.without(await orchestrator.in_cache(handle.id))
-        ctx.note(estimate.line())
+
+        async def announce(handle: JobHandle) -> None:
+            """Before the job runs: what it is and what it should cost."""
+            nonlocal estimate
+            ctx.accepted()
+            ctx.note(f"job {handle.id}: {len(spec.items)} images with {spec.provider}")
+            estimate = estimate.without(await orchestrator.in_cache(handle.id))
+            ctx.note(estimate.line())
+
+        handle = await orchestrator.submit(spec, before_start=announce)
         return await _report_end(ctx, handle, args.json, estimate=estimate)
 
 
