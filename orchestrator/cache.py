@@ -166,7 +166,7 @@ class ResultCache:
         return await _shared(trip)
 
     def _held(self, keys: set[str], besides: str) -> set[str]:
-        if self._cache is None and not (self.folder / "cache.db").is_file():
+        if self._cache is None and not (self.folder / diskcache.core.DBNAME).is_file():
             return set()  # nothing was ever kept here: not even opened
         try:
             cache = self._opened()
