@@ -147,7 +147,8 @@ def test_a_new_user_runs_a_batch_then_looks_at_it_in_the_app(
 
     term.keys("Enter")
     job = term.wait_for(lambda s: "images: all (6 of 6)" in s, "the job screen opens")
-    rows = [line for line in job.splitlines() if re.search(r"page-\d\s+completed", line)]
+    # table rows, not the events pane's "hh:mm:ss page-1 completed" lines
+    rows = [line for line in job.splitlines() if re.search(r"│ page-\d\s+completed", line)]
     assert len(rows) == 6, job
     assert re.search(r"━{10,}.*100% 6/6 · completed", job), "the progress bar, full"
     job = term.wait_for(lambda s: s.count(HALF_CELL) > 200, "the preview draws page-1")
