@@ -250,6 +250,25 @@ def test_usage_mistakes_are_one_line(tmp_path: Path, args: list[str]) -> None:
     assert not ws.exists()
 
 
+@pytest.mark.parametrize(
+    ("args", "help_of"),
+    [
+        (["retry", "job-1", "page-2"], "imagebatch retry --help"),  # ids go in --items
+        (["demo", "--items", "3"], "imagebatch demo --help"),
+        (["list", "--all"], "imagebatch list --help"),
+    ],
+)
+def test_an_argument_a_command_does_not_take_points_to_that_command_s_help(
+    tmp_path: Path, args: list[str], help_of: str
+) -> None:
+    ws = tmp_path / "ws"
+    result = inproc(ws, *args)
+    assert result.returncode == 2
+    assert result.stderr.count("\n") == 1 and "unrecognized arguments" in result.stderr
+    assert result.stderr.rstrip().endswith(f"(see {help_of})"), result.stderr
+    assert not ws.exists()
+
+
 def test_the_help_names_the_commands_within_80_columns(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
