@@ -243,7 +243,12 @@ return [...document.querySelectorAll('.imagebatch-card')].map((card) => {
             visible: shown(card), thumbnail: images.length > 0, buttons: buttons};
 });
 """
-NOTEBOOK = "window.jupyterapp && window.jupyterapp.shell.currentWidget"
+NOTEBOOK = (
+    "(window.jupyterapp && (window.jupyterapp.shell.currentWidget || Array.from("
+    "window.jupyterapp.shell.widgets('main')).find((w) => w.hasClass('jp-NotebookPanel'))))"
+)
+"""The open notebook. JupyterLab 4.6.6 left the shell's current widget unset while the window
+has no focus, as a headless browser's has not: then the notebook panel of the main area."""
 KERNEL_IDLE = f"""
 const notebook = {NOTEBOOK};
 const kernel = notebook && notebook.sessionContext && notebook.sessionContext.session
