@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable, Iterable
 from functools import lru_cache
 from importlib import resources
 
@@ -25,6 +26,7 @@ __all__ = [
     "flat_prices",
     "image_price",
     "load_prices",
+    "lowest_image_price",
     "model_prices",
     "usage_cost",
 ]
@@ -101,18 +103,36 @@ def model_prices(provider: str, model: str) -> ModelPrices | None:
     return table.get(model) or table.get(_SNAPSHOT.sub("", model))
 
 
-def _pick(options: dict[str, float], key: str | None) -> float | None:
+def _pick(
+    options: dict[str, float], key: str | None, choose: Callable[[Iterable[float]], float]
+) -> float | None:
+    if key in (None, AUTO) and options:  # the provider picks: the table's "auto" is one option
+        return choose(options.values())
     if key is not None and key in options:
         return options[key]
-    if WILDCARD in options:
-        return options[WILDCARD]
-    if key in (None, AUTO) and options:
-        return max(options.values())
-    return None
+    return options.get(WILDCARD)
 
 
 def image_price(provider: str, model: str, size: str | None, quality: str | None) -> float | None:
     """USD for one image, for estimates. `None`/`auto` size or quality takes the dearest option."""
+    return _price(provider, model, size, quality, max)
+
+
+def lowest_image_price(
+    provider: str, model: str, size: str | None, quality: str | None
+) -> float | None:
+    """What `image_price` would be if the provider picked the cheapest option where `size` or
+    `quality` is left to it (`None`/`auto`): the low end of what the image may cost."""
+    return _price(provider, model, size, quality, min)
+
+
+def _price(
+    provider: str,
+    model: str,
+    size: str | None,
+    quality: str | None,
+    choose: Callable[[Iterable[float]], float],
+) -> float | None:
     prices = model_prices(provider, model)
     if prices is None or not prices.per_image:
         return None
@@ -122,12 +142,12 @@ def image_price(provider: str, model: str, size: str | None, quality: str | None
     elif WILDCARD in sizes:
         by_quality = sizes[WILDCARD]
     elif size in (None, AUTO):
-        candidates = [_pick(qualities, quality) for qualities in sizes.values()]
+        candidates = [_pick(qualities, quality, choose) for qualities in sizes.values()]
         known = [price for price in candidates if price is not None]
-        return max(known) if known else None
+        return choose(known) if known else None
     else:
         by_quality = None
-    return None if by_quality is None else _pick(by_quality, quality)
+    return None if by_quality is None else _pick(by_quality, quality, choose)
 
 
 def usage_cost(provider: str, model: str, usage: TokenUsage) -> float | None:

@@ -1,6 +1,8 @@
 """What a job is expected to cost before anything runs: for each item, the price table's price of
 one image at its model, size and quality (`costs.image_price`); failed attempts are not billed by
-the providers, so the estimate counts one image per item.
+the providers, so the estimate counts one image per item. Where the spec leaves an image's size or
+quality to the provider (unset or `auto`), its price is a range: the dearest option it may pick
+is what the total counts, and the cheapest is said beside it.
 
 The model is the spec's, else the provider's `default_model` (a class attribute, read without
 building the provider, so no key is needed to estimate). A model, size or quality the table does
@@ -14,7 +16,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from .costs import image_price
+from .costs import image_price, lowest_image_price
 from .providers import registry
 from .providers.base import GenerateRequest, Provider, ProviderFactory
 from .spec import JobConfig, JobSpec
@@ -27,7 +29,19 @@ __all__ = ["Estimate", "ItemEstimate", "estimate_spec", "listed_price"]
 class ItemEstimate:
     id: str
     usd: float | None
-    """One image's price; None when the table has none for its model, size and quality."""
+    """One image's price; None when the table has none for its model, size and quality. The
+    dearest the provider may pick, where the spec leaves size or quality to it."""
+    lowest_usd: float | None = None
+    """The cheapest it may pick there; the same as `usd` elsewhere."""
+
+    @property
+    def price(self) -> str:
+        """`$0.034`, `$0.009 to $0.200`, or `no known price`."""
+        if self.usd is None:
+            return "no known price"
+        if self.lowest_usd is None or self.lowest_usd == self.usd:
+            return f"${self.usd:.3f}"
+        return f"${self.lowest_usd:.3f} to ${self.usd:.3f}"
 
 
 @dataclass(frozen=True)
@@ -53,6 +67,11 @@ class Estimate:
         return round(sum(item.usd for item in self.to_pay if item.usd is not None), 6)
 
     @property
+    def lowest_usd(self) -> float:
+        """The total if the provider picked the cheapest size and quality wherever it may."""
+        return round(sum(item.lowest_usd or item.usd or 0.0 for item in self.to_pay if item.usd), 6)
+
+    @property
     def unpriced(self) -> int:
         return sum(1 for item in self.to_pay if item.usd is None)
 
@@ -64,9 +83,13 @@ class Estimate:
         if self.cached:
             images = f"{paid} of {images}"
         model = f" {self.model}" if self.model else ""
+        cost, picks = format_cost(self.total_usd, self.unpriced), ""
+        if self.lowest_usd != self.total_usd:
+            cost = f"{format_cost(self.lowest_usd)} to {cost}"
+            picks = ": the provider picks the size or quality the spec leaves unset or auto"
         text = (
-            f"estimated cost: {format_cost(self.total_usd, self.unpriced)} for {images} "
-            f"({self.provider}{model}, from the price table)"
+            f"estimated cost: {cost} for {images} "
+            f"({self.provider}{model}, from the price table{picks})"
         )
         if self.cached:
             text += f"; {count - paid} come from the result cache"
@@ -79,10 +102,16 @@ class Estimate:
             "provider": self.provider,
             "model": self.model,
             "total_usd": self.total_usd,
+            "lowest_usd": self.lowest_usd,
             "unpriced": self.unpriced,
             "cached": len(self.items) - len(self.to_pay),
             "items": [
-                {"id": item.id, "usd": item.usd, "cached": item.id in self.cached}
+                {
+                    "id": item.id,
+                    "usd": item.usd,
+                    "lowest_usd": item.usd if item.lowest_usd is None else item.lowest_usd,
+                    "cached": item.id in self.cached,
+                }
                 for item in self.items
             ],
         }
@@ -120,10 +149,10 @@ def estimate_spec(
     items = []
     for item in spec.items:
         params = spec.params_for(item)
-        price = (
-            None
-            if model is None
-            else image_price(spec.provider, model, params.size, params.quality)
-        )
-        items.append(ItemEstimate(item.id, price))
+        if model is None:
+            items.append(ItemEstimate(item.id, None))
+            continue
+        price = image_price(spec.provider, model, params.size, params.quality)
+        lowest = lowest_image_price(spec.provider, model, params.size, params.quality)
+        items.append(ItemEstimate(item.id, price, lowest))
     return Estimate(spec.provider, model, tuple(items))

@@ -50,11 +50,33 @@ def test_estimate_prices_each_image_and_the_total_without_a_key_or_a_workspace(
     data = json.loads(ok(cli(ws, "estimate", str(spec), "--json", "--model", "gpt-image-1")))
     assert data["model"] == "gpt-image-1" and data["unpriced"] == 0
     assert data["items"] == [
-        {"id": "cover", "usd": 0.042, "cached": False},
-        {"id": "page-1", "usd": 0.167, "cached": False},
-        {"id": "page-2", "usd": 0.063, "cached": False},
+        {"id": "cover", "usd": 0.042, "lowest_usd": 0.042, "cached": False},
+        {"id": "page-1", "usd": 0.167, "lowest_usd": 0.167, "cached": False},
+        {"id": "page-2", "usd": 0.063, "lowest_usd": 0.063, "cached": False},
     ]
     assert data["total_usd"] == 0.272 and data["cached"] == 0  # it opens no workspace
+    assert data["lowest_usd"] == 0.272  # every size and quality is set: one price each
+
+
+def test_a_size_or_quality_left_to_the_provider_is_a_range_from_its_cheapest_to_its_dearest(
+    tmp_path: Path,
+) -> None:
+    spec = tmp_path / "spec.json"
+    left = {**OPENAI_SPEC, "defaults": {"quality": "auto"}}  # and no size: the provider picks
+    spec.write_text(json.dumps(left))
+    out = ok(cli(tmp_path / "ws", "estimate", str(spec), env=no_keys()))
+    # gpt-image-1.5: low 1024x1024 $0.009, high 1024x1024 $0.133, high 1536x1024 $0.20;
+    # page-1 names its quality (high), page-2 its size (1536x1024: low $0.013)
+    assert out.splitlines() == [
+        "cover   $0.009 to $0.200",
+        "page-1  $0.133 to $0.200",
+        "page-2  $0.013 to $0.200",
+        "estimated cost: $0.15 to $0.60 for 3 images (openai gpt-image-1.5, from the price "
+        "table: the provider picks the size or quality the spec leaves unset or auto)",
+    ]
+    data = json.loads(ok(cli(tmp_path / "ws", "estimate", str(spec), "--json", env=no_keys())))
+    assert (data["lowest_usd"], data["total_usd"]) == (0.155, 0.6)
+    assert [item["lowest_usd"] for item in data["items"]] == [0.009, 0.133, 0.013]
 
 
 def test_a_model_the_price_table_does_not_know_is_unpriced_not_guessed(tmp_path: Path) -> None:
@@ -88,11 +110,12 @@ def test_create_and_run_say_the_estimate_and_put_it_in_their_json(tmp_path: Path
         "provider": "mock",
         "model": "mock-1",
         "total_usd": 0.0,
+        "lowest_usd": 0.0,
         "unpriced": 0,
         "cached": 0,
         "items": [
-            {"id": "img-1", "usd": 0.0, "cached": False},
-            {"id": "img-2", "usd": 0.0, "cached": False},
+            {"id": "img-1", "usd": 0.0, "lowest_usd": 0.0, "cached": False},
+            {"id": "img-2", "usd": 0.0, "lowest_usd": 0.0, "cached": False},
         ],
     }
     assert ran["job"]["status"] == "completed"

@@ -88,8 +88,7 @@ async def cmd_estimate(ctx: Context, args: argparse.Namespace) -> int:
         return 0
     width = max(len(item.id) for item in estimate.items)
     for item in estimate.items:
-        price = "no known price" if item.usd is None else f"${item.usd:.3f}"
-        ctx.say(f"{item.id:<{width}}  {price}")
+        ctx.say(f"{item.id:<{width}}  {item.price}")
     ctx.say(estimate.line())
     return 0
 
