@@ -15,10 +15,12 @@ import multiprocessing.util
 import os
 import shutil
 import signal
+import sys
 import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from multiprocessing import resource_tracker
 
 from .pids import ended
 
@@ -39,6 +41,7 @@ def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
     None, logged, if the system refuses to start them. Blocks for a few hundred ms."""
     pool = None
     try:
+        _start_quiet_resource_tracker()
         pool = ProcessPoolExecutor(
             workers,
             mp_context=multiprocessing.get_context("forkserver"),
@@ -54,6 +57,22 @@ def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
         _log.warning("post-processing in threads: no worker process could start (%s)", error)
         return None
     return pool
+
+
+def _start_quiet_resource_tracker() -> None:
+    """Start multiprocessing's resource tracker (unless it runs) with its leak warning off.
+
+    The tracker is a process of its own. When this process dies without unlinking the pools'
+    named semaphores (killed with SIGKILL), it unlinks them, which is right, and prints
+    "UserWarning: resource_tracker: There appear to be 5 leaked semaphore objects" on the
+    user's terminal, which only alarms: nothing is lost and nothing is left. The tracker takes
+    its warning filters from `sys.warnoptions` as it starts, so one is added for that moment."""
+    before = list(sys.warnoptions)
+    sys.warnoptions.append("ignore:resource_tracker:UserWarning")
+    try:
+        resource_tracker.ensure_running()
+    finally:
+        sys.warnoptions[:] = before
 
 
 def _socket_folder() -> str:

@@ -165,3 +165,39 @@ def test_a_caller_that_captures_the_output_is_not_kept_waiting_by_the_workers(
         timeout=60,  # before: never returned
     )
     assert done.returncode == 0 and done.stdout == "processed\n", done.stderr
+
+
+_KILLED_WITH_ITS_POOL = """
+    import asyncio, os, signal
+    from pathlib import Path
+    from PIL import Image
+    from orchestrator.spec import OutputSpec
+    from orchestrator.stages import PostStage
+
+    out = Path(os.environ["TMPDIR"])
+    raw = out / "raw.png"
+    Image.new("RGB", (320, 320), (10, 200, 30)).save(raw)
+    stage = PostStage(1, processes=True)
+    asyncio.run(stage.process(raw, out / "a.png", out / "a.webp", OutputSpec(format="png")))
+    print("processed", flush=True)
+    os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no clean-up of any kind
+"""
+
+
+def test_a_run_killed_with_sigkill_leaves_no_warning_on_the_terminal(tmp_path: Path) -> None:
+    """The pool's named semaphores outlive a process killed with SIGKILL; multiprocessing's
+    resource tracker (a process of its own, writing to the same terminal) unlinks them and
+    printed 'UserWarning: resource_tracker: There appear to be 5 leaked semaphore objects'
+    under the user's prompt after `kill -9` of a run."""
+    tmpdir = tmp_path / "t"
+    tmpdir.mkdir()
+    done = subprocess.run(  # returns once every process holding the pipes is gone
+        [sys.executable, "-c", textwrap.dedent(_KILLED_WITH_ITS_POOL)],
+        cwd=_REPO,
+        env={"TMPDIR": str(tmpdir), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,
+    )
+    assert done.returncode == -9 and done.stdout == "processed\n"
+    assert done.stderr == ""
