@@ -67,9 +67,10 @@ class Tally:
     """Items with a call at the provider now (a running item may instead be saving its image)."""
     failures: dict[str, Failure] = field(default_factory=dict)
     completed_at: list[float] = field(default_factory=list)
-    """When items completed while this tally watched, for images per minute."""
+    """When items completed since `since`, for images per minute."""
     since: float = 0.0
-    """When this tally started watching."""
+    """When the job's current run started, if it runs; else when this tally started watching.
+    A watcher that comes in late so sees the run's elapsed time and pace at once."""
     last_seq: int = 0
     finished: bool = False
     """The runner reported the job's end (or an interrupt)."""
@@ -87,35 +88,44 @@ class Tally:
     ) -> Tally:
         """The tally of `job` as its records stand; events up to `seq` are already in it."""
         limits = job.config.limits
+        run_started = job.run_started_at if job.active else None
+        since = now if run_started is None else min(run_started, now)
         tally = cls(
             job_id=job.id,
             total=len(items),
-            since=now,
+            since=since,
             last_seq=seq,
             budget_usd=limits.budget_usd,
             concurrency=job.concurrency if limits.adaptive else None,
             max_concurrency=limits.most_in_flight if limits.adaptive else None,
         )
         for item in items:
-            tally.statuses[item.id] = item.status
-            tally.attempts += len(item.attempts)
-            tally.retries += sum(1 for attempt in item.attempts if attempt.retry)
-            for attempt in item.attempts:
-                if attempt.outcome == "ok":
-                    tally._add_cost(attempt.cost_usd)
-            if (
-                item.status == ItemStatus.RUNNING
-                and item.attempts[-1:]
-                and (item.attempts[-1].outcome == "running")
-            ):
-                tally.in_flight.add(item.id)
-            if item.status == ItemStatus.PENDING and item.retry_at is not None:
-                tally.retry_at[item.id] = item.retry_at
-            if item.cached_from is not None:
-                tally.cached.add(item.id)
-            if item.status == ItemStatus.FAILED and item.error is not None:
-                tally.failures[item.id] = Failure(item.id, item.error.kind, item.error.message)
+            tally._take_record(item)
         return tally
+
+    def _take_record(self, item: ItemRecord) -> None:
+        """Count one item as its record stands."""
+        self.statuses[item.id] = item.status
+        self.attempts += len(item.attempts)
+        self.retries += sum(1 for attempt in item.attempts if attempt.retry)
+        for attempt in item.attempts:
+            if attempt.outcome == "ok":
+                self._add_cost(attempt.cost_usd)
+        if (
+            item.status == ItemStatus.RUNNING
+            and item.attempts[-1:]
+            and (item.attempts[-1].outcome == "running")
+        ):
+            self.in_flight.add(item.id)
+        if item.status == ItemStatus.PENDING and item.retry_at is not None:
+            self.retry_at[item.id] = item.retry_at
+        if item.cached_from is not None:
+            self.cached.add(item.id)
+        finished = item.finished_at
+        if item.status == ItemStatus.COMPLETED and finished is not None and finished >= self.since:
+            self.completed_at.append(finished)  # in this run, before the snapshot
+        if item.status == ItemStatus.FAILED and item.error is not None:
+            self.failures[item.id] = Failure(item.id, item.error.kind, item.error.message)
 
     # ------------------------------------------------------------------ reads
 

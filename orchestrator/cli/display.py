@@ -150,7 +150,10 @@ class JobDisplay:
         """How fast, what it cost so far, how long this has run."""
         tally = self.tally
         rate = tally.images_per_minute(now)
-        parts = [f"{rate:.1f} images/min" if rate is not None else "first image pending"]
+        if rate is not None:
+            parts = [f"{rate:.1f} images/min"]
+        else:  # none completed while this run was followed
+            parts = ["all done" if tally.done == tally.total else "first image pending"]
         parts.append(f"cost {format_cost(tally.cost_usd, tally.unpriced)}")
         parts.append(f"{format_duration(max(0.0, now - tally.since))} elapsed")
         return " · ".join(parts)

@@ -1,0 +1,89 @@
+"""A tally made while a job runs (a watcher coming in late, the TUI opening a running job)
+takes the run's start and its completions so far from the records: the elapsed time, the pace
+and the time left are the run's from the first moment, not the watcher's."""
+
+from __future__ import annotations
+
+import io
+
+from orchestrator import ItemRecord, JobRecord
+from orchestrator.events import ItemCompleted
+from orchestrator.spec import JobConfig
+from orchestrator.states import ItemStatus
+from orchestrator.tally import Tally
+
+T0 = 1_700_000_000.0
+RUN = T0 + 100.0
+"""When the job's current run started (an earlier run ended before it)."""
+
+
+def _item(n: int, status: ItemStatus, finished_at: float | None = None) -> ItemRecord:
+    return ItemRecord.model_validate(
+        {
+            "job_id": "j",
+            "id": f"i{n}",
+            "index": n,
+            "prompt": f"p{n}",
+            "created_at": T0,
+            "updated_at": T0,
+            "status": status,
+            "finished_at": finished_at,
+        }
+    )
+
+
+def _job(*, active: bool) -> JobRecord:
+    return JobRecord(
+        id="j",
+        config=JobConfig(key="k"),
+        total=6,
+        created_at=T0,
+        updated_at=RUN,
+        active=active,
+        run_started_at=RUN,
+    )
+
+
+ITEMS = [
+    _item(0, ItemStatus.COMPLETED, T0 + 50),  # in the earlier run: not this run's pace
+    _item(1, ItemStatus.COMPLETED, RUN + 10),
+    _item(2, ItemStatus.COMPLETED, RUN + 20),
+    _item(3, ItemStatus.COMPLETED, RUN + 30),
+    _item(4, ItemStatus.PENDING),
+    _item(5, ItemStatus.PENDING),
+]
+
+
+def test_a_late_watcher_sees_the_run_s_elapsed_time_pace_and_time_left_at_once() -> None:
+    now = RUN + 60.0
+    tally = Tally.from_snapshot(_job(active=True), ITEMS, now=now)
+    assert tally.since == RUN  # elapsed: 60 s, not 0
+    assert tally.images_per_minute(now) == 3.0  # three images in this run's minute
+    assert tally.eta_s(now) == 40.0  # two left at 3 a minute
+    tally.apply(
+        ItemCompleted(
+            seq=1, ts=now, job_id="j", item_id="i4", status="completed", image_path="x.png"
+        )
+    )
+    assert tally.images_per_minute(now) == 4.0  # the events after the snapshot add to them
+
+
+def test_a_job_that_does_not_run_is_timed_from_when_it_is_watched() -> None:
+    now = RUN + 60.0
+    tally = Tally.from_snapshot(_job(active=False), ITEMS, now=now)
+    assert tally.since == now and tally.images_per_minute(now) is None
+
+
+def test_the_cli_pace_line_of_a_job_done_before_it_was_followed_says_so() -> None:
+    """`watch` of a job that ended: nothing completed while it followed, and nothing is
+    pending either (it said "first image pending")."""
+    from orchestrator.cli.display import JobDisplay
+
+    now = RUN + 60.0
+    done = [_item(n, ItemStatus.COMPLETED, RUN + n) for n in range(6)]
+    ended = Tally.from_snapshot(_job(active=False), done, now=now)
+    line = JobDisplay(ended, io.StringIO(), live=False, now=lambda: now).pace_line(now)
+    assert line.startswith("all done · ")
+    waiting = Tally.from_snapshot(_job(active=False), ITEMS, now=now)
+    line = JobDisplay(waiting, io.StringIO(), live=False, now=lambda: now).pace_line(now)
+    assert line.startswith("first image pending · ")
