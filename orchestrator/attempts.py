@@ -7,13 +7,21 @@ import asyncio
 from dataclasses import dataclass
 from pathlib import Path
 
+from .errors import RateLimitedError
 from .imaging import MAX_IMAGE_BYTES, inspect_image
 from .providers.base import GenerateRequest, Reference
 from .quota import SharedQuota
 from .records import ItemRecord
 from .storage import read_regular
 
-__all__ = ["Blocked", "Quota", "attempts_made", "build_request", "read_request"]
+__all__ = [
+    "Blocked",
+    "Quota",
+    "attempts_made",
+    "build_request",
+    "rate_limited_made",
+    "read_request",
+]
 
 
 @dataclass(frozen=True)
@@ -66,6 +74,17 @@ def attempts_made(item: ItemRecord) -> int:
     cut short by an interrupt or a cancel (stopping a run must not use up an item's tries)."""
     since_retry = item.attempts[item.attempts_before_retry :]
     return sum(1 for attempt in since_retry if attempt.outcome not in ("interrupted", "cancelled"))
+
+
+def rate_limited_made(item: ItemRecord) -> int:
+    """Of the attempts `attempts_made` counts, those the provider answered with a rate limit:
+    they count against the retry policy's `max_rate_limited`, not `max_attempts`."""
+    since_retry = item.attempts[item.attempts_before_retry :]
+    return sum(
+        1
+        for attempt in since_retry
+        if attempt.error is not None and attempt.error.kind == RateLimitedError.kind
+    )
 
 
 def _read_reference(path: Path, number: int) -> Reference:

@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Literal
 
-from .attempts import Blocked, Quota, attempts_made, build_request
+from .attempts import Blocked, Quota, attempts_made, build_request, rate_limited_made
 from .cache import ResultCache, request_key
 from .clock import Clock
 from .errors import (
@@ -214,7 +214,8 @@ class ItemWork(ImageKeeping):
         info = error_info(error)
         if isinstance(error, AuthError):
             self.auth_error = error
-        delay = next_delay(attempts_made(item), error, self.policy, self.rng)
+        limited = rate_limited_made(item) + isinstance(error, RateLimitedError)  # and this one
+        delay = next_delay(attempts_made(item), error, self.policy, self.rng, rate_limited=limited)
         if isinstance(error, UnavailableError):  # the provider looks down: the lane's breaker
             turn.unavailable()
         if isinstance(error, RateLimitedError):  # the lane cools down (and an adaptive one shrinks)

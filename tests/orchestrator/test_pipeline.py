@@ -91,6 +91,29 @@ async def test_backoff_does_not_hold_a_concurrency_slot(
     assert order == [("i0", 1), ("i1", 1), ("i0", 2)]
 
 
+async def test_rate_limits_do_not_use_up_max_attempts(make_orchestrator: MakeOrchestrator) -> None:
+    """A per-minute quota met by a fixed concurrency: five 429s in a row, with no Retry-After
+    (as Gemini sends them), then an image. Before, the item failed `rate_limited` at its third
+    429 (`max_attempts`), and a batch lost a third of its items in the quota's first minute."""
+    provider = ScriptedProvider({"i0": [RateLimitedError("quota")] * 5})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(2, max_attempts=2))
+    assert (await job.wait()).status == JobStatus.COMPLETED
+    assert len(provider.calls_for("i0")) == 6
+
+
+async def test_rate_limits_stop_at_their_own_limit(make_orchestrator: MakeOrchestrator) -> None:
+    """A provider that never stops answering 429: the item fails after the policy's
+    `max_rate_limited` of them, not never."""
+    provider = ScriptedProvider({"i0": [RateLimitedError("quota", retry_after=1.0)] * 50})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(1, max_attempts=3))
+    assert (await job.wait()).status == JobStatus.FAILED
+    assert len(provider.calls_for("i0")) == 20  # RetryPolicy.max_rate_limited
+    item = (await job.items())[0]
+    assert item.error is not None and item.error.kind == "rate_limited"
+
+
 async def test_retries_stop_at_max_attempts(make_orchestrator: MakeOrchestrator) -> None:
     provider = ScriptedProvider({"i0": [UnavailableError("500")] * 5})
     orch = make_orchestrator(provider)

@@ -92,6 +92,19 @@ def test_exhausted_attempts_give_none() -> None:
     assert next_delay(4, error, policy, random.Random(0)) is None
 
 
+def test_rate_limits_count_apart_from_max_attempts() -> None:
+    """A 429 is not billed and means "later": it does not use up one of `max_attempts`."""
+    policy = RetryPolicy(max_attempts=1, max_rate_limited=3)
+    limited = RateLimitedError("429")
+    assert next_delay(1, limited, policy, random.Random(0), rate_limited=1) is not None
+    assert next_delay(2, limited, policy, random.Random(0), rate_limited=2) is not None
+    assert next_delay(3, limited, policy, random.Random(0), rate_limited=3) is None
+    # two 429s and a 503: one counted attempt of one, so no more
+    assert next_delay(3, UnavailableError("503"), policy, random.Random(0), rate_limited=2) is None
+    mixed = RetryPolicy(max_attempts=2, max_rate_limited=3)
+    assert next_delay(3, UnavailableError("503"), mixed, random.Random(0), rate_limited=2)
+
+
 def test_single_attempt_policy_never_retries() -> None:
     policy = RetryPolicy(max_attempts=1)
     assert next_delay(1, UnavailableError("503"), policy, random.Random(0)) is None
@@ -110,7 +123,14 @@ def test_permanent_errors_give_none(error: ProviderError) -> None:
 
 
 @pytest.mark.parametrize(
-    "kwargs", [{"max_attempts": 0}, {"base_s": -1.0}, {"cap_s": -1.0}, {"max_retry_after_s": -1}]
+    "kwargs",
+    [
+        {"max_attempts": 0},
+        {"max_rate_limited": 0},
+        {"base_s": -1.0},
+        {"cap_s": -1.0},
+        {"max_retry_after_s": -1},
+    ],
 )
 def test_nonsense_policy_is_refused(kwargs: dict[str, Any]) -> None:
     with pytest.raises(ValueError):
