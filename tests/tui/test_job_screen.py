@@ -20,6 +20,7 @@ from orchestrator.testing.scripted import ScriptedProvider, make_spec, png_bytes
 from tui import ImageBatchApp
 from tui.messages import JobLaunched
 from tui.screens import ConfirmScreen, JobScreen, JobsScreen
+from tui.screens import job as job_module
 from tui.widgets import ItemsTable, JobProgress, JobsTable, Preview
 from tui.widgets.progress import Line
 
@@ -59,6 +60,33 @@ async def test_a_failed_image_retried_from_the_table_completes(workspace: Worksp
         assert len(provider.calls_for("i1")) == 2
         assert (await handle.status()).status == "completed"
         assert any("retrying i1" in note for note in notifications(app))
+
+
+async def test_the_preview_of_a_retried_image_shows_it_once_it_completes(
+    workspace: Workspace, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The image under the cursor is retried and completes as its job ends: the job's end
+    reloads every row at once, and the preview said "running, no image yet" until the cursor
+    moved away and back. (Draws are spaced out here so that the image's completion and the
+    job's end reach the screen in one draw, as they did on a terminal.)"""
+    monkeypatch.setattr(job_module, "DRAW_EVERY_S", 1.0)
+    provider = ScriptedProvider(
+        {"i1": [UnavailableError("the server fell over")]},
+        image=png_bytes(64, 48, "orange"),
+        latency_s=0.3,  # the retry is seen running first
+    )
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        assert app.session is not None
+        handle = await app.session.orchestrator.submit(make_spec(2, max_attempts=1))
+        screen = await open_job(app, pilot, handle.id)
+        await until(pilot, lambda: statuses(screen)["i1"] == "failed", "i1 fails")
+        await select(pilot, screen, "i1")
+        await pilot.press("r")
+        await until(pilot, lambda: statuses(screen)["i1"] == "completed", "the retry completes")
+        preview = screen.query_one(Preview)
+        await until(pilot, lambda: preview.border_subtitle == "i1 · 64x48", "its image is shown")
+        assert screen.query_one(ItemsTable).selected_id == "i1"  # the cursor never moved
 
 
 async def test_retrying_an_image_that_did_not_fail_says_why_in_words(workspace: Workspace) -> None:

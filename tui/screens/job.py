@@ -144,7 +144,8 @@ class JobScreen(Screen[None]):
         self.query_one(EventLog).write(changes.lines)
         self.draw_progress()
         selected = table.selected_id
-        if selected is not None and any(row.id == selected for row in changes.rows):
+        changed = changes.reloaded or any(row.id == selected for row in changes.rows)
+        if selected is not None and changed:  # a reload (the run's end) may change it too
             self.preview(selected, settle=False)
 
     @work(exclusive=True, group="runner")
