@@ -70,7 +70,8 @@ class Tally:
     """When items completed since `since`, for images per minute."""
     since: float = 0.0
     """When the job's current run started, if it runs; else when this tally started watching.
-    A watcher that comes in late so sees the run's elapsed time and pace at once."""
+    A watcher that comes in late so sees the run's elapsed time and pace at once; a run that
+    starts while it watches (a resume, a retry) starts them again."""
     last_seq: int = 0
     finished: bool = False
     """The runner reported the job's end (or an interrupt)."""
@@ -185,8 +186,9 @@ class Tally:
         if event.item_id is None:
             if isinstance(event, JobFinished | JobInterrupted):
                 self.finished = True
-            elif isinstance(event, JobStarted):
-                self.finished = False
+            elif isinstance(event, JobStarted):  # a new run: its own time and pace
+                self.finished, self.since = False, event.ts
+                self.completed_at.clear()
             elif isinstance(event, JobConcurrency):
                 self.concurrency = event.limit
             return

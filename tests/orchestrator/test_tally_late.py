@@ -7,7 +7,7 @@ from __future__ import annotations
 import io
 
 from orchestrator import ItemRecord, JobRecord
-from orchestrator.events import ItemCompleted
+from orchestrator.events import ItemCompleted, JobStarted
 from orchestrator.spec import JobConfig
 from orchestrator.states import ItemStatus
 from orchestrator.tally import Tally
@@ -87,3 +87,19 @@ def test_the_cli_pace_line_of_a_job_done_before_it_was_followed_says_so() -> Non
     waiting = Tally.from_snapshot(_job(active=False), ITEMS, now=now)
     line = JobDisplay(waiting, io.StringIO(), live=False, now=lambda: now).pace_line(now)
     assert line.startswith("first image pending · ")
+
+
+def test_a_run_that_starts_while_it_is_watched_is_timed_from_its_start() -> None:
+    """A retry or a resume after the job ended: the new run's pace, not one spread over the
+    idle time before it (nor, for a job whose process died, over the dead run's)."""
+    now = RUN + 600.0
+    tally = Tally.from_snapshot(_job(active=True), ITEMS, now=now)  # its process died at RUN
+    assert tally.since == RUN
+    tally.apply(JobStarted(seq=1, ts=now, job_id="j", status="running"))
+    assert tally.since == now and tally.images_per_minute(now + 30) is None
+    tally.apply(
+        ItemCompleted(
+            seq=2, ts=now + 30, job_id="j", item_id="i4", status="completed", image_path="x"
+        )
+    )
+    assert tally.images_per_minute(now + 30) == 2.0
