@@ -14,6 +14,8 @@ from __future__ import annotations
 from collections import Counter
 from dataclasses import dataclass, field
 
+from .breaker import Breaker
+from .errors import RateLimitedError, UnavailableError
 from .events import (
     Event,
     ItemCompleted,
@@ -31,6 +33,9 @@ from .records import ItemRecord, JobRecord
 from .states import ITEM_TERMINAL, ItemStatus
 
 __all__ = ["Failure", "Tally"]
+
+BREAKER_AFTER = Breaker().after
+"""Failures in a row after which a lane's breaker opens: then the provider looks down."""
 
 
 @dataclass(frozen=True)
@@ -82,6 +87,11 @@ class Tally:
     records one, and for a fixed concurrency (the spec's)."""
     max_concurrency: int | None = None
     """An adaptive job's maximum concurrency; None for a fixed concurrency."""
+    down_in_a_row: int = 0
+    """Attempts in a row that failed as if the provider were down (a 5xx, a connection that
+    failed), since it last answered (an image or a 429)."""
+    down_reason: str = ""
+    """The last of those failures, in words."""
 
     @classmethod
     def from_snapshot(
@@ -102,7 +112,23 @@ class Tally:
         )
         for item in items:
             tally._take_record(item)
+        tally._take_outage(items)
         return tally
+
+    def _take_outage(self, items: list[ItemRecord]) -> None:
+        """How many of the last attempts failed as if the provider were down (see
+        `provider_down`), counted back from the latest to its last answer."""
+        ended = sorted(
+            (attempt for item in items for attempt in item.attempts if attempt.ended_at),
+            key=lambda attempt: attempt.ended_at or 0.0,
+        )
+        for attempt in reversed(ended):
+            kind = attempt.error.kind if attempt.error is not None else None
+            if attempt.outcome == "ok" or kind == RateLimitedError.kind:
+                return
+            if kind == UnavailableError.kind and attempt.error is not None:
+                self.down_reason = self.down_reason or attempt.error.message
+                self.down_in_a_row += 1
 
     def _take_record(self, item: ItemRecord) -> None:
         """Count one item as its record stands."""
@@ -154,6 +180,13 @@ class Tally:
     def waiting(self, now: float) -> int:
         """Items held back by a backoff or the provider's rate limit right now."""
         return sum(1 for when in self.retry_at.values() if when > now)
+
+    @property
+    def provider_down(self) -> bool:
+        """The provider looks down, as the lane's circuit breaker judges it (`Breaker.after`
+        such failures in a row): it is called only now and then until it answers again. Seen
+        from this job's events alone."""
+        return self.down_in_a_row >= BREAKER_AFTER
 
     def rate_limit_wait(self, now: float) -> float:
         """Seconds left of the provider's rate-limit wait; 0 when there is none."""
@@ -207,20 +240,32 @@ class Tally:
                 self.in_flight.add(item_id)
             case ItemRetrying():
                 self._retrying(event, item_id)
-            case ItemGenerated(cost_usd=cost, cached=cached):
-                self._add_cost(cost)
-                if cached:
-                    self.cached.add(item_id)
-                else:
-                    self.cached.discard(item_id)
+            case ItemGenerated():
+                self._generated(event, item_id)
             case ItemCompleted(ts=ts):
                 self.completed_at.append(ts)
             case ItemFailed(kind=kind, message=message):
                 self.failures[item_id] = Failure(item_id, kind, message)
+                self._attempt_failed(kind, message)
             case ItemReset():
                 self.failures.pop(item_id, None)
 
+    def _generated(self, event: ItemGenerated, item_id: str) -> None:
+        self._add_cost(event.cost_usd)
+        if event.cached:
+            self.cached.add(item_id)
+        else:  # the provider answered: it is up
+            self.cached.discard(item_id)
+            self.down_in_a_row = 0
+
+    def _attempt_failed(self, kind: str, message: str) -> None:
+        if kind == UnavailableError.kind:
+            self.down_in_a_row, self.down_reason = self.down_in_a_row + 1, message
+        elif kind == RateLimitedError.kind:  # an answer: the provider is up
+            self.down_in_a_row = 0
+
     def _retrying(self, event: ItemRetrying, item_id: str) -> None:
+        self._attempt_failed(event.kind, event.message)
         self.retry_at[item_id] = event.ts + event.delay_s
         if event.kind == "rate_limited":
             wait = event.delay_s if event.retry_after is None else event.retry_after

@@ -36,6 +36,7 @@ __all__ = [
     "format_usd",
     "from_cache_text",
     "pace_line",
+    "provider_down_text",
     "reason",
 ]
 
@@ -197,7 +198,15 @@ def pace_line(tally: Tally, now: float, *, stopped: bool = False) -> str:
     limit = tally.rate_limit_wait(now)
     if limit > 0:
         parts.append(f"waiting {math.ceil(limit)}s for the provider's rate limit")
+    elif tally.provider_down and not stopped:
+        parts.append(provider_down_text(tally))
     return " · ".join(parts)
+
+
+def provider_down_text(tally: Tally) -> str:
+    """`the provider looks down (openai: connection failed): trying it now and then`."""
+    why = f" ({tally.down_reason})" if tally.down_reason else ""
+    return f"the provider looks down{why}: trying it now and then"
 
 
 def _eta(seconds: float | None) -> str:

@@ -23,7 +23,13 @@ from rich.text import Text
 from ..events import Event, ItemCancelled, ItemCompleted, ItemFailed, ItemRetrying
 from ..states import ItemStatus
 from ..tally import Tally
-from ..wording import concurrency_text, format_cost, format_duration, from_cache_text
+from ..wording import (
+    concurrency_text,
+    format_cost,
+    format_duration,
+    from_cache_text,
+    provider_down_text,
+)
 
 __all__ = ["JobDisplay", "format_cost", "format_duration"]
 
@@ -163,6 +169,8 @@ class JobDisplay:
         limit = self.tally.rate_limit_wait(now)
         if limit > 0:
             return f"waiting {math.ceil(limit)} s for the provider's rate limit"
+        if self.tally.provider_down:
+            return provider_down_text(self.tally)
         waiting = self.tally.waiting(now)
         if waiting and not self.tally.in_flight:
             soonest = min(when for when in self.tally.retry_at.values() if when > now)
