@@ -112,7 +112,8 @@ class Tally:
         )
         for item in items:
             tally._take_record(item)
-        tally._take_outage(items)
+        if job.active:  # a run is under way: what it meets now
+            tally._take_outage(items)
         return tally
 
     def _take_outage(self, items: list[ItemRecord]) -> None:
@@ -218,7 +219,7 @@ class Tally:
         self.last_seq = event.seq
         if event.item_id is None:
             if isinstance(event, JobFinished | JobInterrupted):
-                self.finished = True
+                self.finished, self.down_in_a_row = True, 0
             elif isinstance(event, JobStarted):  # a new run: its own time and pace
                 self.finished, self.since = False, event.ts
                 self.completed_at.clear()

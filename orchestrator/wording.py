@@ -198,15 +198,15 @@ def pace_line(tally: Tally, now: float, *, stopped: bool = False) -> str:
     limit = tally.rate_limit_wait(now)
     if limit > 0:
         parts.append(f"waiting {math.ceil(limit)}s for the provider's rate limit")
-    elif tally.provider_down and not stopped:
-        parts.append(provider_down_text(tally))
+    elif tally.provider_down and not stopped:  # the rows say why
+        parts.append(provider_down_text(tally, why=False))
     return " · ".join(parts)
 
 
-def provider_down_text(tally: Tally) -> str:
+def provider_down_text(tally: Tally, *, why: bool = True) -> str:
     """`the provider looks down (openai: connection failed): trying it now and then`."""
-    why = f" ({tally.down_reason})" if tally.down_reason else ""
-    return f"the provider looks down{why}: trying it now and then"
+    said = f" ({tally.down_reason})" if why and tally.down_reason else ""
+    return f"the provider looks down{said}: trying it now and then"
 
 
 def _eta(seconds: float | None) -> str:

@@ -8,7 +8,7 @@ import io
 
 from orchestrator import ItemRecord, JobRecord
 from orchestrator.cli.display import JobDisplay
-from orchestrator.events import ItemGenerated, ItemRetrying
+from orchestrator.events import ItemGenerated, ItemRetrying, JobInterrupted
 from orchestrator.spec import JobConfig
 from orchestrator.states import ItemStatus
 from orchestrator.tally import BREAKER_AFTER, Tally
@@ -32,8 +32,10 @@ def _item(n: int, **fields: object) -> ItemRecord:
     )
 
 
-def _job() -> JobRecord:
-    return JobRecord(id="j", config=JobConfig(key="k"), total=8, created_at=T0, updated_at=T0)
+def _job(*, active: bool = True) -> JobRecord:
+    return JobRecord(
+        id="j", config=JobConfig(key="k"), total=8, created_at=T0, updated_at=T0, active=active
+    )
 
 
 def _retrying(seq: int, kind: str = "unavailable", message: str = DOWN) -> ItemRetrying:
@@ -59,12 +61,17 @@ def test_failures_in_a_row_as_the_breaker_counts_them_say_the_provider_looks_dow
     now = T0 + 10
     line = JobDisplay(tally, io.StringIO(), live=False, now=lambda: now).wait_line(now)
     assert line == f"the provider looks down ({DOWN}): trying it now and then"
-    assert pace_line(tally, now).endswith(line)
+    assert pace_line(tally, now).endswith(" · the provider looks down: trying it now and then")
     image = ItemGenerated(
         seq=20, ts=now, job_id="j", item_id="i1", status="running", bytes=1, width=1, height=1
     )
     tally.apply(image)  # it answered
     assert not tally.provider_down and "looks down" not in pace_line(tally, now)
+    for seq in range(30, 30 + BREAKER_AFTER):
+        tally.apply(_retrying(seq))
+    assert tally.provider_down
+    tally.apply(JobInterrupted(seq=40, ts=now, job_id="j", status="running", counts={}, run_s=9.0))
+    assert not tally.provider_down  # the run is over: nothing is trying it
 
 
 def test_a_rate_limit_is_an_answer_and_a_timeout_says_nothing() -> None:
@@ -100,3 +107,5 @@ def test_a_job_opened_during_an_outage_says_so_at_once() -> None:
     assert tally.provider_down and tally.down_reason == DOWN
     earlier = Tally.from_snapshot(_job(), [*failed[:-1], answered], now=T0 + 60)
     assert not earlier.provider_down  # one short: the image came before four of them
+    idle = Tally.from_snapshot(_job(active=False), [answered, *failed], now=T0 + 60)
+    assert not idle.provider_down  # no run is trying it now
