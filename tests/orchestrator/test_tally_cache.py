@@ -2,35 +2,18 @@
 
 from __future__ import annotations
 
-from orchestrator import ItemRecord, JobRecord
+from orchestrator import ItemRecord
 from orchestrator.events import ItemCompleted, ItemGenerated
-from orchestrator.spec import JobConfig
 from orchestrator.states import ItemStatus
 from orchestrator.tally import Tally
 from orchestrator.wording import counts_line
 
-T0 = 1_700_000_000.0
-
-
-def _item(n: int, **fields: object) -> ItemRecord:
-    return ItemRecord.model_validate(
-        {
-            "job_id": "j",
-            "id": f"i{n}",
-            "index": n,
-            "prompt": f"p{n}",
-            "created_at": T0,
-            "updated_at": T0,
-            **fields,
-        }
-    )
+from .records_builder import T0, job_record
+from .records_builder import item_record as _item
 
 
 def _tally(*items: ItemRecord) -> Tally:
-    job = JobRecord(
-        id="j", config=JobConfig(key="k"), total=len(items), created_at=T0, updated_at=T0
-    )
-    return Tally.from_snapshot(job, list(items), now=T0)
+    return Tally.from_snapshot(job_record(len(items)), list(items), now=T0)
 
 
 def _generated(item: str, seq: int, *, cached: bool) -> ItemGenerated:

@@ -8,40 +8,21 @@ import io
 
 from orchestrator import ItemRecord, JobRecord
 from orchestrator.events import ItemCompleted, JobStarted
-from orchestrator.spec import JobConfig
 from orchestrator.states import ItemStatus
 from orchestrator.tally import Tally
 
-T0 = 1_700_000_000.0
+from .records_builder import T0, item_record, job_record
+
 RUN = T0 + 100.0
 """When the job's current run started (an earlier run ended before it)."""
 
 
 def _item(n: int, status: ItemStatus, finished_at: float | None = None) -> ItemRecord:
-    return ItemRecord.model_validate(
-        {
-            "job_id": "j",
-            "id": f"i{n}",
-            "index": n,
-            "prompt": f"p{n}",
-            "created_at": T0,
-            "updated_at": T0,
-            "status": status,
-            "finished_at": finished_at,
-        }
-    )
+    return item_record(n, status=status, finished_at=finished_at)
 
 
 def _job(*, active: bool) -> JobRecord:
-    return JobRecord(
-        id="j",
-        config=JobConfig(key="k"),
-        total=6,
-        created_at=T0,
-        updated_at=RUN,
-        active=active,
-        run_started_at=RUN,
-    )
+    return job_record(6, updated_at=RUN, active=active, run_started_at=RUN)
 
 
 ITEMS = [

@@ -6,36 +6,21 @@ from __future__ import annotations
 
 import io
 
-from orchestrator import ItemRecord, JobRecord
+from orchestrator import JobRecord
 from orchestrator.cli.display import JobDisplay
 from orchestrator.events import ItemGenerated, ItemRetrying, JobInterrupted
-from orchestrator.spec import JobConfig
 from orchestrator.states import ItemStatus
 from orchestrator.tally import BREAKER_AFTER, Tally
 from orchestrator.wording import pace_line
 
-T0 = 1_700_000_000.0
+from .records_builder import T0, job_record
+from .records_builder import item_record as _item
+
 DOWN = "openai: connection failed (ConnectError)"
 
 
-def _item(n: int, **fields: object) -> ItemRecord:
-    return ItemRecord.model_validate(
-        {
-            "job_id": "j",
-            "id": f"i{n}",
-            "index": n,
-            "prompt": f"p{n}",
-            "created_at": T0,
-            "updated_at": T0,
-            **fields,
-        }
-    )
-
-
 def _job(*, active: bool = True) -> JobRecord:
-    return JobRecord(
-        id="j", config=JobConfig(key="k"), total=8, created_at=T0, updated_at=T0, active=active
-    )
+    return job_record(8, active=active)
 
 
 def _retrying(seq: int, kind: str = "unavailable", message: str = DOWN) -> ItemRetrying:

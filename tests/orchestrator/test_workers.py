@@ -130,44 +130,7 @@ def test_the_program_leaves_no_multiprocessing_folder_behind(tmp_path: Path) -> 
         shutil.rmtree(tmpdir, ignore_errors=True)
 
 
-_LEAVE_WITH_A_BUSY_POOL = """
-    import asyncio, os, sys
-    from pathlib import Path
-    from PIL import Image
-    from orchestrator.spec import OutputSpec
-    from orchestrator.stages import PostStage
-
-    out = Path(os.environ["TMPDIR"])
-    raw = out / "raw.png"
-    Image.new("RGB", (320, 320), (10, 200, 30)).save(raw)
-    stage = PostStage(1, processes=True)
-    asyncio.run(stage.process(raw, out / "a.png", out / "a.webp", OutputSpec(format="png")))
-    print("processed", flush=True)
-    os._exit(0)  # the pool not shut down: its worker waits on its queue
-"""
-
-
-def test_a_caller_that_captures_the_output_is_not_kept_waiting_by_the_workers(
-    tmp_path: Path,
-) -> None:
-    """`subprocess.run(["imagebatch", ...], capture_output=True)` reads until the pipes close
-    and only then reaps the process. The workers hold the pipes, and a parent that is not
-    reaped is a zombie, which `kill(pid, 0)` still finds: the workers took it for alive and
-    the caller waited for ever. They now see a zombie as gone."""
-    tmpdir = tmp_path / "t"
-    tmpdir.mkdir()
-    done = subprocess.run(
-        [sys.executable, "-c", textwrap.dedent(_LEAVE_WITH_A_BUSY_POOL)],
-        cwd=_REPO,
-        env={"TMPDIR": str(tmpdir), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,  # before: never returned
-    )
-    assert done.returncode == 0 and done.stdout == "processed\n", done.stderr
-
-
-_KILLED_WITH_ITS_POOL = """
+_PROCESS_THEN = """
     import asyncio, os, signal
     from pathlib import Path
     from PIL import Image
@@ -180,8 +143,34 @@ _KILLED_WITH_ITS_POOL = """
     stage = PostStage(1, processes=True)
     asyncio.run(stage.process(raw, out / "a.png", out / "a.webp", OutputSpec(format="png")))
     print("processed", flush=True)
-    os.kill(os.getpid(), signal.SIGKILL)  # kill -9: no clean-up of any kind
 """
+"""A large image post-processed in a worker process; what the process does then follows."""
+
+
+def _captured(tmp_path: Path, then: str) -> subprocess.CompletedProcess[str]:
+    """Run `_PROCESS_THEN` and `then` with its output captured, as `subprocess.run` callers of
+    `imagebatch` do: it returns once every process holding the pipes is gone."""
+    tmpdir = tmp_path / "t"
+    tmpdir.mkdir()
+    return subprocess.run(
+        [sys.executable, "-c", textwrap.dedent(_PROCESS_THEN) + then],
+        cwd=_REPO,
+        env={"TMPDIR": str(tmpdir), "PATH": "/usr/bin:/bin"},
+        capture_output=True,
+        text=True,
+        timeout=60,  # before the zombie fix: never returned
+    )
+
+
+def test_a_caller_that_captures_the_output_is_not_kept_waiting_by_the_workers(
+    tmp_path: Path,
+) -> None:
+    """`subprocess.run(["imagebatch", ...], capture_output=True)` reads until the pipes close
+    and only then reaps the process. The workers hold the pipes, and a parent that is not
+    reaped is a zombie, which `kill(pid, 0)` still finds: the workers took it for alive and
+    the caller waited for ever. They now see a zombie as gone."""
+    done = _captured(tmp_path, "os._exit(0)  # the pool not shut down: its worker waits on it")
+    assert done.returncode == 0 and done.stdout == "processed\n", done.stderr
 
 
 def test_a_run_killed_with_sigkill_leaves_no_warning_on_the_terminal(tmp_path: Path) -> None:
@@ -189,15 +178,6 @@ def test_a_run_killed_with_sigkill_leaves_no_warning_on_the_terminal(tmp_path: P
     resource tracker (a process of its own, writing to the same terminal) unlinks them and
     printed 'UserWarning: resource_tracker: There appear to be 5 leaked semaphore objects'
     under the user's prompt after `kill -9` of a run."""
-    tmpdir = tmp_path / "t"
-    tmpdir.mkdir()
-    done = subprocess.run(  # returns once every process holding the pipes is gone
-        [sys.executable, "-c", textwrap.dedent(_KILLED_WITH_ITS_POOL)],
-        cwd=_REPO,
-        env={"TMPDIR": str(tmpdir), "PATH": "/usr/bin:/bin"},
-        capture_output=True,
-        text=True,
-        timeout=60,
-    )
+    done = _captured(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind")
     assert done.returncode == -9 and done.stdout == "processed\n"
     assert done.stderr == ""
