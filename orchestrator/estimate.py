@@ -69,7 +69,8 @@ class Estimate:
     @property
     def lowest_usd(self) -> float:
         """The total if the provider picked the cheapest size and quality wherever it may."""
-        return round(sum(item.lowest_usd or item.usd or 0.0 for item in self.to_pay if item.usd), 6)
+        lowest = (item.usd if item.lowest_usd is None else item.lowest_usd for item in self.to_pay)
+        return round(sum(price for price in lowest if price is not None), 6)
 
     @property
     def unpriced(self) -> int:
