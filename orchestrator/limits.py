@@ -42,7 +42,8 @@ class Limits(BaseModel):
     timeout_s: StrictFloat = Field(default=120.0, gt=0, le=3600)
     """Time one attempt may take before it is abandoned and retried."""
     max_attempts: StrictInt = Field(default=3, ge=1, le=20)
-    """Attempts per item, the first included."""
+    """Attempts per item, the first included; a 429 does not use one up (see
+    `RetryPolicy.max_rate_limited`)."""
     budget_usd: StrictFloat | None = Field(default=None, gt=0)
     """Spending cap in USD: no attempt starts that could take spending past it (each attempt
     reserves its image's listed price); items left out end `failed` with reason `budget`."""

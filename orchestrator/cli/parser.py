@@ -52,7 +52,7 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     )
     group.add_argument("--rate", type=float, help="attempt starts per minute, spaced evenly")
     group.add_argument("--timeout", type=float, help="seconds one attempt may take (default 120)")
-    group.add_argument("--max-attempts", type=int, help="attempts per item (default 3)")
+    group.add_argument("--max-attempts", type=int, help="attempts per item, 429s aside (default 3)")
     group.add_argument("--key", help="job key: one active job per key")
     group.add_argument("--name", help="a human name for the job")
     group.add_argument(
