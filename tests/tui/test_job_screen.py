@@ -14,7 +14,7 @@ from rich.text import Text
 from textual.pilot import Pilot
 from textual_image.renderable import HalfcellImage
 
-from orchestrator import Workspace, storage
+from orchestrator import JobHandle, JobSpec, Workspace, storage
 from orchestrator.errors import UnavailableError
 from orchestrator.testing.scripted import ScriptedProvider, make_spec, png_bytes
 from tui import ImageBatchApp
@@ -38,6 +38,15 @@ async def open_job(app: ImageBatchApp, pilot: Pilot[Any], job_id: str) -> JobScr
     return await job_screen(pilot, app)
 
 
+async def submit_and_open(
+    app: ImageBatchApp, pilot: Pilot[Any], spec: JobSpec
+) -> tuple[JobHandle, JobScreen]:
+    """Submit `spec` to the app's orchestrator (it runs here), then open its job screen."""
+    assert app.session is not None
+    handle = await app.session.orchestrator.submit(spec)
+    return handle, await open_job(app, pilot, handle.id)
+
+
 def running_app(workspace: Workspace, provider: ScriptedProvider) -> ImageBatchApp:
     return tui_app(workspace, providers={"scripted": provider})
 
@@ -46,9 +55,7 @@ async def test_a_failed_image_retried_from_the_table_completes(workspace: Worksp
     provider = ScriptedProvider({"i1": [UnavailableError("the server fell over")]})
     app = running_app(workspace, provider)
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(3, max_attempts=1))
-        screen = await open_job(app, pilot, handle.id)
+        handle, screen = await submit_and_open(app, pilot, make_spec(3, max_attempts=1))
         want = {"i0": "completed", "i1": "failed", "i2": "completed"}
         await until(pilot, lambda: statuses(screen) == want, "i1 fails, the others complete")
         table = screen.query_one(ItemsTable)
@@ -77,9 +84,7 @@ async def test_the_preview_of_a_retried_image_shows_it_once_it_completes(
     )
     app = running_app(workspace, provider)
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(2, max_attempts=1))
-        screen = await open_job(app, pilot, handle.id)
+        _, screen = await submit_and_open(app, pilot, make_spec(2, max_attempts=1))
         await until(pilot, lambda: statuses(screen)["i1"] == "failed", "i1 fails")
         await select(pilot, screen, "i1")
         await pilot.press("r")
@@ -92,9 +97,7 @@ async def test_the_preview_of_a_retried_image_shows_it_once_it_completes(
 async def test_retrying_an_image_that_did_not_fail_says_why_in_words(workspace: Workspace) -> None:
     app = running_app(workspace, ScriptedProvider())
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(2))
-        screen = await open_job(app, pilot, handle.id)
+        _, screen = await submit_and_open(app, pilot, make_spec(2))
         await until(pilot, lambda: set(statuses(screen).values()) == {"completed"}, "done")
         await select(pilot, screen, "i0")
         await pilot.press("r")
@@ -109,9 +112,7 @@ async def test_cancel_one_image_then_the_whole_job(workspace: Workspace) -> None
     provider = ScriptedProvider({f"i{n}": ["hang"] for n in range(4)})
     app = running_app(workspace, provider)
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(4, concurrency=2))
-        screen = await open_job(app, pilot, handle.id)
+        handle, screen = await submit_and_open(app, pilot, make_spec(4, concurrency=2))
         await until(pilot, lambda: statuses(screen)["i0"] == "running", "i0 runs")
         await select(pilot, screen, "i0")
         await pilot.press("x")
@@ -130,9 +131,7 @@ async def test_no_to_the_question_leaves_the_job_running(workspace: Workspace) -
     provider = ScriptedProvider({"i0": ["hang"]})
     app = running_app(workspace, provider)
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(1))
-        screen = await open_job(app, pilot, handle.id)
+        handle, screen = await submit_and_open(app, pilot, make_spec(1))
         await until(pilot, lambda: statuses(screen)["i0"] == "running", "i0 runs")
         await pilot.press("X")
         await until(pilot, lambda: isinstance(app.screen, ConfirmScreen), "asked to confirm")
@@ -149,9 +148,7 @@ async def test_the_preview_shows_the_image_in_half_cells_and_toggles_to_the_prom
     provider = ScriptedProvider(image=png_bytes(64, 48, "orange"))
     app = running_app(workspace, provider)
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(2))
-        screen = await open_job(app, pilot, handle.id)
+        _, screen = await submit_and_open(app, pilot, make_spec(2))
         await until(pilot, lambda: set(statuses(screen).values()) == {"completed"}, "done")
         await select(pilot, screen, "i1")
         preview = screen.query_one(Preview)
@@ -174,9 +171,7 @@ async def test_the_filter_shows_only_one_status_at_a_time(workspace: Workspace) 
     provider = ScriptedProvider({"i1": [failing], "i3": [failing]})
     app = running_app(workspace, provider)
     async with app.run_test(size=SIZE) as pilot:
-        assert app.session is not None
-        handle = await app.session.orchestrator.submit(make_spec(5, max_attempts=1))
-        screen = await open_job(app, pilot, handle.id)
+        _, screen = await submit_and_open(app, pilot, make_spec(5, max_attempts=1))
         await until(pilot, lambda: "running" not in statuses(screen).values(), "done")
         await until(pilot, lambda: len(statuses(screen)) == 5, "five rows")
         table = screen.query_one(ItemsTable)
