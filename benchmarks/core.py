@@ -39,10 +39,11 @@ DEFAULT_TITLE = "Core benchmark"
 METHOD = (
     "Mock provider with no latency, concurrency 8, one attempt; 16x16 PNG items for overhead "
     "and memory, 1024x1024 JPEG with a 256 px thumbnail for stalls. Each run in a fresh process "
-    "and temporary workspace. Overhead = wall time of `run` / items. CPU per image is the "
-    "process's CPU time during `run` (all threads) / items, in its own code and in the kernel: "
-    "each image makes three files (raw with fsync, processed, thumbnail), and what making one "
-    "costs the kernel depends on the file system and its recent history."
+    "and temporary workspace. Overhead = wall time of `run` / items. CPU per image is the CPU "
+    "time during `run` / items of the process (all threads) and of the worker processes that "
+    "store the images (their start included), in their own code and in the kernel: each image "
+    "makes three files (raw with fsync, processed, thumbnail), and what making one costs the "
+    "kernel depends on the file system and its recent history."
 )
 FLOOR_METHOD = (
     "The work alone: what the run does for each small image, one image after another in one "

@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import asyncio
 import math
-import resource
 import tempfile
 import time
 from dataclasses import dataclass
@@ -20,6 +19,7 @@ from typing import Any
 from orchestrator import JobSpec, JobStatus, Orchestrator, Workspace, parse_spec
 
 from . import memory
+from .cputime import tree_cpu_s
 
 __all__ = [
     "OverheadResult",
@@ -46,10 +46,12 @@ class OverheadResult:
     run_s: float
     """`await run(job_id)`: what the per-image overhead is computed from."""
     user_s: float
-    """CPU time the process spent in its own code (all threads) during `run`."""
+    """CPU time the process and its worker processes spent in their own code (all threads)
+    during `run` (see `cputime`)."""
     system_s: float
-    """CPU time the kernel spent for the process during `run`: files made and synced, thread
-    switches. What a file costs to make depends on the file system and its recent history."""
+    """CPU time the kernel spent for them during `run`: files made and synced, thread and
+    process switches. What a file costs to make depends on the file system and its recent
+    history."""
     rss_before_kb: int
     """Resident memory once the spec is built, before `create`."""
     rss_peak_kb: int
@@ -113,18 +115,18 @@ async def measure_overhead(items: int, where: Path | None = None) -> OverheadRes
         async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             started = time.perf_counter()
             job = await orchestrator.create(spec)
-            created, cpu_before = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+            created, cpu_before = time.perf_counter(), tree_cpu_s()
             await orchestrator.start(job.id)
             final = await job.wait()
-            finished, cpu_after = time.perf_counter(), resource.getrusage(resource.RUSAGE_SELF)
+            finished, cpu_after = time.perf_counter(), tree_cpu_s()
         rss_peak, rss_after = memory.peak_kb(), memory.rss_kb()
     _check_completed(final.status, final.id)
     return OverheadResult(
         items=items,
         create_s=created - started,
         run_s=finished - created,
-        user_s=cpu_after.ru_utime - cpu_before.ru_utime,
-        system_s=cpu_after.ru_stime - cpu_before.ru_stime,
+        user_s=cpu_after[0] - cpu_before[0],
+        system_s=cpu_after[1] - cpu_before[1],
         rss_before_kb=rss_before,
         rss_peak_kb=rss_peak,
         rss_after_kb=rss_after,

@@ -19,8 +19,9 @@ from .journal import ProcessedImage, Run
 from .providers.base import GeneratedImage
 from .records import ErrorInfo, ItemRecord
 from .spec import JobConfig
-from .stages import PostStage, Stored, store_raw
+from .stages import PostStage
 from .storage import Workspace, sha256_hex
+from .storing import Stored
 
 __all__ = ["ImageKeeping", "finish_before_cancel"]
 
@@ -109,8 +110,8 @@ class ImageKeeping:
         before any verb queued after it, such as the next attempt's start. A run that lost its
         lock while it waited for the answer writes no file: the file would replace the new
         owner's image at the same path."""
-        output, check = self.config.output, self.verbs.check_lease_here
-        stored = await store_raw(self.workspace, item.job_id, item.id, image, output, check)
+        stores, output = self.post.stores, self.config.output
+        stored = await stores.store(self.workspace, item.id, image, self.verbs, output)
         raw = stored.raw
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)

@@ -1,13 +1,11 @@
 """What happens to an image after the provider answers: it is stored, then post-processed.
 
-Storing is short and comes first: the bytes are checked to be one whole image (header,
-checksums and end; not decoded), written to `raw/` (temp file, fsync, rename) and then
-recorded, all before the attempt's slot takes a new paid request, so a crash loses at most the
-images in flight. Post-processing (resize, encode, thumbnail) is its own stage with its own
-bounded workers: worker processes by default, so the CPU-heavy part never competes with the
-event loop for the GIL. Small images (at most `SMALL_PIXELS`) are post-processed in threads
-instead: their work is a fraction of a millisecond, less than the round trip to a worker
-process costs.
+Storing is short and comes first (see `storing`): the image is written to `raw/` and recorded
+before the attempt's slot takes a new paid request. Post-processing (resize, encode, thumbnail)
+is its own stage with its own bounded workers: worker processes by default, so the CPU-heavy
+part never competes with the event loop for the GIL. Small images (at most `SMALL_PIXELS`)
+are post-processed in threads instead: their work is a fraction of a millisecond. (Images of
+at most `storing.INLINE_PIXELS` are post-processed as they are stored.)
 """
 
 from __future__ import annotations
@@ -15,103 +13,25 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from collections.abc import Callable
 from concurrent.futures import Executor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
-from dataclasses import dataclass
 from pathlib import Path
 
-from .errors import BadResponseError, StorageError
-from .imaging import ImageInfo, Processed, check_image, postprocess, process_bytes
-from .journal import RawImage
-from .providers.base import GeneratedImage
+from .errors import BadResponseError
+from .imaging import Processed, postprocess
 from .spec import OutputSpec
-from .storage import Workspace, atomic_write, sha256_hex
+from .storing import StoreWorkers
 from .workers import start_worker_processes
 
-__all__ = ["INLINE_PIXELS", "SMALL_PIXELS", "PostStage", "Stored", "store_raw"]
+__all__ = ["SMALL_PIXELS", "PostStage"]
 
 SMALL_PIXELS = 256 * 256
 """Raw images of at most this many pixels are post-processed in a thread, not a process."""
-INLINE_PIXELS = 64 * 64
-"""Raw images of at most this many pixels are post-processed as they are stored, in one trip."""
-
-
-@dataclass(frozen=True)
-class Stored:
-    """A paid image written to `raw/`, and, if it was small, its post-processing's outcome."""
-
-    raw: RawImage
-    processed: Processed | None = None
-    """Set when the image was small and was post-processed in the same trip."""
-    failed: str | None = None
-    """Why that post-processing failed (the raw image is kept all the same)."""
-
-
-async def store_raw(
-    workspace: Workspace,
-    job_id: str,
-    item_id: str,
-    image: GeneratedImage,
-    output: OutputSpec | None = None,
-    before_write: Callable[[], None] | None = None,
-) -> Stored:
-    """Check and write the paid image; raises `BadResponseError` if it is no usable image.
-
-    With `output`, an image of at most `INLINE_PIXELS` is post-processed in the same trip to a
-    thread, from the bytes in memory: for so small an image a trip of its own costs more than
-    the work. (A larger one is not: the slot would wait for its encoding.) `before_write` runs
-    in that thread just before the file is written (the lease's check)."""
-    stored = await asyncio.to_thread(
-        _check_and_write, workspace, job_id, item_id, image.data, output, before_write
-    )
-    info, path, processed, failed = stored
-    raw = RawImage(
-        path=workspace.relative(path),
-        sha256=sha256_hex(image.data),
-        mime_type=info.mime_type,
-        bytes=len(image.data),
-        width=info.width,
-        height=info.height,
-        model=image.model,
-        usage=image.usage,
-        cost_usd=image.cost_usd,
-        revised_prompt=image.revised_prompt,
-    )
-    return Stored(raw, processed, failed)
-
-
-def _check_and_write(
-    workspace: Workspace,
-    job_id: str,
-    item_id: str,
-    data: bytes,
-    output: OutputSpec | None,
-    before_write: Callable[[], None] | None,
-) -> tuple[ImageInfo, Path, Processed | None, str | None]:
-    """One trip to a thread: the bytes checked to be one whole image (not decoded: the slot
-    would wait for that; post-processing decodes), then written; a small one is
-    post-processed too."""
-    info = check_image(data)
-    path = workspace.raw_path(job_id, item_id, info.ext)
-    if before_write is not None:
-        before_write()
-    atomic_write(path, data, root=workspace.root)
-    if output is None or info.width * info.height > INLINE_PIXELS:
-        return info, path, None, None
-    image_path = workspace.image_path(job_id, item_id, output.format)
-    thumb_path = workspace.thumb_path(job_id, item_id)
-    try:
-        processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
-    except StorageError:
-        return info, path, None, None  # the paid image is kept: recorded, processed later
-    except (BadResponseError, OSError, ValueError) as error:
-        return info, path, None, f"post-processing failed: {error}"
-    return info, path, processed, None
 
 
 class PostStage:
-    """Post-processing workers shared by every job an orchestrator runs."""
+    """Post-processing workers shared by every job an orchestrator runs, and the workers that
+    store paid images (`stores`: processes too, unless `processes` is False)."""
 
     def __init__(self, workers: int | None = None, *, processes: bool = True) -> None:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
@@ -122,6 +42,7 @@ class PostStage:
         """Held while the pool starts (a few hundred ms for worker processes), in a thread."""
         self._threads_lock = threading.Lock()
         """Held for a moment by the loop: it must not wait for a pool that is starting."""
+        self.stores = StoreWorkers(processes=processes)
 
     def _executor(self) -> Executor:
         """The pool, started if need be. Starting worker processes blocks (the fork server's
@@ -176,6 +97,7 @@ class PostStage:
             raise BadResponseError("post-processing worker died while processing it") from None
 
     def close(self) -> None:
+        self.stores.close()
         with self._lock:
             if self._pool is not None:
                 self._pool.shutdown(wait=False, cancel_futures=True)

@@ -20,6 +20,7 @@ import tempfile
 import threading
 import time
 from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker
 
 from .pids import ended
@@ -39,6 +40,9 @@ _log = logging.getLogger(__name__)
 def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
     """A started pool of `workers` processes (the fork server and a first worker are up), or
     None, logged, if the system refuses to start them. Blocks for a few hundred ms."""
+    if multiprocessing.current_process().daemon:  # a pool's worker itself: it may not
+        _log.warning("working in threads: a daemonic process cannot start worker processes")
+        return None
     pool = None
     try:
         _start_quiet_resource_tracker()
@@ -52,9 +56,9 @@ def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
     except BaseException as error:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if not isinstance(error, OSError):
-            raise
-        _log.warning("post-processing in threads: no worker process could start (%s)", error)
+        if not isinstance(error, OSError | BrokenProcessPool):  # a worker died as it started
+            raise  # (the main module cannot be imported again: a script read from stdin)
+        _log.warning("working in threads: no worker process could start (%r)", error)
         return None
     return pool
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 from .budget import WAIT_FOR_BUDGET
 from .commit import attempt_ended, attempt_started, error_info
 from .disk import DiskJournal
+from .fence import LeaseCheck, LeaseNotHeld
 from .journal import Journal, Run
 from .runs import ProcessedImage, RawImage, RunJournal
 
@@ -18,6 +19,8 @@ __all__ = [
     "WAIT_FOR_BUDGET",
     "DiskJournal",
     "Journal",
+    "LeaseCheck",
+    "LeaseNotHeld",
     "ProcessedImage",
     "RawImage",
     "Run",

@@ -23,6 +23,7 @@ from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..spec import JobSpec
 from ..webhooks.models import UndeliveredWebhook
 from .disk import DiskJournal
+from .fence import LeaseCheck
 from .runs import ProcessedImage, RawImage, RunJournal
 from .writer import Writer
 
@@ -189,6 +190,10 @@ class Run:
         """`check_lease` in the calling thread (blocking: a read on that thread's connection),
         for a step already off the loop that must check just before it writes."""
         self._verbs.check_lease()
+
+    def lease_check(self) -> LeaseCheck:
+        """What another process needs to check this run's lease just before it writes."""
+        return self._verbs.lease_check()
 
     async def start_attempt(
         self, item_id: str, reserve_usd: float | None = None

@@ -9,7 +9,6 @@ runner does next: `start_attempt` and `retry_later` turn an item with a cancel r
 
 from __future__ import annotations
 
-import json
 from typing import Any, Literal
 
 from ..events import (
@@ -29,6 +28,7 @@ from ..states import ITEM_TERMINAL, ItemStatus
 from .budget import MAYBE_BILLED, WAIT_FOR_BUDGET, over_budget, released
 from .commit import Change, attempt_ended, attempt_started
 from .disk import DiskJournal
+from .fence import LeaseCheck, carries_token
 from .images import ProcessedImage, RawImage, completed, generated
 
 __all__ = ["ProcessedImage", "RawImage", "RunJournal"]
@@ -299,4 +299,8 @@ class RunJournal:
 
     def _holds(self, lock: str | None) -> bool:
         """Whether the lock's text (as stored) carries this run's token."""
-        return lock is not None and json.loads(lock).get("token") == self.lease.token
+        return carries_token(lock, self.lease.token)
+
+    def lease_check(self) -> LeaseCheck:
+        """What another process needs to check this run's lease (see `fence`)."""
+        return LeaseCheck(self.store.path, lock_slot(self.lease.key), self.lease.token)

@@ -9,6 +9,7 @@ import asyncio
 import pytest
 
 from orchestrator.errors import LeaseLostError
+from orchestrator.stages import PostStage
 from orchestrator.states import ItemStatus
 from orchestrator.testing.scripted import ScriptedProvider, make_spec
 
@@ -22,11 +23,14 @@ async def _under_way(provider: ScriptedProvider, count: int) -> None:
         await asyncio.sleep(0.01)
 
 
+@pytest.mark.parametrize("processes", [False, True], ids=["threads", "worker processes"])
 async def test_an_answer_after_the_lock_was_lost_writes_no_image(
-    make_orchestrator: MakeOrchestrator,
+    make_orchestrator: MakeOrchestrator, processes: bool
 ) -> None:
+    """Images are stored in worker processes (each checks the lock on its own connection to
+    the journal) or, where none can start, in threads."""
     provider = ScriptedProvider({"i0": ["held"]})
-    orch = make_orchestrator(provider)
+    orch = make_orchestrator(provider, post=PostStage(1, processes=processes))
     job = await orch.submit(make_spec(1))
     await _under_way(provider, 1)
     await orch.clear_lock("test-key")  # another process took the job over meanwhile

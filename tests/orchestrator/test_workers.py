@@ -4,12 +4,14 @@ behind when the parent leaves, and threads when no worker process can start."""
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import shutil
 import subprocess
 import sys
 import tempfile
 import textwrap
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -105,7 +107,7 @@ async def test_images_are_post_processed_in_threads_when_no_worker_process_can_s
             )
         assert done.width == 320 and (tmp_path / "a.png").stat().st_size > 0
         assert not stage.processes  # the next images go to threads at once
-        assert "post-processing in threads" in caplog.text
+        assert "working in threads" in caplog.text
         assert "AF_UNIX path too long" in caplog.text
     finally:
         stage.close()
@@ -181,3 +183,53 @@ def test_a_run_killed_with_sigkill_leaves_no_warning_on_the_terminal(tmp_path: P
     done = _captured(tmp_path, "os.kill(os.getpid(), signal.SIGKILL)  # no clean-up of any kind")
     assert done.returncode == -9 and done.stdout == "processed\n"
     assert done.stderr == ""
+
+
+_FROM_STDIN = """
+import asyncio, sys
+from pathlib import Path
+from typing import Any
+from orchestrator import Orchestrator, Workspace, parse_spec
+
+async def main() -> None:
+    items = [{"id": f"p{n}", "prompt": f"page {n}"} for n in range(3)]
+    spec = parse_spec({"key": "stdin", "provider": "mock", "items": items}, "stdin")
+    async with Orchestrator(Workspace(Path(sys.argv[1]))) as orchestrator:
+        job = await orchestrator.submit(spec)
+        print((await job.wait()).status)
+
+asyncio.run(main())
+"""
+
+
+def test_a_script_read_from_stdin_stores_its_images_in_threads(tmp_path: Path) -> None:
+    """A worker process imports the main module again, which a script read from stdin does not
+    have: no worker can start, and the images are stored in threads instead of failing."""
+    done = subprocess.run(
+        [sys.executable, "-", str(tmp_path / "ws")],
+        input=_FROM_STDIN,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=_env(),
+        cwd=tmp_path,
+    )
+    assert done.stdout.strip() == "completed", done.stderr
+    assert "working in threads: no worker process could start" in done.stderr
+
+
+def _start_in(result: Any) -> None:
+    result.put(workers.start_worker_processes(1) is None)
+
+
+def test_a_daemonic_process_works_in_threads() -> None:
+    """A process that is itself a pool's worker (daemonic) may not start processes: imagebatch
+    run inside one works in threads rather than failing every image."""
+    context = multiprocessing.get_context("spawn")
+    result = context.Queue()
+    process = context.Process(target=_start_in, args=(result,), daemon=True)
+    process.start()
+    try:
+        assert result.get(timeout=60) is True
+    finally:
+        process.join(timeout=60)

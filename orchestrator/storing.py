@@ -1,0 +1,178 @@
+"""Storing a paid image, the step between the provider's answer and its record.
+
+The bytes are checked to be one whole image (header, checksums and end; not decoded), written to
+`raw/` (temp file, fsync, rename, the folder synced), and a very small image is post-processed
+in the same trip. All of it happens before the attempt's slot takes a new paid request, so a
+crash loses at most the images in flight.
+
+`StoreWorkers` does it in worker processes of its own (never behind post-processing): writing
+three files is some forty system calls, and a thread hands the GIL to the event loop and the
+journal's writer, and waits for it back, at every one of them. Measured with small images on two
+CPUs, those hand-offs cost more than the work (see `benchmarks/RESULTS.md`); a worker process has
+its own GIL. A worker checks the run's lease on its own connection to the journal just before it
+writes (`LeaseCheck`). Where no worker process can start, or one dies, threads do the same.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+from collections.abc import Callable
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import BadResponseError, LeaseLostError, StorageError
+from .imaging import ImageInfo, Processed, check_image, process_bytes
+from .journal import LeaseNotHeld, RawImage, Run
+from .providers.base import GeneratedImage
+from .spec import OutputSpec
+from .storage import Workspace, atomic_write, sha256_hex
+from .workers import start_worker_processes
+
+__all__ = ["INLINE_PIXELS", "StoreWorkers", "Stored"]
+
+INLINE_PIXELS = 64 * 64
+"""Raw images of at most this many pixels are post-processed as they are stored, in one trip."""
+STORE_WORKERS = 2
+"""Worker processes that store images: each image takes them a fraction of a millisecond
+(more for a large one's fsync), and they never wait behind post-processing."""
+
+_Written = tuple[ImageInfo, Path, Processed | None, str | None]
+
+
+@dataclass(frozen=True)
+class Stored:
+    """A paid image written to `raw/`, and, if it was small, its post-processing's outcome."""
+
+    raw: RawImage
+    processed: Processed | None = None
+    """Set when the image was small and was post-processed in the same trip."""
+    failed: str | None = None
+    """Why that post-processing failed (the raw image is kept all the same)."""
+
+
+class StoreWorkers:
+    """Where paid images are stored: worker processes shared by every job an orchestrator runs,
+    started on first use; threads with `processes=False` or when none can start."""
+
+    def __init__(self, workers: int = STORE_WORKERS, *, processes: bool = True) -> None:
+        self.workers = workers
+        self.processes = processes
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        """Held while the pool starts (a few hundred ms), in a thread, not on the loop."""
+
+    async def store(
+        self,
+        workspace: Workspace,
+        item_id: str,
+        image: GeneratedImage,
+        run: Run,
+        output: OutputSpec | None = None,
+    ) -> Stored:
+        """Check and write `run`'s paid image; `BadResponseError` if it is no usable image,
+        `LeaseLostError` (nothing written) if the run no longer holds its job's key.
+
+        With `output`, an image of at most `INLINE_PIXELS` is post-processed in the same trip,
+        from the bytes in memory: for so small an image a trip of its own costs more than the
+        work. (A larger one is not: the slot would wait for its encoding.)"""
+        job_id, data = run.job_id, image.data
+        pool = await self._processes()
+        written: _Written | None = None
+        if pool is not None:
+            written = await self._in_process(pool, workspace, job_id, item_id, data, output, run)
+        if written is None:  # threads, or the worker died: the image is paid, it is kept
+            written = await asyncio.to_thread(
+                _check_and_write, workspace, job_id, item_id, data, output, run.check_lease_here
+            )
+        info, path, processed, failed = written
+        raw = RawImage(
+            path=workspace.relative(path),
+            sha256=sha256_hex(data),
+            mime_type=info.mime_type,
+            bytes=len(data),
+            width=info.width,
+            height=info.height,
+            model=image.model,
+            usage=image.usage,
+            cost_usd=image.cost_usd,
+            revised_prompt=image.revised_prompt,
+        )
+        return Stored(raw, processed, failed)
+
+    async def _in_process(
+        self,
+        pool: ProcessPoolExecutor,
+        workspace: Workspace,
+        job_id: str,
+        item_id: str,
+        data: bytes,
+        output: OutputSpec | None,
+        run: Run,
+    ) -> _Written | None:
+        """The image stored by a worker process; None if the pool broke (a worker died):
+        the caller stores it in a thread instead, and the next image gets a fresh pool."""
+        loop = asyncio.get_running_loop()
+        check = run.lease_check()
+        try:
+            return await loop.run_in_executor(
+                pool, _check_and_write, workspace, job_id, item_id, data, output, check.require
+            )
+        except BrokenProcessPool:
+            self.close()
+            return None
+        except LeaseNotHeld:
+            await asyncio.to_thread(run.check_lease_here)  # raises, naming who holds the key
+            raise LeaseLostError(
+                f"job {job_id}: this run no longer holds its key", job_id=job_id
+            ) from None
+
+    async def _processes(self) -> ProcessPoolExecutor | None:
+        """The pool, started (in a thread) if need be; None when images are stored in threads."""
+        if not self.processes:
+            return None
+        if self._pool is None:
+            await asyncio.to_thread(self._start)
+        return self._pool
+
+    def _start(self) -> None:
+        with self._lock:
+            if self._pool is None and self.processes:
+                self._pool = start_worker_processes(self.workers)
+                self.processes = self._pool is not None
+
+    def close(self) -> None:
+        with self._lock:
+            if self._pool is not None:
+                self._pool.shutdown(wait=False, cancel_futures=True)
+                self._pool = None
+
+
+def _check_and_write(
+    workspace: Workspace,
+    job_id: str,
+    item_id: str,
+    data: bytes,
+    output: OutputSpec | None,
+    before_write: Callable[[], None],
+) -> _Written:
+    """One trip to a worker: the bytes checked to be one whole image (not decoded: the slot
+    would wait for that; post-processing decodes), the lease checked (`before_write`), then
+    the bytes written; a small one is post-processed too."""
+    info = check_image(data)
+    path = workspace.raw_path(job_id, item_id, info.ext)
+    before_write()
+    atomic_write(path, data, root=workspace.root)
+    if output is None or info.width * info.height > INLINE_PIXELS:
+        return info, path, None, None
+    image_path = workspace.image_path(job_id, item_id, output.format)
+    thumb_path = workspace.thumb_path(job_id, item_id)
+    try:
+        processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
+    except StorageError:
+        return info, path, None, None  # the paid image is kept: recorded, processed later
+    except (BadResponseError, OSError, ValueError) as error:
+        return info, path, None, f"post-processing failed: {error}"
+    return info, path, processed, None
