@@ -116,6 +116,7 @@ class Runner:
     async def run(self) -> JobRecord:
         """Run every unfinished item; return the job as finally recorded."""
         snapshot = await self.run_verbs.start()
+        self.work.post.stores.start_soon()
         started = self.clock.monotonic()
         self.pauses.start()
         requests = asyncio.create_task(self._follow_requests(snapshot.seq), name="requests")

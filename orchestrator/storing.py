@@ -16,6 +16,7 @@ writes (`LeaseCheck`). Where no worker process can start, or one dies, threads d
 from __future__ import annotations
 
 import asyncio
+import logging
 import threading
 from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
@@ -39,6 +40,7 @@ STORE_WORKERS = 2
 """Worker processes that store images: each image takes them a fraction of a millisecond
 (more for a large one's fsync), and they never wait behind post-processing."""
 
+_log = logging.getLogger(__name__)
 _Written = tuple[ImageInfo, Path, Processed | None, str | None]
 
 
@@ -128,6 +130,18 @@ class StoreWorkers:
             raise LeaseLostError(
                 f"job {job_id}: this run no longer holds its key", job_id=job_id
             ) from None
+
+    def start_soon(self) -> None:
+        """Start the worker processes now, in a thread of their own, so that the first paid
+        image does not wait for them (a few hundred ms, while its slot is held)."""
+        if self.processes and self._pool is None:
+            threading.Thread(target=self._start_quietly, name="store-start", daemon=True).start()
+
+    def _start_quietly(self) -> None:
+        try:
+            self._start()
+        except Exception:  # the first image tries again, and says why if it fails
+            _log.debug("store workers did not start ahead", exc_info=True)
 
     async def _processes(self) -> ProcessPoolExecutor | None:
         """The pool, started (in a thread) if need be; None when images are stored in threads."""
