@@ -8,6 +8,7 @@ threads, slower for large images but with the same results.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import multiprocessing.process
@@ -19,6 +20,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker
@@ -45,14 +47,15 @@ def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
         return None
     pool = None
     try:
-        _start_quiet_resource_tracker()
-        pool = ProcessPoolExecutor(
-            workers,
-            mp_context=multiprocessing.get_context("forkserver"),
-            initializer=_leave_with,
-            initargs=(os.getpid(), _socket_folder()),
-        )
-        pool.submit(os.getpid).result()
+        _start_quiet_resource_tracker()  # it unblocks SIGINT in this thread once started
+        with _deaf_to_ctrl_c():
+            pool = ProcessPoolExecutor(
+                workers,
+                mp_context=multiprocessing.get_context("forkserver"),
+                initializer=_leave_with,
+                initargs=(os.getpid(), _socket_folder()),
+            )
+            pool.submit(os.getpid).result()
     except BaseException as error:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
@@ -61,6 +64,25 @@ def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
         _log.warning("working in threads: no worker process could start (%r)", error)
         return None
     return pool
+
+
+@contextlib.contextmanager
+def _deaf_to_ctrl_c() -> Iterator[None]:
+    """SIGINT blocked in this thread while it starts the fork server, which every worker is
+    forked from: they inherit the mask, so Ctrl-C (sent by the terminal to the whole process
+    group) never reaches them, not even while Python starts up in them, before a handler can
+    be set (it printed a `KeyboardInterrupt` traceback there). Ctrl-C is for this process,
+    which stops its workers itself. (multiprocessing starts its resource tracker the same
+    way.)"""
+    if not hasattr(signal, "pthread_sigmask"):
+        yield
+        return
+    before = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
+    try:
+        yield
+    finally:
+        if signal.SIGINT not in before:
+            signal.pthread_sigmask(signal.SIG_UNBLOCK, {signal.SIGINT})
 
 
 def _start_quiet_resource_tracker() -> None:
