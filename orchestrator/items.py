@@ -66,6 +66,9 @@ class ItemWork(ImageKeeping):
     """The start rate shared with the other processes on the workspace, if the job has one."""
     auth_error: AuthError | None = field(default=None)
     """Once the provider refuses the key, the run's other items fail without a call."""
+    in_call: set[str] = field(default_factory=set)
+    """Items whose attempt is recorded as started and whose answer is not kept yet: what a
+    run that winds down waits for (a request under way may be billed)."""
 
     async def run(self, item_id: str, *, due: bool = False) -> float | Blocked | None:
         """Take the item as far as it goes now: None when it has reached an end (or needs
@@ -140,6 +143,15 @@ class ItemWork(ImageKeeping):
         # Turns are taken once the provider can send (its SDK loaded): the turns paced while
         # it loads would all go out together when it is, a burst the provider answers with 429.
         await until_ready(self.provider)
+        try:
+            return await self._in_turn(item, request, key)
+        finally:
+            self.in_call.discard(item.id)
+
+    async def _in_turn(
+        self, item: ItemRecord, request: GenerateRequest, key: str | None
+    ) -> ItemRecord | float | None:
+        """Take a turn on the lane, start the attempt, call; keep the image it pays for."""
         async with self.lane.turn() as turn:
             if self.auth_error is not None:  # refused while this item waited for its turn
                 await self._refused_earlier(item.id)
@@ -149,6 +161,7 @@ class ItemWork(ImageKeeping):
                 return BUDGET_POLL_S
             if started is None:
                 return None  # cancelled, no longer pending, or failed for lack of budget
+            self.in_call.add(item.id)
             request = request.model_copy(update={"attempt": started.attempt_count})
             try:
                 async with attempt_timeout(self.config.limits.timeout_s, self.pauses):

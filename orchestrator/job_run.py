@@ -94,7 +94,11 @@ async def _run_locked(orchestrator: Orchestrator, job: JobRecord, owner: LockOwn
                     quota=_quota(orchestrator, job.config),
                 )
                 guard = keep_alive(journal, owner, orchestrator.heartbeat_s, orchestrator.clock)
-                return await _run_guarded(runner.run(), guard)
+                orchestrator.runners[job.id] = runner
+                try:
+                    return await _run_guarded(runner.run(), guard)
+                finally:
+                    orchestrator.runners.pop(job.id, None)
         finally:
             await provider.aclose()
     finally:

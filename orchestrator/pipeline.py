@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import functools
-import random
 from collections import deque
 
 from .attempts import Blocked, Quota
@@ -27,15 +26,13 @@ from .clock import Clock, SystemClock
 from .errors import LeaseLostError
 from .events import ItemReset, JobCancelRequested
 from .follow import follow
-from .items import ItemWork
 from .journal import Journal, Run
 from .lanes import Lane, report_concurrency
 from .parking import Parking
 from .pauses import PauseWatch
 from .providers.base import Provider
 from .records import ItemRecord, JobRecord
-from .retry import RetryPolicy
-from .runner_parts import PipelineSettings, cancel_all, raised, shielded
+from .runner_parts import PipelineSettings, cancel_all, item_work, raised, shielded
 from .stages import PostStage
 from .states import ItemStatus
 from .storage import Workspace
@@ -65,7 +62,9 @@ class Runner:
         self.journal, self.run_verbs, self.bus, self.job_id = journal, run, bus, job.id
         self.settings = settings or PipelineSettings()
         self.clock, self.pauses = clock or SystemClock(), PauseWatch()
-        self.work = self._item_work(run, job, workspace, provider, lane, post)
+        self.work = item_work(
+            run, job, workspace, provider, lane, post, self.clock, self.pauses, self.settings
+        )
         self.work.cache, self.work.quota = cache, quota
         self.tasks: dict[str, asyncio.Task[float | Blocked | None]] = {}
         """Items being worked on now: at most `active_limit` of them."""
@@ -86,32 +85,8 @@ class Runner:
         self.parked = Parking()
         """Items waiting for items they reference to end."""
         self.changed = asyncio.Event()
-
-    def _item_work(
-        self,
-        run: Run,
-        job: JobRecord,
-        workspace: Workspace,
-        provider: Provider,
-        lane: Lane,
-        post: PostStage,
-    ) -> ItemWork:
-        """What works one item through: this runner's clock, pauses, retry policy and jitter."""
-        settings = self.settings
-        return ItemWork(
-            verbs=run,
-            workspace=workspace,
-            provider=provider,
-            config=job.config,
-            lane=lane,
-            post=post,
-            clock=self.clock,
-            pauses=self.pauses,
-            policy=RetryPolicy(
-                job.config.limits.max_attempts, settings.retry_base_s, settings.retry_cap_s
-            ),
-            rng=random.Random(settings.seed),
-        )
+        self.winding_down = False
+        """No item starts again: the run ends once the calls under way are kept."""
 
     async def run(self) -> JobRecord:
         """Run every unfinished item; return the job as finally recorded."""
@@ -168,7 +143,7 @@ class Runner:
                 self.changed.clear()
                 self._raise_failures()
             run_s = self.clock.monotonic() - started
-            job = await self.run_verbs.finish(run_s, interrupted=False)
+            job = await self.run_verbs.finish(run_s, interrupted=self.winding_down)
             if job is not None:
                 return job
             snapshot = await self.journal.snapshot(self.job_id)  # retried meanwhile: go again
@@ -179,9 +154,21 @@ class Runner:
             if task.done() and raised(task):
                 raise task.exception()  # type: ignore[misc]
 
+    def wind_down(self) -> int:
+        """Start no more requests: the items that are not in a call stop now (back to pending,
+        as an interrupt leaves them); the calls under way go on, their images are kept, and
+        then the run ends, interrupted. Returns how many calls are under way."""
+        self.winding_down = True
+        self._stop_waiting()
+        for item_id, task in self.tasks.items():
+            if item_id not in self.work.in_call:
+                task.cancel()
+        self.changed.set()
+        return len(self.work.in_call)
+
     def _spawn(self, item_id: str) -> None:
         """Work on the item now, or queue it until a place is free; once only."""
-        if self._here(item_id):
+        if self._here(item_id) or self.winding_down:
             return
         if len(self.tasks) >= self.active_limit:
             self.backlog.append(item_id)
@@ -206,7 +193,7 @@ class Runner:
         if raised(task):
             return  # kept in `tasks`: `_raise_failures` stops the run with it
         del self.tasks[item_id]
-        wait = None if task.cancelled() else task.result()
+        wait = None if task.cancelled() or self.winding_down else task.result()
         if isinstance(wait, Blocked):
             self._park(item_id, wait.on)
         elif wait is not None:
@@ -265,13 +252,17 @@ class Runner:
         self.changed.set()
 
     async def _stop_all(self) -> None:
+        self._stop_waiting()
+        await cancel_all(list(self.tasks.values()))
+
+    def _stop_waiting(self) -> None:
+        """Forget the items that wait (a backoff, a place, their references): they are pending."""
         for item_id in list(self.timers):
             self._drop(item_id)
         self.backlog.clear()
         self.queued.clear()
         self.parked.clear()
         self.again.clear()  # nothing starts again while the run stops
-        await cancel_all(list(self.tasks.values()))
 
     async def _follow_requests(self, after: int) -> None:
         """Carry out cancels and retries that anyone commits while this job runs."""

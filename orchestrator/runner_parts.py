@@ -1,16 +1,28 @@
-"""What the runner is set with (`PipelineSettings`) and the task helpers it stops and records
-with: a task that raised, work recorded even while being cancelled, tasks cancelled together."""
+"""What the runner is set with (`PipelineSettings`), what its items share (`item_work`), and
+the task helpers it stops and records with: a task that raised, work recorded even while being
+cancelled, tasks cancelled together."""
 
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Coroutine
 from dataclasses import dataclass
 from typing import Any
 
+from .clock import Clock
 from .errors import LeaseLostError
+from .items import ItemWork
+from .journal import Run
+from .lanes import Lane
+from .pauses import PauseWatch
+from .providers.base import Provider
+from .records import JobRecord
+from .retry import RetryPolicy
+from .stages import PostStage
+from .storage import Workspace
 
-__all__ = ["PipelineSettings", "cancel_all", "raised", "shielded"]
+__all__ = ["PipelineSettings", "cancel_all", "item_work", "raised", "shielded"]
 
 
 @dataclass(frozen=True)
@@ -55,3 +67,31 @@ async def cancel_all(tasks: list[asyncio.Task[Any]]) -> None:
         task.cancel()
     if tasks:
         await asyncio.wait(tasks)
+
+
+def item_work(
+    run: Run,
+    job: JobRecord,
+    workspace: Workspace,
+    provider: Provider,
+    lane: Lane,
+    post: PostStage,
+    clock: Clock,
+    pauses: PauseWatch,
+    settings: PipelineSettings,
+) -> ItemWork:
+    """What works one item through: the runner's clock, pauses, retry policy and jitter."""
+    return ItemWork(
+        verbs=run,
+        workspace=workspace,
+        provider=provider,
+        config=job.config,
+        lane=lane,
+        post=post,
+        clock=clock,
+        pauses=pauses,
+        policy=RetryPolicy(
+            job.config.limits.max_attempts, settings.retry_base_s, settings.retry_cap_s
+        ),
+        rng=random.Random(settings.seed),
+    )

@@ -34,7 +34,7 @@ from .journal import Journal
 from .lanes import Lanes
 from .locks import LockOwner
 from .mounts import network_file_system, shared_warning
-from .pipeline import PipelineSettings
+from .pipeline import PipelineSettings, Runner
 from .preflight import check_spec, check_webhook, provider_for
 from .providers.base import ProviderFactory
 from .quota import QUOTA_FILE
@@ -83,6 +83,8 @@ class Orchestrator:
         self.webhooks = webhooks or DeliverySettings()
         """How jobs' webhook messages are tried and queued."""
         self._tasks: dict[str, asyncio.Task[JobRecord]] = {}
+        self.runners: dict[str, Runner] = {}
+        """The runners of the jobs running here, while they run."""
         self._opening = asyncio.Lock()
 
     @functools.cached_property
@@ -152,6 +154,14 @@ class Orchestrator:
     def running_here(self, job_id: str) -> bool:
         task = self._tasks.get(job_id)
         return task is not None and not task.done()
+
+    def wind_down(self) -> int | None:
+        """Start no more requests in any job running here; the calls under way finish and
+        their images are kept (they may be billed), then each run ends, interrupted and
+        resumable. How many calls are under way; None if no job runs here."""
+        if not self.runners:
+            return None
+        return sum(runner.wind_down() for runner in list(self.runners.values()))
 
     def task_of(self, job_id: str) -> asyncio.Task[JobRecord] | None:
         """The task running the job in this process, if any (done or not)."""

@@ -31,11 +31,14 @@ import pytest
 from rich.cells import cell_len
 from rich.console import Console
 
+from orchestrator.records import ItemRecord
+
 from .cli_helpers import (
     TIMEOUT_S,
     WAIT_S,
     _env,
     cli,
+    item_records,
     ok,
     only_job_id,
     running_items,
@@ -186,6 +189,48 @@ def test_a_stopped_run_on_a_terminal_exits_and_stays_resumable(
     final = json.loads(ok(cli(ws, "resume", job, "--json")))
     assert final["job"]["status"] == "completed"
     assert all(Path(item["image"]).is_file() for item in final["items"])
+
+
+def _run_and_interrupt(tmp_path: Path, presses: int) -> tuple[str, int, list[ItemRecord]]:
+    """Run 12 slow images two at a time, press Ctrl-C `presses` times while the first two
+    are under way; what the terminal showed, the exit code and the job's items."""
+    ws = tmp_path / "ws"
+    slower = {**SLOW, "latency_mean_s": 4.0}
+    spec = write_spec(tmp_path, items=12, options=slower, limits={"concurrency": 2})
+    with on_a_terminal(ws, "run", str(spec)) as child:
+        child.expect(r"job (\S+): 12 images")
+        assert isinstance(child.match, re.Match)
+        job = child.match.group(1)
+        wait_on(child, "two running items", lambda: len(running_items(ws, job)) == 2)
+        child.sendintr()
+        child.expect("stopping: waiting for the 2 requests under way")
+        if presses > 1:
+            child.sendintr()
+        code = exit_code(child, "Ctrl-C", timeout=STOP_S + 4.0)
+        output = received(child)
+    return output, code, item_records(ws, job)
+
+
+def test_ctrl_c_lets_the_requests_under_way_finish_and_starts_no_more(tmp_path: Path) -> None:
+    """They may be billed: the first Ctrl-C keeps their images, then the run stops."""
+    output, code, items = _run_and_interrupt(tmp_path, presses=1)
+    assert code == 130 and "Traceback" not in output, output
+    started = [item for item in items if item.attempts]
+    assert [item.status for item in started] == ["completed", "completed"], output
+    assert [attempt.outcome for item in started for attempt in item.attempts] == ["ok", "ok"]
+    assert all(item.status == "pending" for item in items if not item.attempts)
+    assert "resume" in "".join(final_screen(output)[-3:])
+
+
+def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
+    output, code, items = _run_and_interrupt(tmp_path, presses=2)
+    assert code == 130 and "Traceback" not in output, output
+    started = [item for item in items if item.attempts]
+    assert [attempt.outcome for item in started for attempt in item.attempts] == [
+        "interrupted",
+        "interrupted",
+    ]
+    assert all(item.status == "pending" for item in items)
 
 
 # ---------------------------------------------------------------------- width

@@ -107,7 +107,10 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
     from .context import OutputLost
 
     try:
-        return asyncio.run(_dispatch(ctx, args))
+        code = asyncio.run(_dispatch(ctx, args))
+        if ctx.winding_down and code == EXIT_INTERRUPTED:  # a Ctrl-C let the calls finish
+            _say_stopped(ctx)
+        return code
     except ImageBatchError as error:
         said = describe(error)
         if isinstance(error, StorageError) and ctx.current_job:
@@ -123,14 +126,19 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
         print(f"imagebatch: error: the output could not be written ({lost})", file=sys.stderr)
         return 1
     except (KeyboardInterrupt, asyncio.CancelledError):
-        where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
-        what, code = _STOPPED.get(ctx.stopped_by or "", ("interrupted", EXIT_INTERRUPTED))
-        if ctx.stopped_by == "SIGHUP":  # the terminal is gone: the log file is all that is read
-            from ..eventlog import LOGGER
+        return _say_stopped(ctx)
 
-            LOGGER.warning("%s%s", what, where)
-        print(f"imagebatch: {what}{where}", file=sys.stderr)
-        return code
+
+def _say_stopped(ctx: Context) -> int:
+    """Say how the command was stopped and how to go on; the exit code that means it."""
+    where = f"; `imagebatch resume {ctx.current_job}` continues it" if ctx.current_job else ""
+    what, code = _STOPPED.get(ctx.stopped_by or "", ("interrupted", EXIT_INTERRUPTED))
+    if ctx.stopped_by == "SIGHUP":  # the terminal is gone: the log file is all that is read
+        from ..eventlog import LOGGER
+
+        LOGGER.warning("%s%s", what, where)
+    print(f"imagebatch: {what}{where}", file=sys.stderr)
+    return code
 
 
 def _run_tui(args: argparse.Namespace) -> int:
@@ -163,20 +171,38 @@ def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:
 
 
 async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
-    """Run the command; SIGTERM, and SIGHUP when its terminal closes, stop it the way Ctrl-C
-    does (asyncio.run handles SIGINT): the job stays resumable, every image received kept."""
+    """Run the command. Ctrl-C while jobs run here winds them down (`interrupt`); a second
+    one, or one in any other command, stops it at once, and so do SIGTERM and SIGHUP (when
+    its terminal closes): the job stays resumable, every image received kept."""
     import asyncio
 
     task = asyncio.current_task()
     assert task is not None
 
-    def stop(signal_name: str) -> None:
+    def stop(signal_name: str | None) -> None:
         ctx.stopped_by = signal_name
         if signal_name == "SIGHUP":
             leave_terminal()
         task.cancel()
 
+    def interrupt() -> None:
+        """The first Ctrl-C starts no new request and lets the ones under way finish: they
+        may be billed, and their images are kept. The run then ends, resumable."""
+        orchestrator = ctx.orchestrator
+        calls = None if orchestrator is None or ctx.winding_down else orchestrator.wind_down()
+        if calls is None:
+            stop(None)
+            return
+        ctx.winding_down = True
+        if calls:
+            under_way = f"the {calls} requests" if calls > 1 else "the request"
+            ctx.note(
+                f"stopping: waiting for {under_way} under way (they may be billed); "
+                "Ctrl-C again stops at once"
+            )
+
     loop = asyncio.get_running_loop()
+    loop.add_signal_handler(signal.SIGINT, interrupt)
     loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
     if hung_up_stops():
         loop.add_signal_handler(signal.SIGHUP, stop, "SIGHUP")

@@ -21,6 +21,7 @@ from ..service import Orchestrator
 from ..spec import JobSpec, apply_overrides
 from ..specfile import load_spec
 from ..storage import Workspace
+from .display import JobDisplay
 from .report import item_json, job_json, job_summary, summary_table
 
 __all__ = [
@@ -56,6 +57,12 @@ class Context:
     """The signal that stopped the command, if not Ctrl-C: "SIGTERM" or "SIGHUP"."""
     notes: list[str] = field(default_factory=list)
     """Remarks on the input, printed once it is accepted (bad input stays one line)."""
+    orchestrator: Orchestrator | None = None
+    """The workspace's orchestrator while the command has it open (see `opened`)."""
+    display: JobDisplay | None = None
+    """The live display while one is shown: a note goes above it."""
+    winding_down: bool = False
+    """A first Ctrl-C asked the runs here to finish the calls under way and stop."""
 
     def say(self, text: str) -> None:
         """Print to the output; `OutputLost` if it cannot be written (a reader that left is
@@ -68,7 +75,10 @@ class Context:
             raise OutputLost(getattr(error, "strerror", None) or str(error)) from None
 
     def note(self, text: str) -> None:
-        print(text, file=self.err, flush=True)
+        if self.display is not None:
+            self.display.note(text)
+        else:
+            print(text, file=self.err, flush=True)
 
     def interactive(self) -> bool:
         """A person is at the terminal: questions can be asked."""
@@ -101,7 +111,11 @@ async def opened(ctx: Context, *, must_exist: bool = False) -> AsyncIterator[Orc
     async with Orchestrator(
         ctx.workspace, env=ctx.env, stale_after_s=ctx.stale_after_s
     ) as orchestrator:
-        yield orchestrator
+        ctx.orchestrator = orchestrator
+        try:
+            yield orchestrator
+        finally:
+            ctx.orchestrator = None
 
 
 def spec_from_args(ctx: Context, args: argparse.Namespace) -> JobSpec:

@@ -90,6 +90,15 @@ class JobDisplay:
             self.stream.write(line + "\n")
             self.stream.flush()
 
+    def note(self, text: str, style: str = "yellow") -> None:
+        """A line of its own: above the live block, or among the log lines."""
+        if self.live:
+            self.console.print(Text(text, style=style), overflow="fold")
+            self.refresh()
+        else:
+            self.stream.write(text + "\n")
+            self.stream.flush()
+
     def refresh(self) -> None:
         if self._live is not None:
             self._live.update(self.render(), refresh=True)

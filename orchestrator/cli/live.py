@@ -9,6 +9,7 @@ waits. No `wait_for` anywhere: on Python 3.11 it can swallow the cancellation Ct
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import time
 from collections.abc import AsyncGenerator
 from contextlib import aclosing
@@ -20,6 +21,7 @@ from ..records import JobRecord
 from ..tally import Tally
 from .context import Context
 from .display import JobDisplay
+from .logs import logging_through
 
 __all__ = ["follow_to_end"]
 
@@ -38,7 +40,8 @@ async def follow_to_end(ctx: Context, handle: JobHandle) -> tuple[JobRecord, flo
     tally = Tally.from_snapshot(snapshot.job, snapshot.items, now=time.time(), seq=snapshot.seq)
     live = ctx.err.isatty() if ctx.progress is None else ctx.progress
     started = time.monotonic()
-    with JobDisplay(tally, ctx.err, live=live) as display:
+    with JobDisplay(tally, ctx.err, live=live) as display, _logged_above(ctx, display):
+        ctx.display = display
         shown = asyncio.create_task(_show(handle.events(after=snapshot.seq), display, log))
         ticker = asyncio.create_task(_tick(display)) if live else None
         waiter = asyncio.create_task(handle.wait())
@@ -51,9 +54,17 @@ async def follow_to_end(ctx: Context, handle: JobHandle) -> tuple[JobRecord, flo
                 if task is not None:
                     task.cancel()
             await asyncio.wait([task for task in (shown, ticker, waiter) if task is not None])
+            ctx.display = None
         final = await handle.snapshot()
         display.resync(Tally.from_snapshot(final.job, final.items, now=time.time(), seq=final.seq))
     return job, time.monotonic() - started
+
+
+def _logged_above(ctx: Context, display: JobDisplay) -> contextlib.AbstractContextManager[None]:
+    """Log lines bound for the terminal go above the live display, not through it."""
+    if not display.live:
+        return contextlib.nullcontext()
+    return logging_through(ctx.err, lambda line: display.note(line, style=""))
 
 
 async def _show(events: AsyncGenerator[Event, None], display: JobDisplay, log: EventLog) -> None:

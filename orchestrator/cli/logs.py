@@ -10,17 +10,18 @@ program that calls `main()` twice gets no line twice.
 from __future__ import annotations
 
 import contextlib
+import io
 import logging
 import os
 import sys
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TextIO
 
 from ..errors import ConfigError
 from ..eventlog import LOGGER
 
-__all__ = ["FORMAT", "check_log_file", "logging_to"]
+__all__ = ["FORMAT", "check_log_file", "logging_through", "logging_to"]
 
 FORMAT = "%(asctime)s.%(msecs)03d %(levelname)s %(message)s"
 DATE_FORMAT = "%Y-%m-%dT%H:%M:%S"
@@ -68,6 +69,39 @@ def logging_to(verbose: int, log_file: Path | None, err: TextIO) -> Iterator[Non
                 handler.close()
         LOGGER.setLevel(level)
         LOGGER.propagate = propagate
+
+
+@contextlib.contextmanager
+def logging_through(err: TextIO, write_line: Callable[[str], None]) -> Iterator[None]:
+    """For the `with` block, the lines the logger sends to `err` go to `write_line` instead:
+    a live display draws them above itself (written past it, they break its redrawing)."""
+    lines = _Lines(write_line)
+    handlers = [
+        handler
+        for handler in LOGGER.handlers
+        if type(handler) is logging.StreamHandler and handler.stream is err
+    ]
+    for handler in handlers:
+        handler.setStream(lines)
+    try:
+        yield
+    finally:
+        for handler in handlers:
+            handler.setStream(err)
+
+
+class _Lines(io.TextIOBase):
+    """A text stream that hands on each whole line it is written."""
+
+    def __init__(self, write_line: Callable[[str], None]) -> None:
+        self._write_line = write_line
+        self._pending = ""
+
+    def write(self, text: str) -> int:
+        *lines, self._pending = (self._pending + text).split("\n")
+        for line in lines:
+            self._write_line(line)
+        return len(text)
 
 
 class _LogFile(logging.FileHandler):

@@ -1,0 +1,63 @@
+"""Winding a run down (the CLI's first Ctrl-C): no request starts any more, the ones under way
+finish and their images are kept, then the run ends interrupted and the job stays resumable."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from orchestrator.errors import UnavailableError
+from orchestrator.states import ItemStatus, JobStatus
+from orchestrator.testing.scripted import ScriptedProvider, make_spec
+
+from .conftest import MakeOrchestrator
+
+pytestmark = pytest.mark.looptime
+
+
+async def _under_way(provider: ScriptedProvider, count: int) -> None:
+    while len(provider.calls) < count:
+        await asyncio.sleep(0.01)
+
+
+async def test_the_calls_under_way_finish_and_nothing_else_starts(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider({"i0": ["held"], "i1": ["held"]})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(6, concurrency=2))
+    await _under_way(provider, 2)
+    assert orch.wind_down() == 2
+    await asyncio.sleep(5)
+    assert len(provider.calls) == 2, "a request started after the wind-down"
+    provider.gate.set()
+    ended = await job.wait()
+
+    assert ended.status == JobStatus.PENDING and not ended.active  # interrupted, resumable
+    items = {item.id: item for item in await job.items()}
+    for item_id in ("i0", "i1"):  # paid for: kept, not interrupted
+        assert items[item_id].status == ItemStatus.COMPLETED
+        assert [attempt.outcome for attempt in items[item_id].attempts] == ["ok"]
+    for item_id in ("i2", "i3", "i4", "i5"):
+        assert items[item_id].status == ItemStatus.PENDING and not items[item_id].attempts
+    assert orch.wind_down() is None  # nothing runs here any more
+
+    resumed = await (await orch.start(job.id)).wait()
+    assert resumed.status == JobStatus.COMPLETED
+    assert len(provider.calls) == 6
+
+
+async def test_a_failed_call_is_not_retried_while_the_run_winds_down(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider({"i0": [UnavailableError("down")]}, latency_s=2.0)
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(1, max_attempts=3))
+    await _under_way(provider, 1)
+    assert orch.wind_down() == 1
+    ended = await job.wait()
+    assert ended.status == JobStatus.PENDING
+    [item] = await job.items()
+    assert item.status == ItemStatus.PENDING and len(provider.calls) == 1
+    assert [attempt.outcome for attempt in item.attempts] == ["error"]  # not "interrupted"
