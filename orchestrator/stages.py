@@ -87,14 +87,22 @@ class PostStage:
         is followed."""
         loop = asyncio.get_running_loop()
         small = pixels is not None and pixels <= SMALL_PIXELS
+        pool = self._small_executor() if small else await self._large_executor()
         try:
-            pool = self._small_executor() if small else await self._large_executor()
             return await loop.run_in_executor(
                 pool, postprocess, raw, image_path, thumb_path, output, root
             )
         except BrokenProcessPool:
-            self.close()  # a worker died (out of memory?): the next image gets a fresh pool
+            self._discard(pool)  # a worker died (out of memory?): the next image gets a new one
             raise BadResponseError("post-processing worker died while processing it") from None
+
+    def _discard(self, pool: Executor) -> None:
+        """Shut a broken pool down, unless another has taken its place already. Only that pool:
+        the others' work goes on."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self.stores.close()

@@ -123,7 +123,7 @@ class StoreWorkers:
                 pool, _check_and_write, workspace, job_id, item_id, data, output, check.require
             )
         except BrokenProcessPool:
-            self.close()
+            self._discard(pool)
             return None
         except LeaseNotHeld:
             await asyncio.to_thread(run.check_lease_here)  # raises, naming who holds the key
@@ -156,6 +156,13 @@ class StoreWorkers:
             if self._pool is None and self.processes:
                 self._pool = start_worker_processes(self.workers)
                 self.processes = self._pool is not None
+
+    def _discard(self, pool: ProcessPoolExecutor) -> None:
+        """Shut a broken pool down, unless a new one has taken its place already."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         with self._lock:

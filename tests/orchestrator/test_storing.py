@@ -5,13 +5,19 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+from pathlib import Path
 
+import pytest
+
+from orchestrator.errors import BadResponseError
+from orchestrator.spec import OutputSpec
 from orchestrator.stages import PostStage
 from orchestrator.states import JobStatus
 from orchestrator.testing.outside import wait_for
 from orchestrator.testing.scripted import ScriptedProvider, make_spec
 
 from .conftest import MakeOrchestrator
+from .test_stages import write_png
 
 
 def _store_workers(post: PostStage) -> list[int]:
@@ -53,3 +59,23 @@ async def test_the_store_workers_start_with_the_run_not_at_its_first_image(
     assert not provider.gate.is_set() and (await job.items())[0].raw_path is None
     provider.gate.set()
     assert (await job.wait()).status == JobStatus.COMPLETED
+
+
+async def test_a_post_processing_worker_that_dies_leaves_the_store_workers_alone(
+    tmp_path: Path,
+) -> None:
+    """Shutting the stores' pool down would cancel the paid images waiting in it."""
+    post = PostStage(1, processes=True)
+    try:
+        await asyncio.to_thread(post.stores._start)
+        stores = post.stores._pool
+        assert stores is not None
+        worker = post._executor().submit(os.getpid).result(timeout=30)
+        os.kill(worker, signal.SIGKILL)
+        raw = write_png(tmp_path / "raw.png", 320)
+        with pytest.raises(BadResponseError, match="worker died"):
+            await post.process(raw, tmp_path / "a.png", tmp_path / "a.webp", OutputSpec())
+        assert post.stores._pool is stores
+        assert stores.submit(os.getpid).result(timeout=30) != os.getpid()
+    finally:
+        post.close()
