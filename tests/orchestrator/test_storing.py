@@ -23,7 +23,9 @@ from .test_stages import write_png
 def _store_workers(post: PostStage) -> list[int]:
     pool = post.stores._pool
     assert pool is not None, "no worker process stored the images"
-    return [process.pid for process in pool._processes.values()]  # type: ignore[attr-defined]
+    pids = [process.pid for process in pool._processes.values()]
+    assert None not in pids
+    return [pid for pid in pids if pid is not None]
 
 
 async def test_images_are_stored_by_worker_processes_and_one_that_died_loses_none(
