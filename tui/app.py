@@ -50,7 +50,13 @@ class ImageBatchApp(App[None]):
     BINDINGS = [
         Binding("n", "new_batch", "New batch", tooltip="Start a new batch (prompts or a spec)"),
         Binding("question_mark", "help", "Help", tooltip="Show the keys and what they do"),
-        Binding("q", "quit", "Quit", tooltip="Quit (jobs running here stay resumable)"),
+        Binding(
+            "q",
+            "quit",
+            "Quit",
+            tooltip="Quit: the requests under way finish first (q again: at once); jobs stay "
+            "resumable",
+        ),
     ]
 
     def __init__(
@@ -67,6 +73,8 @@ class ImageBatchApp(App[None]):
         self._pictures = picture_kind(pictures)
         self._now = now
         self._watched: set[str] = set()
+        self._quitting = False
+        """A first `q` is letting the requests under way finish before the app quits."""
         self.session: Session | None = None
 
     async def on_mount(self) -> None:
@@ -92,6 +100,33 @@ class ImageBatchApp(App[None]):
             self.notify(
                 said[0].upper() + said[1:] + ".", title="Workspace", severity="warning", timeout=30
             )
+
+    async def action_quit(self) -> None:
+        """Quit. While requests are under way (they may be billed), the first `q` starts no
+        new one and quits once those are kept; a second quits at once. Jobs stay resumable."""
+        orchestrator = self.session.orchestrator if self.session is not None else None
+        calls = None if orchestrator is None or self._quitting else orchestrator.wind_down()
+        if not calls:
+            self.exit()
+            return
+        assert orchestrator is not None
+        self._quitting = True
+        under_way = f"the {calls} requests" if calls > 1 else "the request"
+        self.notify(
+            f"Waiting for {under_way} under way (they may be billed), then quitting. "
+            "Press q again to quit now.",
+            title="Quitting",
+            timeout=60,
+        )
+        self._quit_once_stopped(orchestrator)
+
+    @work(group="quit")
+    async def _quit_once_stopped(self, orchestrator: Orchestrator) -> None:
+        running = [orchestrator.task_of(job_id) for job_id in list(orchestrator.runners)]
+        tasks = [task for task in running if task is not None]
+        if tasks:
+            await asyncio.wait(tasks)
+        self.exit()
 
     async def on_unmount(self) -> None:
         if self.session is not None:
