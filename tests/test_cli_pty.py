@@ -219,7 +219,11 @@ def test_ctrl_c_lets_the_requests_under_way_finish_and_starts_no_more(tmp_path: 
     assert [item.status for item in started] == ["completed", "completed"], output
     assert [attempt.outcome for item in started for attempt in item.attempts] == ["ok", "ok"]
     assert all(item.status == "pending" for item in items if not item.attempts)
-    assert "resume" in "".join(final_screen(output)[-3:])
+    screen = final_screen(output)
+    assert "resume" in "".join(screen[-3:])
+    block = screen[screen.index(next(line for line in screen if "2/12" in line)) :]
+    assert "stopped with 10 left: resume to go on" in block, block  # nothing waits, no ETA
+    assert not any("ETA" in line or "waiting" in line for line in block), block
 
 
 def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:

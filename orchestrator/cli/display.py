@@ -121,7 +121,7 @@ class JobDisplay:
         bar.add_column(no_wrap=True, justify="right")
         head = f"{tally.done}/{tally.total}"
         eta = tally.eta_s(now)
-        if eta is not None and tally.done < tally.total:
+        if eta is not None and tally.done < tally.total and not tally.finished:
             head += f" · ETA {format_duration(eta)}"
         bar.add_row(
             ProgressBar(
@@ -148,7 +148,7 @@ class JobDisplay:
             parts.append(concurrency_text(tally.concurrency, tally.max_concurrency))
         if tally.saving:
             parts.append(f"{tally.saving} saving")
-        waiting = tally.waiting(now)
+        waiting = 0 if tally.finished else tally.waiting(now)
         if waiting:
             parts.append(f"{waiting} waiting")
         failed = tally.count(ItemStatus.FAILED)
@@ -174,7 +174,11 @@ class JobDisplay:
         return " · ".join(parts)
 
     def wait_line(self, now: float) -> str:
-        """Why nothing moves, when something waits: the provider's rate limit or a backoff."""
+        """Why nothing moves, when something waits: the provider's rate limit or a backoff;
+        once the run has ended, that it stopped unfinished."""
+        if self.tally.finished:
+            left = self.tally.total - self.tally.done
+            return f"stopped with {left} left: resume to go on" if left else ""
         limit = self.tally.rate_limit_wait(now)
         if limit > 0:
             return f"waiting {math.ceil(limit)} s for the provider's rate limit"

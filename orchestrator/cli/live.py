@@ -56,7 +56,9 @@ async def follow_to_end(ctx: Context, handle: JobHandle) -> tuple[JobRecord, flo
             await asyncio.wait([task for task in (shown, ticker, waiter) if task is not None])
             ctx.display = None
         final = await handle.snapshot()
-        display.resync(Tally.from_snapshot(final.job, final.items, now=time.time(), seq=final.seq))
+        ended = Tally.from_snapshot(final.job, final.items, now=time.time(), seq=final.seq)
+        ended.finished = not final.job.active  # no run goes on: nothing waits, no ETA
+        display.resync(ended)
     return job, time.monotonic() - started
 
 
