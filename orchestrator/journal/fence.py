@@ -45,12 +45,10 @@ class LeaseCheck:
 
     def held(self) -> bool:
         """Read the lock now (a read on this thread's connection to the database)."""
-        row = (
-            _connection(self.database)
-            .execute("SELECT value FROM meta WHERE key = ?", (self.slot,))
-            .fetchone()
-        )
-        return carries_token(row[0] if row is not None else None, self.token)
+        query = "SELECT value FROM meta WHERE key = ?"
+        # all read: the statement ends, and with it the read (no WAL kept from a checkpoint)
+        rows = _connection(self.database).execute(query, (self.slot,)).fetchall()
+        return carries_token(rows[0][0] if rows else None, self.token)
 
     def require(self) -> None:
         """`LeaseNotHeld` unless `held()`."""
@@ -63,7 +61,8 @@ def _connection(database: Path) -> sqlite3.Connection:
     checks once per image it stores)."""
     connections: dict[Path, sqlite3.Connection] = _local.__dict__.setdefault("connections", {})
     connection = connections.get(database)
-    if connection is None:
-        connection = sqlite3.connect(database, timeout=BUSY_TIMEOUT_S, isolation_level=None)
+    if connection is None:  # mode=rw: a journal that is not there is an error, never made
+        uri = f"{database.absolute().as_uri()}?mode=rw"
+        connection = sqlite3.connect(uri, uri=True, timeout=BUSY_TIMEOUT_S, isolation_level=None)
         connections[database] = connection
     return connection
