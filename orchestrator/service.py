@@ -66,7 +66,10 @@ class Orchestrator:
         post: PostStage | None = None,
         webhooks: DeliverySettings | None = None,
     ) -> None:
-        self.workspace = workspace
+        # absolute from the start: worker processes, and a later change of folder, see the same
+        self.workspace = (
+            workspace if workspace.root.is_absolute() else Workspace(workspace.root.absolute())
+        )
         self.providers = dict(providers or {})
         self.env = dict(env or {})
         self.clock = clock or SystemClock()

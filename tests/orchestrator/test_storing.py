@@ -13,10 +13,11 @@ from orchestrator.errors import BadResponseError
 from orchestrator.spec import OutputSpec
 from orchestrator.stages import PostStage
 from orchestrator.states import JobStatus
+from orchestrator.storage import Workspace
 from orchestrator.testing.outside import wait_for
 from orchestrator.testing.scripted import ScriptedProvider, make_spec
 
-from .conftest import MakeOrchestrator
+from .conftest import MakeOrchestrator, new_orchestrator
 from .test_stages import write_png
 
 
@@ -81,3 +82,23 @@ async def test_a_post_processing_worker_that_dies_leaves_the_store_workers_alone
         assert stores.submit(os.getpid).result(timeout=30) != os.getpid()
     finally:
         post.close()
+
+
+async def test_a_workspace_given_relative_is_where_the_images_go_after_a_change_of_folder(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The store workers run in the folder their fork server started in, not this one."""
+    monkeypatch.chdir(tmp_path)
+    orch = new_orchestrator(Workspace(Path("ws")), ScriptedProvider(), post=PostStage(1))
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    monkeypatch.chdir(elsewhere)
+    try:
+        job = await orch.submit(make_spec(2))
+        assert (await job.wait()).status == JobStatus.COMPLETED
+        for item in await job.items():
+            assert item.raw_path is not None
+            assert (tmp_path / "ws" / item.raw_path).stat().st_size > 0
+        assert not (elsewhere / "ws").exists()
+    finally:
+        await orch.aclose()
