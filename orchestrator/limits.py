@@ -1,8 +1,9 @@
 """`Limits`: how hard a job may push its provider (part of the job spec, see `spec.py`).
 
 Attempts in flight (fixed, or `auto` learnt from the provider's 429s), starts per minute, the
-time one attempt may take, attempts per item and a spending cap. Validated like the rest of the
-spec: unknown fields are errors and numbers are strict (`"3"` or `true` is not a count).
+time one attempt may take, attempts and rate limits per item and a spending cap. Validated like
+the rest of the spec: unknown fields are errors and numbers are strict (`"3"` or `true` is not a
+count).
 """
 
 from __future__ import annotations
@@ -43,7 +44,10 @@ class Limits(BaseModel):
     """Time one attempt may take before it is abandoned and retried."""
     max_attempts: StrictInt = Field(default=3, ge=1, le=20)
     """Attempts per item, the first included; a 429 does not use one up (see
-    `RetryPolicy.max_rate_limited`)."""
+    `max_rate_limited`)."""
+    max_rate_limited: StrictInt = Field(default=20, ge=1, le=100)
+    """Rate limits (429 answers) one item may meet before it fails; they do not use up
+    `max_attempts`. 1 fails an item at its first 429."""
     budget_usd: StrictFloat | None = Field(default=None, gt=0)
     """Spending cap in USD: no attempt starts that could take spending past it (each attempt
     reserves its image's listed price); items left out end `failed` with reason `budget`."""

@@ -26,7 +26,8 @@ class RetryPolicy:
     max_retry_after_s: float = 3600.0
     """A provider's Retry-After longer than this is clamped to it."""
     max_rate_limited: int = 20
-    """Rate limits (429s) one item may meet before it fails. They do not use up `max_attempts`:
+    """Rate limits (429s) one item may meet before it fails (a job's `limits.max_rate_limited`).
+    They do not use up `max_attempts`:
     the provider billed nothing and said "later", not "no", and a per-minute quota met with a
     fixed concurrency would otherwise fail whole batches in its first minute. With the backoff
     doubling to `cap_s`, 20 of them span several minutes."""

@@ -91,7 +91,10 @@ def item_work(
         clock=clock,
         pauses=pauses,
         policy=RetryPolicy(
-            job.config.limits.max_attempts, settings.retry_base_s, settings.retry_cap_s
+            job.config.limits.max_attempts,
+            settings.retry_base_s,
+            settings.retry_cap_s,
+            max_rate_limited=job.config.limits.max_rate_limited,
         ),
         rng=random.Random(settings.seed),
     )

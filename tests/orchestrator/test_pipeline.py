@@ -109,9 +109,19 @@ async def test_rate_limits_stop_at_their_own_limit(make_orchestrator: MakeOrches
     orch = make_orchestrator(provider)
     job = await orch.submit(make_spec(1, max_attempts=3))
     assert (await job.wait()).status == JobStatus.FAILED
-    assert len(provider.calls_for("i0")) == 20  # RetryPolicy.max_rate_limited
+    assert len(provider.calls_for("i0")) == 20  # limits.max_rate_limited's default
     item = (await job.items())[0]
     assert item.error is not None and item.error.kind == "rate_limited"
+
+
+async def test_a_spec_sets_how_many_rate_limits_an_item_may_meet(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider({"i0": [RateLimitedError("quota", retry_after=1.0)] * 5})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(1, max_attempts=3, max_rate_limited=2))
+    assert (await job.wait()).status == JobStatus.FAILED
+    assert len(provider.calls_for("i0")) == 2
 
 
 async def test_retries_stop_at_max_attempts(make_orchestrator: MakeOrchestrator) -> None:
