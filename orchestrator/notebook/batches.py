@@ -34,7 +34,14 @@ WorkspaceLike = Workspace | str | os.PathLike[str] | None
 Job = str | JobHandle | BatchView
 """A job: its id, its handle, or a view of it."""
 
-LIMITS = ("concurrency", "max_concurrency", "rate_per_minute", "timeout_s", "max_attempts")
+LIMITS = (
+    "concurrency",
+    "max_concurrency",
+    "rate_per_minute",
+    "timeout_s",
+    "max_attempts",
+    "max_rate_limited",
+)
 TOP_LEVEL = ("key", "name", "provider", "model", "provider_options", "allow_unknown_model")
 
 _orchestrators: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, Orchestrator]]
@@ -69,10 +76,10 @@ def orchestrator_for(workspace: WorkspaceLike = None) -> Orchestrator:
 def batch_spec(spec: SpecLike, **options: Any) -> JobSpec:
     """`spec` made a `JobSpec`, with `options` over it: `key`, `name`, `provider`, `model`,
     `provider_options`, `allow_unknown_model`, the limits (`concurrency`, a number or `"auto"`,
-    `max_concurrency`, `rate_per_minute`, `timeout_s`, `max_attempts`), `size` (every item's
-    default) and `output` (a dict merged into the spec's). A `provider` other than the spec's
-    drops the spec's `provider_options` and `model` (they were written for its own provider)
-    unless given too. Blocking (reads a file).
+    `max_concurrency`, `rate_per_minute`, `timeout_s`, `max_attempts`, `max_rate_limited`),
+    `size` (every item's default) and `output` (a dict merged into the spec's). A `provider`
+    other than the spec's drops the spec's `provider_options` and `model` (they were written
+    for its own provider) unless given too. Blocking (reads a file).
     """
     unknown = sorted(set(options) - {*LIMITS, *TOP_LEVEL, "size", "output"})
     if unknown:

@@ -27,6 +27,7 @@ def test_prompts_become_a_spec_with_ids_a_fresh_key_and_the_options_over_it() ->
     assert spec.key.startswith("notebook-") and spec.name == "a fox"
     assert spec.limits.concurrency == 2 and spec.defaults.size == "64x64"
     assert batch_spec(["a fox"]).key != spec.key  # each run of a cell is a new job
+    assert batch_spec(["a fox"], max_rate_limited=1).limits.max_rate_limited == 1
 
 
 def test_a_spec_file_a_dict_and_another_provider(tmp_path: Path) -> None:
