@@ -29,6 +29,7 @@ from .events import (
     JobFinished,
     JobInterrupted,
     JobStarted,
+    JobStopRequested,
 )
 from .records import JobSnapshot
 
@@ -73,6 +74,8 @@ class EventLog:
                 self.logger.warning("job %s stopped (%s) after %.2fs", event.job_id, reason, run_s)
             case JobConcurrency(limit=limit):
                 self.logger.info("job %s concurrency now %d (auto)", event.job_id, limit)
+            case JobStopRequested():
+                self.logger.info("job %s stop requested", event.job_id)
 
     def _item(self, event: Event, item_id: str) -> None:
         key = (event.job_id, item_id)

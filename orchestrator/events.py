@@ -34,6 +34,7 @@ __all__ = [
     "JobFinished",
     "JobInterrupted",
     "JobStarted",
+    "JobStopRequested",
     "parse_event",
 ]
 
@@ -44,6 +45,8 @@ class EventType(StrEnum):
     JOB_FINISHED = "job.finished"
     JOB_INTERRUPTED = "job.interrupted"
     JOB_CANCEL_REQUESTED = "job.cancel_requested"
+    JOB_STOP_REQUESTED = "job.stop_requested"
+    """Asked of the live runner: start no new request, finish the ones under way, then stop."""
     JOB_CONCURRENCY = "job.concurrency"
     """An adaptive job's concurrency limit changed."""
     ITEM_STARTED = "item.started"
@@ -98,6 +101,10 @@ class JobCancelRequested(_Event):
     type: Literal[EventType.JOB_CANCEL_REQUESTED] = EventType.JOB_CANCEL_REQUESTED
     item_ids: tuple[str, ...] = ()
     """The items to cancel; empty means the whole job."""
+
+
+class JobStopRequested(_Event):
+    type: Literal[EventType.JOB_STOP_REQUESTED] = EventType.JOB_STOP_REQUESTED
 
 
 class JobConcurrency(_Event):
@@ -164,6 +171,7 @@ Event = Annotated[
     | JobFinished
     | JobInterrupted
     | JobCancelRequested
+    | JobStopRequested
     | JobConcurrency
     | ItemStarted
     | ItemGenerated

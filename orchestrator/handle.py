@@ -120,6 +120,12 @@ class JobHandle:
         """Cancel the job: nothing new starts; items in flight are stopped by their runner."""
         return await (await self._orchestrator.ready()).request_cancel(self.id)
 
+    async def stop(self) -> bool:
+        """Stop the job's run, here or in another process, the gentle way: no new request
+        starts, the ones under way finish and their images are kept (they may be billed), then
+        the run ends and the job stays resumable. False when no process is running it."""
+        return await (await self._orchestrator.ready()).request_stop(self.id)
+
     async def cancel_items(self, item_ids: list[str]) -> list[str]:
         """Cancel these items (unknown ids are an error); returns those that were unfinished."""
         return await (await self._orchestrator.ready()).cancel_items(self.id, list(item_ids))

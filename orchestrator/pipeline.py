@@ -24,7 +24,7 @@ from .bus import EventBus
 from .cache import ResultCache
 from .clock import Clock, SystemClock
 from .errors import LeaseLostError
-from .events import ItemReset, JobCancelRequested
+from .events import ItemReset, JobCancelRequested, JobStopRequested
 from .follow import follow
 from .journal import Journal, Run
 from .lanes import Lane, report_concurrency
@@ -270,6 +270,8 @@ class Runner:
         async for event in follow(self.journal, self.bus, self.job_id, after=after, poll_s=poll_s):
             if isinstance(event, JobCancelRequested):
                 self._cancel(list(event.item_ids))
+            elif isinstance(event, JobStopRequested):
+                self.wind_down()
             elif isinstance(event, ItemReset) and event.reason == "retry":
                 self.cancelling.discard(event.item_id or "")
                 if event.item_id in self.tasks:

@@ -21,6 +21,7 @@ from .events import (
     JobFinished,
     JobInterrupted,
     JobStarted,
+    JobStopRequested,
 )
 from .states import ItemStatus
 from .tally import Tally
@@ -121,6 +122,8 @@ def _job_text(event: Event) -> str:
             return f"job {INTERRUPTIONS[why]}"
         case JobCancelRequested(item_ids=ids):
             return f"cancel requested for {', '.join(ids) if ids else 'the job'}"
+        case JobStopRequested():
+            return "stop requested: the requests under way finish, no new one starts"
         case JobConcurrency(limit=limit):
             return f"concurrency now {limit} (auto)"
     return ""

@@ -211,3 +211,28 @@ def _heartbeat_age(ws: Path) -> float:
 
 def _raw_count(ws: Path, job: str) -> int:
     return sum(item.raw_path is not None for item in item_records(ws, job))
+
+
+def test_stop_asks_the_process_running_a_job_to_finish_its_requests_and_stop(
+    tmp_path: Path,
+) -> None:
+    ws = tmp_path / "ws"
+    slower = {**SLOW, "latency_mean_s": 2.0}
+    spec = write_spec(tmp_path, items=12, options=slower, limits={"concurrency": 2})
+    log = tmp_path / "run"
+    with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as runner:
+        job = wait_for("the job", lambda: only_job_id(ws), runner)
+        wait_for("two running items", lambda: len(running_items(ws, job)) == 2, runner)
+        said = ok(cli(ws, "stop", job))
+        code, out, err = finish(runner, log)
+    assert f"job {job}: stop requested" in said
+    assert code == 130, err
+    assert "stop requested: the requests under way finish" in err  # the running process says so
+    assert f"next: imagebatch resume {job}" in out
+    records = item_records(ws, job)
+    started = [item for item in records if item.attempts]
+    assert len(started) >= 2 and all(item.status == "completed" for item in started)
+    assert all(attempt.outcome == "ok" for item in started for attempt in item.attempts)
+    assert any(item.status == "pending" and not item.attempts for item in records)
+    again = ok(cli(ws, "stop", job))
+    assert "no process is running it: nothing to stop" in again

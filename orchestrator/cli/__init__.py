@@ -57,6 +57,7 @@ COMMANDS: dict[str, str] = {
     "retry": "running:cmd_retry",
     "watch": "running:cmd_watch",
     "cancel": "reading:cmd_cancel",
+    "stop": "reading:cmd_stop",
     "status": "reading:cmd_status",
     "list": "reading:cmd_list",
     "stats": "stats:cmd_stats",

@@ -20,7 +20,14 @@ from rich.progress_bar import ProgressBar
 from rich.table import Table
 from rich.text import Text
 
-from ..events import Event, ItemCancelled, ItemCompleted, ItemFailed, ItemRetrying
+from ..events import (
+    Event,
+    ItemCancelled,
+    ItemCompleted,
+    ItemFailed,
+    ItemRetrying,
+    JobStopRequested,
+)
 from ..states import ItemStatus
 from ..tally import Tally
 from ..wording import (
@@ -81,6 +88,9 @@ class JobDisplay:
         if event.job_id != self.tally.job_id:
             return
         self.tally.apply(event)
+        if isinstance(event, JobStopRequested):  # `imagebatch stop`, from here or elsewhere
+            self.note("stop requested: the requests under way finish, no new one starts")
+            return
         line = self._outcome_line(event)
         if self.live:
             if isinstance(event, ItemFailed) and line:

@@ -204,6 +204,13 @@ def _add_following(sub: Subparsers) -> None:
     cancel = _command(sub, "cancel", "cancel a job, or some of its images")
     cancel.add_argument("job", help="job id")
     cancel.add_argument("--items", help="only these item ids, comma-separated")
+    stop = _command(
+        sub,
+        "stop",
+        "stop a job's run once its requests under way are kept (resumable)",
+        json_what="",
+    )
+    stop.add_argument("job", help="job id")
     status = _command(
         sub, "status", "show a job and its images (default: the newest)", "the status"
     )

@@ -45,6 +45,23 @@ async def cmd_cancel(ctx: Context, args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_stop(ctx: Context, args: argparse.Namespace) -> int:
+    """Ask the process running a job, here or anywhere, to wind its run down (as a first
+    Ctrl-C there does): no new request starts, the ones under way are kept."""
+    async with opened(ctx, must_exist=True) as orchestrator:
+        handle = orchestrator.handle(args.job)
+        asked = await handle.stop()
+        job = await handle.status()
+    if asked:
+        ctx.say(
+            f"job {job.id}: stop requested; its process starts no new request and stops once "
+            f"the ones under way are kept; `imagebatch resume {job.id}` continues it"
+        )
+    else:
+        ctx.say(f"job {job.id}: {job.status}, and no process is running it: nothing to stop")
+    return 0
+
+
 async def cmd_status(ctx: Context, args: argparse.Namespace) -> int:
     async with opened(ctx, must_exist=True) as orchestrator:
         if args.job:

@@ -49,7 +49,13 @@ async def _report_end(
     job = snapshot.job
     extra: dict[str, Any] = {"estimate": estimate.to_json()} if estimate is not None else {}
     shown = run_s if ran_here else None
-    if not ran_here and job.status not in JOB_TERMINAL and not await handle.runner_live():
+    # still marked active, with no live runner: it died; a run that stopped in order is not
+    if (
+        not ran_here
+        and job.active
+        and job.status not in JOB_TERMINAL
+        and not await handle.runner_live()
+    ):
         ctx.note(f"job {job.id}: the process running it is gone (killed or crashed)")
         extra["runner_alive"] = False
     print_result(ctx, job, snapshot.items, as_json, run_s=shown, extra=extra or None)

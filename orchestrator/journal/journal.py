@@ -133,6 +133,9 @@ class Journal:
     async def cancel_items(self, job_id: str, item_ids: list[str]) -> list[str]:
         return await self.write(self.disk.cancel_items, job_id, item_ids)
 
+    async def request_stop(self, job_id: str) -> bool:
+        return await self.write(self.disk.request_stop, job_id)
+
     async def request_retry(self, job_id: str, item_ids: list[str] | None = None) -> list[str]:
         return await self.write(self.disk.request_retry, job_id, item_ids)
 

@@ -1,5 +1,5 @@
 """Requests anyone may make of a job, from this process or another: cancel it, cancel some of
-its items, retry its failed and cancelled items.
+its items, retry its failed and cancelled items, stop its run once the requests under way end.
 
 Each is one transaction that changes what can change at once (pending items) and leaves the
 rest to the job's live runner, which carries the request out when it sees its event. With no
@@ -13,7 +13,7 @@ from collections.abc import Callable, Mapping
 from typing import Any, Protocol
 
 from ..errors import ConfigError
-from ..events import Event, ItemCancelled, ItemReset, JobCancelRequested
+from ..events import Event, ItemCancelled, ItemReset, JobCancelRequested, JobStopRequested
 from ..records import ItemRecord, JobRecord
 from ..states import ITEM_TERMINAL, JOB_TERMINAL, ItemStatus
 from .commit import Change, Committed, EventFactory, attempt_ended
@@ -69,6 +69,18 @@ class RequestVerbs:
             )
         self._published(done.events)
         return done.job
+
+    def request_stop(self: _Journal, job_id: str) -> bool:
+        """Ask the job's live runner to start no new request and stop once the requests under
+        way are kept (they may be billed); the job stays resumable. False, and nothing written,
+        when no live process runs it."""
+        with self.store.writing():
+            job = self.store.job(job_id)
+            if job.status in JOB_TERMINAL or not job.active or not self.runner_live(job):
+                return False
+            done = self._commit(job, [], job_event=(JobStopRequested, {}))
+        self._published(done.events)
+        return True
 
     def cancel_items(self: _Journal, job_id: str, item_ids: list[str]) -> list[str]:
         """Cancel these items: pending ones at once, running ones by their runner. Returns the

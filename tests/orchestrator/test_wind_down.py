@@ -61,3 +61,25 @@ async def test_a_failed_call_is_not_retried_while_the_run_winds_down(
     [item] = await job.items()
     assert item.status == ItemStatus.PENDING and len(provider.calls) == 1
     assert [attempt.outcome for attempt in item.attempts] == ["error"]  # not "interrupted"
+
+
+async def test_a_stop_asked_from_elsewhere_winds_the_run_down(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    """`JobHandle.stop()` from another orchestrator on the workspace, as another process asks:
+    the runner reads the request from the journal's event log."""
+    provider = ScriptedProvider({"i0": ["held"], "i1": ["held"]})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(6, concurrency=2))
+    await _under_way(provider, 2)
+    elsewhere = make_orchestrator(ScriptedProvider()).handle(job.id)
+    assert await elsewhere.stop()
+    await asyncio.sleep(5)
+    assert len(provider.calls) == 2, "a request started after the stop"
+    provider.gate.set()
+    ended = await job.wait()
+    assert ended.status == JobStatus.PENDING and not ended.active
+    items = {item.id: item for item in await job.items()}
+    assert [items[i].status for i in ("i0", "i1")] == [ItemStatus.COMPLETED] * 2
+    assert all(not items[i].attempts for i in ("i2", "i3", "i4", "i5"))
+    assert not await elsewhere.stop()  # nothing runs it now: nothing is asked
