@@ -223,8 +223,12 @@ def test_stop_asks_the_process_running_a_job_to_finish_its_requests_and_stop(
     with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as runner:
         job = wait_for("the job", lambda: only_job_id(ws), runner)
         wait_for("two running items", lambda: len(running_items(ws, job)) == 2, runner)
+        watcher = start_cli(ws, "watch", job, log=tmp_path / "watch")
+        wait_for("watch attached", lambda: (tmp_path / "watch.err").stat().st_size > 0, watcher)
         said = ok(cli(ws, "stop", job))
         code, out, err = finish(runner, log)
+        watched, _, watch_err = finish(watcher, tmp_path / "watch")
+    assert watched == 130 and "is gone" not in watch_err, watch_err  # it stopped in order
     assert f"job {job}: stop requested" in said
     assert code == 130, err
     assert "stop requested: the requests under way finish" in err  # the running process says so
