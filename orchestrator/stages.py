@@ -13,7 +13,7 @@ from __future__ import annotations
 import asyncio
 import os
 import threading
-from concurrent.futures import Executor, ThreadPoolExecutor
+from concurrent.futures import Executor, ProcessPoolExecutor, ThreadPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
@@ -21,7 +21,7 @@ from .errors import BadResponseError
 from .imaging import Processed, postprocess
 from .spec import OutputSpec
 from .storing import StoreWorkers
-from .workers import start_worker_processes
+from .workers import WorkerPool
 
 __all__ = ["SMALL_PIXELS", "PostStage"]
 
@@ -35,40 +35,26 @@ class PostStage:
 
     def __init__(self, workers: int | None = None, *, processes: bool = True) -> None:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
-        self.processes = processes
-        self._pool: Executor | None = None
+        self.pool = WorkerPool(self.workers, processes=processes)
         self._threads: ThreadPoolExecutor | None = None
-        self._lock = threading.Lock()
-        """Held while the pool starts (a few hundred ms for worker processes), in a thread."""
         self._threads_lock = threading.Lock()
         """Held for a moment by the loop: it must not wait for a pool that is starting."""
         self.stores = StoreWorkers(processes=processes)
 
-    def _executor(self) -> Executor:
-        """The pool, started if need be. Starting worker processes blocks (the fork server's
-        start alone takes a few hundred ms), so the first call runs in a thread, not the loop."""
-        with self._lock:
-            if self._pool is None:
-                if self.processes:
-                    self._pool = start_worker_processes(self.workers)
-                if self._pool is None:  # threads asked for, or no worker process could start
-                    self.processes = False
-                    self._pool = ThreadPoolExecutor(self.workers, thread_name_prefix="postprocess")
-            return self._pool
-
-    def _small_executor(self) -> Executor:
-        """Threads for small images (the pool itself when it is made of threads)."""
-        if not self.processes:
-            return self._pool or self._executor()
+    def _small_executor(self) -> ThreadPoolExecutor:
+        """Threads: for small images, and for every image when there are no worker processes."""
         with self._threads_lock:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.workers, thread_name_prefix="postprocess")
             return self._threads
 
     async def _large_executor(self) -> Executor:
-        if self._pool is not None:
-            return self._pool
-        return await asyncio.to_thread(self._executor)
+        """The worker processes, started if need be in a thread (the fork server's start alone
+        takes a few hundred ms, which the loop must not wait for); threads if there are none."""
+        pool = self.pool.started
+        if pool is None and self.pool.processes:
+            pool = await asyncio.to_thread(self.pool.start)
+        return pool or self._small_executor()
 
     async def process(
         self,
@@ -92,24 +78,14 @@ class PostStage:
             return await loop.run_in_executor(
                 pool, postprocess, raw, image_path, thumb_path, output, root
             )
-        except BrokenProcessPool:
-            self._discard(pool)  # a worker died (out of memory?): the next image gets a new one
+        except BrokenProcessPool:  # a worker died (out of memory?): the next image gets a
+            assert isinstance(pool, ProcessPoolExecutor)  # new pool; only this one is shut down
+            self.pool.discard(pool)
             raise BadResponseError("post-processing worker died while processing it") from None
-
-    def _discard(self, pool: Executor) -> None:
-        """Shut a broken pool down, unless another has taken its place already. Only that pool:
-        the others' work goes on."""
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
 
     def close(self) -> None:
         self.stores.close()
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+        self.pool.close()
         with self._threads_lock:
             if self._threads is not None:
                 self._threads.shutdown(wait=False, cancel_futures=True)

@@ -30,7 +30,7 @@ from .journal import LeaseNotHeld, RawImage, Run
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace, atomic_write, sha256_hex
-from .workers import start_worker_processes
+from .workers import WorkerPool
 
 __all__ = ["INLINE_PIXELS", "StoreWorkers", "Stored"]
 
@@ -60,11 +60,7 @@ class StoreWorkers:
     started on first use; threads with `processes=False` or when none can start."""
 
     def __init__(self, workers: int = STORE_WORKERS, *, processes: bool = True) -> None:
-        self.workers = workers
-        self.processes = processes
-        self._pool: ProcessPoolExecutor | None = None
-        self._lock = threading.Lock()
-        """Held while the pool starts (a few hundred ms), in a thread, not on the loop."""
+        self.pool = WorkerPool(workers, processes=processes)
 
     async def store(
         self,
@@ -123,7 +119,7 @@ class StoreWorkers:
                 pool, _check_and_write, workspace, job_id, item_id, data, output, check.require
             )
         except BrokenProcessPool:
-            self._discard(pool)
+            self.pool.discard(pool)
             return None
         except LeaseNotHeld:
             await asyncio.to_thread(run.check_lease_here)  # raises, naming who holds the key
@@ -134,41 +130,23 @@ class StoreWorkers:
     def start_soon(self) -> None:
         """Start the worker processes now, in a thread of their own, so that the first paid
         image does not wait for them (a few hundred ms, while its slot is held)."""
-        if self.processes and self._pool is None:
+        if self.pool.processes and self.pool.started is None:
             threading.Thread(target=self._start_quietly, name="store-start", daemon=True).start()
 
     def _start_quietly(self) -> None:
         try:
-            self._start()
+            self.pool.start()
         except Exception:  # the first image tries again, and says why if it fails
             _log.debug("store workers did not start ahead", exc_info=True)
 
     async def _processes(self) -> ProcessPoolExecutor | None:
         """The pool, started (in a thread) if need be; None when images are stored in threads."""
-        if not self.processes:
-            return None
-        if self._pool is None:
-            await asyncio.to_thread(self._start)
-        return self._pool
-
-    def _start(self) -> None:
-        with self._lock:
-            if self._pool is None and self.processes:
-                self._pool = start_worker_processes(self.workers)
-                self.processes = self._pool is not None
-
-    def _discard(self, pool: ProcessPoolExecutor) -> None:
-        """Shut a broken pool down, unless a new one has taken its place already."""
-        with self._lock:
-            if self._pool is pool:
-                self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        if self.pool.started is None and self.pool.processes:
+            await asyncio.to_thread(self.pool.start)
+        return self.pool.started
 
     def close(self) -> None:
-        with self._lock:
-            if self._pool is not None:
-                self._pool.shutdown(wait=False, cancel_futures=True)
-                self._pool = None
+        self.pool.close()
 
 
 def _check_and_write(
@@ -193,7 +171,7 @@ def _check_and_write(
     try:
         processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
     except StorageError:
-        return info, path, None, None  # the paid image is kept: recorded, processed later
+        return info, path, None, None  # the paid image is kept: processed later
     except (BadResponseError, OSError, ValueError) as error:
         return info, path, None, f"post-processing failed: {error}"
     return info, path, processed, None

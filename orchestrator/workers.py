@@ -1,9 +1,11 @@
-"""Worker processes for post-processing: started from a fork server, gone with their parent.
+"""Worker processes for storing and post-processing: started from a fork server, gone with
+their parent.
 
 `start_worker_processes` starts a pool whose workers exit soon after the process that started
 them is gone, even killed with SIGKILL, and remove the folder multiprocessing kept for it. If no
-worker process can start, it says why in the log and returns None: the caller post-processes in
-threads, slower for large images but with the same results.
+worker process can start, it says why in the log and returns None: the caller works in threads,
+slower for large images but with the same results. `WorkerPool` is one such pool as a stage
+holds it: started once, replaced when it breaks.
 """
 
 from __future__ import annotations
@@ -27,7 +29,7 @@ from multiprocessing import resource_tracker
 
 from .pids import ended
 
-__all__ = ["WATCH_PARENT_S", "before_exit", "start_worker_processes"]
+__all__ = ["WATCH_PARENT_S", "WorkerPool", "before_exit", "start_worker_processes"]
 
 WATCH_PARENT_S = 1.0
 """How often a worker looks whether its parent is still there."""
@@ -37,6 +39,46 @@ _SOCKET_TAIL = len("/pymp-12345678/listener-12345678") + 1
 _SHORT_BASES = ("/tmp", "/var/tmp")
 
 _log = logging.getLogger(__name__)
+
+
+class WorkerPool:
+    """A stage's worker processes: started on first use, replaced when one dies; none once the
+    system refused to start them (or with `processes=False`), and the stage works in threads."""
+
+    def __init__(self, workers: int, *, processes: bool = True) -> None:
+        self.workers = workers
+        self.processes = processes
+        """Worker processes are asked for and, as far as is known, can start."""
+        self._pool: ProcessPoolExecutor | None = None
+        self._lock = threading.Lock()
+        """Held while the pool starts (a few hundred ms): only ever in a thread, not the loop."""
+
+    @property
+    def started(self) -> ProcessPoolExecutor | None:
+        """The pool if it has started, without starting it."""
+        return self._pool
+
+    def start(self) -> ProcessPoolExecutor | None:
+        """The pool, started if need be (blocking: call it from a thread); None for threads."""
+        with self._lock:
+            if self._pool is None and self.processes:
+                self._pool = start_worker_processes(self.workers)
+                self.processes = self._pool is not None
+            return self._pool
+
+    def discard(self, pool: ProcessPoolExecutor) -> None:
+        """Shut a broken pool down, unless a new one has taken its place already (two callers
+        that saw it break must not shut the fresh one); the next call starts another."""
+        with self._lock:
+            if self._pool is pool:
+                self._pool = None
+        pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)
 
 
 def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:

@@ -39,7 +39,7 @@ async def test_a_small_image_is_processed_without_starting_worker_processes(
             OutputSpec(format="png"),
             pixels=16 * 16,
         )
-        assert stage._pool is None  # no worker process was started for it
+        assert stage.pool.started is None  # no worker process was started for it
         assert stage._threads is not None
     finally:
         stage.close()
@@ -62,7 +62,7 @@ async def test_an_image_of_unknown_or_large_size_goes_to_the_worker_processes(
                 OutputSpec(format="png"),
                 pixels=pixels,
             )
-            assert stage._pool is not None
+            assert stage.pool.started is not None
             assert stage._threads is None
     finally:
         stage.close()
@@ -73,7 +73,8 @@ def test_a_worker_ignores_sigint_meant_for_its_parent() -> None:
     died of it would break the pool under the running job."""
     stage = PostStage(1)
     try:
-        pool = stage._executor()
+        pool = stage.pool.start()
+        assert pool is not None
         worker = pool.submit(os.getpid).result(timeout=30)
         assert worker != os.getpid()
         os.kill(worker, signal.SIGINT)

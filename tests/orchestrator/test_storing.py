@@ -22,7 +22,7 @@ from .test_stages import write_png
 
 
 def _store_workers(post: PostStage) -> list[int]:
-    pool = post.stores._pool
+    pool = post.stores.pool.started
     assert pool is not None, "no worker process stored the images"
     pids = [process.pid for process in pool._processes.values()]
     assert None not in pids
@@ -58,7 +58,9 @@ async def test_the_store_workers_start_with_the_run_not_at_its_first_image(
     post = PostStage(1, processes=True)
     orch = make_orchestrator(provider, post=post)
     job = await orch.submit(make_spec(1))
-    await asyncio.to_thread(wait_for, "the store workers", lambda: post.stores._pool is not None)
+    await asyncio.to_thread(
+        wait_for, "the store workers", lambda: post.stores.pool.started is not None
+    )
     assert not provider.gate.is_set() and (await job.items())[0].raw_path is None
     provider.gate.set()
     assert (await job.wait()).status == JobStatus.COMPLETED
@@ -70,15 +72,17 @@ async def test_a_post_processing_worker_that_dies_leaves_the_store_workers_alone
     """Shutting the stores' pool down would cancel the paid images waiting in it."""
     post = PostStage(1, processes=True)
     try:
-        await asyncio.to_thread(post.stores._start)
-        stores = post.stores._pool
+        await asyncio.to_thread(post.stores.pool.start)
+        stores = post.stores.pool.started
         assert stores is not None
-        worker = post._executor().submit(os.getpid).result(timeout=30)
+        pool = post.pool.start()
+        assert pool is not None
+        worker = pool.submit(os.getpid).result(timeout=30)
         os.kill(worker, signal.SIGKILL)
         raw = write_png(tmp_path / "raw.png", 320)
         with pytest.raises(BadResponseError, match="worker died"):
             await post.process(raw, tmp_path / "a.png", tmp_path / "a.webp", OutputSpec())
-        assert post.stores._pool is stores
+        assert post.stores.pool.started is stores
         assert stores.submit(os.getpid).result(timeout=30) != os.getpid()
     finally:
         post.close()

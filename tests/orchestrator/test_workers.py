@@ -57,7 +57,7 @@ _PROCESS_A_LARGE_IMAGE = """
     Image.new("RGB", (320, 320), (10, 200, 30)).save(raw)
     stage = PostStage(1, processes=True)
     done = asyncio.run(stage.process(raw, out / "a.png", out / "a.webp", OutputSpec(format="png")))
-    print(done.width, stage.processes, multiprocessing.util.get_temp_dir())
+    print(done.width, stage.pool.processes, multiprocessing.util.get_temp_dir())
     sys.stdout.flush()
     os._exit(0)  # as the CLI leaves (cli/leave.py): no clean-up of its own runs
 """
@@ -106,7 +106,7 @@ async def test_images_are_post_processed_in_threads_when_no_worker_process_can_s
                 raw, tmp_path / "a.png", tmp_path / "a.webp", OutputSpec(format="png")
             )
         assert done.width == 320 and (tmp_path / "a.png").stat().st_size > 0
-        assert not stage.processes  # the next images go to threads at once
+        assert not stage.pool.processes  # the next images go to threads at once
         assert "working in threads" in caplog.text
         assert "AF_UNIX path too long" in caplog.text
     finally:
