@@ -41,7 +41,9 @@ STORE_WORKERS = 2
 (more for a large one's fsync), and they never wait behind post-processing."""
 
 _log = logging.getLogger(__name__)
-_Written = tuple[ImageInfo, Path, Processed | None, str | None]
+_Written = tuple[ImageInfo, Path, str, Processed | None, str | None]
+"""What a trip to store an image gives back: the image's kind and size, its path in `raw/`,
+its SHA-256, and the outcome of its post-processing if it was small enough to be done then."""
 
 
 @dataclass(frozen=True)
@@ -85,10 +87,10 @@ class StoreWorkers:
             written = await asyncio.to_thread(
                 _check_and_write, workspace, job_id, item_id, data, output, run.check_lease_here
             )
-        info, path, processed, failed = written
+        info, path, sha256, processed, failed = written
         raw = RawImage(
             path=workspace.relative(path),
-            sha256=sha256_hex(data),
+            sha256=sha256,
             mime_type=info.mime_type,
             bytes=len(data),
             width=info.width,
@@ -159,19 +161,21 @@ def _check_and_write(
 ) -> _Written:
     """One trip to a worker: the bytes checked to be one whole image (not decoded: the slot
     would wait for that; post-processing decodes), the lease checked (`before_write`), then
-    the bytes written; a small one is post-processed too."""
+    the bytes written and hashed (here, not on the loop: a large image takes milliseconds);
+    a small one is post-processed too."""
     info = check_image(data)
     path = workspace.raw_path(job_id, item_id, info.ext)
     before_write()
     atomic_write(path, data, root=workspace.root)
+    sha256 = sha256_hex(data)
     if output is None or info.width * info.height > INLINE_PIXELS:
-        return info, path, None, None
+        return info, path, sha256, None, None
     image_path = workspace.image_path(job_id, item_id, output.format)
     thumb_path = workspace.thumb_path(job_id, item_id)
     try:
         processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
     except StorageError:
-        return info, path, None, None  # the paid image is kept: processed later
+        return info, path, sha256, None, None  # the paid image is kept: processed later
     except (BadResponseError, OSError, ValueError) as error:
-        return info, path, None, f"post-processing failed: {error}"
-    return info, path, processed, None
+        return info, path, sha256, None, f"post-processing failed: {error}"
+    return info, path, sha256, processed, None
