@@ -28,6 +28,7 @@ from .tally import Tally
 
 __all__ = [
     "REASONS",
+    "STOP_REQUESTED",
     "concurrency_text",
     "counts_line",
     "event_line",
@@ -39,7 +40,11 @@ __all__ = [
     "pace_line",
     "provider_down_text",
     "reason",
+    "requests_under_way",
 ]
+
+STOP_REQUESTED = "stop requested: the requests under way finish, no new one starts"
+"""What a front end says when a run is asked to wind down (`imagebatch stop`)."""
 
 REASONS: dict[str, str] = {
     "rate_limited": "rate limited",
@@ -102,6 +107,11 @@ def reason(kind: str | None) -> str:
     return REASONS.get(kind, kind.replace("_", " "))
 
 
+def requests_under_way(calls: int) -> str:
+    """`the 3 requests under way` (`the request under way` for one), as a wind-down says."""
+    return f"the {calls} requests under way" if calls > 1 else "the request under way"
+
+
 def event_line(event: Event) -> str:
     """`12:03:04 page-02 retrying in 1.5s: the provider had a server error`, or "" to skip."""
     text = _job_text(event) if event.item_id is None else _item_text(event)
@@ -123,7 +133,7 @@ def _job_text(event: Event) -> str:
         case JobCancelRequested(item_ids=ids):
             return f"cancel requested for {', '.join(ids) if ids else 'the job'}"
         case JobStopRequested():
-            return "stop requested: the requests under way finish, no new one starts"
+            return STOP_REQUESTED
         case JobConcurrency(limit=limit):
             return f"concurrency now {limit} (auto)"
     return ""

@@ -29,6 +29,7 @@ from orchestrator.cli.leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
 from orchestrator.errors import ImageBatchError
 from orchestrator.mounts import network_file_system, shared_warning
 from orchestrator.providers import registry
+from orchestrator.wording import requests_under_way
 
 from .advice import advice, reported
 from .commands import palette_commands
@@ -111,9 +112,8 @@ class ImageBatchApp(App[None]):
             return
         assert orchestrator is not None
         self._quitting = True
-        under_way = f"the {calls} requests" if calls > 1 else "the request"
         self.notify(
-            f"Waiting for {under_way} under way (they may be billed), then quitting. "
+            f"Waiting for {requests_under_way(calls)} (they may be billed), then quitting. "
             "Press q again to quit now.",
             title="Quitting",
             timeout=60,

@@ -196,9 +196,10 @@ async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
             return
         ctx.winding_down = True
         if calls:
-            under_way = f"the {calls} requests" if calls > 1 else "the request"
+            from ..wording import requests_under_way
+
             ctx.note(
-                f"stopping: waiting for {under_way} under way (they may be billed); "
+                f"stopping: waiting for {requests_under_way(calls)} (they may be billed); "
                 "Ctrl-C again stops at once"
             )
 

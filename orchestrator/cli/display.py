@@ -31,6 +31,7 @@ from ..events import (
 from ..states import ItemStatus
 from ..tally import Tally
 from ..wording import (
+    STOP_REQUESTED,
     concurrency_text,
     format_cost,
     format_duration,
@@ -89,7 +90,7 @@ class JobDisplay:
             return
         self.tally.apply(event)
         if isinstance(event, JobStopRequested):  # `imagebatch stop`, from here or elsewhere
-            self.note("stop requested: the requests under way finish, no new one starts")
+            self.note(STOP_REQUESTED)
             return
         line = self._outcome_line(event)
         if self.live:
