@@ -53,6 +53,8 @@ STOP_S = 10
 SCROLLBACK_ROWS = 1000
 """The emulated screen is this tall, so lines that scrolled off the 24 rows are still counted."""
 SLOW = {"latency_mean_s": 1.0, "latency_distribution": "fixed"}
+LEAVE_ALTERNATE_SCREEN = "\x1b[?1049l"
+"""What a full-screen app writes as it gives the terminal its screen back."""
 ANSI = re.compile(r"\x1b\[[0-9;?]*[A-Za-z]|\x1b\][^\x07\x1b]*(?:\x07|\x1b\\)")
 # Variables that would override what rich reads from the pty itself.
 RICH_OVERRIDES = ("COLUMNS", "LINES", "TTY_COMPATIBLE", "TTY_INTERACTIVE", "NO_COLOR")
@@ -191,9 +193,11 @@ def test_a_stopped_run_on_a_terminal_exits_and_stays_resumable(
     assert all(Path(item["image"]).is_file() for item in final["items"])
 
 
-def _run_and_interrupt(tmp_path: Path, presses: int) -> tuple[str, int, list[ItemRecord]]:
-    """Run 12 slow images two at a time, press Ctrl-C `presses` times while the first two
-    are under way; what the terminal showed, the exit code and the job's items."""
+def _run_and_interrupt(
+    tmp_path: Path, presses: int, press: Callable[[pexpect.spawn[str]], None] = _ctrl_c
+) -> tuple[str, int, list[ItemRecord]]:
+    """Run 12 slow images two at a time, `press` (Ctrl-C, or SIGTERM) `presses` times while
+    the first two are under way; what the terminal showed, the exit code and the job's items."""
     ws = tmp_path / "ws"
     slower = {**SLOW, "latency_mean_s": 4.0}
     spec = write_spec(tmp_path, items=12, options=slower, limits={"concurrency": 2})
@@ -202,19 +206,25 @@ def _run_and_interrupt(tmp_path: Path, presses: int) -> tuple[str, int, list[Ite
         assert isinstance(child.match, re.Match)
         job = child.match.group(1)
         wait_on(child, "two running items", lambda: len(running_items(ws, job)) == 2)
-        child.sendintr()
-        child.expect("stopping: waiting for the 2 requests under way")
+        press(child)
+        child.expect(r"stopping( \(SIGTERM\))?: waiting for the 2 requests under way")
         if presses > 1:
-            child.sendintr()
-        code = exit_code(child, "Ctrl-C", timeout=STOP_S + 4.0)
+            press(child)
+        code = exit_code(child, "the stop", timeout=STOP_S + 4.0)
         output = received(child)
     return output, code, item_records(ws, job)
 
 
-def test_ctrl_c_lets_the_requests_under_way_finish_and_starts_no_more(tmp_path: Path) -> None:
-    """They may be billed: the first Ctrl-C keeps their images, then the run stops."""
-    output, code, items = _run_and_interrupt(tmp_path, presses=1)
-    assert code == 130 and "Traceback" not in output, output
+@pytest.mark.parametrize(
+    ("press", "code"), [(_ctrl_c, 130), (_sigterm, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_first_stop_lets_the_requests_under_way_finish_and_starts_no_more(
+    tmp_path: Path, press: Callable[[pexpect.spawn[str]], None], code: int
+) -> None:
+    """They may be billed: the first Ctrl-C (or SIGTERM, from `kill` or a service manager)
+    keeps their images, then the run stops with that signal's exit code."""
+    output, exited, items = _run_and_interrupt(tmp_path, presses=1, press=press)
+    assert exited == code and "Traceback" not in output, output
     started = [item for item in items if item.attempts]
     assert [item.status for item in started] == ["completed", "completed"], output
     assert [attempt.outcome for item in started for attempt in item.attempts] == ["ok", "ok"]
@@ -226,9 +236,14 @@ def test_ctrl_c_lets_the_requests_under_way_finish_and_starts_no_more(tmp_path: 
     assert not any("ETA" in line or "waiting" in line for line in block), block
 
 
-def test_a_second_ctrl_c_stops_at_once(tmp_path: Path) -> None:
-    output, code, items = _run_and_interrupt(tmp_path, presses=2)
-    assert code == 130 and "Traceback" not in output, output
+@pytest.mark.parametrize(
+    ("press", "code"), [(_ctrl_c, 130), (_sigterm, 143)], ids=["ctrl-c", "sigterm"]
+)
+def test_a_second_stop_stops_at_once(
+    tmp_path: Path, press: Callable[[pexpect.spawn[str]], None], code: int
+) -> None:
+    output, exited, items = _run_and_interrupt(tmp_path, presses=2, press=press)
+    assert exited == code and "Traceback" not in output, output
     started = [item for item in items if item.attempts]
     assert [attempt.outcome for item in started for attempt in item.attempts] == [
         "interrupted",
@@ -355,6 +370,29 @@ def test_the_terminal_ui_whose_terminal_closes_stops_its_jobs_in_order(tmp_path:
     code, seen = _hang_up_during(ws, "tui", str(spec))
     assert code == 129, seen
     _stopped_in_order(ws)
+
+
+def test_the_terminal_ui_asked_to_stop_by_sigterm_keeps_the_requests_under_way(
+    tmp_path: Path,
+) -> None:
+    """`kill PID` of `imagebatch tui SPEC` quits as `q` does: the two requests under way
+    finish and are kept, the terminal gets its screen back, exit 143. Before, the signal killed
+    it where it stood, its screen left on the terminal and its items left running."""
+    ws = tmp_path / "ws"
+    slower = {**SLOW, "latency_mean_s": 3.0}
+    spec = write_spec(tmp_path, items=12, options=slower, limits={"concurrency": 2})
+    with on_a_terminal(ws, "tui", str(spec)) as child:
+        wait_on(child, "two running items", lambda: len(running_items_of_any_job(ws)) == 2)
+        child.kill(signal.SIGTERM)
+        code = exit_code(child, "SIGTERM", timeout=STOP_S + 3.0)
+        output = received(child)
+    assert code == 143, output
+    assert LEAVE_ALTERNATE_SCREEN in output, "the app's screen was left on the terminal"
+    job = only_job_id(ws)
+    assert job is not None
+    started = [item for item in item_records(ws, job) if item.attempts]
+    assert [item.status for item in started] == ["completed", "completed"]
+    assert all(item.status == "pending" for item in item_records(ws, job) if not item.attempts)
 
 
 def _hang_up_during(ws: Path, *args: str) -> tuple[int, str]:

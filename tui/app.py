@@ -25,7 +25,7 @@ from textual.binding import Binding
 from textual.screen import Screen
 
 from orchestrator import JobRecord, Orchestrator, Workspace, load_spec
-from orchestrator.cli.leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
+from orchestrator.cli.leave import EXIT_HUNG_UP, EXIT_TERMINATED, hung_up_stops, leave_terminal
 from orchestrator.errors import ImageBatchError
 from orchestrator.mounts import network_file_system, shared_warning
 from orchestrator.providers import registry
@@ -76,11 +76,15 @@ class ImageBatchApp(App[None]):
         self._watched: set[str] = set()
         self._quitting = False
         """A first `q` is letting the requests under way finish before the app quits."""
+        self._return_code = 0
+        """What the app exits with: 143 once SIGTERM asked it to quit."""
         self.session: Session | None = None
 
     async def on_mount(self) -> None:
+        loop = asyncio.get_running_loop()
         if hung_up_stops():
-            self._stop_on_hang_up(asyncio.get_running_loop())
+            self._stop_on_hang_up(loop)
+        loop.add_signal_handler(signal.SIGTERM, self._terminated)
         orchestrator = self._make_orchestrator()
         names = sorted({*registry.available(), *orchestrator.providers})
         self.session = Session(orchestrator, self._pictures, tuple(names), self._now)
@@ -108,14 +112,14 @@ class ImageBatchApp(App[None]):
         orchestrator = self.session.orchestrator if self.session is not None else None
         calls = None if orchestrator is None or self._quitting else orchestrator.wind_down()
         if not calls:
-            self.exit()
+            self.exit(return_code=self._return_code)
             return
         assert orchestrator is not None
         self._quitting = True
         self.notify(
             f"Waiting for {requests_under_way(calls)} (they may be billed), then quitting. "
             "Press q again to quit now.",
-            title="Quitting",
+            title="Quitting (SIGTERM)" if self._return_code == EXIT_TERMINATED else "Quitting",
             timeout=60,
         )
         self._quit_once_stopped(orchestrator)
@@ -126,7 +130,14 @@ class ImageBatchApp(App[None]):
         tasks = [task for task in running if task is not None]
         if tasks:
             await asyncio.wait(tasks)
-        self.exit()
+        self.exit(return_code=self._return_code)
+
+    def _terminated(self) -> None:
+        """SIGTERM (`kill`, a service manager) quits as `q` does: the requests under way are
+        kept first, and a second SIGTERM quits at once. Without this the signal killed the
+        app where it stood, its terminal left in the app's screen."""
+        self._return_code = EXIT_TERMINATED
+        self.run_worker(self.action_quit(), group="quit-asked")
 
     async def on_unmount(self) -> None:
         if self.session is not None:

@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING
 from ..errors import ConfigError, ImageBatchError, StorageError
 from ..storage import Workspace
 from .hints import describe
-from .leave import EXIT_HUNG_UP, hung_up_stops, leave_terminal
+from .leave import EXIT_HUNG_UP, EXIT_TERMINATED, hung_up_stops, leave_terminal
 from .parser import build_parser
 
 if TYPE_CHECKING:
@@ -39,7 +39,6 @@ if TYPE_CHECKING:
 __all__ = ["build_parser", "main"]
 
 EXIT_INTERRUPTED = 130
-EXIT_TERMINATED = 143
 _STOPPED = {
     "SIGTERM": ("stopped by SIGTERM", EXIT_TERMINATED),
     "SIGHUP": ("stopped: its terminal closed (SIGHUP)", EXIT_HUNG_UP),
@@ -109,8 +108,8 @@ def _run(ctx: Context, args: argparse.Namespace) -> int:
 
     try:
         code = asyncio.run(_dispatch(ctx, args))
-        if ctx.winding_down and code == EXIT_INTERRUPTED:  # a Ctrl-C let the calls finish
-            _say_stopped(ctx)
+        if ctx.winding_down and code == EXIT_INTERRUPTED:  # the calls under way were let finish
+            return _say_stopped(ctx)  # (the code of what asked: Ctrl-C or SIGTERM)
         return code
     except ImageBatchError as error:
         said = describe(error)
@@ -172,9 +171,10 @@ def _stale_after(flag: float | None, env: Mapping[str, str]) -> float:
 
 
 async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
-    """Run the command. Ctrl-C while jobs run here winds them down (`interrupt`); a second
-    one, or one in any other command, stops it at once, and so do SIGTERM and SIGHUP (when
-    its terminal closes): the job stays resumable, every image received kept."""
+    """Run the command. Ctrl-C or SIGTERM while jobs run here winds them down (`wind_down`);
+    a second one, or one in any other command, stops it at once, and so does SIGHUP (its
+    terminal closed: nobody is there to wait for): the job stays resumable, every image
+    received kept."""
     import asyncio
 
     task = asyncio.current_task()
@@ -186,26 +186,29 @@ async def _dispatch(ctx: Context, args: argparse.Namespace) -> int:
             leave_terminal()
         task.cancel()
 
-    def interrupt() -> None:
-        """The first Ctrl-C starts no new request and lets the ones under way finish: they
-        may be billed, and their images are kept. The run then ends, resumable."""
+    def wind_down(signal_name: str | None) -> None:
+        """The first Ctrl-C, or SIGTERM (`kill`, `timeout`, a service manager stopping the
+        run), starts no new request and lets the ones under way finish: they may be billed,
+        and their images are kept. The run then ends, resumable."""
         orchestrator = ctx.orchestrator
         calls = None if orchestrator is None or ctx.winding_down else orchestrator.wind_down()
         if calls is None:
-            stop(None)
+            stop(signal_name)
             return
-        ctx.winding_down = True
+        ctx.winding_down, ctx.stopped_by = True, signal_name
         if calls:
             from ..wording import requests_under_way
 
+            again = "SIGTERM or Ctrl-C again" if signal_name else "Ctrl-C again"
+            by = f" ({signal_name})" if signal_name else ""
             ctx.note(
-                f"stopping: waiting for {requests_under_way(calls)} (they may be billed); "
-                "Ctrl-C again stops at once"
+                f"stopping{by}: waiting for {requests_under_way(calls)} (they may be billed); "
+                f"{again} stops at once"
             )
 
     loop = asyncio.get_running_loop()
-    loop.add_signal_handler(signal.SIGINT, interrupt)
-    loop.add_signal_handler(signal.SIGTERM, stop, "SIGTERM")
+    loop.add_signal_handler(signal.SIGINT, wind_down, None)
+    loop.add_signal_handler(signal.SIGTERM, wind_down, "SIGTERM")
     if hung_up_stops():
         loop.add_signal_handler(signal.SIGHUP, stop, "SIGHUP")
     return await command(args.command)(ctx, args)

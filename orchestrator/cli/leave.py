@@ -23,10 +23,19 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-__all__ = ["EXIT_HUNG_UP", "entry", "exit_now", "hung_up_stops", "leave_terminal"]
+__all__ = [
+    "EXIT_HUNG_UP",
+    "EXIT_TERMINATED",
+    "entry",
+    "exit_now",
+    "hung_up_stops",
+    "leave_terminal",
+]
 
 EXIT_HUNG_UP = 129
 """The exit code after the terminal closed (SIGHUP), in the command line and the TUI."""
+EXIT_TERMINATED = 143
+"""The exit code after SIGTERM asked the command, or the TUI, to stop."""
 
 
 def entry(argv: Sequence[str] | None = None) -> NoReturn:
