@@ -76,7 +76,7 @@ class ImageBatchApp(App[None]):
         self._watched: set[str] = set()
         self._quitting = False
         """A first `q` is letting the requests under way finish before the app quits."""
-        self._return_code = 0
+        self._quit_code = 0
         """What the app exits with: 143 once SIGTERM asked it to quit."""
         self.session: Session | None = None
 
@@ -112,14 +112,14 @@ class ImageBatchApp(App[None]):
         orchestrator = self.session.orchestrator if self.session is not None else None
         calls = None if orchestrator is None or self._quitting else orchestrator.wind_down()
         if not calls:
-            self.exit(return_code=self._return_code)
+            self.exit(return_code=self._quit_code)
             return
         assert orchestrator is not None
         self._quitting = True
         self.notify(
             f"Waiting for {requests_under_way(calls)} (they may be billed), then quitting. "
             "Press q again to quit now.",
-            title="Quitting (SIGTERM)" if self._return_code == EXIT_TERMINATED else "Quitting",
+            title="Quitting (SIGTERM)" if self._quit_code == EXIT_TERMINATED else "Quitting",
             timeout=60,
         )
         self._quit_once_stopped(orchestrator)
@@ -130,13 +130,13 @@ class ImageBatchApp(App[None]):
         tasks = [task for task in running if task is not None]
         if tasks:
             await asyncio.wait(tasks)
-        self.exit(return_code=self._return_code)
+        self.exit(return_code=self._quit_code)
 
     def _terminated(self) -> None:
         """SIGTERM (`kill`, a service manager) quits as `q` does: the requests under way are
         kept first, and a second SIGTERM quits at once. Without this the signal killed the
         app where it stood, its terminal left in the app's screen."""
-        self._return_code = EXIT_TERMINATED
+        self._quit_code = EXIT_TERMINATED
         self.run_worker(self.action_quit(), group="quit-asked")
 
     async def on_unmount(self) -> None:

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from orchestrator import JobHandle, Orchestrator
 
-__all__ = ["cancel_items", "cancel_job", "open_in_viewer", "resume", "retry"]
+__all__ = ["cancel_items", "cancel_job", "open_in_viewer", "resume", "retry", "stop"]
 
 
 async def retry(handle: JobHandle, item_ids: list[str] | None) -> str:
@@ -49,6 +49,14 @@ async def cancel_job(handle: JobHandle) -> str:
     if job.cancel_requested:
         return "cancel requested: the process running the job stops its images now"
     return f"job {job.status}"
+
+
+async def stop(handle: JobHandle) -> str:
+    """Ask the process running the job (this app or another) to start no new request and stop
+    once the ones under way are kept: a cancel would throw those away, and they may be billed."""
+    if not await handle.stop():
+        return "no process is running the job: nothing to stop"
+    return "stopping: the requests under way finish and are kept, then the run stops (resumable)"
 
 
 def viewer_command() -> list[str] | None:

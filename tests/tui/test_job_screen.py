@@ -262,3 +262,35 @@ async def test_a_run_stopped_by_a_full_disk_shows_stopped_not_running(
         await pilot.press("s")  # resume
         await until(pilot, lambda: not again.stopped, "a new run clears it")
         await until(pilot, lambda: set(statuses(again).values()) == {"completed"}, "all done")
+
+
+async def test_stop_lets_the_images_under_way_finish_and_leaves_the_job_resumable(
+    workspace: Workspace,
+) -> None:
+    """S asks the job's run to start no new request: the two images under way are kept (they
+    may be billed; X would throw them away), the rest stay pending for a resume."""
+    provider = ScriptedProvider(latency_s=3.0)
+    app = running_app(workspace, provider)
+    async with app.run_test(size=SIZE) as pilot:
+        handle, screen = await submit_and_open(app, pilot, make_spec(6, concurrency=2))
+        assert app.session is not None
+        orchestrator = app.session.orchestrator
+        await until(pilot, lambda: statuses(screen)["i0"] == "running", "the screen shows i0 run")
+        assert [call.item_id for call in provider.calls] == ["i0", "i1"]
+        await pilot.press("S")
+        await until(pilot, lambda: not orchestrator.runners, "the run ended")
+        assert any("stopping" in note for note in notifications(app))
+        items = {item.id: item.status for item in await handle.items()}
+        assert items == {
+            "i0": "completed",
+            "i1": "completed",
+            **{f"i{n}": "pending" for n in range(2, 6)},
+        }
+        assert len(provider.calls) == 2
+        assert (await handle.status()).status == "pending"  # resumable
+        await pilot.press("S")
+        await until(
+            pilot,
+            lambda: any("nothing to stop" in note for note in notifications(app)),
+            "a second S says nothing runs the job",
+        )

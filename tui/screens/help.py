@@ -26,7 +26,7 @@ HELP = """\
 |---|---|
 | r / R | retry the selected image / every failed or cancelled image |
 | x / X | cancel the selected image / the whole job (asks first) |
-| s | run an interrupted job here |
+| s / S | run an interrupted job here / stop its run once the requests under way are kept |
 | p | preview: the image, or its prompt and the final prompt sent |
 | f | show only one status (press again for the next) |
 | o | open the image in the system viewer, or show its path |
@@ -34,7 +34,8 @@ HELP = """\
 
 Everywhere: **ctrl+p** finds any command by name, **?** shows this, **q** quits. Quitting
 stops the jobs running in this app; they stay resumable (`imagebatch resume`, or **s**).
-Retry and cancel work the same on a job another process runs: that process carries them out.
+Retry, cancel and stop work the same on a job another process runs: that process carries them
+out.
 """
 
 

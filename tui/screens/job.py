@@ -55,6 +55,13 @@ class JobScreen(Screen[None]):
         Binding("x", "cancel_selected", "Cancel", tooltip="Cancel the selected image"),
         Binding("X", "cancel_job", "Cancel job", tooltip="Cancel the whole job"),
         Binding("s", "resume", "Resume", tooltip="Run an interrupted job here"),
+        Binding(
+            "S",
+            "stop",
+            "Stop",
+            show=False,
+            tooltip="Stop the job's run once its requests under way are kept (resumable)",
+        ),
         Binding("p", "toggle_preview", "Prompt", tooltip="Preview the image or its prompts"),
         Binding("f", "filter", "Filter", tooltip="Show only one status (cycles)"),
         Binding("o", "open_image", "Open", tooltip="Open the image in a viewer, or show its path"),
@@ -226,6 +233,9 @@ class JobScreen(Screen[None]):
 
         question = f"Cancel job {self.handle.id}? Images in flight stop; finished ones stay."
         self.app.push_screen(ConfirmScreen(question), confirmed)
+
+    def action_stop(self) -> None:
+        self.request("stop", lambda: requests.stop(self.handle))
 
     def action_resume(self) -> None:
         self.request("resume", lambda: requests.resume(self.session.orchestrator, self.handle))
