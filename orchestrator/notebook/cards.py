@@ -161,9 +161,14 @@ def _detail(row: ItemRow) -> str:
 
 class JobHeader(widgets.VBox):  # type: ignore[misc]
     """The job's title, a progress bar with the counts, pace, ETA and cost, the job's buttons
-    (Retry failed, Cancel job), the last thing that happened and what a click did."""
+    (Retry failed, Stop, Cancel job), the last thing that happened and what a click did."""
 
-    def __init__(self, on_retry_failed: Callable[[], None], on_cancel: Callable[[], None]) -> None:
+    def __init__(
+        self,
+        on_retry_failed: Callable[[], None],
+        on_cancel: Callable[[], None],
+        on_stop: Callable[[], None],
+    ) -> None:
         self.title = _label(font_weight="bold")
         self.bar = widgets.IntProgress(value=0, min=0, max=1, layout=widgets.Layout(width="50%"))
         self.done = _label()
@@ -174,12 +179,20 @@ class JobHeader(widgets.VBox):  # type: ignore[misc]
         self.retry_failed = widgets.Button(
             description="Retry failed", icon="redo", tooltip="Try every failed image again"
         )
+        self.stop = widgets.Button(
+            description="Stop",
+            icon="pause",
+            tooltip="Start nothing new; keep the images under way (they may be billed), then "
+            "stop. The job can be resumed.",
+        )
         self.cancel_job = widgets.Button(
             description="Cancel job", icon="stop", tooltip="Start nothing new; stop what runs"
         )
         self.retry_failed.add_class("imagebatch-retry-failed")
+        self.stop.add_class("imagebatch-stop")
         self.cancel_job.add_class("imagebatch-cancel-job")
         self.retry_failed.on_click(lambda _: on_retry_failed())
+        self.stop.on_click(lambda _: on_stop())
         self.cancel_job.on_click(lambda _: on_cancel())
         super().__init__(
             [
@@ -187,7 +200,7 @@ class JobHeader(widgets.VBox):  # type: ignore[misc]
                 widgets.HBox([self.bar, self.done]),
                 self.counts,
                 self.pace,
-                widgets.HBox([self.retry_failed, self.cancel_job, self.message]),
+                widgets.HBox([self.retry_failed, self.stop, self.cancel_job, self.message]),
                 self.last,
             ]
         )
@@ -204,6 +217,7 @@ class JobHeader(widgets.VBox):  # type: ignore[misc]
         failed = tally.count(ItemStatus.FAILED) + tally.count(ItemStatus.CANCELLED)
         self.retry_failed.disabled = failed == 0
         self.cancel_job.disabled = status not in (JobStatus.PENDING, JobStatus.RUNNING)
+        self.stop.disabled = status != JobStatus.RUNNING or stopped
 
     def say(self, text: str) -> None:
         """What the last click did (or why it could not)."""

@@ -5,7 +5,7 @@ process runs the job) into the core's `JobFeed`, and draws what changed at most 
 seconds: a 500-image job sends the browser a few updates a second, not one per event. The grid
 shows one page of cards (`page_size`), filtered by status; thumbnails are read off the loop as
 items complete. Clicks become requests through the handle (`retry_and_run`, `cancel_items`,
-`cancel`), which the process running the job carries out, or this kernel when none does.
+`cancel`, `stop`), which the process running the job carries out, or this kernel when none does.
 Progress is widget state only: nothing here prints.
 
 The widgets and how a feed is drawn on them are `panel.py`; following the events, `following.py`;
@@ -31,7 +31,14 @@ from .cards import JobHeader
 from .following import apply_events
 from .panel import FILTERS, BatchPanel
 from .tasks import KernelTasks
-from .words import cancel_items_words, cancel_words, retried_words, retry_words, title
+from .words import (
+    cancel_items_words,
+    cancel_words,
+    retried_words,
+    retry_words,
+    stop_words,
+    title,
+)
 
 __all__ = ["DRAW_S", "FILTERS", "PAGE_SIZE", "BatchView"]
 
@@ -47,7 +54,7 @@ class BatchView:
         self.orchestrator = orchestrator
         self.handle: JobHandle | None = None
         self.feed: JobFeed | None = None
-        header = JobHeader(self._retry_failed, self._cancel_job)
+        header = JobHeader(self._retry_failed, self._cancel_job, self._stop)
         self.panel = BatchPanel(
             page_size,
             header,
@@ -254,6 +261,11 @@ class BatchView:
         """What Cancel job does: nothing new starts, running images stop."""
         return cancel_words(await (await self.ready()).cancel())
 
+    async def stop(self) -> str:
+        """What Stop does: nothing new starts, the images under way are kept (they may be
+        billed), then the job's run ends, resumable; whichever process runs it."""
+        return stop_words(await (await self.ready()).stop())
+
     def _retry_item(self, item_id: str) -> None:
         self._request(self.retry([item_id]))
 
@@ -265,6 +277,9 @@ class BatchView:
 
     def _cancel_job(self) -> None:
         self._request(self.cancel())
+
+    def _stop(self) -> None:
+        self._request(self.stop())
 
     def _request(self, work: Coroutine[Any, Any, str]) -> None:
         """Run a click's request on the kernel's loop; its outcome is said in the header."""

@@ -187,3 +187,28 @@ async def test_show_job_draws_a_finished_job_and_refuses_an_unknown_one(
     assert card(again, "page-03").status.value == "failed"
     with pytest.raises(ConfigError, match="no-such-job"):
         await show_job("no-such-job", orchestrator=view.orchestrator, show=False)
+
+
+async def test_stop_keeps_the_images_under_way_and_leaves_the_job_resumable(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    """Stop, unlike Cancel job, lets the requests under way finish (they may be billed) and
+    keeps their images; nothing new starts and the job can be resumed."""
+    slow = {"latency_mean_s": 2.0, "latency_distribution": "fixed"}
+    view = start_batch(
+        items(6), orchestrator=make_orchestrator(), show=False, provider_options=slow, concurrency=2
+    )
+    handle = await view.ready()
+    async with asyncio.timeout(30):
+        while sum(item.status == ItemStatus.RUNNING for item in await handle.items()) < 2:
+            await asyncio.sleep(0.01)
+        while view.header.stop.disabled:  # drawn a moment later
+            await asyncio.sleep(0.02)
+    view.header.stop.click()
+    record = await view.wait()
+    assert record.status == JobStatus.PENDING  # resumable
+    assert view.header.message.value.startswith("stopping: nothing new starts")
+    statuses = [row.status for row in await results(view)]
+    assert statuses == ["completed", "completed", "pending", "pending", "pending", "pending"]
+    assert view.header.stop.disabled and view.header.done.value.startswith("2/6")
+    assert await view.stop() == "nothing to stop: no process is running the job"
