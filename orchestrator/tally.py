@@ -114,6 +114,8 @@ class Tally:
             tally._take_record(item)
         if job.active:  # a run is under way: what it meets now
             tally._take_outage(items)
+        else:  # a run ended (or was stopped) before this tally: nothing waits, no ETA
+            tally.finished = job.run_started_at is not None
         return tally
 
     def _take_outage(self, items: list[ItemRecord]) -> None:

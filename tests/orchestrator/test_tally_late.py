@@ -84,3 +84,18 @@ def test_a_run_that_starts_while_it_is_watched_is_timed_from_its_start() -> None
         )
     )
     assert tally.images_per_minute(now + 30) == 2.0
+
+
+def test_a_job_whose_run_stopped_unfinished_says_so_instead_of_an_unknown_eta() -> None:
+    """The TUI and the notebook opening an interrupted job said `ETA -`, as if one were
+    coming; nothing runs it, so they say it stopped. A job never run yet is not "stopped"."""
+    from orchestrator.wording import pace_line
+
+    now = RUN + 60.0
+    stopped = Tally.from_snapshot(_job(active=False), ITEMS, now=now)
+    assert stopped.finished
+    assert "stopped: resume to go on" in pace_line(stopped, now)
+    assert "ETA" not in pace_line(stopped, now)
+    never_run = job_record(6, updated_at=RUN, active=False, run_started_at=None)
+    waiting = Tally.from_snapshot(never_run, ITEMS, now=now)
+    assert not waiting.finished and "stopped" not in pace_line(waiting, now)
