@@ -10,7 +10,8 @@ three files is some forty system calls, and a thread hands the GIL to the event 
 journal's writer, and waits for it back, at every one of them. Measured with small images on two
 CPUs, those hand-offs cost more than the work (see `benchmarks/RESULTS.md`); a worker process has
 its own GIL. A worker checks the run's lease on its own connection to the journal just before it
-writes (`LeaseCheck`). Where no worker process can start, or one dies, threads do the same.
+writes (`LeaseCheck`). Where no worker process can start, while they start, and when one
+dies, threads do the same.
 """
 
 from __future__ import annotations
@@ -63,6 +64,7 @@ class StoreWorkers:
 
     def __init__(self, workers: int = STORE_WORKERS, *, processes: bool = True) -> None:
         self.pool = WorkerPool(workers, processes=processes)
+        self._starting: threading.Thread | None = None
 
     async def store(
         self,
@@ -130,10 +132,15 @@ class StoreWorkers:
             ) from None
 
     def start_soon(self) -> None:
-        """Start the worker processes now, in a thread of their own, so that the first paid
-        image does not wait for them (a few hundred ms, while its slot is held)."""
-        if self.pool.processes and self.pool.started is None:
-            threading.Thread(target=self._start_quietly, name="store-start", daemon=True).start()
+        """Start the worker processes in a thread of their own (unless they run or are
+        starting): images are stored in threads until they are up."""
+        if not self.pool.processes or self.pool.started is not None:
+            return
+        if self._starting is None or not self._starting.is_alive():
+            self._starting = threading.Thread(
+                target=self._start_quietly, name="store-start", daemon=True
+            )
+            self._starting.start()
 
     def _start_quietly(self) -> None:
         try:
@@ -142,9 +149,12 @@ class StoreWorkers:
             _log.debug("store workers did not start ahead", exc_info=True)
 
     async def _processes(self) -> ProcessPoolExecutor | None:
-        """The pool, started (in a thread) if need be; None when images are stored in threads."""
-        if self.pool.started is None and self.pool.processes:
-            await asyncio.to_thread(self.pool.start)
+        """The pool; None when images are stored in threads: for good (no worker process can
+        start) or while the pool starts. Starting takes a few hundred ms, and the slots that
+        waited for it held their turns all that time: a stall at every run's start, and
+        after a worker died."""
+        if self.pool.started is None:
+            self.start_soon()
         return self.pool.started
 
     def close(self) -> None:

@@ -5,6 +5,8 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
+from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -34,6 +36,7 @@ async def test_images_are_stored_by_worker_processes_and_one_that_died_loses_non
 ) -> None:
     post = PostStage(1, processes=True)
     orch = make_orchestrator(ScriptedProvider(), post=post)
+    await asyncio.to_thread(post.stores.pool.start)  # up before the first image
     first = await orch.submit(make_spec(2, key="first"))
     assert (await first.wait()).status == JobStatus.COMPLETED
     workers = _store_workers(post)
@@ -47,7 +50,38 @@ async def test_images_are_stored_by_worker_processes_and_one_that_died_loses_non
         assert item.raw_path is not None
         assert orch.workspace.absolute(item.raw_path).stat().st_size > 0
         assert item.image_path is not None
+    await asyncio.to_thread(wait_for, "a new pool", lambda: post.stores.pool.started is not None)
     assert not set(_store_workers(post)) & set(workers), "the broken pool is used again"
+
+
+async def test_images_are_stored_in_threads_while_the_store_workers_start(
+    make_orchestrator: MakeOrchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Starting the workers takes a few hundred ms (more on a loaded machine): every slot that
+    waited for them held its turn all that time, at each run's start and after a worker died.
+    Here they take as long as the test wants: the job completes meanwhile."""
+    post = PostStage(1, processes=True)
+    started = threading.Event()
+    release = threading.Event()
+    start = post.stores.pool.start
+
+    def slow_start() -> ProcessPoolExecutor | None:
+        started.set()
+        release.wait(timeout=60)
+        return start()
+
+    monkeypatch.setattr(post.stores.pool, "start", slow_start)
+    orch = make_orchestrator(ScriptedProvider(), post=post)
+    try:
+        job = await orch.submit(make_spec(4))
+        async with asyncio.timeout(30):
+            assert (await job.wait()).status == JobStatus.COMPLETED
+        assert started.is_set() and post.stores.pool.started is None  # still starting
+        for item in await job.items():
+            assert item.raw_path is not None and item.image_path is not None
+    finally:
+        release.set()
+    await asyncio.to_thread(wait_for, "the pool", lambda: post.stores.pool.started is not None)
 
 
 async def test_the_store_workers_start_with_the_run_not_at_its_first_image(
@@ -93,10 +127,12 @@ async def test_a_workspace_given_relative_is_where_the_images_go_after_a_change_
 ) -> None:
     """The store workers run in the folder their fork server started in, not this one."""
     monkeypatch.chdir(tmp_path)
-    orch = new_orchestrator(Workspace(Path("ws")), ScriptedProvider(), post=PostStage(1))
+    post = PostStage(1)
+    orch = new_orchestrator(Workspace(Path("ws")), ScriptedProvider(), post=post)
     elsewhere = tmp_path / "elsewhere"
     elsewhere.mkdir()
     monkeypatch.chdir(elsewhere)
+    await asyncio.to_thread(post.stores.pool.start)  # its workers start here, in `elsewhere`
     try:
         job = await orch.submit(make_spec(2))
         assert (await job.wait()).status == JobStatus.COMPLETED
