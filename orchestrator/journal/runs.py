@@ -247,16 +247,19 @@ class RunJournal:
         self, run_s: float, *, interrupted: bool, reason: str = "interrupted"
     ) -> JobRecord | None:
         """End the run: the job is no longer active and `run_s` is added to its run time. A run
-        that ends normally while items wait in pending (retried meanwhile) does not end: None."""
+        that ends normally while items wait in pending (retried meanwhile) does not end: None.
+        An interrupted run that left nothing unfinished (a wind-down whose last calls were the
+        job's last images) finished the job: it says so, not "interrupted"."""
         with self.store.writing():
             job = self._job()
-            if not interrupted and job.count(ItemStatus.PENDING):
+            pending = job.count(ItemStatus.PENDING)
+            if not interrupted and pending:
                 return None
             counts = {str(status): n for status, n in job.counts.items()}
             total = job.run_s + max(0.0, run_s)
             payload: dict[str, Any] = {"counts": counts, "run_s": round(total, 3)}
             event: Any = JobFinished
-            if interrupted:
+            if interrupted and pending + job.count(ItemStatus.RUNNING):
                 event, payload["reason"] = JobInterrupted, reason
             fields = {"active": False, "run_s": total}
             done = self.journal._commit(job, [], job_fields=fields, job_event=(event, payload))

@@ -83,3 +83,21 @@ async def test_a_stop_asked_from_elsewhere_winds_the_run_down(
     assert [items[i].status for i in ("i0", "i1")] == [ItemStatus.COMPLETED] * 2
     assert all(not items[i].attempts for i in ("i2", "i3", "i4", "i5"))
     assert not await elsewhere.stop()  # nothing runs it now: nothing is asked
+
+
+async def test_a_wind_down_whose_calls_were_the_last_images_finishes_the_job(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    """Nothing is left to resume: the job is completed and its run says finished, not
+    "interrupted" (the CLI warned "stopped (interrupted)" above a completed summary)."""
+    provider = ScriptedProvider({"i0": ["held"], "i1": ["held"]})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(2, concurrency=2))
+    await _under_way(provider, 2)
+    assert orch.wind_down() == 2
+    provider.gate.set()
+    ended = await job.wait()
+    assert ended.status == JobStatus.COMPLETED and not ended.active
+    events, _ = await orch.journal.events_since(0, job.id)
+    kinds = [event.type for event in events]
+    assert kinds[-1] == "job.finished" and "job.interrupted" not in kinds
