@@ -81,6 +81,12 @@ async def select(pilot: Pilot[Any], screen: JobScreen, item_id: str) -> None:
     await until(pilot, lambda: table.selected_id == item_id, f"cursor on {item_id}")
 
 
+async def press_on(pilot: Pilot[Any], screen: JobScreen, item_id: str, key: str) -> None:
+    """Select an image, then press a key on it, as a person does."""
+    await select(pilot, screen, item_id)
+    await pilot.press(key)
+
+
 async def job_screen(pilot: Pilot[Any], app: ImageBatchApp) -> JobScreen:
     await until(pilot, lambda: isinstance(app.screen, JobScreen), "the job screen opens")
     screen = app.screen

@@ -25,7 +25,7 @@ from tui.screens import JobScreen, JobsScreen
 from tui.widgets import ItemsTable, JobProgress, JobsTable
 from tui.widgets.progress import Line
 
-from .helpers import SIZE, cell, job_screen, select, statuses, tui_app, until
+from .helpers import SIZE, cell, job_screen, press_on, statuses, tui_app, until
 
 ITEMS = 40
 FLAKY = {"latency_mean_s": 0.25, "latency_distribution": "fixed", "rate_500": 0.5}
@@ -129,8 +129,7 @@ async def test_the_app_follows_another_process_and_that_process_runs_its_retry(
             _, job_id, screen = await open_the_other_job(app, pilot)
             await until(pilot, lambda: statuses(screen).get("a00") == "failed", "a00 fails there")
             assert "running" in str(screen.feed.job_status)
-            await select(pilot, screen, "a00")
-            await pilot.press("r")
+            await press_on(pilot, screen, "a00", "r")
             await until(
                 pilot, lambda: statuses(screen)["a00"] == "completed", "the other process retries"
             )

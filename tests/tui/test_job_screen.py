@@ -24,7 +24,17 @@ from tui.screens import job as job_module
 from tui.widgets import ItemsTable, JobProgress, JobsTable, Preview
 from tui.widgets.progress import Line
 
-from .helpers import SIZE, cell, job_screen, notifications, select, statuses, tui_app, until
+from .helpers import (
+    SIZE,
+    cell,
+    job_screen,
+    notifications,
+    press_on,
+    select,
+    statuses,
+    tui_app,
+    until,
+)
 
 
 async def open_job(app: ImageBatchApp, pilot: Pilot[Any], job_id: str) -> JobScreen:
@@ -60,8 +70,7 @@ async def test_a_failed_image_retried_from_the_table_completes(workspace: Worksp
         await until(pilot, lambda: statuses(screen) == want, "i1 fails, the others complete")
         table = screen.query_one(ItemsTable)
         assert cell(table, "i1", "error") == "server error"
-        await select(pilot, screen, "i1")
-        await pilot.press("r")
+        await press_on(pilot, screen, "i1", "r")
         await until(pilot, lambda: statuses(screen)["i1"] == "completed", "the retry completes")
         assert cell(table, "i1", "attempts") == "2"
         assert len(provider.calls_for("i1")) == 2
@@ -86,8 +95,7 @@ async def test_the_preview_of_a_retried_image_shows_it_once_it_completes(
     async with app.run_test(size=SIZE) as pilot:
         _, screen = await submit_and_open(app, pilot, make_spec(2, max_attempts=1))
         await until(pilot, lambda: statuses(screen)["i1"] == "failed", "i1 fails")
-        await select(pilot, screen, "i1")
-        await pilot.press("r")
+        await press_on(pilot, screen, "i1", "r")
         await until(pilot, lambda: statuses(screen)["i1"] == "completed", "the retry completes")
         preview = screen.query_one(Preview)
         await until(pilot, lambda: preview.border_subtitle == "i1 · 64x48", "its image is shown")
@@ -99,8 +107,7 @@ async def test_retrying_an_image_that_did_not_fail_says_why_in_words(workspace: 
     async with app.run_test(size=SIZE) as pilot:
         _, screen = await submit_and_open(app, pilot, make_spec(2))
         await until(pilot, lambda: set(statuses(screen).values()) == {"completed"}, "done")
-        await select(pilot, screen, "i0")
-        await pilot.press("r")
+        await press_on(pilot, screen, "i0", "r")
         await until(
             pilot,
             lambda: any("only failed or cancelled" in note for note in notifications(app)),
@@ -114,8 +121,7 @@ async def test_cancel_one_image_then_the_whole_job(workspace: Workspace) -> None
     async with app.run_test(size=SIZE) as pilot:
         handle, screen = await submit_and_open(app, pilot, make_spec(4, concurrency=2))
         await until(pilot, lambda: statuses(screen)["i0"] == "running", "i0 runs")
-        await select(pilot, screen, "i0")
-        await pilot.press("x")
+        await press_on(pilot, screen, "i0", "x")
         await until(pilot, lambda: statuses(screen)["i0"] == "cancelled", "i0 is cancelled")
         assert statuses(screen)["i1"] == "running"  # the others go on
         assert (await handle.status()).status == "running"
