@@ -247,7 +247,14 @@ def parse_spec(data: Any, source: str) -> JobSpec:
 def apply_overrides(spec: JobSpec, **overrides: Any) -> JobSpec:
     """Return `spec` with CLI flag values (those not None) put over it, validated again."""
     data = spec.model_dump()
-    limits = {"concurrency", "max_concurrency", "rate_per_minute", "timeout_s", "max_attempts"}
+    limits = {
+        "concurrency",
+        "max_concurrency",
+        "rate_per_minute",
+        "timeout_s",
+        "max_attempts",
+        "max_rate_limited",
+    }
     for name, value in overrides.items():
         if value is None:
             continue

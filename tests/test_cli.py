@@ -199,6 +199,7 @@ def test_bad_input_in_a_real_process(tmp_path: Path) -> None:
         (["--concurrency", "3", "--max-concurrency", "8"], "max_concurrency goes only with"),
         (["--max-concurrency", "8"], "max_concurrency goes only with"),
         (["--max-attempts", "0"], "limits.max_attempts"),
+        (["--max-rate-limited", "0"], "limits.max_rate_limited"),
         (["--timeout", "-1"], "limits.timeout_s"),
         (["--rate", "0"], "limits.rate_per_minute"),
         (["--provider", "nope"], "nope"),
@@ -359,6 +360,19 @@ def test_create_json_and_overrides(tmp_path: Path) -> None:
     assert job["name"] == "From flag"
     assert job["status"] == "pending"
     assert job["id"].startswith("flag-key-")
+
+
+def test_max_rate_limited_on_the_command_line_fails_an_item_at_its_first_429(
+    tmp_path: Path,
+) -> None:
+    """For a user who would rather see a 429 than wait it out (the spec's default is 20)."""
+    ws = tmp_path / "ws"
+    spec = write_spec(tmp_path, items=1, options={"rate_429": 1.0, "retry_after_s": 0.05})
+    done = cli(ws, "run", str(spec), "--json", "--max-rate-limited", "1")
+    assert done.returncode == 4, done.stderr  # failed
+    [item] = json.loads(done.stdout)["items"]
+    assert item["status"] == "failed" and item["attempts"] == 1, item
+    assert item["error"]["kind"] == "rate_limited", item
 
 
 def test_start_and_retry_of_a_finished_job_write_nothing(tmp_path: Path) -> None:

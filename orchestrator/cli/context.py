@@ -149,6 +149,7 @@ def with_overrides(ctx: Context, spec: JobSpec, args: argparse.Namespace) -> Job
         rate_per_minute=args.rate,
         timeout_s=args.timeout,
         max_attempts=args.max_attempts,
+        max_rate_limited=args.max_rate_limited,
         key=args.key,
         name=args.name,
         allow_unknown_model=args.allow_unknown_model,

@@ -53,6 +53,13 @@ def _add_overrides(parser: argparse.ArgumentParser) -> None:
     group.add_argument("--rate", type=float, help="attempt starts per minute, spaced evenly")
     group.add_argument("--timeout", type=float, help="seconds one attempt may take (default 120)")
     group.add_argument("--max-attempts", type=int, help="attempts per item, 429s aside (default 3)")
+    group.add_argument(
+        "--max-rate-limited",
+        type=int,
+        metavar="N",
+        help="rate limits (429s) an item may meet before it fails (default 20; 1 fails it at "
+        "its first)",
+    )
     group.add_argument("--key", help="job key: one active job per key")
     group.add_argument("--name", help="a human name for the job")
     group.add_argument(
