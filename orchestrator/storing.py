@@ -143,10 +143,13 @@ class StoreWorkers:
             self._starting.start()
 
     def _start_quietly(self) -> None:
+        """`WorkerPool.start`, whose refusals by the system are logged there; anything else
+        it raises is said once, and images are stored in threads from then on."""
         try:
             self.pool.start()
-        except Exception:  # the first image tries again, and says why if it fails
-            _log.debug("store workers did not start ahead", exc_info=True)
+        except Exception as error:
+            self.pool.processes = False
+            _log.warning("storing images in threads: the store workers failed to start (%r)", error)
 
     async def _processes(self) -> ProcessPoolExecutor | None:
         """The pool; None when images are stored in threads: for good (no worker process can

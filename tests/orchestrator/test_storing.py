@@ -142,3 +142,27 @@ async def test_a_workspace_given_relative_is_where_the_images_go_after_a_change_
         assert not (elsewhere / "ws").exists()
     finally:
         await orch.aclose()
+
+
+async def test_store_workers_that_fail_to_start_are_said_once_and_threads_store_the_images(
+    make_orchestrator: MakeOrchestrator,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    post = PostStage(1, processes=True)
+    tries = []
+
+    def broken_start() -> ProcessPoolExecutor | None:
+        tries.append(1)
+        raise RuntimeError("no fork server today")
+
+    monkeypatch.setattr(post.stores.pool, "start", broken_start)
+    orch = make_orchestrator(ScriptedProvider(), post=post)
+    job = await orch.submit(make_spec(6, concurrency=3))
+    assert (await job.wait()).status == JobStatus.COMPLETED
+    assert len(tries) == 1, "started again at every image"
+    said = [r.getMessage() for r in caplog.records if "store workers" in r.getMessage()]
+    assert said == [
+        "storing images in threads: the store workers failed to start "
+        "(RuntimeError('no fork server today'))"
+    ]
