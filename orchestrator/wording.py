@@ -41,10 +41,19 @@ __all__ = [
     "provider_down_text",
     "reason",
     "requests_under_way",
+    "stop_answer",
 ]
 
 STOP_REQUESTED = "stop requested: the requests under way finish, no new one starts"
 """What a front end says when a run is asked to wind down (`imagebatch stop`)."""
+NOTHING_TO_STOP = "no process is running the job: nothing to stop"
+
+
+def stop_answer(asked: bool) -> str:
+    """What a front end says once it asked a job's run to stop (`JobHandle.stop`): `asked` is
+    False when no process was running the job."""
+    return f"{STOP_REQUESTED}; the job stays resumable" if asked else NOTHING_TO_STOP
+
 
 REASONS: dict[str, str] = {
     "rate_limited": "rate limited",

@@ -11,6 +11,7 @@ import sys
 from pathlib import Path
 
 from orchestrator import JobHandle, Orchestrator
+from orchestrator.wording import stop_answer
 
 __all__ = ["cancel_items", "cancel_job", "open_in_viewer", "resume", "retry", "stop"]
 
@@ -54,9 +55,7 @@ async def cancel_job(handle: JobHandle) -> str:
 async def stop(handle: JobHandle) -> str:
     """Ask the process running the job (this app or another) to start no new request and stop
     once the ones under way are kept: a cancel would throw those away, and they may be billed."""
-    if not await handle.stop():
-        return "no process is running the job: nothing to stop"
-    return "stopping: the requests under way finish and are kept, then the run stops (resumable)"
+    return stop_answer(await handle.stop())
 
 
 def viewer_command() -> list[str] | None:

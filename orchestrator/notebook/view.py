@@ -27,18 +27,12 @@ from ..handle import JobHandle
 from ..records import JobRecord
 from ..service import Orchestrator
 from ..states import JOB_TERMINAL, ItemStatus
+from ..wording import stop_answer
 from .cards import JobHeader
 from .following import apply_events
 from .panel import FILTERS, BatchPanel
 from .tasks import KernelTasks
-from .words import (
-    cancel_items_words,
-    cancel_words,
-    retried_words,
-    retry_words,
-    stop_words,
-    title,
-)
+from .words import cancel_items_words, cancel_words, retried_words, retry_words, title
 
 __all__ = ["DRAW_S", "FILTERS", "PAGE_SIZE", "BatchView"]
 
@@ -264,7 +258,7 @@ class BatchView:
     async def stop(self) -> str:
         """What Stop does: nothing new starts, the images under way are kept (they may be
         billed), then the job's run ends, resumable; whichever process runs it."""
-        return stop_words(await (await self.ready()).stop())
+        return stop_answer(await (await self.ready()).stop())
 
     def _retry_item(self, item_id: str) -> None:
         self._request(self.retry([item_id]))

@@ -11,14 +11,7 @@ from ..feed import ItemRow
 from ..handle import Retried
 from ..records import JobRecord
 
-__all__ = [
-    "cancel_items_words",
-    "cancel_words",
-    "retried_words",
-    "retry_words",
-    "stop_words",
-    "title",
-]
+__all__ = ["cancel_items_words", "cancel_words", "retried_words", "retry_words", "title"]
 
 
 def title(job: JobRecord) -> str:
@@ -50,13 +43,6 @@ def cancel_words(job: JobRecord) -> str:
     if job.cancel_requested:
         return "cancel requested: nothing new starts, running images stop"
     return f"job {job.status}"
-
-
-def stop_words(asked: bool) -> str:
-    """What Stop did: `asked` is False when no process was running the job."""
-    if not asked:
-        return "nothing to stop: no process is running the job"
-    return "stopping: nothing new starts; the images under way are kept, then the job stops"
 
 
 def retried_words(retried: list[str], rows: Mapping[str, ItemRow]) -> str:

@@ -207,8 +207,8 @@ async def test_stop_keeps_the_images_under_way_and_leaves_the_job_resumable(
     view.header.stop.click()
     record = await view.wait()
     assert record.status == JobStatus.PENDING  # resumable
-    assert view.header.message.value.startswith("stopping: nothing new starts")
+    assert view.header.message.value.startswith("stop requested: the requests under way finish")
     statuses = [row.status for row in await results(view)]
     assert statuses == ["completed", "completed", "pending", "pending", "pending", "pending"]
     assert view.header.stop.disabled and view.header.done.value.startswith("2/6")
-    assert await view.stop() == "nothing to stop: no process is running the job"
+    assert await view.stop() == "no process is running the job: nothing to stop"

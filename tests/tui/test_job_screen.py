@@ -285,7 +285,7 @@ async def test_stop_lets_the_images_under_way_finish_and_leaves_the_job_resumabl
         assert [call.item_id for call in provider.calls] == ["i0", "i1"]
         await pilot.press("S")
         await until(pilot, lambda: not orchestrator.runners, "the run ended")
-        assert any("stopping" in note for note in notifications(app))
+        assert any("stop requested" in note for note in notifications(app))
         items = {item.id: item.status for item in await handle.items()}
         assert items == {
             "i0": "completed",
