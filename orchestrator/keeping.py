@@ -23,7 +23,7 @@ from .stages import PostStage
 from .storage import Workspace, sha256_hex
 from .storing import Stored
 
-__all__ = ["ImageKeeping", "finish_before_cancel"]
+__all__ = ["ImageKeeping", "finish_before_cancel", "looked_at"]
 
 T = TypeVar("T")
 
@@ -117,7 +117,7 @@ class ImageKeeping:
             raw = dataclasses.replace(raw, cached_from=cached_from)
         processed = self._relative(stored.processed) if stored.processed else None
         recording = self.verbs.queue_record_image(item.id, raw, processed)
-        recording.add_done_callback(_looked_at)  # also when the run stops before it awaits it
+        recording.add_done_callback(looked_at)  # also when the run stops before it awaits it
         return recording, stored
 
     async def _postprocess(self, item: ItemRecord, *, pixels: int | None = None) -> None:
@@ -168,7 +168,7 @@ async def finish_before_cancel(work: Coroutine[Any, Any, T] | asyncio.Future[T])
         raise
 
 
-def _looked_at(future: asyncio.Future[Any]) -> None:
+def looked_at(future: asyncio.Future[Any]) -> None:
     """Mark a verb's outcome as seen: a run that stopped meanwhile has its own way out."""
     if not future.cancelled():
         future.exception()

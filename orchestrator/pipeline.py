@@ -27,6 +27,7 @@ from .errors import LeaseLostError
 from .events import ItemReset, JobCancelRequested, JobStopRequested
 from .follow import follow
 from .journal import Journal, Run
+from .keeping import looked_at
 from .lanes import Lane, report_concurrency
 from .parking import Parking
 from .pauses import PauseWatch
@@ -157,7 +158,11 @@ class Runner:
     def wind_down(self) -> int:
         """Start no more requests: the items that are not in a call stop now (back to pending,
         as an interrupt leaves them); the calls under way go on, their images are kept, and
-        then the run ends, interrupted. Returns how many calls are under way."""
+        then the run ends, interrupted. Returns how many calls are under way; while any are,
+        the journal knows the run is stopping (a SIGKILL then is not the images' fault)."""
+        if not self.winding_down and self.work.in_call:
+            recording = asyncio.ensure_future(self.run_verbs.record_stopping())
+            recording.add_done_callback(looked_at)
         self.winding_down = True
         self._stop_waiting()
         for item_id, task in self.tasks.items():

@@ -125,6 +125,9 @@ class JobRecord(_Record):
     status: JobStatus = JobStatus.PENDING
     active: bool = False
     """A runner is working on the job now (or was, when its process died)."""
+    stopping: bool = False
+    """Its run was asked to stop (Ctrl-C, SIGTERM, `stop`) and waits for the requests under
+    way: a death now is the stop's doing (a service manager's SIGKILL), not an image's."""
     cancel_requested: bool = False
     cancelled: bool = False
     """The user cancelled the job; cleared by a retry. The job then ends `cancelled`."""

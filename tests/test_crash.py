@@ -29,6 +29,7 @@ from .cli_helpers import (
     ok,
     one_line_error,
     only_job_id,
+    running_items,
     start_cli,
     status,
     stopped_at_end,
@@ -272,3 +273,31 @@ def test_no_post_processing_worker_outlives_a_killed_run(tmp_path: Path) -> None
         proc.send_signal(signal.SIGKILL)
         proc.wait(timeout=60)
     wait_for("the workers and their fork server to go", lambda: not _processes_mentioning(marker))
+
+
+def test_a_kill_while_a_sigterm_lets_the_requests_finish_is_not_counted_as_their_crash(
+    tmp_path: Path,
+) -> None:
+    """A service manager sends SIGTERM, then SIGKILL when its grace period ends, maybe while
+    the run still waits for its requests. That death is the stop's, not the images': three of
+    them would otherwise fail those images as a crash loop."""
+    ws = tmp_path / "ws"
+    slow = {"latency_mean_s": 30.0, "latency_distribution": "fixed"}
+    spec = write_spec(tmp_path, items=3, options=slow, limits={"concurrency": 2, "timeout_s": 60})
+    log = tmp_path / "run"
+    with stopped_at_end(start_cli(ws, "run", str(spec), log=log)) as proc:
+        job: str = wait_for("the job", lambda: only_job_id(ws), proc)
+        wait_for("two running items", lambda: len(running_items(ws, job)) == 2, proc)
+        proc.send_signal(signal.SIGTERM)
+        with journal_at(ws) as journal:
+            wait_for("the run to be stopping", lambda: journal.job(job).stopping, proc)
+        proc.kill()
+        proc.wait(timeout=30)
+    with journal_at(ws) as journal:  # what a resume does first, without its 30 s calls
+        lease = journal.locks.acquire(KEY, job)  # its owner is dead: taken over
+        snapshot = RunJournal(journal, job, lease).start()
+        journal.locks.release(lease)
+    recovered = [item for item in snapshot.items if item.attempts]
+    assert len(recovered) == 2
+    assert all(item.status == "pending" and item.crashes == 0 for item in recovered), recovered
+    assert [item.attempts[-1].outcome for item in recovered] == ["interrupted", "interrupted"]

@@ -18,7 +18,7 @@ from pathlib import Path
 from .registry import Result, Rounds, trial
 
 DEATHS_ALLOWED = 3
-"""`journal.runs.CRASH_LIMIT`: runs that may die with an item in flight."""
+"""`journal.recovery.CRASH_LIMIT`: runs that may die with an item in flight."""
 TIMEOUT_S = 120
 
 RUN = r"""

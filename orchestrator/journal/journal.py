@@ -234,6 +234,9 @@ class Run:
     async def stop(self, item_id: str, *, cancelled: bool) -> ItemRecord | None:
         return await self._journal.write(self._verbs.stop, item_id, cancelled=cancelled)
 
+    async def record_stopping(self) -> JobRecord:
+        return await self._journal.write(self._verbs.record_stopping)
+
     async def record_concurrency(self, limit: int) -> JobRecord:
         return await self._journal.write(self._verbs.record_concurrency, limit)
 

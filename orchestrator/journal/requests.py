@@ -78,7 +78,8 @@ class RequestVerbs:
             job = self.store.job(job_id)
             if job.status in JOB_TERMINAL or not job.active or not self.runner_live(job):
                 return False
-            done = self._commit(job, [], job_event=(JobStopRequested, {}))
+            stopping = {"stopping": True}
+            done = self._commit(job, [], job_fields=stopping, job_event=(JobStopRequested, {}))
         self._published(done.events)
         return True
 

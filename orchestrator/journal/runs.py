@@ -30,12 +30,11 @@ from .commit import Change, attempt_ended, attempt_started
 from .disk import DiskJournal
 from .fence import LeaseCheck, carries_token
 from .images import ProcessedImage, RawImage, completed, generated
+from .recovery import recovered
 
 __all__ = ["ProcessedImage", "RawImage", "RunJournal"]
 
 _STOPPABLE = frozenset({ItemStatus.PENDING, ItemStatus.RUNNING})
-CRASH_LIMIT = 3
-"""Runs that may die with an item in flight before it ends failed ("crash loop")."""
 
 
 class RunJournal:
@@ -48,48 +47,29 @@ class RunJournal:
         self.lease = lease
 
     def start(self) -> JobSnapshot:
-        """Begin a run. Items a dead process left running go back to pending with their open
-        attempt closed as interrupted (or to cancelled, if a cancel was asked for them); an
-        image already received stays recorded, so it is only post-processed."""
+        """Begin a run. Items a dead process left running go back to pending, or end (see
+        `recovery`); an image already received stays recorded, so it is only post-processed."""
         with self.store.writing():
             job = self._job()
             changes = [
-                self._recovered(item)
+                recovered(item, self.journal._now(), stopping=job.stopping)
                 for item in self.store.items(job)
                 if item.status == ItemStatus.RUNNING
             ]
-            recovered = sum(1 for change in changes if change.to == ItemStatus.PENDING)
+            back = sum(1 for change in changes if change.to == ItemStatus.PENDING)
             done = self.journal._commit(
                 job,
                 changes,
-                job_fields={"active": True, "run_started_at": self.journal._now()},
-                job_event=(JobStarted, {"recovered": recovered}),
+                job_fields={
+                    "active": True,
+                    "stopping": False,
+                    "run_started_at": self.journal._now(),
+                },
+                job_event=(JobStarted, {"recovered": back}),
             )
             snapshot = JobSnapshot(done.job, self.store.items(done.job), self.store.last_seq())
         self.journal._published(done.events)
         return snapshot
-
-    def _recovered(self, item: ItemRecord) -> Change:
-        now = self.journal._now()
-        freed = released(item, maybe_billed=True)  # the process died: it may have been billed
-        if item.cancel_requested:
-            attempts = attempt_ended(item, now, "cancelled")
-            fields = {"attempts": attempts, **freed}
-            return Change(item, ItemCancelled, ItemStatus.CANCELLED, fields)
-        crashes = item.crashes + 1
-        if crashes >= CRASH_LIMIT:  # it may be what kills the process: not tried again
-            error = ErrorInfo(
-                kind="crash_loop",
-                message=f"the process died {crashes} times while this image was in flight; "
-                "not tried again (retry it to try once more)",
-            )
-            attempts = attempt_ended(item, now, "error", error)
-            fields = {"attempts": attempts, "crashes": crashes, "error": error, **freed}
-            said = {"kind": error.kind, "message": error.message}
-            return Change(item, ItemFailed, ItemStatus.FAILED, fields, said)
-        attempts = attempt_ended(item, now, "interrupted")
-        fields = {"attempts": attempts, "crashes": crashes, **freed}
-        return Change(item, ItemReset, ItemStatus.PENDING, fields, {"reason": "interrupted"})
 
     def start_attempt(
         self, item_id: str, reserve_usd: float | None = None
@@ -261,9 +241,19 @@ class RunJournal:
             event: Any = JobFinished
             if interrupted and pending + job.count(ItemStatus.RUNNING):
                 event, payload["reason"] = JobInterrupted, reason
-            fields = {"active": False, "run_s": total}
+            fields = {"active": False, "stopping": False, "run_s": total}
             done = self.journal._commit(job, [], job_fields=fields, job_event=(event, payload))
         self.journal._published(done.events)
+        return done.job
+
+    def record_stopping(self) -> JobRecord:
+        """This run is winding down (see `JobRecord.stopping`); nothing is written once it has
+        finished."""
+        with self.store.writing():
+            job = self._job()
+            if not job.active or job.stopping:
+                return job
+            done = self.journal._commit(job, [], job_fields={"stopping": True})
         return done.job
 
     def record_concurrency(self, limit: int) -> JobRecord:

@@ -48,3 +48,29 @@ def test_the_third_death_with_an_item_in_flight_fails_it(tmp_path: Path) -> None
         assert again.status == ItemStatus.PENDING and again.crashes == 0
     finally:
         disk.close()
+
+
+def test_a_death_while_the_run_was_stopping_does_not_count_against_its_images(
+    tmp_path: Path,
+) -> None:
+    """A service manager's SIGKILL after its SIGTERM (the run was letting its requests finish)
+    is the stop's doing, not the images': three of those must not fail an image."""
+    clock = FakeClock()
+    disk = DiskJournal(tmp_path / "journal", clock=clock)
+    job, _ = disk.create_job(parse_spec(make_journal_spec("k", 2).model_dump(), "t"))
+    try:
+        for _ in range(3):
+            lease = disk.locks.acquire(job.key, job.id)
+            run = RunJournal(disk, job.id, lease)
+            run.start()
+            assert run.start_attempt("i0") is not None
+            assert run.record_stopping().stopping  # the wind-down began; then the kill
+            clock.advance(301.0)
+        lease = disk.locks.acquire(job.key, job.id)
+        snapshot = RunJournal(disk, job.id, lease).start()
+        item = next(item for item in snapshot.items if item.id == "i0")
+        assert item.status == ItemStatus.PENDING and item.crashes == 0
+        assert [a.outcome for a in item.attempts] == ["interrupted"] * 3
+        assert not snapshot.job.stopping  # the new run is not stopping
+    finally:
+        disk.close()

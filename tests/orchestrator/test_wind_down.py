@@ -101,3 +101,33 @@ async def test_a_wind_down_whose_calls_were_the_last_images_finishes_the_job(
     events, _ = await orch.journal.events_since(0, job.id)
     kinds = [event.type for event in events]
     assert kinds[-1] == "job.finished" and "job.interrupted" not in kinds
+
+
+async def test_the_journal_knows_a_run_is_stopping_until_it_ends(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    """So that a kill while it waits for its requests is not counted against their images."""
+    provider = ScriptedProvider({"i0": ["held"]})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(3, concurrency=1))
+    await _under_way(provider, 1)
+    assert not (await job.status()).stopping
+    assert orch.wind_down() == 1
+    while not (await job.status()).stopping:
+        await asyncio.sleep(0.01)
+    provider.gate.set()
+    ended = await job.wait()
+    assert not ended.stopping and not ended.active
+
+
+async def test_a_stop_asked_from_elsewhere_is_recorded_as_stopping(
+    make_orchestrator: MakeOrchestrator,
+) -> None:
+    provider = ScriptedProvider({"i0": ["held"]})
+    orch = make_orchestrator(provider)
+    job = await orch.submit(make_spec(3, concurrency=1))
+    await _under_way(provider, 1)
+    assert await make_orchestrator(ScriptedProvider()).handle(job.id).stop()
+    assert (await job.status()).stopping
+    provider.gate.set()
+    assert not (await job.wait()).stopping
