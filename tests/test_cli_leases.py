@@ -226,10 +226,12 @@ def test_stop_asks_the_process_running_a_job_to_finish_its_requests_and_stop(
         watcher = start_cli(ws, "watch", job, log=tmp_path / "watch")
         wait_for("watch attached", lambda: (tmp_path / "watch.err").stat().st_size > 0, watcher)
         said = ok(cli(ws, "stop", job))
+        shown = ok(cli(ws, "status", job))  # the requests (2 s each) are still under way
         code, out, err = finish(runner, log)
         watched, _, watch_err = finish(watcher, tmp_path / "watch")
     assert watched == 130 and "is gone" not in watch_err, watch_err  # it stopped in order
     assert f"job {job}: stop requested" in said
+    assert "stopping: its process lets the requests under way finish" in shown, shown
     assert code == 130, err
     assert "stop requested: the requests under way finish" in err  # the running process says so
     assert f"next: imagebatch resume {job}" in out

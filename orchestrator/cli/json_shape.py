@@ -43,6 +43,7 @@ def job_json(job: JobRecord, workspace: Workspace) -> dict[str, Any]:
         "concurrency_auto": limits.adaptive,
         "max_concurrency": limits.most_in_flight,
         "cancelled": job.cancelled,
+        "stopping": job.stopping,
         "images_dir": str(workspace.job_dir(job.id)),
     }
 

@@ -155,6 +155,8 @@ def status_text(
     if job.status not in JOB_TERMINAL and not live:
         verb = "resume" if job.started_at else "start"
         head.append(f"no process is running it: `imagebatch {verb} {job.id}` continues it")
+    elif live and job.active and job.stopping:
+        head.append("stopping: its process lets the requests under way finish, then stops")
     return "\n".join(head + _item_lines(items, workspace))
 
 
