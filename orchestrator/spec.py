@@ -31,6 +31,7 @@ from .validation import check_regex, format_validation_error
 from .webhooks.models import WebhookSpec
 
 __all__ = [
+    "OVERRIDABLE_LIMITS",
     "Defaults",
     "ItemSpec",
     "JobConfig",
@@ -244,21 +245,24 @@ def parse_spec(data: Any, source: str) -> JobSpec:
         raise ConfigError(format_validation_error(error, source)) from None
 
 
+OVERRIDABLE_LIMITS = (
+    "concurrency",
+    "max_concurrency",
+    "rate_per_minute",
+    "timeout_s",
+    "max_attempts",
+    "max_rate_limited",
+)
+"""The `limits` a run's options may set over a spec (the CLI's flags, the notebook's keywords)."""
+
+
 def apply_overrides(spec: JobSpec, **overrides: Any) -> JobSpec:
     """Return `spec` with CLI flag values (those not None) put over it, validated again."""
     data = spec.model_dump()
-    limits = {
-        "concurrency",
-        "max_concurrency",
-        "rate_per_minute",
-        "timeout_s",
-        "max_attempts",
-        "max_rate_limited",
-    }
     for name, value in overrides.items():
         if value is None:
             continue
-        if name in limits:
+        if name in OVERRIDABLE_LIMITS:
             data["limits"][name] = value
             if name == "concurrency" and value != "auto":
                 data["limits"]["max_concurrency"] = None  # a fixed number has no maximum

@@ -20,7 +20,7 @@ from IPython.display import display
 from ..errors import ConfigError
 from ..handle import JobHandle
 from ..service import Orchestrator
-from ..spec import JobSpec, parse_spec
+from ..spec import OVERRIDABLE_LIMITS, JobSpec, parse_spec
 from ..specfile import load_spec
 from ..storage import Workspace
 from .view import PAGE_SIZE, BatchView
@@ -34,14 +34,6 @@ WorkspaceLike = Workspace | str | os.PathLike[str] | None
 Job = str | JobHandle | BatchView
 """A job: its id, its handle, or a view of it."""
 
-LIMITS = (
-    "concurrency",
-    "max_concurrency",
-    "rate_per_minute",
-    "timeout_s",
-    "max_attempts",
-    "max_rate_limited",
-)
 TOP_LEVEL = ("key", "name", "provider", "model", "provider_options", "allow_unknown_model")
 
 _orchestrators: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[Path, Orchestrator]]
@@ -81,9 +73,9 @@ def batch_spec(spec: SpecLike, **options: Any) -> JobSpec:
     other than the spec's drops the spec's `provider_options` and `model` (they were written
     for its own provider) unless given too. Blocking (reads a file).
     """
-    unknown = sorted(set(options) - {*LIMITS, *TOP_LEVEL, "size", "output"})
+    unknown = sorted(set(options) - {*OVERRIDABLE_LIMITS, *TOP_LEVEL, "size", "output"})
     if unknown:
-        known = ", ".join((*TOP_LEVEL, *LIMITS, "size", "output"))
+        known = ", ".join((*TOP_LEVEL, *OVERRIDABLE_LIMITS, "size", "output"))
         raise ConfigError(f"unknown option {unknown[0]!r}; use one of {known}")
     base = _as_spec(spec, key=options.get("key"), name=options.get("name"))
     data = base.model_dump()
@@ -93,7 +85,7 @@ def batch_spec(spec: SpecLike, **options: Any) -> JobSpec:
     for name in TOP_LEVEL:
         if options.get(name) is not None:
             data[name] = options[name]
-    for name in LIMITS:
+    for name in OVERRIDABLE_LIMITS:
         if options.get(name) is not None:
             data["limits"][name] = options[name]
     if options.get("concurrency") not in (None, "auto"):
