@@ -103,31 +103,23 @@ async def test_a_wind_down_whose_calls_were_the_last_images_finishes_the_job(
     assert kinds[-1] == "job.finished" and "job.interrupted" not in kinds
 
 
+@pytest.mark.parametrize("asked", ["here", "from elsewhere"])
 async def test_the_journal_knows_a_run_is_stopping_until_it_ends(
-    make_orchestrator: MakeOrchestrator,
+    make_orchestrator: MakeOrchestrator, asked: str
 ) -> None:
-    """So that a kill while it waits for its requests is not counted against their images."""
+    """So that a kill while it waits for its requests is not counted against their images:
+    a wind-down here (the CLI's Ctrl-C or SIGTERM, the TUI's q) or a `stop` from elsewhere."""
     provider = ScriptedProvider({"i0": ["held"]})
     orch = make_orchestrator(provider)
     job = await orch.submit(make_spec(3, concurrency=1))
     await _under_way(provider, 1)
     assert not (await job.status()).stopping
-    assert orch.wind_down() == 1
+    if asked == "here":
+        assert orch.wind_down() == 1
+    else:
+        assert await make_orchestrator(ScriptedProvider()).handle(job.id).stop()
     while not (await job.status()).stopping:
         await asyncio.sleep(0.01)
     provider.gate.set()
     ended = await job.wait()
     assert not ended.stopping and not ended.active
-
-
-async def test_a_stop_asked_from_elsewhere_is_recorded_as_stopping(
-    make_orchestrator: MakeOrchestrator,
-) -> None:
-    provider = ScriptedProvider({"i0": ["held"]})
-    orch = make_orchestrator(provider)
-    job = await orch.submit(make_spec(3, concurrency=1))
-    await _under_way(provider, 1)
-    assert await make_orchestrator(ScriptedProvider()).handle(job.id).stop()
-    assert (await job.status()).stopping
-    provider.gate.set()
-    assert not (await job.wait()).stopping
