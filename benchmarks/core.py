@@ -8,7 +8,8 @@ Against the mock provider answering at once (no latency, concurrency 8, one atte
 - the event loop's longest stall while `--stall-items` 1024x1024 images are drawn and
   post-processed at full speed, seen by a task sleeping 5 ms at a time on that loop (<= 50 ms).
 
-Every run happens in a fresh Python process and a temporary workspace that is removed after.
+Every run happens in a fresh Python process and a new workspace; all are removed after the
+last run.
 """
 
 from __future__ import annotations
@@ -39,7 +40,9 @@ DEFAULT_TITLE = "Core benchmark"
 METHOD = (
     "Mock provider with no latency, concurrency 8, one attempt; 16x16 PNG items for overhead "
     "and memory, 1024x1024 JPEG with a 256 px thumbnail for stalls. Each run in a fresh process "
-    "and temporary workspace. Overhead = wall time of `run` / items. CPU per image is the CPU "
+    "and a new workspace; all are removed after the last run, so that no run pays for the files "
+    "of the one before it being removed (see `scenarios.scratch_folder`). Overhead = wall time "
+    "of `run` / items. CPU per image is the CPU "
     "time during `run` / items of the process (all threads) and of the worker processes that "
     "store the images (their start included), in their own code and in the kernel: each image "
     "makes three files (raw with fsync, processed, thumbnail), and what making one costs the "
@@ -97,17 +100,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # One measurement in this process, its result as JSON on stdout: how the parent runs each.
     parser.add_argument("--child", choices=["overhead", "stall", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--items", type=_count, default=0, help=argparse.SUPPRESS)
+    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
 
 
 def main(args: argparse.Namespace) -> int:
     if args.child is not None:
-        return _child(args.child, args.items, args.dir)
+        return _child(args.child, args.items, args.dir, keep=args.keep)
     run = report.describe_run()  # the load average before our own work adds to it
-    # the work alone first: a run that deletes 30,000 files leaves this disk slower at making
-    # new ones for minutes (see RESULTS.md), and the floor would pay for it
-    work = floor.FloorResult(**_run_child("floor", min(args.sizes), args.dir))
-    overheads = _measure_overheads(args.sizes, args.rss_items, args.dir)
-    stall = _measure_stall(args.stall_items, args.dir) if args.stall_items else None
+    # every run's files are kept until the last run is done (see `scenarios.scratch_folder`)
+    with scenarios.scratch_folder("imagebatch-bench-", args.dir) as kept:
+        where = Path(kept)
+        work = floor.FloorResult(**_run_child("floor", min(args.sizes), where))
+        overheads = _measure_overheads(args.sizes, args.rss_items, where)
+        stall = _measure_stall(args.stall_items, where) if args.stall_items else None
+        print("core: removing the runs' files ...", file=sys.stderr, flush=True)
     rows = _rows(args.sizes, overheads, work, args.rss_items, stall)
     details = _details(overheads, stall, work)
     body = "\n\n".join([report.render_table(rows), details, METHOD, FLOOR_METHOD])
@@ -122,7 +128,7 @@ def main(args: argparse.Namespace) -> int:
 
 
 def _measure_overheads(
-    sizes: list[int], rss_items: int, where: Path | None
+    sizes: list[int], rss_items: int, where: Path
 ) -> dict[int, scenarios.OverheadResult]:
     """One fresh process per item count; the RSS figure comes from its own count's run."""
     counts = sorted(set(sizes) | ({rss_items} if rss_items else set()))
@@ -132,15 +138,15 @@ def _measure_overheads(
     return results
 
 
-def _measure_stall(items: int, where: Path | None) -> scenarios.StallResult:
+def _measure_stall(items: int, where: Path) -> scenarios.StallResult:
     return scenarios.StallResult(**_run_child("stall", items, where))
 
 
-def _run_child(kind: str, items: int, where: Path | None) -> dict[str, Any]:
-    """Run one measurement in a new interpreter and return what it printed, decoded."""
+def _run_child(kind: str, items: int, where: Path) -> dict[str, Any]:
+    """Run one measurement in a new interpreter, its files left in `where`, and return what it
+    printed, decoded."""
     command = [sys.executable, "-m", "benchmarks", "core", "--child", kind, "--items", str(items)]
-    if where is not None:
-        command += ["--dir", str(where)]
+    command += ["--dir", str(where), "--keep"]
     print(f"core: {kind}, {items:,} items ...", end=" ", file=sys.stderr, flush=True)
     started = time.perf_counter()
     done = subprocess.run(command, cwd=report.REPO, stdout=subprocess.PIPE, text=True)
@@ -151,16 +157,16 @@ def _run_child(kind: str, items: int, where: Path | None) -> dict[str, Any]:
     return data
 
 
-def _child(kind: str, items: int, where: Path | None) -> int:
+def _child(kind: str, items: int, where: Path | None, *, keep: bool) -> int:
     if items < 1:
         raise SystemExit("core: --child needs --items N (N >= 1)")
     result: scenarios.OverheadResult | scenarios.StallResult | floor.FloorResult
     if kind == "floor":
-        result = floor.measure_floor(items, where)
+        result = floor.measure_floor(items, where, keep=keep)
     elif kind == "stall":
-        result = asyncio.run(scenarios.measure_stall(items, where))
+        result = asyncio.run(scenarios.measure_stall(items, where, keep=keep))
     else:
-        result = asyncio.run(scenarios.measure_overhead(items, where))
+        result = asyncio.run(scenarios.measure_overhead(items, where, keep=keep))
     print(json.dumps(dataclasses.asdict(result)))
     return 0
 

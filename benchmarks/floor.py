@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import resource
 import sqlite3
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -29,6 +28,8 @@ from orchestrator.imaging import check_image, process_bytes
 from orchestrator.providers.mock_drawing import draw_png, seeded_random
 from orchestrator.spec import OutputSpec
 from orchestrator.storage import atomic_write, sha256_hex
+
+from .scenarios import scratch_folder
 
 __all__ = ["FloorResult", "do_the_work", "measure_floor"]
 
@@ -53,9 +54,9 @@ class FloorResult:
         return 1000 * self.run_s / self.items
 
 
-def measure_floor(items: int, where: Path | None = None) -> FloorResult:
-    """Do the work of `items` small images in a temporary workspace in `where`; time it."""
-    with tempfile.TemporaryDirectory(prefix="imagebatch-floor-", dir=where) as folder:
+def measure_floor(items: int, where: Path | None = None, *, keep: bool = False) -> FloorResult:
+    """Do the work of `items` small images in a new workspace in `where`; time it."""
+    with scratch_folder("imagebatch-floor-", where, keep=keep) as folder:
         workspace = Workspace(Path(folder) / "workspace")
         workspace.root.mkdir()
         cpu_before, started = resource.getrusage(resource.RUSAGE_SELF), time.perf_counter()

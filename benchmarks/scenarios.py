@@ -1,17 +1,19 @@
 """The measured runs: a job of N items against a zero-latency mock, in a fresh workspace.
 
 Each function runs one job to its end through the public API (`Orchestrator.create`, then
-`Orchestrator.run`) in a temporary workspace that is removed afterwards, and returns what it
-measured. They are meant to run in a fresh process each (see `core`), so that one run's caches
-and heap do not flatter or burden the next.
+`Orchestrator.run`) in a temporary workspace, removed afterwards unless it is to be kept (see
+`scratch_folder`), and returns what it measured. They are meant to run in a fresh process each
+(see `core`), so that one run's caches and heap do not flatter or burden the next.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import math
 import tempfile
 import time
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -27,6 +29,7 @@ __all__ = [
     "large_spec",
     "measure_overhead",
     "measure_stall",
+    "scratch_folder",
     "small_spec",
 ]
 
@@ -105,13 +108,31 @@ def _spec(items: int, defaults: dict[str, Any], output: dict[str, Any]) -> JobSp
     return parse_spec(data, "bench")
 
 
-async def measure_overhead(items: int, where: Path | None = None) -> OverheadResult:
-    """Create and run a job of `items` small images in a temporary workspace in `where` (the
-    system's temporary folder by default); time both, follow the peak memory."""
+@contextlib.contextmanager
+def scratch_folder(prefix: str, where: Path | None, *, keep: bool = False) -> Iterator[str]:
+    """A new folder in `where` (the system's temporary folder by default), removed afterwards
+    unless `keep`.
+
+    `core` keeps each run's folder until every run is done, in one folder it removes at the
+    end: on a file system that checks recently deleted inodes as it makes a file (ext4 without
+    a journal, as on the machine of `RESULTS.md`), a run made just after the one before it was
+    removed pays for the thousands of files removed, in the kernel, at every file it makes."""
+    if keep:
+        yield tempfile.mkdtemp(prefix=prefix, dir=where)
+        return
+    with tempfile.TemporaryDirectory(prefix=prefix, dir=where) as folder:
+        yield folder
+
+
+async def measure_overhead(
+    items: int, where: Path | None = None, *, keep: bool = False
+) -> OverheadResult:
+    """Create and run a job of `items` small images in a new workspace in `where` (see
+    `scratch_folder`); time both, follow the peak memory."""
     spec = small_spec(items)
     rss_before = memory.rss_kb()
     peak_reset = memory.reset_peak()
-    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-", dir=where) as folder:
+    with scratch_folder("imagebatch-bench-", where, keep=keep) as folder:
         async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             started = time.perf_counter()
             job = await orchestrator.create(spec)
@@ -134,11 +155,13 @@ async def measure_overhead(items: int, where: Path | None = None) -> OverheadRes
     )
 
 
-async def measure_stall(items: int, where: Path | None = None) -> StallResult:
+async def measure_stall(
+    items: int, where: Path | None = None, *, keep: bool = False
+) -> StallResult:
     """Run a job of `items` 1024x1024 images while a monitor on the same loop measures stalls."""
     spec = large_spec(items)
     lateness: list[float] = []
-    with tempfile.TemporaryDirectory(prefix="imagebatch-bench-", dir=where) as folder:
+    with scratch_folder("imagebatch-bench-", where, keep=keep) as folder:
         async with Orchestrator(Workspace(Path(folder) / "workspace")) as orchestrator:
             job = await orchestrator.create(spec)
             monitor = asyncio.create_task(_monitor(lateness))

@@ -42,3 +42,48 @@ def test_the_table_shows_the_least_a_run_of_the_work_could_take(
     assert (alone.value, alone.passed) == ("5.50 ms", None)
     assert (least.value, least.passed) == ("2.25 ms", None)  # 4.5 ms of CPU over 2 CPUs
     assert "2 CPUs" in least.metric
+
+
+def test_a_run_asked_to_keep_its_files_leaves_them_for_the_benchmark_to_remove(
+    tmp_path: Path,
+) -> None:
+    result = core._run_child("floor", 3, tmp_path)  # a real child process, as `core` runs it
+
+    assert result["items"] == 3
+    (kept,) = tmp_path.iterdir()  # the run's folder outlives its process
+    assert len(list(kept.rglob("*.webp"))) == 3  # its thumbnails
+
+
+def test_the_benchmark_removes_every_run_s_files_after_the_last_run(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    seen: list[tuple[str, list[Path]]] = []
+    work = {"items": 5, "run_s": 0.01, "user_s": 0.01, "system_s": 0.0}
+
+    def run_child(kind: str, items: int, where: Path) -> dict[str, object]:
+        seen.append((kind, sorted(where.iterdir())))  # what earlier runs left there
+        (where / f"{kind}-{len(seen)}").mkdir()  # as a child told to keep its files does
+        if kind == "floor":
+            return work
+        return {
+            **work,
+            "items": items,
+            "create_s": 0.01,
+            "rss_before_kb": 1,
+            "rss_peak_kb": 2,
+            "rss_after_kb": 2,
+            "peak_reset": True,
+        }
+
+    monkeypatch.setattr(core, "_run_child", run_child)
+    args = core.argparse.ArgumentParser()
+    core.add_arguments(args)
+    parsed = args.parse_args(["--sizes", "5,10", "--rss-items", "0", "--stall-items", "0"])
+    parsed.dir = tmp_path
+
+    assert core.main(parsed) == 0
+
+    assert [kind for kind, _ in seen] == ["floor", "overhead", "overhead"]
+    assert [len(left) for _, left in seen] == [0, 1, 2]  # nothing removed between runs
+    assert list(tmp_path.iterdir()) == []  # and everything after the last
+    assert "overhead per image, 10 items" in capsys.readouterr().out
