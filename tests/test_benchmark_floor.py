@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import sqlite3
 from pathlib import Path
@@ -58,7 +59,7 @@ def test_the_benchmark_removes_every_run_s_files_after_the_last_run(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     seen: list[tuple[str, list[Path]]] = []
-    work = {"items": 5, "run_s": 0.01, "user_s": 0.01, "system_s": 0.0}
+    work: dict[str, object] = {"items": 5, "run_s": 0.01, "user_s": 0.01, "system_s": 0.0}
 
     def run_child(kind: str, items: int, where: Path) -> dict[str, object]:
         seen.append((kind, sorted(where.iterdir())))  # what earlier runs left there
@@ -76,7 +77,7 @@ def test_the_benchmark_removes_every_run_s_files_after_the_last_run(
         }
 
     monkeypatch.setattr(core, "_run_child", run_child)
-    args = core.argparse.ArgumentParser()
+    args = argparse.ArgumentParser()
     core.add_arguments(args)
     parsed = args.parse_args(["--sizes", "5,10", "--rss-items", "0", "--stall-items", "0"])
     parsed.dir = tmp_path
