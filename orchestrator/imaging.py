@@ -4,7 +4,9 @@ Provider bytes are hostile until proven otherwise: `inspect_image` bounds their 
 header and refuses decompression bombs before any pixel is decoded, then decodes them fully to
 catch truncation. `postprocess` turns a raw image into the processed file and a WebP thumbnail.
 
-Everything here is synchronous and CPU-bound; callers use `asyncio.to_thread`.
+Everything here is synchronous and CPU-bound; callers use `asyncio.to_thread`. Worker
+processes import it too (see `workers.PRELOAD`), so it imports only Pillow and the standard
+library: no models (pydantic), no spec.
 """
 
 from __future__ import annotations
@@ -12,19 +14,21 @@ from __future__ import annotations
 import io
 import threading
 import warnings
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Protocol
 
 from PIL import Image, ImageOps
-from pydantic import BaseModel, ConfigDict
 
 from .errors import BadResponseError
-from .spec import OutputSpec
 from .storage import atomic_write
 
 __all__ = [
     "MAX_IMAGE_BYTES",
     "MAX_PIXELS",
     "ImageInfo",
+    "Output",
+    "PlainOutput",
     "Processed",
     "check_image",
     "ends_whole",
@@ -58,11 +62,39 @@ _THUMB_QUALITY = 75
 _OPEN_LOCK = threading.Lock()
 
 
-class _Record(BaseModel):
-    model_config = ConfigDict(extra="forbid", frozen=True)
+class Output(Protocol):
+    """What post-processing reads of a job's output: an `OutputSpec`, or its `PlainOutput`."""
+
+    @property
+    def format(self) -> str: ...
+    @property
+    def quality(self) -> int: ...
+    @property
+    def max_size(self) -> str | None: ...
+    @property
+    def fit(self) -> str: ...
+    @property
+    def thumbnail_px(self) -> int: ...
 
 
-class ImageInfo(_Record):
+@dataclass(frozen=True, slots=True)
+class PlainOutput:
+    """An `OutputSpec`'s fields as plain values: what a worker process is sent, so that it
+    does not import the spec's models (a fifth of a second) to read them."""
+
+    format: str
+    quality: int
+    max_size: str | None
+    fit: str
+    thumbnail_px: int
+
+    @classmethod
+    def of(cls, output: Output) -> PlainOutput:
+        return cls(output.format, output.quality, output.max_size, output.fit, output.thumbnail_px)
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class ImageInfo:
     """What a valid image is."""
 
     format: str
@@ -74,7 +106,8 @@ class ImageInfo(_Record):
     height: int
 
 
-class Processed(_Record):
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Processed:
     """Where post-processing wrote its files, and the processed image's size."""
 
     image_path: Path
@@ -218,7 +251,7 @@ def _parse_box(box: str) -> tuple[int, int]:
     return int(width), int(height)
 
 
-def _fit(image: Image.Image, output: OutputSpec) -> Image.Image:
+def _fit(image: Image.Image, output: Output) -> Image.Image:
     """`cover`: exactly the box, centre-cropped. `contain`: inside the box, never enlarged."""
     if output.max_size is None:
         return image
@@ -254,7 +287,7 @@ def postprocess(
     raw_path: Path,
     image_path: Path,
     thumb_path: Path,
-    output: OutputSpec,
+    output: Output,
     root: Path | None = None,
 ) -> Processed:
     """Write the processed image and its thumbnail from the raw file, which is left untouched.
@@ -269,7 +302,7 @@ def process_bytes(
     data: bytes,
     image_path: Path,
     thumb_path: Path,
-    output: OutputSpec,
+    output: Output,
     root: Path | None = None,
 ) -> Processed:
     """`postprocess` for a raw image already in memory (the bytes just written to `raw/`)."""

@@ -5,7 +5,7 @@ before the attempt's slot takes a new paid request. Post-processing (resize, enc
 is its own stage with its own bounded workers: worker processes by default, so the CPU-heavy
 part never competes with the event loop for the GIL. Small images (at most `SMALL_PIXELS`)
 are post-processed in threads instead: their work is a fraction of a millisecond. (Images of
-at most `storing.INLINE_PIXELS` are post-processed as they are stored.)
+at most `store_work.INLINE_PIXELS` are post-processed as they are stored.)
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from concurrent.futures.process import BrokenProcessPool
 from pathlib import Path
 
 from .errors import BadResponseError
-from .imaging import Processed, postprocess
+from .imaging import PlainOutput, Processed, postprocess
 from .spec import OutputSpec
 from .storing import StoreWorkers
 from .workers import WorkerPool
@@ -75,8 +75,9 @@ class PostStage:
         small = pixels is not None and pixels <= SMALL_PIXELS
         pool = self._small_executor() if small else await self._large_executor()
         try:
+            plain = PlainOutput.of(output)  # a worker reads it without the spec's models
             return await loop.run_in_executor(
-                pool, postprocess, raw, image_path, thumb_path, output, root
+                pool, postprocess, raw, image_path, thumb_path, plain, root
             )
         except BrokenProcessPool:  # a worker died (out of memory?): the next image gets a
             assert isinstance(pool, ProcessPoolExecutor)  # new pool; only this one is shut down

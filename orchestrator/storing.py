@@ -11,7 +11,7 @@ journal's writer, and waits for it back, at every one of them. Measured with sma
 CPUs, those hand-offs cost more than the work (see `benchmarks/RESULTS.md`); a worker process has
 its own GIL. A worker checks the run's lease on its own connection to the journal just before it
 writes (`LeaseCheck`). Where no worker process can start, while they start, and when one
-dies, threads do the same.
+dies, threads do the same. What a worker does is in `store_work`, which imports little.
 """
 
 from __future__ import annotations
@@ -19,32 +19,26 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from collections.abc import Callable
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
-from pathlib import Path
 
-from .errors import BadResponseError, LeaseLostError, StorageError
-from .imaging import ImageInfo, Processed, check_image, process_bytes
+from .errors import LeaseLostError
+from .imaging import PlainOutput, Processed
 from .journal import LeaseNotHeld, RawImage, Run
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
-from .storage import Workspace, atomic_write, sha256_hex
+from .storage import Workspace
+from .store_work import INLINE_PIXELS, Written, check_and_write
 from .workers import WorkerPool
 
 __all__ = ["INLINE_PIXELS", "StoreWorkers", "Stored"]
 
-INLINE_PIXELS = 64 * 64
-"""Raw images of at most this many pixels are post-processed as they are stored, in one trip."""
 STORE_WORKERS = 2
 """Worker processes that store images: each image takes them a fraction of a millisecond
 (more for a large one's fsync), and they never wait behind post-processing."""
 
 _log = logging.getLogger(__name__)
-_Written = tuple[ImageInfo, Path, str, Processed | None, str | None]
-"""What a trip to store an image gives back: the image's kind and size, its path in `raw/`,
-its SHA-256, and the outcome of its post-processing if it was small enough to be done then."""
 
 
 @dataclass(frozen=True)
@@ -81,13 +75,14 @@ class StoreWorkers:
         from the bytes in memory: for so small an image a trip of its own costs more than the
         work. (A larger one is not: the slot would wait for its encoding.)"""
         job_id, data = run.job_id, image.data
+        plain = PlainOutput.of(output) if output is not None else None
         pool = await self._processes()
-        written: _Written | None = None
+        written: Written | None = None
         if pool is not None:
-            written = await self._in_process(pool, workspace, job_id, item_id, data, output, run)
+            written = await self._in_process(pool, workspace, job_id, item_id, data, plain, run)
         if written is None:  # threads, or the worker died: the image is paid, it is kept
             written = await asyncio.to_thread(
-                _check_and_write, workspace, job_id, item_id, data, output, run.check_lease_here
+                check_and_write, workspace, job_id, item_id, data, plain, run.check_lease_here
             )
         info, path, sha256, processed, failed = written
         raw = RawImage(
@@ -111,16 +106,16 @@ class StoreWorkers:
         job_id: str,
         item_id: str,
         data: bytes,
-        output: OutputSpec | None,
+        output: PlainOutput | None,
         run: Run,
-    ) -> _Written | None:
+    ) -> Written | None:
         """The image stored by a worker process; None if the pool broke (a worker died):
         the caller stores it in a thread instead, and the next image gets a fresh pool."""
         loop = asyncio.get_running_loop()
         check = run.lease_check()
         try:
             return await loop.run_in_executor(
-                pool, _check_and_write, workspace, job_id, item_id, data, output, check.require
+                pool, check_and_write, workspace, job_id, item_id, data, output, check.require
             )
         except BrokenProcessPool:
             self.pool.discard(pool)
@@ -162,33 +157,3 @@ class StoreWorkers:
 
     def close(self) -> None:
         self.pool.close()
-
-
-def _check_and_write(
-    workspace: Workspace,
-    job_id: str,
-    item_id: str,
-    data: bytes,
-    output: OutputSpec | None,
-    before_write: Callable[[], None],
-) -> _Written:
-    """One trip to a worker: the bytes checked to be one whole image (not decoded: the slot
-    would wait for that; post-processing decodes), the lease checked (`before_write`), then
-    the bytes written and hashed (here, not on the loop: a large image takes milliseconds);
-    a small one is post-processed too."""
-    info = check_image(data)
-    path = workspace.raw_path(job_id, item_id, info.ext)
-    before_write()
-    atomic_write(path, data, root=workspace.root)
-    sha256 = sha256_hex(data)
-    if output is None or info.width * info.height > INLINE_PIXELS:
-        return info, path, sha256, None, None
-    image_path = workspace.image_path(job_id, item_id, output.format)
-    thumb_path = workspace.thumb_path(job_id, item_id)
-    try:
-        processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
-    except StorageError:
-        return info, path, sha256, None, None  # the paid image is kept: processed later
-    except (BadResponseError, OSError, ValueError) as error:
-        return info, path, sha256, None, f"post-processing failed: {error}"
-    return info, path, sha256, processed, None

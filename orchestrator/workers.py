@@ -33,10 +33,11 @@ __all__ = ["WATCH_PARENT_S", "WorkerPool", "before_exit", "start_worker_processe
 
 WATCH_PARENT_S = 1.0
 """How often a worker looks whether its parent is still there."""
-PRELOAD = ("orchestrator.storing", "orchestrator.stages")
+PRELOAD = ("orchestrator.store_work", "orchestrator.journal.fence")
 """What the fork server imports once, as it starts, so that each worker forked from it has it
-already: importing it takes a worker a quarter of a second of CPU, which at a run's start is
-taken from the run."""
+already: what storing and post-processing run in a worker, and the lease check a store worker
+is sent. These import little (Pillow, the workspace's files, SQLite), so the fork server is up
+sooner and the workers with it."""
 SOCKET_PATH_MAX = 104 if os.uname().sysname in {"Darwin", "FreeBSD"} else 108
 """The longest path of a UNIX socket, with its final NUL (sockaddr_un's sun_path)."""
 _SOCKET_TAIL = len("/pymp-12345678/listener-12345678") + 1

@@ -8,12 +8,40 @@ creation and the requests anyone may make, `runs` the verbs of the process runni
 
 from __future__ import annotations
 
-from .budget import WAIT_FOR_BUDGET
-from .commit import attempt_ended, attempt_started, error_info
-from .disk import DiskJournal
-from .fence import LeaseCheck, LeaseNotHeld
-from .journal import Journal, Run
-from .runs import ProcessedImage, RawImage, RunJournal
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .budget import WAIT_FOR_BUDGET
+    from .commit import attempt_ended, attempt_started, error_info
+    from .disk import DiskJournal
+    from .fence import LeaseCheck, LeaseNotHeld
+    from .journal import Journal, Run
+    from .runs import ProcessedImage, RawImage, RunJournal
+
+# Each name is imported on first use: a store worker process unpickles a `LeaseCheck`, and
+# `fence` alone is what it needs, not the journal with its models.
+_HOMES = {
+    "WAIT_FOR_BUDGET": ".budget",
+    "attempt_ended": ".commit",
+    "attempt_started": ".commit",
+    "error_info": ".commit",
+    "DiskJournal": ".disk",
+    "LeaseCheck": ".fence",
+    "LeaseNotHeld": ".fence",
+    "Journal": ".journal",
+    "Run": ".journal",
+    "ProcessedImage": ".runs",
+    "RawImage": ".runs",
+    "RunJournal": ".runs",
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _HOMES:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(_HOMES[name], __name__), name)
+
 
 __all__ = [
     "WAIT_FOR_BUDGET",
