@@ -20,6 +20,11 @@ from typing import Protocol
 
 from PIL import Image, ImageOps
 
+# The formats read and written here, loaded now: a format Pillow has not loaded makes it load
+# every format it knows (43 modules, some 30 ms with the GIL held) at the first image, which
+# stalled the event loop as a run began, and each worker process as it stored its first image.
+from PIL import JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401  # isort: skip
+
 from .errors import BadResponseError
 from .storage import atomic_write
 

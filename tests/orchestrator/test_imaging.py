@@ -5,6 +5,8 @@ from __future__ import annotations
 import io
 import random
 import struct
+import subprocess
+import sys
 import zlib
 from pathlib import Path
 
@@ -281,3 +283,28 @@ def test_an_image_larger_than_any_image_api_makes_is_refused_before_decoding() -
     buffer = io.BytesIO()
     Image.new("L", (4096, 4096)).save(buffer, "PNG")
     assert inspect_image(buffer.getvalue()).width == 4096
+
+
+def test_checking_and_processing_images_loads_only_their_formats(tmp_path: Path) -> None:
+    """Pillow loads every format it knows (43 modules, some 30 ms with the GIL held) the first
+    time it meets one it has not loaded; WebP was one. That stalled the event loop as a run
+    began, and each store worker at its first image."""
+    script = f"""
+import io, sys
+from pathlib import Path
+from PIL import Image
+from orchestrator.imaging import PlainOutput, check_image, process_bytes
+buffer = io.BytesIO()
+Image.new("RGB", (16, 16), "red").save(buffer, "PNG")
+check_image(buffer.getvalue())
+out = Path({str(tmp_path)!r})
+process_bytes(buffer.getvalue(), out / "a.jpg", out / "a.webp", PlainOutput("jpeg", 80, None,
+    "cover", 256))
+print(len(Image.SAVE), "WEBP" in Image.SAVE, "PIL.TiffImagePlugin" in sys.modules)
+"""
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert done.returncode == 0, done.stderr
+    assert (tmp_path / "a.webp").stat().st_size > 0
+    formats, webp, tiff = done.stdout.split()
+    assert int(formats) < 15 and webp == "True"  # what it uses, not all Pillow knows
+    assert tiff == "False"
