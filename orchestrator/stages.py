@@ -21,7 +21,7 @@ from .errors import BadResponseError
 from .imaging import PlainOutput, Processed, postprocess
 from .spec import OutputSpec
 from .storing import StoreWorkers
-from .workers import WorkerPool
+from .workers import process_pool
 
 __all__ = ["SMALL_PIXELS", "PostStage"]
 
@@ -35,7 +35,7 @@ class PostStage:
 
     def __init__(self, workers: int | None = None, *, processes: bool = True) -> None:
         self.workers = workers or max(1, min(4, os.cpu_count() or 1))
-        self.pool = WorkerPool(self.workers, processes=processes)
+        self.pool = process_pool(self.workers, processes=processes)
         self._threads: ThreadPoolExecutor | None = None
         self._threads_lock = threading.Lock()
         """Held for a moment by the loop: it must not wait for a pool that is starting."""

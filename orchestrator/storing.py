@@ -19,8 +19,6 @@ from __future__ import annotations
 import asyncio
 import logging
 import threading
-from concurrent.futures import ProcessPoolExecutor
-from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from .errors import LeaseLostError
@@ -29,8 +27,8 @@ from .journal import LeaseNotHeld, RawImage, Run
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace
+from .store_pipes import PipeWorkers, WorkerDied, pipe_pool
 from .store_work import INLINE_PIXELS, Written, check_and_write
-from .workers import WorkerPool
 
 __all__ = ["INLINE_PIXELS", "StoreWorkers", "Stored"]
 
@@ -57,7 +55,7 @@ class StoreWorkers:
     started on first use; threads with `processes=False` or when none can start."""
 
     def __init__(self, workers: int = STORE_WORKERS, *, processes: bool = True) -> None:
-        self.pool = WorkerPool(workers, processes=processes)
+        self.pool = pipe_pool(workers, processes=processes)
         self._starting: threading.Thread | None = None
 
     async def store(
@@ -76,7 +74,7 @@ class StoreWorkers:
         work. (A larger one is not: the slot would wait for its encoding.)"""
         job_id, data = run.job_id, image.data
         plain = PlainOutput.of(output) if output is not None else None
-        pool = await self._processes()
+        pool = self._processes()
         written: Written | None = None
         if pool is not None:
             written = await self._in_process(pool, workspace, job_id, item_id, data, plain, run)
@@ -101,7 +99,7 @@ class StoreWorkers:
 
     async def _in_process(
         self,
-        pool: ProcessPoolExecutor,
+        pool: PipeWorkers,
         workspace: Workspace,
         job_id: str,
         item_id: str,
@@ -111,13 +109,12 @@ class StoreWorkers:
     ) -> Written | None:
         """The image stored by a worker process; None if the pool broke (a worker died):
         the caller stores it in a thread instead, and the next image gets a fresh pool."""
-        loop = asyncio.get_running_loop()
         check = run.lease_check()
         try:
-            return await loop.run_in_executor(
-                pool, check_and_write, workspace, job_id, item_id, data, output, check.require
+            return await pool.call(
+                check_and_write, workspace, job_id, item_id, data, output, check.require
             )
-        except BrokenProcessPool:
+        except WorkerDied:
             self.pool.discard(pool)
             return None
         except LeaseNotHeld:
@@ -146,7 +143,7 @@ class StoreWorkers:
             self.pool.processes = False
             _log.warning("storing images in threads: the store workers failed to start (%r)", error)
 
-    async def _processes(self) -> ProcessPoolExecutor | None:
+    def _processes(self) -> PipeWorkers | None:
         """The pool; None when images are stored in threads: for good (no worker process can
         start) or while the pool starts. Starting takes a few hundred ms, and the slots that
         waited for it held their turns all that time: a stall at every run's start, and

@@ -2,10 +2,12 @@
 their parent.
 
 `start_worker_processes` starts a pool whose workers exit soon after the process that started
-them is gone, even killed with SIGKILL, and remove the folder multiprocessing kept for it. If no
-worker process can start, it says why in the log and returns None: the caller works in threads,
-slower for large images but with the same results. `WorkerPool` is one such pool as a stage
-holds it: started once, replaced when it breaks.
+them is gone, even killed with SIGKILL, and remove the folder multiprocessing kept for it.
+`start_serving_processes` starts such workers each on a pipe of its own, taking one call at
+a time (`worker_side.serve`; the store's, see `store_pipes`). If no worker process can start,
+they say why in the log and return None: the caller works in threads, slower for large images
+but with the same results. `WorkerPool` is one such pool as a stage holds it: started once,
+replaced when it breaks.
 """
 
 from __future__ import annotations
@@ -16,23 +18,31 @@ import multiprocessing
 import multiprocessing.process
 import multiprocessing.util
 import os
+import pickle
 import shutil
 import signal
 import sys
 import tempfile
 import threading
-import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from concurrent.futures import ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from multiprocessing import resource_tracker
+from multiprocessing.connection import Connection
+from multiprocessing.context import ForkServerContext
+from multiprocessing.process import BaseProcess
+from typing import Generic, TypeVar
 
-from .pids import ended
+from .worker_side import leave_with, serve
 
-__all__ = ["WATCH_PARENT_S", "WorkerPool", "before_exit", "start_worker_processes"]
+__all__ = [
+    "Served",
+    "WorkerPool",
+    "before_exit",
+    "start_serving_processes",
+    "start_worker_processes",
+]
 
-WATCH_PARENT_S = 1.0
-"""How often a worker looks whether its parent is still there."""
 PRELOAD = ("orchestrator.store_work", "orchestrator.journal.fence")
 """What the fork server imports once, as it starts, so that each worker forked from it has it
 already: what storing and post-processing run in a worker, and the lease check a store worker
@@ -44,75 +54,141 @@ _SOCKET_TAIL = len("/pymp-12345678/listener-12345678") + 1
 _SHORT_BASES = ("/tmp", "/var/tmp")
 
 _log = logging.getLogger(__name__)
+Pool = TypeVar("Pool")
+Served = tuple[BaseProcess, Connection]
+"""A worker process that `serve`s, and this process's end of its pipe."""
 
 
-class WorkerPool:
+class WorkerPool(Generic[Pool]):
     """A stage's worker processes: started on first use, replaced when one dies; none once the
     system refused to start them (or with `processes=False`), and the stage works in threads."""
 
-    def __init__(self, workers: int, *, processes: bool = True) -> None:
+    def __init__(
+        self,
+        workers: int,
+        start: Callable[[int], Pool | None],
+        stop: Callable[[Pool], None],
+        *,
+        processes: bool = True,
+    ) -> None:
         self.workers = workers
         self.processes = processes
         """Worker processes are asked for and, as far as is known, can start."""
-        self._pool: ProcessPoolExecutor | None = None
+        self._start, self._stop = start, stop
+        self._pool: Pool | None = None
         self._lock = threading.Lock()
         """Held while the pool starts (a few hundred ms): only ever in a thread, not the loop."""
 
     @property
-    def started(self) -> ProcessPoolExecutor | None:
+    def started(self) -> Pool | None:
         """The pool if it has started, without starting it."""
         return self._pool
 
-    def start(self) -> ProcessPoolExecutor | None:
+    def start(self) -> Pool | None:
         """The pool, started if need be (blocking: call it from a thread); None for threads."""
         with self._lock:
             if self._pool is None and self.processes:
-                self._pool = start_worker_processes(self.workers)
+                self._pool = self._start(self.workers)
                 self.processes = self._pool is not None
             return self._pool
 
-    def discard(self, pool: ProcessPoolExecutor) -> None:
+    def discard(self, pool: Pool) -> None:
         """Shut a broken pool down, unless a new one has taken its place already (two callers
         that saw it break must not shut the fresh one); the next call starts another."""
         with self._lock:
             if self._pool is pool:
                 self._pool = None
-        pool.shutdown(wait=False, cancel_futures=True)
+        self._stop(pool)
 
     def close(self) -> None:
         with self._lock:
             pool, self._pool = self._pool, None
         if pool is not None:
-            pool.shutdown(wait=False, cancel_futures=True)
+            self._stop(pool)
+
+
+def process_pool(workers: int, *, processes: bool = True) -> WorkerPool[ProcessPoolExecutor]:
+    """A `WorkerPool` of `start_worker_processes`."""
+    return WorkerPool(workers, start_worker_processes, _shut, processes=processes)
+
+
+def _shut(pool: ProcessPoolExecutor) -> None:
+    pool.shutdown(wait=False, cancel_futures=True)
 
 
 def start_worker_processes(workers: int) -> ProcessPoolExecutor | None:
     """A started pool of `workers` processes (the fork server and a first worker are up), or
     None, logged, if the system refuses to start them. Blocks for a few hundred ms."""
-    if multiprocessing.current_process().daemon:  # a pool's worker itself: it may not
-        _log.warning("working in threads: a daemonic process cannot start worker processes")
+    if not _may_start():
         return None
     pool = None
     try:
-        _start_quiet_resource_tracker()  # it unblocks SIGINT in this thread once started
-        context = multiprocessing.get_context("forkserver")
-        context.set_forkserver_preload(list(PRELOAD))
+        context = _context()
         with _deaf_to_ctrl_c():
             pool = ProcessPoolExecutor(
                 workers,
                 mp_context=context,
-                initializer=_leave_with,
+                initializer=leave_with,
                 initargs=(os.getpid(), _socket_folder()),
             )
             pool.submit(os.getpid).result()
     except BaseException as error:
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)
-        if not isinstance(error, OSError | BrokenProcessPool):  # a worker died as it started
-            raise  # (the main module cannot be imported again: a script read from stdin)
-        _log.warning("working in threads: no worker process could start (%r)", error)
+        _refused(error, BrokenProcessPool)
         return None
     return pool
+
+
+def start_serving_processes(workers: int) -> list[Served] | None:
+    """`workers` processes that `serve`, each on a pipe of its own, all up and answering; or
+    None, logged, if the system refuses to start them. Blocks for a few hundred ms."""
+    if not _may_start():
+        return None
+    served: list[Served] = []
+    try:
+        context = _context()
+        with _deaf_to_ctrl_c():
+            for _ in range(workers):
+                mine, theirs = context.Pipe()
+                args = (theirs, os.getpid(), _socket_folder())
+                process = context.Process(target=serve, args=args, name="store", daemon=True)
+                process.start()
+                theirs.close()  # the worker has it now: its end closes when it dies
+                served.append((process, mine))
+        for _, connection in served:  # each one answers once before it is used
+            connection.send_bytes(pickle.dumps((os.getpid, ())))
+            connection.recv_bytes()
+    except BaseException as error:
+        for _, connection in served:
+            connection.close()  # a worker that started leaves as it sees its pipe closed
+        _refused(error, EOFError)
+        return None
+    return served
+
+
+def _may_start() -> bool:
+    if multiprocessing.current_process().daemon:  # a pool's worker itself: it may not
+        _log.warning("working in threads: a daemonic process cannot start worker processes")
+        return False
+    return True
+
+
+def _context() -> ForkServerContext:
+    """The fork server's context, with what its workers run preloaded (`PRELOAD`)."""
+    _start_quiet_resource_tracker()  # it unblocks SIGINT in this thread once started
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload(list(PRELOAD))
+    return context
+
+
+def _refused(error: BaseException, died: type[BaseException]) -> None:
+    """Said once, in the log, when the system refuses worker processes, or one dies as it
+    starts (`died`: the main module cannot be imported again, as with a script read from
+    stdin); anything else is raised."""
+    if not isinstance(error, OSError | died):
+        raise error
+    _log.warning("working in threads: no worker process could start (%r)", error)
 
 
 @contextlib.contextmanager
@@ -189,23 +265,3 @@ def before_exit() -> None:
 
 def _too_long(base: str) -> bool:
     return len(os.fsencode(base)) + _SOCKET_TAIL > SOCKET_PATH_MAX
-
-
-def _leave_with(parent: int, parent_tmp: str) -> None:
-    """In a worker process: exit soon after `parent` is gone (even killed with SIGKILL), so no
-    worker, and so no fork server, outlives the process it worked for. Ctrl-C, and a Jupyter
-    kernel's interrupt or shutdown, reach the whole process group: they are for the parent,
-    which stops its workers itself, so a worker ignores SIGINT.
-
-    `parent_tmp` is the parent's multiprocessing folder (`pymp-*`, where the fork server
-    listens). The parent removes it as it exits; a parent killed with SIGKILL cannot, so the
-    worker that sees it gone does."""
-    signal.signal(signal.SIGINT, signal.SIG_IGN)
-
-    def watch() -> None:
-        while not ended(parent):
-            time.sleep(WATCH_PARENT_S)
-        shutil.rmtree(parent_tmp, ignore_errors=True)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()

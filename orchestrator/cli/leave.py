@@ -6,7 +6,7 @@ frees every object: half a second or more that nobody waits for. By then the com
 what holds data (the journal and the result cache in `Orchestrator.aclose`, the log file in
 `logging_to`), so `exit_now` flushes the standard streams and the logging handlers and ends the
 process with `os._exit`. Pool workers and the fork server notice their parent is gone and leave
-(`workers._leave_with`), and remove the folder multiprocessing kept for it.
+(`worker_side.leave_with`), and remove the folder multiprocessing kept for it.
 
 Only the program's entry point (`entry`, and `python -m orchestrator`) calls it: `main()`, which
 tests and embedding code call, returns normally.
