@@ -61,6 +61,9 @@ _FORMATS: dict[str, tuple[str, str, str]] = {
 _OPENERS = ("PNG", "JPEG", "WEBP")
 _RESAMPLE = Image.Resampling.LANCZOS
 _THUMB_QUALITY = 75
+_THUMB_METHOD = 2
+"""libwebp's effort for a thumbnail (0-6; Pillow's default is 4): measured here, a 256 px
+thumbnail takes 1.3 ms instead of 3.0 and is 6 % larger."""
 
 # `warnings.catch_warnings` swaps process-wide state; the lock keeps our threads from
 # interleaving it. Only the header read runs under it, so decoding stays parallel.
@@ -285,7 +288,9 @@ def _thumbnail(image: Image.Image, longest: int) -> bytes:
     """A WebP whose longest side is `longest` (smaller images are not enlarged)."""
     thumb = image.copy()
     thumb.thumbnail((longest, longest), _RESAMPLE)
-    return _encode(thumb, "webp", _THUMB_QUALITY, None)
+    buffer = io.BytesIO()
+    thumb.save(buffer, format="WEBP", quality=_THUMB_QUALITY, method=_THUMB_METHOD)
+    return buffer.getvalue()
 
 
 def postprocess(
