@@ -126,10 +126,18 @@ class PipeWorkers:
 
     def close(self) -> None:
         """Stop reading the pipes and close them: each worker ends its call, then leaves. A
-        call still waiting raises `WorkerDied`. Call it on the loop's thread."""
+        call still waiting raises `WorkerDied`. From another thread than the loop's, that is
+        done on the loop's."""
         if self.broken:
             return
         self.broken = True
+        loop = self._loop
+        if loop is not None and loop.is_running() and not _on(loop):
+            loop.call_soon_threadsafe(self._shut)
+        else:
+            self._shut()
+
+    def _shut(self) -> None:
         loop = self._loop
         for worker in self._workers:
             if loop is not None and not loop.is_closed():
@@ -141,6 +149,14 @@ class PipeWorkers:
             turn = self._turns.popleft()
             if not turn.done():
                 turn.set_exception(WorkerDied("the store workers stopped"))
+
+
+def _on(loop: asyncio.AbstractEventLoop) -> bool:
+    """This thread runs `loop`."""
+    try:
+        return asyncio.get_running_loop() is loop
+    except RuntimeError:
+        return False
 
 
 def pipe_pool(workers: int, *, processes: bool = True) -> WorkerPool[PipeWorkers]:

@@ -5,8 +5,10 @@ from __future__ import annotations
 import asyncio
 import os
 import signal
+import threading
 import time
 from collections.abc import AsyncIterator
+from typing import Any
 
 import pytest
 
@@ -67,9 +69,24 @@ async def test_a_worker_that_dies_breaks_the_pool(one_worker: PipeWorkers) -> No
 
 
 async def test_the_workers_answer_only_the_event_loop_that_called_first(
-    one_worker: PipeWorkers,
+    one_worker: PipeWorkers, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     assert await one_worker.call(int, "1") == 1
     with pytest.raises(WorkerDied, match="another event loop"):
         await asyncio.to_thread(asyncio.run, one_worker.call(int, "2"))
     assert await one_worker.call(int, "3") == 3
+    waiting = asyncio.create_task(one_worker.call(time.sleep, 5))
+    await asyncio.sleep(0.05)
+    loop, removed_by = asyncio.get_running_loop(), []
+    remove_reader = loop.remove_reader
+
+    def removed(fd: Any) -> bool:
+        removed_by.append(threading.current_thread())
+        return remove_reader(fd)
+
+    monkeypatch.setattr(loop, "remove_reader", removed)
+    await asyncio.to_thread(one_worker.close)  # from another thread: done on this loop
+    async with asyncio.timeout(5):
+        with pytest.raises(WorkerDied):
+            await waiting
+    assert removed_by == [threading.current_thread()]
