@@ -49,6 +49,7 @@ def serve(connection: Connection, parent: int, parent_tmp: str) -> None:
         try:
             call, args = pickle.loads(connection.recv_bytes())
         except EOFError:
+            _closed(parent, parent_tmp)
             return
         try:
             answer = (True, call(*args))
@@ -59,3 +60,16 @@ def serve(connection: Connection, parent: int, parent_tmp: str) -> None:
         except Exception as error:  # an answer that cannot be pickled
             data = pickle.dumps((False, RuntimeError(f"its answer cannot be sent: {error!r}")))
         connection.send_bytes(data)
+
+
+def _closed(parent: int, parent_tmp: str) -> None:
+    """The pipe is closed: by the parent, which goes on and removes its folder itself, or by
+    its death (a parent killed with SIGKILL, or the `imagebatch` command, which leaves with
+    `os._exit`), which cannot: then the worker does, as `leave_with`'s watch would, had the
+    worker not ended first. A parent that died is seen ended within moments."""
+    deadline = time.monotonic() + 2 * WATCH_PARENT_S
+    while time.monotonic() < deadline:
+        if ended(parent):
+            shutil.rmtree(parent_tmp, ignore_errors=True)
+            return
+        time.sleep(0.05)

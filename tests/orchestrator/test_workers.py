@@ -76,6 +76,27 @@ def test_the_folder_multiprocessing_kept_goes_with_its_workers_when_the_parent_l
     wait_for("the parent's multiprocessing folder to go", lambda: not Path(folder).exists())
 
 
+_STORE_AND_LEAVE = """
+    import multiprocessing.util, os, sys
+    from orchestrator.workers import start_serving_processes
+
+    served = start_serving_processes(2)
+    print(len(served), multiprocessing.util.get_temp_dir())
+    sys.stdout.flush()
+    os._exit(0)  # as the CLI leaves; a SIGKILL leaves the same way
+"""
+
+
+def test_the_folder_multiprocessing_kept_goes_with_the_store_workers_too(tmp_path: Path) -> None:
+    """The store workers end as soon as their pipes close, before their watch sees the parent
+    gone: they remove its folder then (it was left behind, in the temporary folder)."""
+    tmpdir = tmp_path / "t"
+    tmpdir.mkdir()
+    count, folder = _run(_STORE_AND_LEAVE, tmpdir, tmp_path / "out")[-1].split()
+    assert count == "2" and Path(folder).parent == tmpdir
+    wait_for("the parent's multiprocessing folder to go", lambda: not Path(folder).exists())
+
+
 def test_worker_processes_start_under_a_temporary_folder_too_deep_for_a_socket(
     tmp_path: Path,
 ) -> None:
