@@ -112,10 +112,14 @@ class PipeWorkers:
     def _answered(self, worker: _Worker) -> None:
         """The loop's reader: `worker`'s answer has come, or its pipe closed (it died)."""
         try:
-            ok, value = pickle.loads(worker.pipe.recv_bytes())
+            message = worker.pipe.recv_bytes()
         except (EOFError, OSError):
             self.close()
             return
+        try:
+            ok, value = pickle.loads(message)
+        except Exception as error:  # an answer this process cannot read: the call is lost
+            ok, value = False, WorkerDied(f"a store worker's answer cannot be read ({error!r})")
         answer, worker.answer = worker.answer, None
         if answer is not None and not answer.done():
             if ok:

@@ -48,7 +48,7 @@ def serve(connection: Connection, parent: int, parent_tmp: str) -> None:
     while True:
         try:
             call, args = pickle.loads(connection.recv_bytes())
-        except EOFError:
+        except (EOFError, OSError):  # closed by the parent, or by its death
             _closed(parent, parent_tmp)
             return
         try:
@@ -59,7 +59,11 @@ def serve(connection: Connection, parent: int, parent_tmp: str) -> None:
             data = pickle.dumps(answer, pickle.HIGHEST_PROTOCOL)
         except Exception as error:  # an answer that cannot be pickled
             data = pickle.dumps((False, RuntimeError(f"its answer cannot be sent: {error!r}")))
-        connection.send_bytes(data)
+        try:
+            connection.send_bytes(data)
+        except OSError:  # the parent closed the pipe as this call ran (its run stopped)
+            _closed(parent, parent_tmp)
+            return
 
 
 def _closed(parent: int, parent_tmp: str) -> None:

@@ -90,3 +90,24 @@ async def test_the_workers_answer_only_the_event_loop_that_called_first(
         with pytest.raises(WorkerDied):
             await waiting
     assert removed_by == [threading.current_thread()]
+
+
+class _Unreadable(Exception):
+    """An error that pickles but cannot be unpickled: its class needs two arguments."""
+
+    def __init__(self, first: str, second: str) -> None:
+        super().__init__(f"{first} {second}")
+
+
+def _raise_unreadable() -> None:
+    raise _Unreadable("one", "two")
+
+
+async def test_an_answer_that_cannot_be_read_fails_its_call_and_not_the_next(
+    one_worker: PipeWorkers,
+) -> None:
+    """Before, the loop's reader raised, and the call waited for its answer for ever."""
+    async with asyncio.timeout(10):
+        with pytest.raises(WorkerDied, match="cannot be read"):
+            await one_worker.call(_raise_unreadable)
+        assert await one_worker.call(int, "4") == 4

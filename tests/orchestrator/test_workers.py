@@ -97,6 +97,21 @@ def test_the_folder_multiprocessing_kept_goes_with_the_store_workers_too(tmp_pat
     wait_for("the parent's multiprocessing folder to go", lambda: not Path(folder).exists())
 
 
+def test_a_store_worker_whose_pipe_closes_during_a_call_leaves_quietly(tmp_path: Path) -> None:
+    """A run that stops (its lease lost, say) closes the pipes while a worker still stores an
+    image: the worker's answer has nowhere to go. It printed a traceback on the terminal."""
+    script = """
+        import pickle, time
+        from orchestrator.workers import start_serving_processes
+        ((process, pipe),) = start_serving_processes(1)
+        pipe.send_bytes(pickle.dumps((time.sleep, (0.3,))))
+        pipe.close()
+        time.sleep(1.0)  # the worker answers meanwhile, into a closed pipe
+        print("done")
+    """
+    assert _run(script, tmp_path, tmp_path / "out") == ["done"]
+
+
 def test_worker_processes_start_under_a_temporary_folder_too_deep_for_a_socket(
     tmp_path: Path,
 ) -> None:
