@@ -17,8 +17,9 @@ A `JobHandle` holds any job of the workspace, run here, by another process or no
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from .lazy import on_first_use
 
 if TYPE_CHECKING:
     from .errors import (
@@ -69,10 +70,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name], __name__), name)
+__getattr__ = on_first_use(__name__, _HOMES)
 
 
 __all__ = [

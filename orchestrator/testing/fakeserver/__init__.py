@@ -9,8 +9,9 @@ server the provider tests use.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ...lazy import on_first_use
 
 if TYPE_CHECKING:
     from .app import FakeServer, build_app, serve_forever, start_fake_server
@@ -29,10 +30,7 @@ _HOMES = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _HOMES:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(_HOMES[name], __name__), name)
+__getattr__ = on_first_use(__name__, _HOMES)
 
 
 __all__ = [
