@@ -76,8 +76,12 @@ class WorkerPool(Generic[Pool]):
         """Worker processes are asked for and, as far as is known, can start."""
         self._start, self._stop = start, stop
         self._pool: Pool | None = None
-        self._lock = threading.Lock()
-        """Held while the pool starts (a few hundred ms): only ever in a thread, not the loop."""
+        self._changed = threading.Condition()
+        """Held for a moment at a time, also by the loop (`discard`, `close`); never while a
+        pool starts, which takes a few hundred ms."""
+        self._starting = False
+        self._closes = 0
+        """How many times the pool was closed: a start that a close overtook stops its pool."""
 
     @property
     def started(self) -> Pool | None:
@@ -85,24 +89,47 @@ class WorkerPool(Generic[Pool]):
         return self._pool
 
     def start(self) -> Pool | None:
-        """The pool, started if need be (blocking: call it from a thread); None for threads."""
-        with self._lock:
-            if self._pool is None and self.processes:
-                self._pool = self._start(self.workers)
-                self.processes = self._pool is not None
-            return self._pool
+        """The pool, started if need be (blocking: call it from a thread; another caller waits
+        for a start under way); None for threads."""
+        with self._changed:
+            self._changed.wait_for(lambda: not self._starting)
+            if self._pool is not None or not self.processes:
+                return self._pool
+            self._starting, closes = True, self._closes
+        try:
+            pool = self._start(self.workers)
+        except BaseException:
+            self._started(None, closes, failed=True)
+            raise
+        if self._started(pool, closes) or pool is None:
+            return pool
+        self._stop(pool)  # closed as it started: nobody is to use it
+        return None
+
+    def _started(self, pool: Pool | None, closes: int, *, failed: bool = False) -> bool:
+        """Record the outcome of a start begun after `closes` closes; False if a close came
+        meanwhile (the pool is not kept)."""
+        with self._changed:
+            self._starting = False
+            kept = self._closes == closes
+            if kept and not failed:
+                self._pool, self.processes = pool, pool is not None
+            self._changed.notify_all()
+        return kept
 
     def discard(self, pool: Pool) -> None:
         """Shut a broken pool down, unless a new one has taken its place already (two callers
         that saw it break must not shut the fresh one); the next call starts another."""
-        with self._lock:
+        with self._changed:
             if self._pool is pool:
                 self._pool = None
         self._stop(pool)
 
     def close(self) -> None:
-        with self._lock:
+        """Shut the pool down; one that is starting is shut down as soon as it is up."""
+        with self._changed:
             pool, self._pool = self._pool, None
+            self._closes += 1
         if pool is not None:
             self._stop(pool)
 

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import tempfile
 import textwrap
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -291,3 +292,30 @@ def test_a_daemonic_process_works_in_threads() -> None:
         assert result.get(timeout=60) is True
     finally:
         process.join(timeout=60)
+
+
+def test_closing_a_pool_does_not_wait_for_its_start_and_stops_it_once_up() -> None:
+    """The loop closes and discards pools: it waited for a start under way (a few hundred ms,
+    or for ever if the start never ended), as both held one lock."""
+    entered, release = threading.Event(), threading.Event()
+    stopped: list[str] = []
+    got: list[str | None] = []
+
+    def slow_start(workers: int) -> str:
+        entered.set()
+        release.wait(timeout=30)
+        return f"pool of {workers}"
+
+    pool = workers.WorkerPool(2, slow_start, stopped.append)
+    starter = threading.Thread(target=lambda: got.append(pool.start()))
+    starter.start()
+    assert entered.wait(timeout=30)
+    closer = threading.Thread(target=pool.close)
+    closer.start()
+    closer.join(timeout=5)
+    assert not closer.is_alive(), "close waited for the start"
+    release.set()
+    starter.join(timeout=30)
+    assert got == [None] and stopped == ["pool of 2"]  # overtaken by the close: stopped
+    assert pool.started is None
+    assert pool.start() == "pool of 2"  # a later start starts anew
