@@ -32,9 +32,8 @@ def leave_with(parent: int, parent_tmp: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
 
     def watch() -> None:
-        while not ended(parent):
+        while not _gone(parent, parent_tmp):
             time.sleep(WATCH_PARENT_S)
-        shutil.rmtree(parent_tmp, ignore_errors=True)
         os._exit(0)
 
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
@@ -72,8 +71,13 @@ def _closed(parent: int, parent_tmp: str) -> None:
     `os._exit`), which cannot: then the worker does, as `leave_with`'s watch would, had the
     worker not ended first. A parent that died is seen ended within moments."""
     deadline = time.monotonic() + 2 * WATCH_PARENT_S
-    while time.monotonic() < deadline:
-        if ended(parent):
-            shutil.rmtree(parent_tmp, ignore_errors=True)
-            return
+    while not _gone(parent, parent_tmp) and time.monotonic() < deadline:
         time.sleep(0.05)
+
+
+def _gone(parent: int, parent_tmp: str) -> bool:
+    """Whether `parent` has ended; if so, its folder is removed."""
+    if not ended(parent):
+        return False
+    shutil.rmtree(parent_tmp, ignore_errors=True)
+    return True
