@@ -78,7 +78,7 @@ class ImageKeeping:
         elif stored.processed is None:
             work.append(self._postprocess(item, pixels=stored.raw.width * stored.raw.height))
         if key is not None and image is not None and self.cache is not None:
-            raw, sha256 = self.workspace.absolute(stored.raw.path), stored.raw.sha256
+            raw, sha256 = self.workspace.root / stored.raw.path, stored.raw.sha256
             kept = self.cache.keep(
                 key, image, raw=raw, sha256=sha256, job_id=item.job_id, item_id=item.id
             )
@@ -115,8 +115,7 @@ class ImageKeeping:
         raw = stored.raw
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)
-        processed = self._relative(stored.processed) if stored.processed else None
-        recording = self.verbs.queue_record_image(item.id, raw, processed)
+        recording = self.verbs.queue_record_image(item.id, raw, stored.processed)
         recording.add_done_callback(looked_at)  # also when the run stops before it awaits it
         return recording, stored
 

@@ -5,25 +5,52 @@ This runs in the store's worker processes (see `storing`), so it imports only wh
 needs: Pillow and the workspace's files, not the journal, the models or asyncio. The fork
 server loads it once for every worker (`workers.PRELOAD`); a worker that had to import the
 whole library first took a fifth of a second of CPU at each run's start, from the run.
+
+A call and its answer cross a pipe, pickled, and the event loop's process makes and reads
+them: so they hold strings and numbers, not paths or dataclasses. Unpickling a `Path` parses
+it again, and a frozen dataclass sets each field through `object.__setattr__`: the answer
+with its three paths took the loop 19 us to read, a tuple of strings takes it half of one.
 """
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from .errors import BadResponseError, StorageError
-from .imaging import ImageInfo, PlainOutput, Processed, check_image, process_bytes
+from .imaging import PlainOutput, check_image, process_bytes
+from .journal.fence import LeaseCheck
 from .storage import Workspace, atomic_write, sha256_hex
 
-__all__ = ["INLINE_PIXELS", "Written", "check_and_write"]
+__all__ = ["INLINE_PIXELS", "Outputs", "Written", "check_and_write", "store_here"]
 
 INLINE_PIXELS = 64 * 64
 """Raw images of at most this many pixels are post-processed as they are stored, in one trip."""
 
-Written = tuple[ImageInfo, Path, str, Processed | None, str | None]
-"""What a trip to store an image gives back: the image's kind and size, its path in `raw/`,
-its SHA-256, and the outcome of its post-processing if it was small enough to be done then."""
+
+class Outputs(NamedTuple):
+    """Where a small image's post-processing wrote, relative to the workspace."""
+
+    image_path: str
+    thumb_path: str
+    width: int
+    height: int
+
+
+class Written(NamedTuple):
+    """What a trip to store an image gives back: the image's type and size, its path in `raw/`
+    (relative to the workspace) and SHA-256, and, if it was small enough to be post-processed
+    then, where that wrote or why it failed."""
+
+    mime_type: str
+    width: int
+    height: int
+    raw_path: str
+    sha256: str
+    processed: Outputs | None = None
+    failed: str | None = None
 
 
 def check_and_write(
@@ -42,15 +69,42 @@ def check_and_write(
     path = workspace.raw_path(job_id, item_id, info.ext)
     before_write()
     atomic_write(path, data, root=workspace.root)
-    sha256 = sha256_hex(data)
+    written = Written(
+        info.mime_type, info.width, info.height, workspace.relative(path), sha256_hex(data)
+    )
     if output is None or info.width * info.height > INLINE_PIXELS:
-        return info, path, sha256, None, None
+        return written
     image_path = workspace.image_path(job_id, item_id, output.format)
     thumb_path = workspace.thumb_path(job_id, item_id)
     try:
-        processed = process_bytes(data, image_path, thumb_path, output, workspace.root)
+        done = process_bytes(data, image_path, thumb_path, output, workspace.root)
     except StorageError:
-        return info, path, sha256, None, None  # the paid image is kept: processed later
+        return written  # the paid image is kept: processed later
     except (BadResponseError, OSError, ValueError) as error:
-        return info, path, sha256, None, f"post-processing failed: {error}"
-    return info, path, sha256, processed, None
+        return written._replace(failed=f"post-processing failed: {error}")
+    image, thumb = workspace.relative(done.image_path), workspace.relative(done.thumb_path)
+    return written._replace(processed=Outputs(image, thumb, done.width, done.height))
+
+
+def store_here(
+    root: str,
+    job_id: str,
+    item_id: str,
+    data: bytes,
+    output: tuple[str, int, str | None, str, int] | None,
+    lease: tuple[str, str, str],
+) -> Written:
+    """`check_and_write` as a worker process takes it: the workspace as its root, the output
+    as `PlainOutput`'s fields, the lease as `LeaseCheck`'s (`LeaseNotHeld` if it is lost)."""
+    plain = PlainOutput(*output) if output is not None else None
+    return check_and_write(_workspace(root), job_id, item_id, data, plain, _lease(*lease).require)
+
+
+@functools.lru_cache(maxsize=8)
+def _workspace(root: str) -> Workspace:
+    return Workspace(Path(root))
+
+
+@functools.lru_cache(maxsize=8)
+def _lease(database: str, slot: str, token: str) -> LeaseCheck:
+    return LeaseCheck(Path(database), slot, token)

@@ -22,13 +22,13 @@ import threading
 from dataclasses import dataclass
 
 from .errors import LeaseLostError
-from .imaging import PlainOutput, Processed
-from .journal import LeaseNotHeld, RawImage, Run
+from .imaging import PlainOutput
+from .journal import LeaseNotHeld, ProcessedImage, RawImage, Run
 from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace
 from .store_pipes import PipeWorkers, WorkerDied, pipe_pool
-from .store_work import INLINE_PIXELS, Written, check_and_write
+from .store_work import INLINE_PIXELS, Written, check_and_write, store_here
 
 __all__ = ["INLINE_PIXELS", "StoreWorkers", "Stored"]
 
@@ -44,7 +44,7 @@ class Stored:
     """A paid image written to `raw/`, and, if it was small, its post-processing's outcome."""
 
     raw: RawImage
-    processed: Processed | None = None
+    processed: ProcessedImage | None = None
     """Set when the image was small and was post-processed in the same trip."""
     failed: str | None = None
     """Why that post-processing failed (the raw image is kept all the same)."""
@@ -82,20 +82,21 @@ class StoreWorkers:
             written = await asyncio.to_thread(
                 check_and_write, workspace, job_id, item_id, data, plain, run.check_lease_here
             )
-        info, path, sha256, processed, failed = written
         raw = RawImage(
-            path=workspace.relative(path),
-            sha256=sha256,
-            mime_type=info.mime_type,
+            path=written.raw_path,
+            sha256=written.sha256,
+            mime_type=written.mime_type,
             bytes=len(data),
-            width=info.width,
-            height=info.height,
+            width=written.width,
+            height=written.height,
             model=image.model,
             usage=image.usage,
             cost_usd=image.cost_usd,
             revised_prompt=image.revised_prompt,
         )
-        return Stored(raw, processed, failed)
+        done = written.processed
+        processed = ProcessedImage(*done) if done is not None else None
+        return Stored(raw, processed, written.failed)
 
     async def _in_process(
         self,
@@ -110,9 +111,11 @@ class StoreWorkers:
         """The image stored by a worker process; None if the pool broke (a worker died):
         the caller stores it in a thread instead, and the next image gets a fresh pool."""
         check = run.lease_check()
+        fields = output.fields() if output is not None else None
+        lease = (str(check.database), check.slot, check.token)
         try:
             return await pool.call(
-                check_and_write, workspace, job_id, item_id, data, output, check.require
+                store_here, str(workspace.root), job_id, item_id, data, fields, lease
             )
         except WorkerDied:
             self.pool.discard(pool)

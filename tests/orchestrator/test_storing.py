@@ -165,3 +165,38 @@ async def test_store_workers_that_fail_to_start_are_said_once_and_threads_store_
         "storing images in threads: the store workers failed to start "
         "(RuntimeError('no fork server today'))"
     ]
+
+
+async def test_the_store_workers_calls_and_answers_hold_plain_values_only(
+    make_orchestrator: MakeOrchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """What crosses a worker's pipe is pickled by the event loop's process and read back there:
+    a path or a dataclass in it costs the loop a parse or a field-by-field rebuild per image.
+    The images are stored and recorded all the same."""
+    crossed: list[object] = []
+    real_call = PipeWorkers.call
+
+    async def watched(self: PipeWorkers, function: object, *args: object) -> object:
+        crossed.append(args)
+        answer: object = await real_call(self, function, *args)  # type: ignore[arg-type]
+        crossed.append(answer)
+        return answer
+
+    monkeypatch.setattr(PipeWorkers, "call", watched)
+    post = PostStage(1, processes=True)
+    orch = make_orchestrator(ScriptedProvider(), post=post)
+    await asyncio.to_thread(post.stores.pool.start)
+    job = await orch.submit(make_spec(3, key="plain"))
+    assert (await job.wait()).status == JobStatus.COMPLETED
+    assert len(crossed) == 6, "the images were not stored by the worker processes"
+
+    def plain(value: object) -> bool:
+        if isinstance(value, tuple):  # a NamedTuple too: rebuilt from its values at once
+            return all(plain(part) for part in value)
+        return value is None or type(value) in (str, int, bytes, float, bool)
+
+    assert all(plain(value) for value in crossed), crossed
+    for item in await job.items():
+        assert item.raw_path and item.image_path and item.thumb_path
+        assert orch.workspace.absolute(item.thumb_path).stat().st_size > 0
+        assert item.raw_path == f"images/{job.id}/raw/{item.id}.png"
