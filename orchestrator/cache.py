@@ -195,7 +195,10 @@ class ResultCache:
     def _opened(self) -> diskcache.Cache:
         with self._open_lock:
             if self._cache is None:
-                self._cache = diskcache.Cache(str(self.folder))
+                # cull_limit 0: diskcache no longer looks for expired entries and reads the
+                # index's size at every set (three statements of seven); nothing here expires,
+                # and the index never nears diskcache's limit: `trim` keeps the images' size
+                self._cache = diskcache.Cache(str(self.folder), cull_limit=0)
             return self._cache
 
     def get(self, key: str) -> CachedImage | None:

@@ -195,6 +195,24 @@ def test_images_only_the_cache_holds_are_trimmed_to_the_limit_oldest_first(
     reopened.close()
 
 
+def test_keeping_an_entry_looks_for_nothing_to_cull(tmp_path: Path) -> None:
+    """The cache's images are trimmed by `trim`; diskcache's own culling only read the index's
+    size and looked for expired entries (none expire) at every entry kept."""
+    cache = ResultCache(tmp_path / "cache")
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    assert cache.put("k0", image, job_id="j", item_id="i0", **raw_file(tmp_path, "i0"))  # type: ignore[arg-type]
+    statements: list[str] = []
+    cache._opened()._con.set_trace_callback(statements.append)
+    assert cache.put("k1", image, job_id="j", item_id="i1", **raw_file(tmp_path, "i1"))  # type: ignore[arg-type]
+    cache._opened()._con.set_trace_callback(None)
+    assert any("INSERT" in statement for statement in statements)
+    culling = [s for s in statements if "expire_time <" in s or "Settings" in s]
+    assert not culling, culling
+    hit = cache.get("k1")
+    assert hit is not None and hit.image.data == image.data
+    cache.close()
+
+
 async def test_entries_kept_while_others_are_written_go_in_one_transaction(
     tmp_path: Path,
 ) -> None:
