@@ -26,6 +26,7 @@ from PIL import Image, ImageOps
 from PIL import JpegImagePlugin, PngImagePlugin, WebPImagePlugin  # noqa: F401  # isort: skip
 
 from .errors import BadResponseError
+from .small_png import small_png, writes
 from .storage import atomic_write
 
 __all__ = [
@@ -281,6 +282,8 @@ def _encode(image: Image.Image, fmt: str, quality: int, icc: bytes | None) -> by
         options.update(quality=quality, optimize=True, progressive=True)
     elif fmt == "webp":
         options.update(quality=quality)
+    elif not icc and writes(image):
+        return small_png(image)
     else:
         options.update(optimize=True)
     buffer = io.BytesIO()

@@ -13,14 +13,13 @@ import functools
 import hashlib
 import io
 import random
-import struct
 import textwrap
-import zlib
 
 from PIL import Image, ImageDraw, ImageFont, ImageOps
 
 from ..errors import BadResponseError, InvalidRequestError
 from ..imaging import load_image
+from ..small_png import small_png, writes
 
 __all__ = ["draw_png", "palette", "seeded_random"]
 
@@ -31,8 +30,6 @@ _INK = (255, 255, 255, 255)
 MIN_TEXT_SIDE = 64
 """A picture narrower than this gets no prompt and no id: the smallest font would not fit a
 readable line, and drawing text is most of the cost of a tiny picture."""
-OWN_PNG_PIXELS = 64 * 64
-"""Pictures of at most this many pixels are encoded by `_small_png`, not by Pillow."""
 
 
 def seeded_random(text: str) -> random.Random:
@@ -76,33 +73,11 @@ def draw_png(
         image = Image.alpha_composite(image.convert("RGBA"), overlay).convert("RGB")
     if ref is not None:
         _paste_reference(image, ref)
-    if image.width * image.height <= OWN_PNG_PIXELS:
-        return _small_png(image)
+    if writes(image):
+        return small_png(image)
     buffer = io.BytesIO()
     image.save(buffer, format="PNG")
     return buffer.getvalue()
-
-
-def _small_png(image: Image.Image) -> bytes:
-    """An RGB picture as PNG: the signature, the header, its rows (each with filter 0) in one
-    compressed chunk, the end. For a few hundred pixels Pillow's writer costs several times
-    what this does (its plugin's set-up, and zlib's), and a tiny picture is drawn on the event
-    loop."""
-    width, height = image.size
-    pixels, stride = image.tobytes(), 3 * width
-    rows = b"".join(b"\0" + pixels[at : at + stride] for at in range(0, height * stride, stride))
-    header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)  # 8 bits, RGB, no interlace
-    # a 512-byte window and the least memory: with its defaults (a 32 KB window, memory level 8)
-    # zlib sets up a quarter of a megabyte first, which took longer than drawing the picture
-    packer = zlib.compressobj(6, zlib.DEFLATED, 9, 1)
-    data = packer.compress(rows) + packer.flush()
-    return b"".join(
-        (b"\x89PNG\r\n\x1a\n", _chunk(b"IHDR", header), _chunk(b"IDAT", data))
-    ) + _chunk(b"IEND", b"")
-
-
-def _chunk(kind: bytes, data: bytes) -> bytes:
-    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
 
 
 def _shapes(draw: ImageDraw.ImageDraw, rng: random.Random, size: tuple[int, int]) -> None:

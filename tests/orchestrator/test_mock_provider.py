@@ -14,6 +14,7 @@ from typing import Any
 import pytest
 from PIL import Image
 
+from orchestrator import small_png
 from orchestrator.errors import (
     BadResponseError,
     ConfigError,
@@ -322,31 +323,22 @@ def test_the_blend_mask_is_made_once_per_size_with_the_same_pixels() -> None:
     assert _gradient((40, 24)).size == (40, 24)
 
 
-@pytest.mark.parametrize("size", [(1, 1), (3, 7), (16, 16), (64, 64)])
-def test_a_small_picture_is_a_whole_png_of_the_pixels_drawn(
-    size: tuple[int, int], monkeypatch: pytest.MonkeyPatch
+def test_a_small_picture_is_written_by_the_small_png_writer(
+    monkeypatch: pytest.MonkeyPatch,
 ) -> None:
-    """Small pictures are encoded by the mock itself: the PNG must be one a strict reader takes
-    (checksums, end) and hold what Pillow's own encoding of the same drawing holds."""
-    encoded: list[bytes] = []
-    own = mock_drawing._small_png
+    """Small pictures are drawn on the event loop: Pillow's PNG writer cost more than drawing."""
+    written: list[bytes] = []
+    real = small_png.small_png
 
     def watched(image: Image.Image) -> bytes:
-        encoded.append(own(image))
-        return encoded[-1]
+        written.append(real(image))
+        return written[-1]
 
-    monkeypatch.setattr(mock_drawing, "_small_png", watched)
-    drawn = mock_drawing.draw_png(seed="s", size=size, prompt="p", label="a", reference=None)
-    assert encoded == [drawn]  # the mock's encoder made it
-    monkeypatch.setattr(mock_drawing, "OWN_PNG_PIXELS", 0)
-    by_pillow = mock_drawing.draw_png(seed="s", size=size, prompt="p", label="a", reference=None)
-    assert len(encoded) == 1
-    assert inspect_image(drawn).width == size[0]
-    with Image.open(io.BytesIO(drawn)) as ours:
-        ours.verify()
-        assert (ours.mode, ours.size) == ("RGB", size)
-    with Image.open(io.BytesIO(drawn)) as ours, Image.open(io.BytesIO(by_pillow)) as theirs:
-        assert ours.tobytes() == theirs.tobytes()
+    monkeypatch.setattr(mock_drawing, "small_png", watched)
+    small = mock_drawing.draw_png(seed="s", size=(16, 16), prompt="p", label="a", reference=None)
+    assert written == [small]
+    large = mock_drawing.draw_png(seed="s", size=(80, 80), prompt="p", label="a", reference=None)
+    assert len(written) == 1 and inspect_image(large).width == 80
 
 
 async def test_drawing_runs_in_no_more_threads_than_cpus(monkeypatch: pytest.MonkeyPatch) -> None:
