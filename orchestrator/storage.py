@@ -133,22 +133,28 @@ class Workspace:
 
     def job_dir(self, job_id: str) -> Path:
         """`images/<job_id>`."""
-        return self.images_dir / _check_name(job_id, "job id")
+        return self._in_job(job_id)
 
     def raw_path(self, job_id: str, item_id: str, ext: str) -> Path:
         """`images/<job_id>/raw/<item_id>.<ext>`: the bytes as received."""
         name = f"{_check_name(item_id, 'item id')}.{_check_name(ext, 'extension')}"
-        return self.job_dir(job_id) / "raw" / name
+        return self._in_job(job_id, "raw", name)
 
     def image_path(self, job_id: str, item_id: str, fmt: str) -> Path:
         """`images/<job_id>/<item_id>.<ext>`: the processed image (`jpeg` is written `.jpg`)."""
         ext = "jpg" if fmt == "jpeg" else fmt
         name = f"{_check_name(item_id, 'item id')}.{_check_name(ext, 'format')}"
-        return self.job_dir(job_id) / name
+        return self._in_job(job_id, name)
 
     def thumb_path(self, job_id: str, item_id: str) -> Path:
         """`images/<job_id>/thumbs/<item_id>.webp`."""
-        return self.job_dir(job_id) / "thumbs" / f"{_check_name(item_id, 'item id')}.webp"
+        return self._in_job(job_id, "thumbs", f"{_check_name(item_id, 'item id')}.webp")
+
+    def _in_job(self, job_id: str, *names: str) -> Path:
+        """A path in `images/<job_id>`, made as one string: a store worker makes three for
+        every image, and joining `Path`s one name at a time parsed each again."""
+        job = _check_name(job_id, "job id")
+        return Path(os.path.join(str(self.root), "images", job, *names))
 
     def relative(self, path: Path) -> str:
         """`path` as a posix path relative to the root, the form the journal stores."""
@@ -193,13 +199,13 @@ def read_regular(path: Path, limit: int) -> bytes:
     return data
 
 
-def make_folders(root: Path, folder: Path) -> None:
+def make_folders(root: Path, folder: str | Path) -> None:
     """Create `folder` and the folders above it, up to `root`, refusing any that is a symbolic
     link or not a folder: a link planted at `images/<job>` or `raw/` would take the writes
     that follow outside the workspace. `root` itself may be a link (a workspace kept
     elsewhere)."""
     current = str(root)
-    for part in folder.relative_to(root).parts:
+    for part in _below(current, os.fspath(folder)):
         current = os.path.join(current, part)  # strings: this runs for every file written
         try:
             found = os.lstat(current)
@@ -213,6 +219,15 @@ def make_folders(root: Path, folder: Path) -> None:
                 f"{current} is {kind}; imagebatch writes only inside its workspace "
                 f"{root}: remove it and run again"
             )
+
+
+def _below(root: str, folder: str) -> tuple[str, ...]:
+    """The names from `root` down to `folder`; `ValueError` if `folder` is not in `root`."""
+    prefix = root if root.endswith(os.sep) else root + os.sep
+    names = folder[len(prefix) :].split(os.sep) if folder.startswith(prefix) else [""]
+    if folder == root or "" in names or "." in names:  # not a plain path below: as pathlib has it
+        return Path(folder).relative_to(root).parts
+    return tuple(names)
 
 
 def atomic_write(
@@ -235,11 +250,12 @@ def atomic_write(
 
 
 def _write_then_rename(path: Path, data: bytes, durable: bool, root: Path | None) -> None:
+    folder, name = os.path.split(os.fspath(path))  # strings: this runs for every file written
     if root is None:
-        path.parent.mkdir(parents=True, exist_ok=True)
+        os.makedirs(folder, exist_ok=True)
     else:
-        make_folders(root, path.parent)
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
+        make_folders(root, folder)
+    tmp = os.path.join(folder, f".{name}.{os.getpid()}.{secrets.token_hex(6)}.tmp")
     try:
         with open(tmp, "xb") as handle:  # created 0o666 less the umask, as any new file
             handle.write(data)
@@ -249,10 +265,10 @@ def _write_then_rename(path: Path, data: bytes, durable: bool, root: Path | None
         os.replace(tmp, path)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
-            tmp.unlink()
+            os.unlink(tmp)
         raise
     if durable:
-        _fsync_dir(path.parent)
+        _fsync_dir(folder)
 
 
 def remove_stale_tmp(folder: Path, alive: Callable[[int], bool]) -> list[Path]:
@@ -269,7 +285,7 @@ def remove_stale_tmp(folder: Path, alive: Callable[[int], bool]) -> list[Path]:
     return removed
 
 
-def _fsync_dir(folder: Path) -> None:
+def _fsync_dir(folder: str | Path) -> None:
     """Make a rename in `folder` durable (POSIX only; Windows cannot open folders)."""
     if os.name != "posix":
         return

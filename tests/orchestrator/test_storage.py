@@ -215,6 +215,25 @@ def test_a_planted_link_below_the_workspace_is_never_followed(tmp_path: Path) ->
     assert (root / "images" / "job-2" / "a.png").read_bytes() == b"ok"
 
 
+def test_folders_are_made_from_the_root_down_whatever_form_the_path_has(tmp_path: Path) -> None:
+    """`make_folders` walks strings (it runs for every file written): a string, a path with a
+    doubled separator or a `.` in it, and the root itself all give what `pathlib` gives."""
+    from orchestrator.storage import make_folders
+
+    root = tmp_path / "ws"
+    root.mkdir()
+    make_folders(root, f"{root}/images/job-1/raw")
+    make_folders(root, f"{root}//images/./job-1/thumbs")
+    make_folders(root, root)
+    assert sorted(p.name for p in (root / "images" / "job-1").iterdir()) == ["raw", "thumbs"]
+    assert [p.name for p in root.iterdir()] == ["images"]
+    with pytest.raises(ValueError):
+        make_folders(root, tmp_path / "elsewhere")
+    with pytest.raises(ValueError):
+        make_folders(root, f"{root}-twin/images")  # the root's name as a prefix is not inside
+    assert not (tmp_path / "elsewhere").exists() and not (tmp_path / "ws-twin").exists()
+
+
 @pytest.mark.parametrize(
     "place",
     [
