@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import threading
 from collections.abc import Callable, Mapping
 from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
@@ -56,6 +57,9 @@ class Journal:
         self._reader = ThreadPoolExecutor(1, thread_name_prefix="journal-read")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
+        self._unpublished: list[Event] = []
+        """Events committed and not yet handed to the bus: one trip to the loop takes all."""
+        self._publishing = threading.Lock()
 
     def close(self) -> None:
         """Close the database connections of the journal's threads, then the threads. Safe to
@@ -89,7 +93,10 @@ class Journal:
         return await loop.run_in_executor(pool, call)
 
     def _committed(self, events: list[Event]) -> None:
-        """Hand committed events to the bus, on the loop, in the order they were committed."""
+        """Hand committed events to the bus, on the loop, in the order they were committed.
+        The events of the commits made before the loop's turn comes go in one trip: each trip
+        is a handle and a write to the loop's wake-up socket, and the followers of the bus wake
+        once for all of them."""
         if self.bus is None:
             return
         loop = self._loop
@@ -97,7 +104,21 @@ class Journal:
             for event in events:
                 self.bus.publish(event)
             return
-        loop.call_soon_threadsafe(_publish_all, self.bus, events)
+        with self._publishing:
+            going = bool(self._unpublished)  # a trip is on its way: these go with it
+            self._unpublished.extend(events)
+        if not going:
+            try:
+                loop.call_soon_threadsafe(self._publish_committed)
+            except RuntimeError:  # the loop closed meanwhile: handed over here, as above
+                self._publish_committed()
+
+    def _publish_committed(self) -> None:
+        with self._publishing:
+            events, self._unpublished = self._unpublished, []
+        if self.bus is not None:
+            for event in events:
+                self.bus.publish(event)
 
     # ------------------------------------------------------------------ reads
 
@@ -247,7 +268,3 @@ class Run:
             self._verbs.finish, run_s, interrupted=interrupted, reason=reason
         )
 
-
-def _publish_all(bus: EventSink, events: list[Event]) -> None:
-    for event in events:
-        bus.publish(event)

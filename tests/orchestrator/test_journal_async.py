@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from collections.abc import AsyncIterator, Callable
 from pathlib import Path
 from typing import Any
@@ -69,6 +70,39 @@ async def test_committed_events_reach_the_bus_in_seq_order(journal: Journal, bus
     published = await _collect(subscription, last)
     assert [event.seq for event in published] == list(range(1, last + 1))
     assert published == journal.disk.events()  # the same events the log holds
+    assert subscription.get_nowait() is None
+
+
+async def test_the_events_of_commits_made_while_the_loop_is_busy_go_in_one_trip(
+    journal: Journal, bus: EventBus, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Each trip to the loop is a handle and a write to its wake-up socket, and wakes every
+    follower of the bus: the commits made before the loop's turn comes share one."""
+    subscription = bus.subscribe()
+    job, lease = await journal.create_job(make_spec(count=6), lock=True)
+    assert lease is not None
+    run = journal.run(job.id, lease)
+    await run.start()
+    first = journal.disk.last_seq()
+    loop = asyncio.get_running_loop()
+    trips: list[object] = []
+    real = loop.call_soon_threadsafe
+
+    def counted(callback: Any, *args: Any, **kwargs: Any) -> Any:
+        if "publish" in getattr(callback, "__name__", ""):
+            trips.append(callback)
+        return real(callback, *args, **kwargs)
+
+    monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
+    starts = [run.start_attempt(f"i{n}") for n in range(6)]  # queued on the writer at once
+    writes = [asyncio.ensure_future(start) for start in starts]
+    await asyncio.sleep(0)  # each is on the writer's queue
+    while journal.disk.last_seq() < first + 6:  # the loop is busy meanwhile: it never turns
+        time.sleep(0.01)  # noqa: ASYNC251  # blocking the loop is the point
+    await asyncio.gather(*writes)
+    assert len(trips) == 1
+    published = await _collect(subscription, first + 6)
+    assert [event.seq for event in published] == list(range(1, first + 7))
     assert subscription.get_nowait() is None
 
 
