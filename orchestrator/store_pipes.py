@@ -6,9 +6,11 @@ GIL. Here the loop writes a call to a free worker's pipe and reads the answer wh
 readable. Eight paired runs of 1,000 small images: 2.21 ms per image against 2.41 (see
 `benchmarks/RESULTS.md`).
 
-A worker takes one call at a time (`worker_side.serve`); calls wait their turn, in order, for
-a free one. When a worker dies the pool is broken: each call in it raises `WorkerDied`, and its
-owner starts another for the next call, as with a broken process pool.
+A worker does one call at a time (`worker_side.serve`) and is given up to `QUEUED_CALLS` at
+once, so that it goes on to its next call as soon as it has answered one; calls wait their
+turn, in order, for a worker that can take them. When a worker dies the pool is broken: each
+call in it raises `WorkerDied`, and its owner starts another for the next call, as with a
+broken process pool.
 """
 
 from __future__ import annotations
@@ -17,17 +19,26 @@ import asyncio
 import pickle
 from collections import deque
 from collections.abc import Callable
-from typing import Any, TypeVar
+from typing import Any, TypeVar, cast
 
 from .workers import Served, WorkerPool, start_serving_processes
 
 __all__ = ["PipeWorkers", "WorkerDied", "pipe_pool"]
 
+QUEUED_CALLS = 2
+"""Calls a worker is given at once: the next waits in its pipe while it does one, so it starts
+as soon as it has answered, not once the loop has read that answer (the loop, busy, took a
+millisecond or two, and the workers waited for it)."""
+QUEUED_BYTES = 16 * 1024
+"""Only calls up to this size are given to a worker that has one already: two of them fit in a
+pipe's buffer (64 KB), so writing one never waits for the worker to read. A larger call (a
+large image) waits for an idle worker, and is the only one it is given."""
 SEND_ON_LOOP = 256 * 1024
 """A call up to this size is written to its pipe by the loop; a larger one (a large image) by a
 thread, so that the loop does not wait while the worker reads it."""
 
 T = TypeVar("T")
+_Taken = tuple["_Worker", "asyncio.Future[Any]"]
 
 
 class WorkerDied(Exception):
@@ -37,7 +48,16 @@ class WorkerDied(Exception):
 class _Worker:
     def __init__(self, served: Served) -> None:
         self.process, self.pipe = served
-        self.answer: asyncio.Future[Any] | None = None
+        self.answers: deque[asyncio.Future[Any]] = deque()
+        """One per call given to this worker and not answered yet, oldest first (a worker
+        answers in order)."""
+        self.large = False
+        """A large call is among them: no other call goes to this worker until it is answered."""
+
+    def can_take(self, large: bool) -> bool:
+        if large or self.large:
+            return not self.answers
+        return len(self.answers) < QUEUED_CALLS
 
 
 class PipeWorkers:
@@ -45,8 +65,8 @@ class PipeWorkers:
 
     def __init__(self, served: list[Served]) -> None:
         self._workers = [_Worker(one) for one in served]
-        self._free: deque[_Worker] = deque(self._workers)
-        self._turns: deque[asyncio.Future[_Worker]] = deque()
+        self._turns: deque[tuple[asyncio.Future[_Taken], bool]] = deque()
+        """Calls waiting for a worker, in order, each with whether it is large."""
         self._loop: asyncio.AbstractEventLoop | None = None
         self.broken = False
 
@@ -59,20 +79,18 @@ class PipeWorkers:
         if the worker died first (or the pool broke). Cancelled, the call still ends there."""
         loop = self._attach()
         payload = pickle.dumps((function, args), pickle.HIGHEST_PROTOCOL)
-        worker = await self._turn(loop)
-        answer: asyncio.Future[T] = loop.create_future()
-        worker.answer = answer
+        worker, answer = await self._turn(loop, len(payload) > QUEUED_BYTES)
         try:
             if len(payload) <= SEND_ON_LOOP:
                 worker.pipe.send_bytes(payload)
             else:
                 await asyncio.to_thread(worker.pipe.send_bytes, payload)
-            return await answer
+            return cast(T, await answer)
         except OSError:  # the pipe broke as the call was written: the worker is gone
             self.close()
             raise WorkerDied("a store worker died") from None
         except asyncio.CancelledError:
-            answer.cancel()  # its answer, when it comes, frees the worker
+            answer.cancel()  # its answer, when it comes, is dropped
             raise
 
     def _attach(self) -> asyncio.AbstractEventLoop:
@@ -87,27 +105,48 @@ class PipeWorkers:
             raise WorkerDied("the store workers answer another event loop")
         return loop
 
-    async def _turn(self, loop: asyncio.AbstractEventLoop) -> _Worker:
-        """A free worker, once the calls before this one have theirs."""
-        if self._free and not self._turns:
-            return self._free.popleft()
-        turn: asyncio.Future[_Worker] = loop.create_future()
-        self._turns.append(turn)
+    async def _turn(self, loop: asyncio.AbstractEventLoop, large: bool) -> _Taken:
+        """A worker for the call, and the future of its answer, once the calls before this one
+        have theirs."""
+        if not self._turns:
+            taken = self._take(loop, large)
+            if taken is not None:
+                return taken
+        turn: asyncio.Future[_Taken] = loop.create_future()
+        self._turns.append((turn, large))
         try:
             return await turn
         except asyncio.CancelledError:
             if turn.done() and not turn.cancelled():  # handed a worker as it was cancelled
-                self._give(turn.result())
+                worker, answer = turn.result()
+                worker.answers.remove(answer)  # nothing was sent: no answer comes for it
+                self._hand_on()
             raise
 
-    def _give(self, worker: _Worker) -> None:
-        """The next waiting call's worker now, or a free one."""
-        while self._turns:
-            turn = self._turns.popleft()
-            if not turn.done():
-                turn.set_result(worker)
+    def _take(self, loop: asyncio.AbstractEventLoop, large: bool) -> _Taken | None:
+        """The worker with the fewest calls that can take this one, with the future of its
+        answer in its place; None if none can."""
+        able = [worker for worker in self._workers if worker.can_take(large)]
+        if not able:
+            return None
+        worker = min(able, key=lambda worker: len(worker.answers))
+        answer: asyncio.Future[Any] = loop.create_future()
+        worker.answers.append(answer)
+        worker.large = large
+        return worker, answer
+
+    def _hand_on(self) -> None:
+        """Give the waiting calls, in order, the workers that can take them now."""
+        while self._turns and self._loop is not None:
+            turn, large = self._turns[0]
+            if turn.done():  # cancelled while it waited
+                self._turns.popleft()
+                continue
+            taken = self._take(self._loop, large)
+            if taken is None:
                 return
-        self._free.append(worker)
+            self._turns.popleft()
+            turn.set_result(taken)
 
     def _answered(self, worker: _Worker) -> None:
         """The loop's reader: `worker`'s answer has come, or its pipe closed (it died)."""
@@ -120,13 +159,14 @@ class PipeWorkers:
             ok, value = pickle.loads(message)
         except Exception as error:  # an answer this process cannot read: the call is lost
             ok, value = False, WorkerDied(f"a store worker's answer cannot be read ({error!r})")
-        answer, worker.answer = worker.answer, None
+        answer = worker.answers.popleft() if worker.answers else None
+        worker.large = worker.large and bool(worker.answers)
         if answer is not None and not answer.done():
             if ok:
                 answer.set_result(value)
             else:
                 answer.set_exception(value)
-        self._give(worker)
+        self._hand_on()
 
     def close(self) -> None:
         """Stop reading the pipes and close them: each worker ends its call, then leaves. A
@@ -147,10 +187,11 @@ class PipeWorkers:
             if loop is not None and not loop.is_closed():
                 loop.remove_reader(worker.pipe.fileno())
             worker.pipe.close()
-            if worker.answer is not None and not worker.answer.done():
-                worker.answer.set_exception(WorkerDied("a store worker died"))
+            for answer in worker.answers:
+                if not answer.done():
+                    answer.set_exception(WorkerDied("a store worker died"))
         while self._turns:
-            turn = self._turns.popleft()
+            turn, _ = self._turns.popleft()
             if not turn.done():
                 turn.set_exception(WorkerDied("the store workers stopped"))
 

@@ -267,4 +267,3 @@ class Run:
         return await self._journal.write(
             self._verbs.finish, run_s, interrupted=interrupted, reason=reason
         )
-

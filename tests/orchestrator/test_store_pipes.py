@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from orchestrator.store_pipes import SEND_ON_LOOP, PipeWorkers, WorkerDied
+from orchestrator.store_pipes import QUEUED_BYTES, SEND_ON_LOOP, PipeWorkers, WorkerDied
 from orchestrator.workers import start_serving_processes
 
 
@@ -54,6 +54,56 @@ async def test_calls_wait_their_turn_and_cancelled_ones_give_the_worker_back(
         assert await then == 3  # the worker came back, past the cancelled turn
         assert await one_worker.call(os.getpid) == one_worker.pids[0]
     assert waiting.cancelled() and busy.cancelled()
+
+
+def _sleep_then_now(seconds: float) -> float:
+    time.sleep(seconds)
+    return time.monotonic()
+
+
+def _started_at(data: bytes) -> float:
+    return time.monotonic()
+
+
+async def test_a_worker_starts_its_next_call_without_waiting_for_the_loop_to_read_an_answer(
+    one_worker: PipeWorkers,
+) -> None:
+    """A busy loop reads an answer late: the worker, given its next call already, starts it as
+    soon as it has answered (time.monotonic is the machine's, in both processes)."""
+    first = asyncio.create_task(one_worker.call(_sleep_then_now, 0.2))
+    second = asyncio.create_task(one_worker.call(time.monotonic))
+    await asyncio.sleep(0.05)  # both sent: the second waits in the worker's pipe
+    time.sleep(1.0)  # noqa: ASYNC251  # the loop busy while the worker answers the first
+    async with asyncio.timeout(10):
+        ended, started = await first, await second
+    assert 0 <= started - ended < 0.5
+
+
+async def test_a_large_call_waits_for_an_idle_worker_and_has_it_to_itself(
+    one_worker: PipeWorkers,
+) -> None:
+    """Two small calls fit in a pipe's buffer, so writing one never waits for the worker; a
+    large one could, so it goes to an idle worker only, and nothing is queued behind it."""
+    small = asyncio.create_task(one_worker.call(_sleep_then_now, 0.2))
+    large = asyncio.create_task(one_worker.call(_started_at, os.urandom(2 * QUEUED_BYTES)))
+    after = asyncio.create_task(one_worker.call(time.monotonic))
+    await asyncio.sleep(0.05)
+    time.sleep(0.6)  # noqa: ASYNC251  # the loop busy: the small call's answer waits unread
+    loop_free = time.monotonic()
+    async with asyncio.timeout(10):
+        assert await small < loop_free
+        assert await large >= loop_free  # sent once the loop read the small call's answer
+        assert await after >= await large
+
+
+async def test_a_worker_that_dies_fails_every_call_it_was_given(one_worker: PipeWorkers) -> None:
+    calls = [asyncio.create_task(one_worker.call(time.sleep, 30)) for _ in range(2)]
+    await asyncio.sleep(0.1)
+    os.kill(one_worker.pids[0], signal.SIGKILL)
+    async with asyncio.timeout(10):
+        for call in calls:
+            with pytest.raises(WorkerDied):
+                await call
 
 
 async def test_a_worker_that_dies_breaks_the_pool(one_worker: PipeWorkers) -> None:
