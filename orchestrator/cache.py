@@ -14,7 +14,9 @@ is a saving, never a source of failure: an entry or image that cannot be read or
 whose bytes are not the ones recorded, is a miss. `lookup` and `keep` run the disk work on the
 cache's own thread (one SQLite connection, opened once); `get` and `put` are the blocking calls
 underneath. Entries kept while the thread writes others are written next, all in one
-transaction (as the journal groups its commits).
+transaction (as the journal groups its commits). A store worker process keeps the images it
+stores itself (`cache_files.keep_here`): a run's images reach `keep` only when threads store
+them.
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from typing import Any, TypeVar
 
 import diskcache
 
-from .cache_files import keep_file, read_file, trim
+from .cache_files import keep_file, open_index, read_file, trim
 from .errors import BadResponseError
 from .imaging import inspect_image
 from .providers.base import GeneratedImage, GenerateRequest
 
-__all__ = ["SIZE_LIMIT", "CachedImage", "ResultCache", "request_key"]
+__all__ = ["SIZE_LIMIT", "CachedImage", "ResultCache", "about", "request_key"]
 
 T = TypeVar("T")
 SIZE_LIMIT = 2 * 1024**3
@@ -156,6 +158,10 @@ class ResultCache:
         name = keep_file(self.folder, key, kept.raw, kept.image.data, self._folders)
         return _value(kept, name)
 
+    def kept_elsewhere(self) -> None:
+        """Another process (a store worker) kept an image here: `close` trims, as after `keep`."""
+        self._wrote = True
+
     async def holds(self, keys: set[str], *, besides: str) -> set[str]:
         """Which of `keys` name an image that a job other than `besides` paid for and that is
         still there: the index read on the cache's thread, no image decoded."""
@@ -195,10 +201,7 @@ class ResultCache:
     def _opened(self) -> diskcache.Cache:
         with self._open_lock:
             if self._cache is None:
-                # cull_limit 0: diskcache no longer looks for expired entries and reads the
-                # index's size at every set (three statements of seven); nothing here expires,
-                # and the index never nears diskcache's limit: `trim` keeps the images' size
-                self._cache = diskcache.Cache(str(self.folder), cull_limit=0)
+                self._cache = open_index(self.folder)
             return self._cache
 
     def get(self, key: str) -> CachedImage | None:
@@ -280,14 +283,17 @@ async def _shared(trip: Future[T]) -> T:
 
 def _value(kept: _Kept, name: str) -> dict[str, Any]:
     """What an entry holds: where the image is, what it was sent as, the item that paid."""
+    return {"file": name, "sha256": kept.sha256, **about(kept.image, kept.job_id, kept.item_id)}
+
+
+def about(image: GeneratedImage, job_id: str, item_id: str) -> dict[str, Any]:
+    """An entry's fields besides the image's name and sha256 (see `cache_files.keep_here`)."""
     return {
-        "file": name,
-        "sha256": kept.sha256,
-        "mime_type": kept.image.mime_type,
-        "model": kept.image.model,
-        "revised_prompt": kept.image.revised_prompt,
-        "job_id": kept.job_id,
-        "item_id": kept.item_id,
+        "mime_type": image.mime_type,
+        "model": image.model,
+        "revised_prompt": image.revised_prompt,
+        "job_id": job_id,
+        "item_id": item_id,
     }
 
 

@@ -10,17 +10,56 @@ system has no hard links, the image is copied instead.
 
 from __future__ import annotations
 
+import functools
 import os
 from pathlib import Path
+from typing import Any
+
+import diskcache
 
 from .errors import UnusableFileError
 from .imaging import MAX_IMAGE_BYTES
 from .storage import atomic_write, make_folders, read_regular, sha256_hex
 
-__all__ = ["IMAGES", "keep_file", "read_file", "trim"]
+__all__ = ["IMAGES", "keep_file", "keep_here", "open_index", "read_file", "trim"]
 
 IMAGES = "images"
 """The folder of the cache's images, inside the cache's folder."""
+
+
+def open_index(folder: Path | str) -> diskcache.Cache:
+    """The cache's index in `folder` (diskcache; made if it is not there: slow, SQLite files).
+
+    cull_limit 0: diskcache no longer looks for expired entries and reads the index's size at
+    every entry set (three statements of seven); nothing here expires, and the index never
+    nears diskcache's limit: `trim` keeps the images' size."""
+    return diskcache.Cache(str(folder), cull_limit=0)
+
+
+def keep_here(
+    folder: str, key: str, raw: str, data: bytes, sha256: str, about: dict[str, Any]
+) -> bool:
+    """Keep a paid image in the cache from the process that stored it (a store worker): its
+    name made (`keep_file`) and its entry written, in this process, so that the event loop's
+    process does none of it. `about`: the rest of the entry (its type, model, revised prompt
+    and the job and item that paid). False if it could not be kept: the cache is a saving,
+    never a failure."""
+    try:
+        name = keep_file(Path(folder), key, Path(raw), data, _made)
+        _index(folder).set(key, {"file": name, "sha256": sha256, **about})
+    except Exception:  # a full or read-only disk, a damaged index: no saving, no failure
+        return False
+    return True
+
+
+_made: set[Path] = set()
+"""The cache folders this process checked and made already (see `keep_file`)."""
+
+
+@functools.lru_cache(maxsize=4)
+def _index(folder: str) -> diskcache.Cache:
+    """This process's connection to the index in `folder`, opened once."""
+    return open_index(folder)
 
 
 def keep_file(folder: Path, key: str, raw: Path, data: bytes, made: set[Path]) -> str:

@@ -178,7 +178,7 @@ class ItemWork(ImageKeeping):
             # start, which commits after this record: so the record is made first, and the
             # turn does not wait for it.
             try:
-                recording, stored = await finish_before_cancel(self._store(item, image))
+                recording, stored = await finish_before_cancel(self._store(item, image, key=key))
             except BadResponseError as error:
                 return await self._attempt_failed(started, error, turn)
         recorded = await finish_before_cancel(recording)

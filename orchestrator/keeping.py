@@ -12,7 +12,7 @@ import dataclasses
 from collections.abc import Coroutine
 from typing import Any, TypeVar
 
-from .cache import CachedImage, ResultCache
+from .cache import CachedImage, ResultCache, about
 from .errors import BadResponseError
 from .imaging import Processed
 from .journal import ProcessedImage, Run
@@ -77,13 +77,18 @@ class ImageKeeping:
             work.append(self.verbs.fail(item.id, info))
         elif stored.processed is None:
             work.append(self._postprocess(item, pixels=stored.raw.width * stored.raw.height))
-        if key is not None and image is not None and self.cache is not None:
+        if stored.kept and self.cache is not None:
+            self.cache.kept_elsewhere()
+        elif key is not None and image is not None and self.cache is not None:
             raw, sha256 = self.workspace.root / stored.raw.path, stored.raw.sha256
             kept = self.cache.keep(
                 key, image, raw=raw, sha256=sha256, job_id=item.job_id, item_id=item.id
             )
             work.append(kept)
-        await asyncio.gather(*work)
+        if len(work) == 1:
+            await work[0]  # no task of its own
+        elif work:
+            await asyncio.gather(*work)
 
     async def _from_cache(self, item: ItemRecord, hit: CachedImage) -> None:
         """An earlier job paid for this very request: its image, stored and processed as
@@ -103,15 +108,23 @@ class ImageKeeping:
         return await recording, stored
 
     async def _store(
-        self, item: ItemRecord, image: GeneratedImage, cached_from: str | None = None
+        self,
+        item: ItemRecord,
+        image: GeneratedImage,
+        cached_from: str | None = None,
+        key: str | None = None,
     ) -> tuple[asyncio.Future[ItemRecord], Stored]:
         """Store the paid image and queue its record (a small one post-processed and completed
         in the same steps); `BadResponseError` if it is no usable image. The record commits
         before any verb queued after it, such as the next attempt's start. A run that lost its
         lock while it waited for the answer writes no file: the file would replace the new
-        owner's image at the same path."""
+        owner's image at the same path. With the request's `key`, a store worker keeps the
+        image in the result cache as well (else `_after_keep` does)."""
         stores, output = self.post.stores, self.config.output
-        stored = await stores.store(self.workspace, item.id, image, self.verbs, output)
+        keep = None
+        if key is not None and self.cache is not None:
+            keep = (str(self.cache.folder), key, about(image, item.job_id, item.id))
+        stored = await stores.store(self.workspace, item.id, image, self.verbs, output, keep)
         raw = stored.raw
         if cached_from is not None:
             raw = dataclasses.replace(raw, cached_from=cached_from)

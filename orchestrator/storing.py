@@ -28,7 +28,7 @@ from .providers.base import GeneratedImage
 from .spec import OutputSpec
 from .storage import Workspace
 from .store_pipes import PipeWorkers, WorkerDied, pipe_pool
-from .store_work import INLINE_PIXELS, Written, check_and_write, store_here
+from .store_work import INLINE_PIXELS, Keep, Written, check_and_write, store_here
 
 __all__ = ["INLINE_PIXELS", "StoreWorkers", "Stored"]
 
@@ -48,6 +48,8 @@ class Stored:
     """Set when the image was small and was post-processed in the same trip."""
     failed: str | None = None
     """Why that post-processing failed (the raw image is kept all the same)."""
+    kept: bool = False
+    """Kept in the result cache as well, by the worker that stored it."""
 
 
 class StoreWorkers:
@@ -65,19 +67,23 @@ class StoreWorkers:
         image: GeneratedImage,
         run: Run,
         output: OutputSpec | None = None,
+        keep: Keep | None = None,
     ) -> Stored:
         """Check and write `run`'s paid image; `BadResponseError` if it is no usable image,
         `LeaseLostError` (nothing written) if the run no longer holds its job's key.
 
         With `output`, an image of at most `INLINE_PIXELS` is post-processed in the same trip,
         from the bytes in memory: for so small an image a trip of its own costs more than the
-        work. (A larger one is not: the slot would wait for its encoding.)"""
+        work. (A larger one is not: the slot would wait for its encoding.) With `keep`, a worker
+        process keeps it in the result cache too (`Stored.kept`); threads do not."""
         job_id, data = run.job_id, image.data
         plain = PlainOutput.of(output) if output is not None else None
         pool = self._processes()
         written: Written | None = None
         if pool is not None:
-            written = await self._in_process(pool, workspace, job_id, item_id, data, plain, run)
+            written = await self._in_process(
+                pool, workspace, job_id, item_id, data, plain, run, keep
+            )
         if written is None:  # threads, or the worker died: the image is paid, it is kept
             written = await asyncio.to_thread(
                 check_and_write, workspace, job_id, item_id, data, plain, run.check_lease_here
@@ -96,7 +102,7 @@ class StoreWorkers:
         )
         done = written.processed
         processed = ProcessedImage(*done) if done is not None else None
-        return Stored(raw, processed, written.failed)
+        return Stored(raw, processed, written.failed, written.kept)
 
     async def _in_process(
         self,
@@ -107,6 +113,7 @@ class StoreWorkers:
         data: bytes,
         output: PlainOutput | None,
         run: Run,
+        keep: Keep | None,
     ) -> Written | None:
         """The image stored by a worker process; None if the pool broke (a worker died):
         the caller stores it in a thread instead, and the next image gets a fresh pool."""
@@ -115,7 +122,7 @@ class StoreWorkers:
         lease = (str(check.database), check.slot, check.token)
         try:
             return await pool.call(
-                store_here, str(workspace.root), job_id, item_id, data, fields, lease
+                store_here, str(workspace.root), job_id, item_id, data, fields, lease, keep
             )
         except WorkerDied:
             self.pool.discard(pool)

@@ -193,6 +193,8 @@ async def test_the_store_workers_calls_and_answers_hold_plain_values_only(
     def plain(value: object) -> bool:
         if isinstance(value, tuple):  # a NamedTuple too: rebuilt from its values at once
             return all(plain(part) for part in value)
+        if type(value) is dict:
+            return all(plain(key) and plain(part) for key, part in value.items())
         return value is None or type(value) in (str, int, bytes, float, bool)
 
     assert all(plain(value) for value in crossed), crossed
@@ -200,3 +202,40 @@ async def test_the_store_workers_calls_and_answers_hold_plain_values_only(
         assert item.raw_path and item.image_path and item.thumb_path
         assert orch.workspace.absolute(item.thumb_path).stat().st_size > 0
         assert item.raw_path == f"images/{job.id}/raw/{item.id}.png"
+
+
+async def test_a_store_worker_keeps_the_image_in_the_result_cache_and_a_later_job_hits_it(
+    make_orchestrator: MakeOrchestrator, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The worker that stores a paid image links it into the cache and writes its entry: the
+    event loop's process makes no trip to the cache's thread for it."""
+    from orchestrator.cache import ResultCache
+
+    kept_here: list[str] = []
+    real_keep = ResultCache.keep
+
+    async def keep(self: ResultCache, key: str, *args: object, **kwargs: object) -> bool:
+        kept_here.append(key)
+        return await real_keep(self, key, *args, **kwargs)  # type: ignore[arg-type]
+
+    monkeypatch.setattr(ResultCache, "keep", keep)
+    provider = ScriptedProvider()
+    post = PostStage(1, processes=True)
+    orch = make_orchestrator(provider, post=post)
+    await asyncio.to_thread(post.stores.pool.start)
+    first = await orch.submit(make_spec(3, key="first"))
+    assert (await first.wait()).status == JobStatus.COMPLETED
+    assert kept_here == []  # the workers kept all three
+    cache_images = sorted((orch.workspace.cache_dir / "images").glob("*/*.png"))
+    assert len(cache_images) == 3
+    raws = {
+        orch.workspace.absolute(item.raw_path or "").stat().st_ino for item in await first.items()
+    }
+    assert {path.stat().st_ino for path in cache_images} == raws  # links, not copies
+
+    second = await orch.submit(make_spec(3, key="second"))
+    assert (await second.wait()).status == JobStatus.COMPLETED
+    assert len(provider.calls) == 3  # no call for the second job
+    assert {item.cached_from for item in await second.items()} == {
+        f"{first.id}/i{n}" for n in range(3)
+    }
