@@ -8,15 +8,13 @@ hard link to the item's raw image (see `cache_files`): keeping it writes no seco
 outlives the job's files; the images only the cache still holds take at most `size_limit`
 bytes (the oldest go first).
 
-Two items of one job that ask the same are two images (that is how a spec asks for variations);
-only a later job's identical request is a hit. A hit costs nothing and makes no call. The cache
-is a saving, never a source of failure: an entry or image that cannot be read or written, or
-whose bytes are not the ones recorded, is a miss. `lookup` and `keep` run the disk work on the
-cache's own thread (one SQLite connection, opened once); `get` and `put` are the blocking calls
-underneath. Entries kept while the thread writes others are written next, all in one
-transaction (as the journal groups its commits). A store worker process keeps the images it
-stores itself (`cache_files.keep_here`): a run's images reach `keep` only when threads store
-them.
+Two items of one job that ask the same are two images (how a spec asks for variations); only a
+later job's identical request is a hit, which costs nothing and makes no call. The cache is a
+saving, never a source of failure: an entry or image that cannot be read or written, or whose
+bytes are not the ones recorded, is a miss. `lookup` and `keep` do the disk work on the cache's
+own thread, each trip taking all that waits (as the journal groups its commits); `get` and `put`
+are the blocking calls underneath. A store worker keeps the images it stores itself
+(`cache_files.keep_here`).
 """
 
 from __future__ import annotations
@@ -299,10 +297,4 @@ def about(image: GeneratedImage, job_id: str, item_id: str) -> dict[str, Any]:
 
 def _free(image: GeneratedImage) -> GeneratedImage:
     """`image` as a hit hands it over: no cost, no usage."""
-    return GeneratedImage(
-        data=image.data,
-        mime_type=image.mime_type,
-        model=image.model,
-        revised_prompt=image.revised_prompt,
-        cost_usd=0.0,
-    )
+    return image.model_copy(update={"cost_usd": 0.0, "usage": None})
