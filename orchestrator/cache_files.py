@@ -11,6 +11,7 @@ system has no hard links, the image is copied instead.
 from __future__ import annotations
 
 import functools
+import multiprocessing.util
 import os
 from pathlib import Path
 from typing import Any
@@ -58,8 +59,12 @@ _made: set[Path] = set()
 
 @functools.lru_cache(maxsize=4)
 def _index(folder: str) -> diskcache.Cache:
-    """This process's connection to the index in `folder`, opened once."""
-    return open_index(folder)
+    """This process's connection to the index in `folder`, opened once, and closed as the
+    process leaves (a worker leaves through multiprocessing, which runs its finalizers; SQLite
+    then folds its log back into the index, as the event loop's process does at its end)."""
+    index = open_index(folder)
+    multiprocessing.util.Finalize(index, index.close, exitpriority=0)
+    return index
 
 
 def keep_file(folder: Path, key: str, raw: Path, data: bytes, made: set[Path]) -> str:

@@ -239,3 +239,29 @@ async def test_a_store_worker_keeps_the_image_in_the_result_cache_and_a_later_jo
     assert {item.cached_from for item in await second.items()} == {
         f"{first.id}/i{n}" for n in range(3)
     }
+
+
+def _keep_one(folder: str, raw: str) -> None:
+    from orchestrator.cache_files import keep_here
+
+    data = Path(raw).read_bytes()
+    assert keep_here(folder, "ab" + "0" * 62, raw, data, "0" * 64, {"job_id": "j", "item_id": "i"})
+
+
+def test_the_cache_index_a_worker_wrote_is_closed_when_the_worker_leaves(tmp_path: Path) -> None:
+    """SQLite folds its log back into the index when the last connection closes: a worker
+    process that left without closing its own left `cache.db-wal` and `cache.db-shm` behind."""
+    import multiprocessing
+
+    raw = tmp_path / "raw.png"
+    write_png(raw, 8)
+    cache = tmp_path / "cache"
+    cache.mkdir()  # as the workspace has it
+    worker = multiprocessing.get_context("forkserver").Process(
+        target=_keep_one, args=(str(cache), str(raw))
+    )
+    worker.start()
+    worker.join(30)
+    assert worker.exitcode == 0
+    assert sorted(path.name for path in cache.iterdir()) == ["cache.db", "images"]
+    assert len(list((cache / "images").glob("ab/*.png"))) == 1
