@@ -83,8 +83,10 @@ class PipeWorkers:
         try:
             if len(payload) <= SEND_ON_LOOP:
                 worker.pipe.send_bytes(payload)
-            else:
-                await asyncio.to_thread(worker.pipe.send_bytes, payload)
+            else:  # sent whole even if this call is cancelled: its answer then comes, dropped
+                sending = asyncio.ensure_future(asyncio.to_thread(worker.pipe.send_bytes, payload))
+                sending.add_done_callback(_looked_at)
+                await asyncio.shield(sending)
             return cast(T, await answer)
         except OSError:  # the pipe broke as the call was written: the worker is gone
             self.close()
@@ -194,6 +196,12 @@ class PipeWorkers:
             turn, _ = self._turns.popleft()
             if not turn.done():
                 turn.set_exception(WorkerDied("the store workers stopped"))
+
+
+def _looked_at(sending: asyncio.Future[None]) -> None:
+    """A send that failed after its call was cancelled: the pool sees the broken pipe."""
+    if not sending.cancelled():
+        sending.exception()
 
 
 def _on(loop: asyncio.AbstractEventLoop) -> bool:

@@ -96,6 +96,28 @@ async def test_a_large_call_waits_for_an_idle_worker_and_has_it_to_itself(
         assert await after >= await large
 
 
+async def test_a_large_call_cancelled_before_it_is_sent_leaves_the_worker_answering_in_order(
+    one_worker: PipeWorkers, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A worker answers its calls in order, one answer per call sent: a call cancelled while
+    its thread had not yet sent it is sent all the same (its answer dropped), or the next
+    call's answer would be taken for it."""
+    real_to_thread = asyncio.to_thread
+
+    async def slow_to_start(*args: Any) -> Any:
+        await asyncio.sleep(0.2)  # the thread has not begun when the cancel lands
+        return await real_to_thread(*args)
+
+    monkeypatch.setattr(asyncio, "to_thread", slow_to_start)
+    large = asyncio.create_task(one_worker.call(len, os.urandom(SEND_ON_LOOP * 2)))
+    await asyncio.sleep(0.05)
+    large.cancel()
+    async with asyncio.timeout(10):
+        assert await one_worker.call(int, "5") == 5
+        assert await one_worker.call(int, "6") == 6
+    assert large.cancelled()
+
+
 async def test_a_worker_that_dies_fails_every_call_it_was_given(one_worker: PipeWorkers) -> None:
     calls = [asyncio.create_task(one_worker.call(time.sleep, 30)) for _ in range(2)]
     await asyncio.sleep(0.1)
