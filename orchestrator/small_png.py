@@ -25,8 +25,10 @@ _COLOUR_TYPES = {"RGB": 2, "RGBA": 6}
 
 
 def writes(image: Image.Image) -> bool:
-    """Whether `small_png` takes `image`: small enough, and in RGB or RGBA."""
-    return image.mode in _COLOUR_TYPES and image.width * image.height <= SMALL_PIXELS
+    """Whether `small_png` takes `image`: small enough, in RGB or RGBA, and with no colour
+    marked transparent (Pillow writes that mark; this writer writes only the pixels)."""
+    small = image.width * image.height <= SMALL_PIXELS
+    return small and image.mode in _COLOUR_TYPES and "transparency" not in image.info
 
 
 def small_png(image: Image.Image) -> bytes:

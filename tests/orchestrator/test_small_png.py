@@ -43,6 +43,18 @@ def test_larger_pictures_and_other_modes_are_left_to_pillow(
     assert not small_png.writes(Image.new(mode, size))
 
 
+def test_a_picture_with_a_transparent_colour_keeps_it(tmp_path: Path) -> None:
+    """An RGB PNG may mark one colour transparent (tRNS): Pillow writes the mark again."""
+    raw = tmp_path / "raw.png"
+    noise("RGB", (8, 8)).save(raw, transparency=(1, 2, 3))
+    with Image.open(raw) as read:
+        read.load()
+        assert not small_png.writes(read)
+    done = postprocess(raw, tmp_path / "out.png", tmp_path / "thumb.webp", OutputSpec(format="png"))
+    with Image.open(done.image_path) as out:
+        assert out.mode == "RGBA" or out.info.get("transparency") == (1, 2, 3)
+
+
 def test_post_processing_writes_a_small_png_output_with_it_and_keeps_the_pixels(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
