@@ -24,8 +24,12 @@ _local = threading.local()
 
 
 def carries_token(lock: str | None, token: str) -> bool:
-    """Whether a lock's text, as the journal keeps it, carries `token`."""
-    return lock is not None and json.loads(lock).get("token") == token
+    """Whether a lock's text, as the journal keeps it, carries `token`. The journal writes it
+    compact, so the pair is found as text (every verb of a run checks it: no parse then); a
+    quote inside any other value is escaped, so only the token's own pair can match."""
+    if lock is None:
+        return False
+    return f'"token":"{token}"' in lock or json.loads(lock).get("token") == token
 
 
 class LeaseNotHeld(Exception):

@@ -39,3 +39,20 @@ def test_a_lease_check_never_makes_a_journal(tmp_path: Path) -> None:
     with pytest.raises(sqlite3.OperationalError):
         LeaseCheck(missing, "lock/k", "t1").held()
     assert not missing.exists()
+
+
+def test_a_lock_carries_a_token_as_written_and_not_when_another_value_holds_its_text() -> None:
+    import json
+
+    from orchestrator.journal.fence import carries_token
+
+    token = "0123abcd" * 4
+    lock = {"key": "k", "job_id": "j", "pid": 1, "host": "h", "token": token}
+    compact = json.dumps(lock, separators=(",", ":"))
+    assert carries_token(compact, token)
+    assert carries_token(json.dumps(lock), token)  # spaced: read by parsing it
+    assert not carries_token(compact, "f" * 32)
+    assert not carries_token(None, token)
+    planted = {**lock, "key": f'"token":"{"f" * 32}"', "token": token}  # a key naming a token
+    assert not carries_token(json.dumps(planted, separators=(",", ":")), "f" * 32)
+    assert carries_token(json.dumps(planted, separators=(",", ":")), token)
