@@ -9,7 +9,7 @@ Against the mock provider answering at once (no latency, concurrency 8, one atte
   post-processed at full speed, seen by a task sleeping 5 ms at a time on that loop (<= 50 ms).
 
 Every run happens in a fresh Python process and a new workspace; all are removed after the
-last run.
+last run, unless `--keep` (to start another run soon after: see `scenarios.scratch_folder`).
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import floor, report, scenarios
+from .core_method import FLOOR_METHOD, METHOD
 from .report import Row
 
 __all__ = ["add_arguments", "main"]
@@ -37,28 +38,6 @@ TARGET_RATIO = 1.25
 TARGET_RSS_MB = 100.0
 TARGET_STALL_MS = 50.0
 DEFAULT_TITLE = "Core benchmark"
-METHOD = (
-    "Mock provider with no latency, concurrency 8, one attempt; 16x16 PNG items for overhead "
-    "and memory, 1024x1024 JPEG with a 256 px thumbnail for stalls. Each run in a fresh process "
-    "and a new workspace; all are removed after the last run, so that no run pays for the files "
-    "of the one before it being removed (see `scenarios.scratch_folder`). Overhead = wall time "
-    "of `run` / items. CPU per image is the CPU "
-    "time during `run` / items of the process (all threads) and of the worker processes that "
-    "store the images (their start included), in their own code and in the kernel: each image "
-    "makes three files (raw with fsync, processed, thumbnail), and what making one costs the "
-    "kernel depends on the file system and its recent history."
-)
-FLOOR_METHOD = (
-    "The work alone: what the run does for each small image, one image after another in one "
-    "thread with no orchestration (no event loop, threads, models, events, lease or cache "
-    "index), by the functions the run calls: the mock's draws and drawing, the check, the raw "
-    "file written durably, the processed image and the thumbnail, the cache's link, and a row "
-    "in a SQLite table synced as the journal is, eight rows to a commit. Its wall time includes "
-    "the disk's waits, which a run's concurrent slots overlap; its CPU time cannot be "
-    "overlapped, only spread over the CPUs, so that time over the CPU count is the least any "
-    "run of this work can take per image here, whatever its design (Python's GIL keeps the "
-    "real figure well above it)."
-)
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -100,7 +79,12 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     # One measurement in this process, its result as JSON on stdout: how the parent runs each.
     parser.add_argument("--child", choices=["overhead", "stall", "floor"], help=argparse.SUPPRESS)
     parser.add_argument("--items", type=_count, default=0, help=argparse.SUPPRESS)
-    parser.add_argument("--keep", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument(
+        "--keep",
+        action="store_true",
+        help="keep the runs' files (say where): removing them makes a run started within "
+        "minutes after it slower on some file systems (see scenarios.scratch_folder)",
+    )
 
 
 def main(args: argparse.Namespace) -> int:
@@ -108,12 +92,13 @@ def main(args: argparse.Namespace) -> int:
         return _child(args.child, args.items, args.dir, keep=args.keep)
     run = report.describe_run()  # the load average before our own work adds to it
     # every run's files are kept until the last run is done (see `scenarios.scratch_folder`)
-    with scenarios.scratch_folder("imagebatch-bench-", args.dir) as kept:
+    with scenarios.scratch_folder("imagebatch-bench-", args.dir, keep=args.keep) as kept:
         where = Path(kept)
         work = floor.FloorResult(**_run_child("floor", min(args.sizes), where))
         overheads = _measure_overheads(args.sizes, args.rss_items, where)
         stall = _measure_stall(args.stall_items, where) if args.stall_items else None
-        print("core: removing the runs' files ...", file=sys.stderr, flush=True)
+        said = f"keeping the runs' files in {where}" if args.keep else "removing the runs' files"
+        print(f"core: {said} ...", file=sys.stderr, flush=True)
     rows = _rows(args.sizes, overheads, work, args.rss_items, stall)
     details = _details(overheads, stall, work)
     body = "\n\n".join([report.render_table(rows), details, METHOD, FLOOR_METHOD])

@@ -88,3 +88,10 @@ def test_the_benchmark_removes_every_run_s_files_after_the_last_run(
     assert [len(left) for _, left in seen] == [0, 1, 2]  # nothing removed between runs
     assert list(tmp_path.iterdir()) == []  # and everything after the last
     assert "overhead per image, 10 items" in capsys.readouterr().out
+
+    parsed = args.parse_args(["--sizes", "5", "--rss-items", "0", "--stall-items", "0", "--keep"])
+    parsed.dir = tmp_path
+    assert core.main(parsed) == 0
+    (kept,) = tmp_path.iterdir()  # asked to keep them: a run started next does not pay for them
+    assert sorted(path.name for path in kept.iterdir()) == ["floor-4", "overhead-5"]
+    assert f"keeping the runs' files in {kept}" in capsys.readouterr().err
