@@ -26,7 +26,7 @@ from pathlib import Path
 from typing import Any
 
 from . import floor, report, scenarios
-from .core_method import FLOOR_METHOD, METHOD
+from .core_method import FILE_COST, FLOOR_METHOD, METHOD
 from .report import Row
 
 __all__ = ["add_arguments", "main"]
@@ -94,13 +94,14 @@ def main(args: argparse.Namespace) -> int:
     # every run's files are kept until the last run is done (see `scenarios.scratch_folder`)
     with scenarios.scratch_folder("imagebatch-bench-", args.dir, keep=args.keep) as kept:
         where = Path(kept)
+        file_us = floor.file_cost_us(where)
         work = floor.FloorResult(**_run_child("floor", min(args.sizes), where))
         overheads = _measure_overheads(args.sizes, args.rss_items, where)
         stall = _measure_stall(args.stall_items, where) if args.stall_items else None
         said = f"keeping the runs' files in {where}" if args.keep else "removing the runs' files"
         print(f"core: {said} ...", file=sys.stderr, flush=True)
     rows = _rows(args.sizes, overheads, work, args.rss_items, stall)
-    details = _details(overheads, stall, work)
+    details = _details(overheads, stall, work) + FILE_COST.format(us=file_us)
     body = "\n\n".join([report.render_table(rows), details, METHOD, FLOOR_METHOD])
     print(f"{report.render_run(run)}\n\n{body}")
     if args.write is not None:

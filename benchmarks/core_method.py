@@ -1,6 +1,6 @@
 """What the core benchmark's report says of its method, below its tables (see `core`)."""
 
-__all__ = ["FLOOR_METHOD", "METHOD"]
+__all__ = ["FILE_COST", "FLOOR_METHOD", "METHOD"]
 
 METHOD = (
     "Mock provider with no latency, concurrency 8, one attempt; 16x16 PNG items for overhead "
@@ -23,4 +23,10 @@ FLOOR_METHOD = (
     "overlapped, only spread over the CPUs, so that time over the CPU count is the least any "
     "run of this work can take per image here, whatever its design (Python's GIL keeps the "
     "real figure well above it)."
+)
+FILE_COST = (
+    "\n\nMaking a small file took {us:.0f} us of CPU in the runs' folder just before them. On the "
+    "machine of `benchmarks/RESULTS.md` that is 15-70 us on a quiet disk and 100-400 us for "
+    "minutes after many files were removed (a test run, a benchmark run that removed its "
+    "files); every file a run makes costs as much more, and the figures above with it."
 )

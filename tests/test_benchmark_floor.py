@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sqlite3
 from pathlib import Path
 
@@ -85,13 +86,16 @@ def test_the_benchmark_removes_every_run_s_files_after_the_last_run(
     assert core.main(parsed) == 0
 
     assert [kind for kind, _ in seen] == ["floor", "overhead", "overhead"]
-    assert [len(left) for _, left in seen] == [0, 1, 2]  # nothing removed between runs
-    assert list(tmp_path.iterdir()) == []  # and everything after the last
-    assert "overhead per image, 10 items" in capsys.readouterr().out
+    assert [len(left) for _, left in seen] == [1, 2, 3]  # the probe's files, then each run's
+    assert list(tmp_path.iterdir()) == []  # nothing removed between runs, everything after
+    out = capsys.readouterr().out
+    assert "overhead per image, 10 items" in out
+    assert re.search(r"Making a small file took \d+ us of CPU", out)
 
     parsed = args.parse_args(["--sizes", "5", "--rss-items", "0", "--stall-items", "0", "--keep"])
     parsed.dir = tmp_path
     assert core.main(parsed) == 0
     (kept,) = tmp_path.iterdir()  # asked to keep them: a run started next does not pay for them
-    assert sorted(path.name for path in kept.iterdir()) == ["floor-4", "overhead-5"]
+    names = sorted(path.name for path in kept.iterdir())
+    assert names[:2] == ["floor-4", "overhead-5"] and names[2].startswith("probe-")
     assert f"keeping the runs' files in {kept}" in capsys.readouterr().err
