@@ -14,7 +14,6 @@ from typing import Any
 import pytest
 from PIL import Image
 
-from orchestrator import small_png
 from orchestrator.errors import (
     BadResponseError,
     ConfigError,
@@ -25,7 +24,6 @@ from orchestrator.errors import (
     UnavailableError,
 )
 from orchestrator.imaging import inspect_image
-from orchestrator.providers import mock_drawing
 from orchestrator.providers.base import GenerateRequest, Provider, ProviderConfig, Reference
 from orchestrator.providers.mock import MockProvider
 from orchestrator.providers.mock_drawing import _gradient
@@ -321,24 +319,6 @@ def test_the_blend_mask_is_made_once_per_size_with_the_same_pixels() -> None:
     assert _gradient((24, 40)) is mask  # cached: drawing a picture no longer makes it
     assert mask.tobytes() == Image.linear_gradient("L").resize((24, 40)).tobytes()
     assert _gradient((40, 24)).size == (40, 24)
-
-
-def test_a_small_picture_is_written_by_the_small_png_writer(
-    monkeypatch: pytest.MonkeyPatch,
-) -> None:
-    """Small pictures are drawn on the event loop: Pillow's PNG writer cost more than drawing."""
-    written: list[bytes] = []
-    real = small_png.small_png
-
-    def watched(image: Image.Image) -> bytes:
-        written.append(real(image))
-        return written[-1]
-
-    monkeypatch.setattr(mock_drawing, "small_png", watched)
-    small = mock_drawing.draw_png(seed="s", size=(16, 16), prompt="p", label="a", reference=None)
-    assert written == [small]
-    large = mock_drawing.draw_png(seed="s", size=(80, 80), prompt="p", label="a", reference=None)
-    assert len(written) == 1 and inspect_image(large).width == 80
 
 
 async def test_drawing_runs_in_no_more_threads_than_cpus(monkeypatch: pytest.MonkeyPatch) -> None:

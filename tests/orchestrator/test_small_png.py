@@ -6,12 +6,14 @@ from __future__ import annotations
 import io
 import random
 from pathlib import Path
+from types import ModuleType
 
 import pytest
 from PIL import Image
 
 from orchestrator import imaging, small_png
 from orchestrator.imaging import check_image, inspect_image, postprocess
+from orchestrator.providers import mock_drawing
 from orchestrator.spec import OutputSpec
 
 
@@ -55,9 +57,8 @@ def test_a_picture_with_a_transparent_colour_keeps_it(tmp_path: Path) -> None:
         assert out.mode == "RGBA" or out.info.get("transparency") == (1, 2, 3)
 
 
-def test_post_processing_writes_a_small_png_output_with_it_and_keeps_the_pixels(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def watch_writer(module: ModuleType, monkeypatch: pytest.MonkeyPatch) -> list[bytes]:
+    """What `module`'s `small_png` writes from now on, in order."""
     written: list[bytes] = []
     real = small_png.small_png
 
@@ -65,7 +66,23 @@ def test_post_processing_writes_a_small_png_output_with_it_and_keeps_the_pixels(
         written.append(real(image))
         return written[-1]
 
-    monkeypatch.setattr(imaging, "small_png", watched)
+    monkeypatch.setattr(module, "small_png", watched)
+    return written
+
+
+def test_the_mock_writes_a_small_picture_with_it(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Small pictures are drawn on the event loop: Pillow's PNG writer cost more than drawing."""
+    written = watch_writer(mock_drawing, monkeypatch)
+    small = mock_drawing.draw_png(seed="s", size=(16, 16), prompt="p", label="a", reference=None)
+    assert written == [small]
+    large = mock_drawing.draw_png(seed="s", size=(80, 80), prompt="p", label="a", reference=None)
+    assert len(written) == 1 and inspect_image(large).width == 80
+
+
+def test_post_processing_writes_a_small_png_output_with_it_and_keeps_the_pixels(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    written = watch_writer(imaging, monkeypatch)
     picture = noise("RGB", (16, 12))
     raw = tmp_path / "raw.png"
     picture.save(raw)
