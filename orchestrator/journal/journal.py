@@ -59,6 +59,8 @@ class Journal:
         self._closed = False
         self._unpublished: list[Event] = []
         """Events committed and not yet handed to the bus: one trip to the loop takes all."""
+        self._trip: asyncio.AbstractEventLoop | None = None
+        """The loop a trip is on its way to, if one is."""
         self._publishing = threading.Lock()
 
     def close(self) -> None:
@@ -105,17 +107,18 @@ class Journal:
                 self.bus.publish(event)
             return
         with self._publishing:
-            going = bool(self._unpublished)  # a trip is on its way: these go with it
             self._unpublished.extend(events)
-        if not going:
-            try:
-                loop.call_soon_threadsafe(self._publish_committed)
-            except RuntimeError:  # the loop closed meanwhile: handed over here, as above
-                self._publish_committed()
+            if self._trip is loop:  # a trip on this loop is on its way: these go with it
+                return
+            self._trip = loop  # (one on a loop that closed before it ran never comes)
+        try:
+            loop.call_soon_threadsafe(self._publish_committed)
+        except RuntimeError:  # the loop closed meanwhile: handed over here, as above
+            self._publish_committed()
 
     def _publish_committed(self) -> None:
         with self._publishing:
-            events, self._unpublished = self._unpublished, []
+            events, self._unpublished, self._trip = self._unpublished, [], None
         if self.bus is not None:
             for event in events:
                 self.bus.publish(event)

@@ -189,3 +189,32 @@ async def test_close_ends_the_threads_and_the_state_stays(tmp_path: Path) -> Non
         assert reopened.counts == {ItemStatus.PENDING: 2, ItemStatus.CANCELLED: 1}
     finally:
         again.close()
+
+
+def test_events_left_behind_by_a_loop_that_closed_go_with_the_next_loop_s_trip(
+    tmp_path: Path,
+) -> None:
+    """A trip to a loop that closed before it ran never comes: the events it was to take go
+    with the next commit's trip, on the loop the journal is used from then."""
+    seen: list[object] = []
+
+    class Sink:
+        def publish(self, event: Event) -> None:
+            seen.append(event)
+
+    journal = Journal(tmp_path / "journal", bus=Sink())
+    try:
+        old = asyncio.new_event_loop()
+        journal._loop = old
+        journal._committed(["first"])  # type: ignore[list-item]
+        old.close()  # before its turn: the trip is dropped with it
+
+        async def later() -> None:
+            journal._loop = asyncio.get_running_loop()
+            journal._committed(["second"])  # type: ignore[list-item]
+            await asyncio.sleep(0)
+
+        asyncio.run(later())
+        assert seen == ["first", "second"]
+    finally:
+        journal.close()
