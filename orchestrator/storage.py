@@ -1,15 +1,14 @@
 """The workspace folder and atomic file writes.
 
 ```
-<root>/journal/                       diskcache: jobs, items, events, locks
-<root>/cache/                         diskcache: result cache index
+<root>/journal/                                SQLite: jobs, items, events, locks
+<root>/cache/                                  diskcache: the result cache's index and links
 <root>/images/<job_id>/raw/<item_id>.<ext>     bytes exactly as the provider sent them
 <root>/images/<job_id>/<item_id>.<fmt>         the processed image
 <root>/images/<job_id>/thumbs/<item_id>.webp   the thumbnail
 ```
 
-Everything here is synchronous; the pipeline calls it through `asyncio.to_thread`.
-"""
+Everything here blocks: the pipeline calls it from threads and from its store worker processes."""
 
 from __future__ import annotations
 
