@@ -79,17 +79,41 @@ class Database:
     @contextmanager
     def writing(self) -> Iterator[None]:
         """One write transaction. Inside another one on this thread it is a savepoint: its
-        writes are undone alone if it fails, and made durable with the outer transaction."""
-        if self._local.__dict__.get("depth"):
-            if self._local.__dict__.get("reading"):
+        writes are undone alone if it fails, and made durable with the outer transaction
+        (except directly inside `writing_calls(guarded=False)`)."""
+        local = self._local.__dict__
+        depth = local.get("depth")
+        if depth:
+            if local.get("reading"):
                 # SQLite cannot wait for the write lock here: if another connection committed
                 # since the read began, the write fails at once with "database is locked".
                 raise RuntimeError("a write inside a read transaction; open it with writing()")
+            if depth == 1 and local.get("unguarded"):
+                self._local.depth = 2  # a call of an unguarded batch: no savepoint of its own
+                try:
+                    yield
+                finally:
+                    self._local.depth = 1
+                return
             with self._savepoint():
                 yield
             return
         with self._transaction("BEGIN IMMEDIATE"):
             yield
+
+    @contextmanager
+    def writing_calls(self, *, guarded: bool) -> Iterator[None]:
+        """One write transaction for several calls that each open `writing()` (see `Writer`).
+        Guarded, each call's `writing()` is a savepoint, as anywhere inside a transaction.
+        Unguarded, it is not (two statements fewer per call, and two fewer times the thread lets
+        go of the GIL): then a call that fails must not be committed, so the caller undoes the
+        whole transaction by raising, and runs the calls again guarded."""
+        with self.writing():
+            self._local.unguarded = not guarded
+            try:
+                yield
+            finally:
+                self._local.unguarded = False
 
     @contextmanager
     def _savepoint(self) -> Iterator[None]:

@@ -1,9 +1,11 @@
 """The journal's one writer thread, committing queued verbs several to a transaction.
 
 Verbs arrive from the event loop (many items at once); each commit costs the same whatever it
-holds, so the writer takes every verb waiting when it is free and runs them in one transaction,
-each in a savepoint of its own: a verb that fails is undone alone and its caller gets its error,
-the others commit together. Callers learn their result only once their commit is durable.
+holds, so the writer takes every verb waiting when it is free and runs them in one transaction.
+Verbs rarely fail, so they first run with no savepoints; if one fails, the transaction is undone
+and they all run again, each in a savepoint of its own: a verb that fails is undone alone and its
+caller gets its error, the others commit together. Callers learn their result only once their
+commit is durable.
 """
 
 from __future__ import annotations
@@ -72,11 +74,11 @@ class Writer(Executor):
         batch = [(future, call) for future, call in batch if future.set_running_or_notify_cancel()]
         if not batch:
             return
-        outcomes: list[tuple[Future[Any], Any, BaseException | None]] = []
         try:
-            with self._store.writing():
-                for future, call in batch:
-                    outcomes.append((future, *_attempt(self._store, call)))
+            try:
+                outcomes = self._run(batch, guarded=False)
+            except _Undone:  # a call failed: run them all again, each undone alone if it fails
+                outcomes = self._run(batch, guarded=True)
         except BaseException as failed:  # the commit itself failed: nothing of it holds
             for future, _ in batch:
                 future.set_exception(failed)
@@ -87,6 +89,29 @@ class Writer(Executor):
                 future.set_result(result)
             else:
                 future.set_exception(raised)
+
+    def _run(self, batch: list[_Call], *, guarded: bool) -> list[_Outcome]:
+        """Run the calls in one transaction and commit it. Unguarded (the usual case: calls
+        rarely fail) no call has a savepoint, and the first that fails undoes the transaction
+        (`_Undone`); guarded, each call is undone alone if it fails."""
+        outcomes: list[_Outcome] = []
+        with self._store.writing_calls(guarded=guarded):
+            for future, call in batch:
+                if guarded:
+                    outcomes.append((future, *_attempt(self._store, call)))
+                    continue
+                try:
+                    outcomes.append((future, call(), None))
+                except Exception as error:
+                    raise _Undone() from error
+        return outcomes
+
+
+_Outcome = tuple[Future[Any], Any, BaseException | None]
+
+
+class _Undone(Exception):
+    """A call of an unguarded batch failed: the batch's transaction is undone."""
 
 
 def _attempt(store: Store, call: Callable[[], Any]) -> tuple[Any, BaseException | None]:

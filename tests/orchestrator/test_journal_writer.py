@@ -66,3 +66,57 @@ def test_a_call_cancelled_before_it_ran_is_skipped_and_the_writer_goes_on(store:
     assert later.result(timeout=10) == "later"
     writer.shutdown()
     assert store.get_json("skipped") is None and store.get_json("later") == "written"
+
+
+def _put_in_writing(store: Store, key: str, fail: bool = False) -> str:
+    """A call shaped as a journal verb: its writes in its own `writing()`."""
+    with store.writing():
+        return _put(store, key, fail)
+
+
+def _queued_behind_a_held_writer(store: Store, calls: list[tuple[str, bool]]) -> list[object]:
+    """Run `calls` (`_put_in_writing` keys and whether each fails) in one batch, and return
+    each one's result or error, and the SQL statements the writer's thread ran for them
+    (after the held call's own commit)."""
+    writer = Writer(store)
+    statements: list[str] = []
+    started, gate = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        store.trace(statements.append)  # the writer thread's own connection
+        started.set()
+        gate.wait()
+
+    blocker = writer.submit(hold)
+    assert started.wait(timeout=10)
+    futures = [writer.submit(_put_in_writing, store, key, fail) for key, fail in calls]
+    gate.set()
+    blocker.result(timeout=10)
+    results = [future.exception(timeout=10) or future.result() for future in futures]
+    writer.shutdown()
+    held_commit = [s.upper() for s in statements].index("COMMIT")  # the held call's own
+    return [*results, statements[held_commit + 1 :]]
+
+
+def test_a_batch_whose_verbs_all_succeed_runs_no_savepoint(store: Store) -> None:
+    *results, statements = _queued_behind_a_held_writer(store, [(f"k{n}", False) for n in range(4)])
+    assert results == ["k0", "k1", "k2", "k3"]
+    assert [store.get_json(f"k{n}") for n in range(4)] == ["written"] * 4
+    assert isinstance(statements, list)
+    assert [s for s in statements if "SAVEPOINT" in s.upper()] == [], statements
+    assert sum(1 for s in statements if s.upper().startswith("COMMIT")) == 1
+
+
+def test_a_verb_that_fails_in_a_batch_is_undone_alone_and_the_others_commit_once(
+    store: Store,
+) -> None:
+    calls = [("a", False), ("b", True), ("c", False)]
+    *results, statements = _queued_behind_a_held_writer(store, calls)
+    assert results[0] == "a" and results[2] == "c"
+    assert isinstance(results[1], ValueError)
+    assert [store.get_json(key) for key in "abc"] == ["written", None, "written"]
+    assert isinstance(statements, list)
+    commits = [s for s in statements if s.upper().startswith(("COMMIT", "ROLLBACK"))]
+    assert commits[:1] == ["ROLLBACK"], "the unguarded try was undone whole"
+    assert [s for s in commits if s.upper() == "COMMIT"] == ["COMMIT"]
+    assert store.get_json("a") == "written", "a verb before the failing one is not lost"
