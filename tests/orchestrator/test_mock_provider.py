@@ -366,3 +366,31 @@ async def test_a_tiny_picture_is_drawn_on_the_loop_and_a_larger_one_in_a_thread(
     assert inspect_image(tiny.data).width == 32 and inspect_image(larger.data).width == 64
     with pytest.raises(InvalidRequestError):
         await provider.generate(request(size="32 by 32"))  # refused as before
+
+
+@pytest.mark.parametrize(
+    ("options", "generators"),
+    [
+        ({}, 0),
+        ({"latency_mean_s": 0.001, "latency_distribution": "fixed"}, 0),
+        ({"rate_500": 0.1}, 1),
+        ({"latency_mean_s": 0.001, "latency_distribution": "uniform"}, 1),
+    ],
+)
+async def test_an_attempt_seeds_a_generator_only_when_it_draws_a_fault_or_a_latency(
+    options: dict[str, Any], generators: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import orchestrator.providers.mock as mock_module
+
+    seeded: list[str] = []
+    real = mock_module.seeded_random
+
+    def counting(text: str) -> Any:
+        seeded.append(text)
+        return real(text)
+
+    monkeypatch.setattr(mock_module, "seeded_random", counting)
+    provider = make(**options)
+    image = await provider.generate(request(size="16x16"))
+    assert len(seeded) == generators
+    assert image.data == (await make().generate(request(size="16x16"))).data, "same picture"
