@@ -123,6 +123,7 @@ class Database:
         try:
             yield
         except BaseException as error:
+            self._local.memo = {}  # what it wrote is undone: what was read of it too
             self._undo(connection, error, f"ROLLBACK TO {name}", f"RELEASE {name}")
             self._raise_storage(error)
             raise
@@ -161,7 +162,7 @@ class Database:
             self._raise_storage(error)
             raise
         self._local.reading = begin == "BEGIN"
-        self._local.depth, self._local.pending = 1, []
+        self._local.depth, self._local.pending, self._local.memo = 1, [], {}
         try:
             try:
                 yield
@@ -175,6 +176,17 @@ class Database:
                 callback()
         finally:
             self._local.depth, self._local.pending, self._local.reading = 0, [], False
+            self._local.memo = {}
+
+    def memo(self) -> dict[str, Any] | None:
+        """Values this thread's write transaction read or made, that only it changes while it
+        holds the write lock (the last event's seq, say); dropped when it ends and when a
+        savepoint is undone. None outside a write transaction (another connection may write)."""
+        local = self._local.__dict__
+        if not local.get("depth") or local.get("reading"):
+            return None
+        memo: dict[str, Any] = local["memo"]
+        return memo
 
     def _undo(self, connection: sqlite3.Connection, error: BaseException, *sql: str) -> None:
         """Undo a failed transaction or savepoint. On a disk that fails writes the undoing can

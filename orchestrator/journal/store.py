@@ -208,8 +208,15 @@ class Store(Database):
     # ----------------------------------------------------------------- events
 
     def last_seq(self) -> int:
+        """The last event's seq (read once per write transaction: only it appends then)."""
+        memo = self.memo()
+        if memo is not None and "seq" in memo:
+            return int(memo["seq"])
         row = self._con.execute("SELECT max(seq) FROM events").fetchone()
-        return int(row[0] or 0)
+        seq = int(row[0] or 0)
+        if memo is not None:
+            memo["seq"] = seq
+        return seq
 
     def append_events(self, events: list[Event]) -> None:
         """Add events (numbered on from the last seq, in order) to the log."""
@@ -219,6 +226,9 @@ class Store(Database):
             "INSERT INTO events (seq, job_id, record) VALUES (?, ?, ?)",
             [(event.seq, event.job_id, event.model_dump_json()) for event in events],
         )
+        memo = self.memo()
+        if memo is not None:
+            memo["seq"] = events[-1].seq
 
     def append_event(self, event: Event) -> None:
         self.append_events([event])

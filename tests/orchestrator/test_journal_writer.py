@@ -120,3 +120,51 @@ def test_a_verb_that_fails_in_a_batch_is_undone_alone_and_the_others_commit_once
     assert commits[:1] == ["ROLLBACK"], "the unguarded try was undone whole"
     assert [s for s in commits if s.upper() == "COMMIT"] == ["COMMIT"]
     assert store.get_json("a") == "written", "a verb before the failing one is not lost"
+
+
+def test_a_batch_of_verbs_reads_the_last_seq_once_and_numbers_events_without_gaps(
+    tmp_path: Path,
+) -> None:
+    from orchestrator.journal import DiskJournal, RunJournal
+
+    from .test_journal import make_spec
+
+    disk = DiskJournal(tmp_path / "journal")
+    job, owner = disk.create_job(make_spec(count=4), lock=True)
+    assert owner is not None
+    run = RunJournal(disk, job.id, owner)
+    run.start()
+    writer = Writer(disk.store)
+    statements: list[str] = []
+    started, gate = threading.Event(), threading.Event()
+
+    def hold() -> None:
+        disk.store.trace(statements.append)
+        started.set()
+        gate.wait()
+
+    writer.submit(hold)
+    assert started.wait(timeout=10)
+    calls = [writer.submit(run.start_attempt, f"i{n}") for n in range(3)]
+    gate.set()
+    assert all(future.result(timeout=10) is not None for future in calls)
+    reads = [s for s in statements if "max(seq)" in s]
+    assert len(reads) == 1, reads
+
+    # a verb that fails in a batch is undone with what it read: the others' events stay gapless
+    gate.clear()
+    started.clear()
+    writer.submit(hold)
+    assert started.wait(timeout=10)
+    calls = [
+        writer.submit(run.start_attempt, "i3"),
+        writer.submit(run.start_attempt, "no-such-item"),
+        writer.submit(run.stop, "i0", cancelled=True),
+    ]
+    gate.set()
+    assert calls[0].result(timeout=10) is not None and calls[2].result(timeout=10) is not None
+    assert calls[1].exception(timeout=10) is not None
+    writer.shutdown()
+    seqs = [event.seq for event in disk.events()]
+    assert seqs == list(range(1, len(seqs) + 1))
+    disk.close()
