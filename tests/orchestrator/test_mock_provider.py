@@ -381,9 +381,10 @@ async def test_an_attempt_seeds_a_generator_only_when_it_draws_a_fault_or_a_late
     options: dict[str, Any], generators: int, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     import orchestrator.providers.mock as mock_module
+    from orchestrator.providers import mock_drawing
 
     seeded: list[str] = []
-    real = mock_module.seeded_random
+    real = mock_drawing.seeded_random  # the mock's own name for it is patched below
 
     def counting(text: str) -> Any:
         seeded.append(text)
