@@ -13,7 +13,6 @@ import asyncio
 import functools
 import threading
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
 from pathlib import Path
 from typing import Literal, ParamSpec, Protocol, TypeVar
 
@@ -23,6 +22,7 @@ from ..locks import LockOwner
 from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..spec import JobSpec
 from ..webhooks.models import UndeliveredWebhook
+from .calls import CallThread
 from .disk import DiskJournal
 from .fence import LeaseCheck
 from .runs import ProcessedImage, RawImage, RunJournal
@@ -54,7 +54,7 @@ class Journal:
             directory, stale_after_s=stale_after_s, clock=clock, on_commit=self._committed
         )
         self._writer = Writer(self.disk.store)
-        self._reader = ThreadPoolExecutor(1, thread_name_prefix="journal-read")
+        self._reader = CallThread(name="journal-read")
         self._loop: asyncio.AbstractEventLoop | None = None
         self._closed = False
         self._unpublished: list[Event] = []
@@ -84,15 +84,16 @@ class Journal:
         durable. Verbs commit in the order they are queued, so a verb queued after this one
         sees its effect (or its failure)."""
         loop = self._loop = asyncio.get_running_loop()
-        return loop.run_in_executor(self._writer, functools.partial(fn, *args, **kwargs))
+        call = functools.partial(fn, *args, **kwargs)
+        return loop.run_in_executor(self._writer.on_loop(loop), call)
 
     async def read(self, fn: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:
         """Run `fn` (a read) on the reader thread."""
         return await self._on(self._reader, functools.partial(fn, *args, **kwargs))
 
-    async def _on(self, pool: Executor, call: Callable[[], T]) -> T:
+    async def _on(self, thread: CallThread, call: Callable[[], T]) -> T:
         loop = self._loop = asyncio.get_running_loop()
-        return await loop.run_in_executor(pool, call)
+        return await loop.run_in_executor(thread.on_loop(loop), call)
 
     def _committed(self, events: list[Event]) -> None:
         """Hand committed events to the bus, on the loop, in the order they were committed.

@@ -10,91 +10,40 @@ commit is durable.
 
 from __future__ import annotations
 
-import functools
-import queue
-import threading
 from collections.abc import Callable
-from concurrent.futures import Executor, Future
 from typing import Any
 
+from .calls import Call, CallThread, Outcome
 from .store import Store
 
 __all__ = ["Writer"]
 
-MAX_BATCH = 64
 
-_Call = tuple[Future[Any], Callable[[], Any]]
-
-
-class Writer(Executor):
+class Writer(CallThread):
     """Runs calls on one thread, in order, grouping the ones that wait into one transaction.
 
-    An `Executor`, so the loop awaits it with `run_in_executor` like any other (and test
-    clocks that wait for executors see the work in flight)."""
+    An `Executor`, so the loop awaits it with `run_in_executor` like any other (through
+    `on_loop`: see `calls.py`), and test clocks that wait for executors see the work in flight."""
 
     def __init__(self, store: Store, *, name: str = "journal-write") -> None:
         self._store = store
-        self._queue: queue.SimpleQueue[_Call | None] = queue.SimpleQueue()
-        self._thread = threading.Thread(target=self._serve, name=name, daemon=True)
-        self._thread.start()
         self.batches = 0
         """Transactions committed (fewer than calls when they were grouped)."""
+        super().__init__(name=name)
 
-    def submit(self, fn: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Future[Any]:
-        future: Future[Any] = Future()
-        self._queue.put((future, functools.partial(fn, *args, **kwargs)))
-        return future
-
-    def shutdown(self, wait: bool = True, *, cancel_futures: bool = False) -> None:
-        """Stop once everything queued is committed."""
-        if self._thread.is_alive():
-            self._queue.put(None)
-            if wait:
-                self._thread.join()
-
-    def _serve(self) -> None:
-        while True:
-            first = self._queue.get()
-            if first is None:
-                return
-            batch = [first]
-            while len(batch) < MAX_BATCH:
-                try:
-                    more = self._queue.get_nowait()
-                except queue.Empty:
-                    break
-                if more is None:
-                    self._queue.put(None)  # stop after this batch
-                    break
-                batch.append(more)
-            self._commit(batch)
-
-    def _commit(self, batch: list[_Call]) -> None:
-        # A call whose caller gave up before it started is not run (as a thread pool does).
-        batch = [(future, call) for future, call in batch if future.set_running_or_notify_cancel()]
-        if not batch:
-            return
+    def _run(self, batch: list[Call]) -> list[Outcome]:
         try:
-            try:
-                outcomes = self._run(batch, guarded=False)
-            except _Undone:  # a call failed: run them all again, each undone alone if it fails
-                outcomes = self._run(batch, guarded=True)
-        except BaseException as failed:  # the commit itself failed: nothing of it holds
-            for future, _ in batch:
-                future.set_exception(failed)
-            return
+            outcomes = self._in_transaction(batch, guarded=False)
+        except _Undone:  # a call failed: run them all again, each undone alone if it fails
+            outcomes = self._in_transaction(batch, guarded=True)
         self.batches += 1
-        for future, result, raised in outcomes:
-            if raised is None:
-                future.set_result(result)
-            else:
-                future.set_exception(raised)
+        return outcomes
 
-    def _run(self, batch: list[_Call], *, guarded: bool) -> list[_Outcome]:
+    def _in_transaction(self, batch: list[Call], *, guarded: bool) -> list[Outcome]:
         """Run the calls in one transaction and commit it. Unguarded (the usual case: calls
         rarely fail) no call has a savepoint, and the first that fails undoes the transaction
         (`_Undone`); guarded, each call is undone alone if it fails."""
-        outcomes: list[_Outcome] = []
+        outcomes: list[Outcome] = []
         with self._store.writing_calls(guarded=guarded):
             for future, call in batch:
                 if guarded:
@@ -105,9 +54,6 @@ class Writer(Executor):
                 except Exception as error:
                     raise _Undone() from error
         return outcomes
-
-
-_Outcome = tuple[Future[Any], Any, BaseException | None]
 
 
 class _Undone(Exception):
