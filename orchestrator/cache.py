@@ -24,7 +24,7 @@ import contextlib
 import hashlib
 import json
 import threading
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, TypeVar
@@ -32,6 +32,7 @@ from typing import Any, TypeVar
 import diskcache
 
 from .cache_files import keep_file, open_index, read_file, trim
+from .call_thread import CallThread
 from .errors import BadResponseError
 from .imaging import inspect_image
 from .providers.base import GeneratedImage, GenerateRequest
@@ -91,15 +92,13 @@ class ResultCache:
         self._open_lock = threading.Lock()
         """Held while the cache is opened (SQLite files made: slow) or closed, never by the
         loop: a lookup made while the cache's thread opens it must not stop the loop."""
-        self._thread: ThreadPoolExecutor | None = None
+        self._thread: CallThread | None = None
         self._pending: dict[str, _Kept] = {}
-        """Entries waiting for the next batch."""
         self._batch: Future[bool] | None = None
-        """The batch that will write `_pending`, once submitted and not yet started."""
+        """Entries waiting, and the batch that will write them (submitted, not yet started)."""
         self._asked: list[str] = []
-        """Keys looked up, waiting for the next trip to the cache's thread."""
-        self._answers: Future[dict[str, CachedImage | None]] | None = None
-        """The trip that will answer `_asked`, once submitted and not yet started."""
+        self._answers: asyncio.Future[dict[str, CachedImage | None]] | None = None
+        """Keys looked up, and the trip to the cache's thread that will answer them."""
         self._wrote = False
         """Whether images were kept since the cache was opened (`close` trims then)."""
         self._folders: set[Path] = set()
@@ -108,17 +107,22 @@ class ResultCache:
     async def lookup(self, key: str) -> CachedImage | None:
         """`get` on the cache's thread; the lookups asked while it is busy are answered in one
         trip, and their callers go on in the order they asked."""
+        loop = asyncio.get_running_loop()
         with self._lock:
-            self._asked.append(key)
-            answers = self._answers
-            if answers is None:
-                answers = self._answers = self._executor().submit(self._answer_asked)
-        return (await _shared(answers))[key]
+            thread, answers = self._executor().on_loop(loop), self._answers
+            if answers is not None and answers.get_loop() is not loop:  # another loop's trip
+                answers = loop.run_in_executor(thread, self._answer, [key])
+            else:
+                self._asked.append(key)
+                if answers is None:
+                    answers = self._answers = loop.run_in_executor(thread, self._answer)
+        return (await asyncio.shield(answers))[key]  # the trip goes on for the others
 
-    def _answer_asked(self) -> dict[str, CachedImage | None]:
-        with self._lock:
-            keys, self._asked = self._asked, []
-            self._answers = None
+    def _answer(self, keys: list[str] | None = None) -> dict[str, CachedImage | None]:
+        """`get` for `keys`, or for every key asked and waiting (a trip's batch)."""
+        if keys is None:
+            with self._lock:
+                keys, self._asked, self._answers = self._asked, [], None
         return {key: self.get(key) for key in keys}
 
     async def keep(
@@ -135,8 +139,7 @@ class ResultCache:
     def _write_pending(self) -> bool:
         """Write every entry waiting, in one transaction; False if they could not be."""
         with self._lock:
-            entries, self._pending = self._pending, {}
-            self._batch = None
+            entries, self._pending, self._batch = self._pending, {}, None
         try:
             cache = self._opened()
             values = {}
@@ -190,10 +193,10 @@ class ResultCache:
         name = str(value.get("file", ""))
         return ".." not in Path(name).parts and (self.folder / name).is_file()
 
-    def _executor(self) -> ThreadPoolExecutor:
+    def _executor(self) -> CallThread:
         """The cache's thread (call with `_lock` held)."""
         if self._thread is None:
-            self._thread = ThreadPoolExecutor(1, thread_name_prefix="result-cache")
+            self._thread = CallThread(name="result-cache")
         return self._thread
 
     def _opened(self) -> diskcache.Cache:
@@ -274,8 +277,7 @@ class ResultCache:
 
 async def _shared(trip: Future[T]) -> T:
     """Await a trip to the cache's thread that other callers share: a caller that is cancelled
-    stops waiting, and the trip still goes (cancelling it would drop the others' lookups or
-    entries, and leave later callers joining a trip that never runs)."""
+    stops waiting, and the trip still goes (else the others' entries would be dropped)."""
     return await asyncio.shield(asyncio.wrap_future(trip))
 
 

@@ -16,13 +16,13 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Literal, ParamSpec, Protocol, TypeVar
 
+from ..call_thread import CallThread
 from ..clock import SYSTEM_CLOCK, Clock
 from ..events import Event
 from ..locks import LockOwner
 from ..records import ErrorInfo, ItemRecord, JobRecord, JobSnapshot
 from ..spec import JobSpec
 from ..webhooks.models import UndeliveredWebhook
-from .calls import CallThread
 from .disk import DiskJournal
 from .fence import LeaseCheck
 from .runs import ProcessedImage, RawImage, RunJournal

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from .calls import Call, CallThread, Outcome
+from ..call_thread import Call, CallThread, Outcome
 from .store import Store
 
 __all__ = ["Writer"]

@@ -256,14 +256,14 @@ async def test_lookups_asked_while_the_cache_is_busy_are_answered_in_one_trip_in
     image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
     assert cache.put("k2", image, job_id="j", item_id="i2", **raw_file(tmp_path, "i2"))  # type: ignore[arg-type]
     trips = 0
-    answer = cache._answer_asked
+    answer = cache._answer
 
-    def counting() -> dict[str, CachedImage | None]:
+    def counting(keys: list[str] | None = None) -> dict[str, CachedImage | None]:
         nonlocal trips
         trips += 1
-        return answer()
+        return answer(keys)
 
-    cache._answer_asked = counting  # type: ignore[method-assign]
+    cache._answer = counting  # type: ignore[method-assign]
     release = threading.Event()
     with cache._lock:
         busy = cache._executor().submit(release.wait, 5)  # the thread is busy meanwhile

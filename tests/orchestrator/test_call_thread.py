@@ -10,7 +10,7 @@ from concurrent.futures import Future
 
 import pytest
 
-from orchestrator.journal.calls import CallThread
+from orchestrator.call_thread import CallThread
 
 
 def _held(thread: CallThread) -> tuple[threading.Event, Future[None]]:

@@ -1,9 +1,9 @@
 """One thread that runs calls in order, several at a time, and answers an event loop's callers in
 one trip per batch.
 
-The journal's reads and writes run on threads of their own (see `journal.py`). Through a
-`ThreadPoolExecutor` each call cost the loop a `concurrent.futures.Future` and its chain to an
-asyncio one: each answer was its own trip to the loop (a handle and a write to its wake-up
+The journal's reads and writes, and the result cache's lookups, run on threads of their own.
+Through a `ThreadPoolExecutor` each call cost the loop a `concurrent.futures.Future` and its chain
+to an asyncio one: each answer was its own trip to the loop (a handle and a write to its wake-up
 socket), and reading it took four lock rounds. Measured, 33 us of CPU a call against 11 this way.
 Here a call made from the loop (`on_loop(loop)`) is given an asyncio future at once, and the
 thread answers all the calls of a batch with one `call_soon_threadsafe`.
