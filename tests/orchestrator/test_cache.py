@@ -343,3 +343,27 @@ async def test_a_lookup_made_while_the_cache_is_being_opened_does_not_stop_the_l
     hit = await looked
     assert hit is not None and hit.item_id == "i0"
     cache.close()
+
+
+async def test_a_lookup_from_another_loop_while_a_trip_waits_gets_its_own_answer(
+    tmp_path: Path,
+) -> None:
+    """A trip's answers go to the loop that asked first; a caller on another loop (a second
+    thread with its own loop) is answered too, not left with a trip that holds no answer."""
+    cache = ResultCache(tmp_path / "cache")
+    image = GeneratedImage(data=png_bytes(), mime_type="image/png", model="m")
+    assert cache.put("k2", image, job_id="j", item_id="i2", **raw_file(tmp_path, "i2"))  # type: ignore[arg-type]
+    release = threading.Event()
+    with cache._lock:
+        cache._executor().submit(release.wait, 5)  # the thread is busy meanwhile
+    here = asyncio.ensure_future(cache.lookup("k1"))
+    await asyncio.sleep(0.05)  # this loop's trip is queued
+    there: list[object] = []
+    other = threading.Thread(target=lambda: there.append(asyncio.run(cache.lookup("k2"))))
+    other.start()
+    await asyncio.sleep(0.05)
+    release.set()
+    assert await here is None
+    await asyncio.to_thread(other.join, 10)
+    assert len(there) == 1 and there[0] is not None, "the other loop's lookup was answered"
+    cache.close()
