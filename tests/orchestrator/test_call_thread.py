@@ -7,6 +7,7 @@ import asyncio
 import threading
 import time
 from concurrent.futures import Future
+from typing import Any
 
 import pytest
 
@@ -92,3 +93,34 @@ async def test_a_virtual_clock_does_not_jump_while_a_call_is_in_flight() -> None
     thread.shutdown()
     assert loop.time() - began < 100, "the clock jumped to the timer while the call ran"
     timer.cancel()
+
+
+async def test_the_calls_of_one_turn_of_the_loop_reach_the_thread_together_at_its_end() -> None:
+    """Waking a waiting thread costs the loop about as much as a call: the calls one turn makes
+    are sent when it ends, in one batch, not one wake-up each."""
+    loop = asyncio.get_running_loop()
+    batches: list[int] = []
+
+    class Counting(CallThread):
+        def _run(self, batch: list[Any]) -> list[Any]:
+            batches.append(len(batch))
+            return super()._run(batch)
+
+    thread = Counting(name="test-calls")
+    ran: list[int] = []
+    calls = [loop.run_in_executor(thread.on_loop(loop), ran.append, n) for n in range(4)]
+    time.sleep(0.2)  # noqa: ASYNC251  # the turn goes on: nothing is sent yet
+    assert ran == []
+    await asyncio.gather(*calls)
+    assert ran == [0, 1, 2, 3] and batches == [4]
+    thread.shutdown()
+
+
+async def test_a_call_made_after_shutdown_is_refused_not_left_waiting() -> None:
+    loop = asyncio.get_running_loop()
+    thread = CallThread(name="test-calls")
+    thread.shutdown()
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        await loop.run_in_executor(thread.on_loop(loop), int, "1")
+    with pytest.raises(RuntimeError, match="after shutdown"):
+        thread.submit(int, "1")

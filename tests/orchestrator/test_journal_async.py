@@ -96,7 +96,8 @@ async def test_the_events_of_commits_made_while_the_loop_is_busy_go_in_one_trip(
     monkeypatch.setattr(loop, "call_soon_threadsafe", counted)
     starts = [run.start_attempt(f"i{n}") for n in range(6)]  # queued on the writer at once
     writes = [asyncio.ensure_future(start) for start in starts]
-    await asyncio.sleep(0)  # each is on the writer's queue
+    await asyncio.sleep(0)  # each task asks for its verb...
+    await asyncio.sleep(0)  # ...and the turn's verbs go to the writer's queue together
     while journal.disk.last_seq() < first + 6:  # the loop is busy meanwhile: it never turns
         time.sleep(0.01)  # noqa: ASYNC251  # blocking the loop is the point
     await asyncio.gather(*writes)
