@@ -38,7 +38,7 @@ __all__ = ["FORMAT", "Store"]
 
 FORMAT = 2
 WRITTEN_KEPT = 1024
-"""Items whose last written text a store keeps parsed (see `Store._written`)."""
+"""Items whose last text a store keeps parsed (see `Store._written`)."""
 DATABASE = "journal.sqlite3"
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS meta (key TEXT PRIMARY KEY, value TEXT NOT NULL);
@@ -66,8 +66,9 @@ class Store(Database):
         self._headers: dict[str, tuple[str, JobRecord]] = {}
         """The last job header text seen per job, parsed: a commit reads what it wrote before."""
         self._written: dict[tuple[str, str], tuple[str, ItemRecord]] = {}
-        """The items this store wrote last, with their text: the next verb on an item in
-        flight reads what was written, and is spared parsing it (records are frozen)."""
+        """The items this store wrote or read one by one last, with their text: the next verb
+        on an item in flight reads what was written, and is spared parsing it (records are
+        frozen); so is a runner's first verb on an item its reader thread has just read."""
         try:
             self._setup()
         except BaseException:
@@ -158,7 +159,14 @@ class Store(Database):
         written = self._written.get((job_id, item_id))
         if written is not None and written[0] == text:
             return written[1]
-        return ItemRecord.model_validate_json(text)
+        item = ItemRecord.model_validate_json(text)
+        self._keep(item, text)
+        return item
+
+    def _keep(self, item: ItemRecord, text: str) -> None:
+        if len(self._written) >= WRITTEN_KEPT:
+            self._written.clear()  # a run has at most its concurrency in flight
+        self._written[(item.job_id, item.id)] = (text, item)
 
     def jobs(self) -> list[JobRecord]:
         rows = self._con.execute("SELECT record FROM jobs ORDER BY n").fetchall()
@@ -195,9 +203,7 @@ class Store(Database):
         self._con.execute(
             "UPDATE items SET record = ? WHERE job_id = ? AND id = ?", (text, item.job_id, item.id)
         )
-        if len(self._written) >= WRITTEN_KEPT:
-            self._written.clear()  # a run has at most its concurrency in flight
-        self._written[(item.job_id, item.id)] = (text, item)
+        self._keep(item, text)
 
     def items(self, job: JobRecord) -> list[ItemRecord]:
         rows = self._con.execute(

@@ -361,3 +361,30 @@ def test_a_write_nested_in_a_read_is_refused_before_sqlite_can_fail_it(tmp_path:
     assert other.get_json("n") == 3
     store.close()
     other.close()
+
+
+def test_a_verb_on_an_item_just_read_does_not_parse_it_again(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A runner reads each item (its reader thread), then starts its attempt (the writer): the
+    record read is the one the verb's transaction finds, so it is parsed once, not twice."""
+    from orchestrator.records import ItemRecord
+
+    disk = DiskJournal(tmp_path / "journal")
+    job, owner = disk.create_job(make_spec(count=2), lock=True)
+    assert owner is not None
+    run = RunJournal(disk, job.id, owner)
+    run.start()
+    parsed: list[str] = []
+    real = ItemRecord.model_validate_json
+
+    def counting(text: str | bytes, **options: object) -> ItemRecord:
+        parsed.append(str(text)[:20])
+        return real(text)
+
+    monkeypatch.setattr(ItemRecord, "model_validate_json", counting)
+    read = disk.item(job.id, "i1")
+    started = run.start_attempt("i1")
+    assert read.status == ItemStatus.PENDING and started not in (None, "wait")
+    assert len(parsed) == 1, parsed
+    disk.close()
