@@ -204,6 +204,7 @@ class Run:
         self._verbs = verbs
         self.job_id = verbs.job_id
         self.lease = verbs.lease
+        self._check: LeaseCheck | None = None
 
     async def item(self, item_id: str) -> ItemRecord:
         return await self._journal.item(self.job_id, item_id)
@@ -220,8 +221,11 @@ class Run:
         self._verbs.check_lease()
 
     def lease_check(self) -> LeaseCheck:
-        """What another process needs to check this run's lease just before it writes."""
-        return self._verbs.lease_check()
+        """What another process needs to check this run's lease just before it writes (made
+        once: the lease of a run never changes, and every image it stores sends it)."""
+        if self._check is None:
+            self._check = self._verbs.lease_check()
+        return self._check
 
     async def start_attempt(
         self, item_id: str, reserve_usd: float | None = None

@@ -219,3 +219,17 @@ def test_events_left_behind_by_a_loop_that_closed_go_with_the_next_loop_s_trip(
         assert seen == ["first", "second"]
     finally:
         journal.close()
+
+
+async def test_a_run_makes_its_lease_check_once_and_it_still_tells_a_lost_lease(
+    journal: Journal,
+) -> None:
+    """Every image a run stores sends its lease check to a worker: it is made once per run,
+    and it reads the lock afresh each time it is asked, so a lease taken over is still seen."""
+    job, lease = await journal.create_job(make_spec(count=1), lock=True)
+    assert lease is not None
+    run = journal.run(job.id, lease)
+    check = run.lease_check()
+    assert run.lease_check() is check and check.held()
+    await journal.clear_lock(job.key)
+    assert run.lease_check() is check and not check.held()
