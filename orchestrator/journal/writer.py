@@ -23,7 +23,7 @@ class Writer(CallThread):
     """Runs calls on one thread, in order, grouping the ones that wait into one transaction.
 
     An `Executor`, so the loop awaits it with `run_in_executor` like any other (through
-    `on_loop`: see `calls.py`), and test clocks that wait for executors see the work in flight."""
+    `on_loop`, see `call_thread`): test clocks that wait for executors see the work in flight."""
 
     def __init__(self, store: Store, *, name: str = "journal-write") -> None:
         self._store = store
